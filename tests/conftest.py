@@ -8,7 +8,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.infra.k8s_fixtures", "tests.infra.hdfs_fixtures"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
