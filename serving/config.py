@@ -1,0 +1,184 @@
+"""The predictor's settings: command-line flags, each also readable from the environment.
+
+``--model-uri`` is also ``FLEETDECK_MODEL_URI``, ``--max-batch-size`` is
+``FLEETDECK_MAX_BATCH_SIZE``, and so on; a flag given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving import __version__
+
+RUNTIME_CHOICES = ("auto", "savedmodel", "tflite", "tflite-int8")
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    model_uri: str
+    model_name: str | None
+    version: int | None  # None: the latest published version
+    runtime: str
+    host: str
+    port: int
+    max_batch_size: int
+    batch_timeout_ms: float
+    max_enqueued_batches: int
+    max_body_bytes: int
+    drain_seconds: float
+    cache_dir: Path
+    log_level: str
+
+    @property
+    def batching(self) -> bool:
+        """Micro-batching is on when requests may wait to be joined; otherwise each goes straight
+        to the model (the latency path)."""
+        return self.batch_timeout_ms > 0 and self.max_batch_size > 1
+
+
+def env_name(flag: str) -> str:
+    return "FLEETDECK_" + flag.lstrip("-").replace("-", "_").upper()
+
+
+def _number(text: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(_number(text, int))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(_number(text, float))
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def _version(text: str) -> int | None:
+    if text == "latest":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'latest', got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    value = int(_number(text, int))
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535, got {text}")
+    return value
+
+
+class _EnvDefaultParser(argparse.ArgumentParser):
+    """Every option's default comes from its FLEETDECK_* variable when that is set."""
+
+    def add_env_option(self, flag: str, **kwargs: object) -> None:
+        variable = env_name(flag)
+        raw = os.environ.get(variable)
+        help_text = str(kwargs.pop("help", ""))
+        kwargs["help"] = f"{help_text} [env {variable}]"
+        if raw is not None and raw != "":
+            # argparse converts a string default through `type`, with the same checks as a flag.
+            kwargs["default"] = raw
+            kwargs.pop("required", None)
+        self.add_argument(flag, **kwargs)  # type: ignore[arg-type]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _EnvDefaultParser(
+        prog="python -m serving",
+        description="Serve one model version from a fleetdeck model store over HTTP "
+        "(Open Inference Protocol V2 and TensorFlow Serving REST).",
+    )
+    parser.add_argument("--about", action="version", version=f"fleetdeck-predictor {__version__}")
+    add = parser.add_env_option
+    add(
+        "--model-uri",
+        required=True,
+        help="store root (with --model-name), <root>/<model>, or <root>/<model>/<version>; "
+        "a path, file:// or hdfs://namenode:webhdfs-port/path",
+    )
+    add("--model-name", default=None, help="model to serve from a store root; also the name served")
+    add("--version", type=_version, default=None, help="version number or 'latest' (default)")
+    add(
+        "--runtime",
+        choices=RUNTIME_CHOICES,
+        default="auto",
+        help="auto takes the manifest's default runtime",
+    )
+    add("--host", default="0.0.0.0", help="address to listen on")
+    add("--port", type=_port, default=8080, help="port to listen on (0: any free port)")
+    add(
+        "--max-batch-size",
+        type=_positive_int,
+        default=64,
+        help="largest batch the model runs; bigger requests are split",
+    )
+    add(
+        "--batch-timeout-ms",
+        type=_non_negative_float,
+        default=0.0,
+        help="how long a batch may wait to fill; 0 turns micro-batching off",
+    )
+    add(
+        "--max-enqueued-batches",
+        type=_positive_int,
+        default=16,
+        help="batching queue bound, in batches of --max-batch-size; overflow gets 503",
+    )
+    add(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=16 * 1024 * 1024,
+        help="largest request body; bigger ones get 413",
+    )
+    add(
+        "--drain-seconds",
+        type=_non_negative_float,
+        default=5.0,
+        help="after SIGTERM, keep serving (not ready) this long before closing",
+    )
+    add(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("TMPDIR", "/tmp")) / "fleetdeck-models",
+        help="where fetched model versions are kept",
+    )
+    add(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="log verbosity",
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> PredictorConfig:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return PredictorConfig(
+        model_uri=args.model_uri,
+        model_name=args.model_name,
+        version=args.version,
+        runtime=args.runtime,
+        host=args.host,
+        port=args.port,
+        max_batch_size=args.max_batch_size,
+        batch_timeout_ms=args.batch_timeout_ms,
+        max_enqueued_batches=args.max_enqueued_batches,
+        max_body_bytes=args.max_body_bytes,
+        drain_seconds=args.drain_seconds,
+        cache_dir=Path(args.cache_dir),
+        log_level=args.log_level,
+    )

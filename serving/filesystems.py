@@ -1,0 +1,236 @@
+"""Byte-level access to a store root: a local folder or HDFS through WebHDFS.
+
+The store (``serving.store``) speaks only this small interface, so its layout rules, checksums
+and atomic publish are written once for both kinds of root.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Protocol
+from urllib.parse import urlsplit
+
+
+class StoreError(Exception):
+    """A store operation failed; the message names the location and what to fix."""
+
+
+class FileSystem(Protocol):
+    """What the store needs from a root. Paths are POSIX paths inside the filesystem."""
+
+    description: str
+
+    def list_dir(self, path: str) -> list[str]: ...
+    def exists(self, path: str) -> bool: ...
+    def is_dir(self, path: str) -> bool: ...
+    def read_bytes(self, path: str) -> bytes: ...
+    def open_read(self, path: str) -> Any: ...  # a context manager yielding a binary stream
+    def write_bytes(self, path: str, data: bytes) -> None: ...
+    def upload_file(self, local: Path, path: str) -> None: ...
+    def walk_files(self, path: str) -> list[str]: ...
+    def rename(self, source: str, target: str) -> None: ...
+    def delete(self, path: str) -> None: ...
+    def makedirs(self, path: str) -> None: ...
+    def url(self, path: str) -> str: ...
+
+
+def open_root(root: str) -> tuple[FileSystem, str]:
+    """The filesystem for a store root URI and the root's path inside it."""
+    parts = urlsplit(root)
+    if parts.scheme == "hdfs":
+        if not parts.hostname or not parts.port:
+            raise StoreError(
+                f"{root}: an HDFS root needs host and port: hdfs://namenode:9870/path "
+                "(the NameNode's HTTP/WebHDFS port)"
+            )
+        return HdfsFileSystem(f"http://{parts.hostname}:{parts.port}"), parts.path or "/"
+    if parts.scheme == "file":
+        return LocalFileSystem(), parts.path
+    if parts.scheme in ("", None) or len(parts.scheme) == 1:  # plain path (or a drive letter)
+        return LocalFileSystem(), str(Path(root).expanduser().absolute())
+    raise StoreError(
+        f"{root}: unsupported store scheme {parts.scheme!r}; use a path, file:// or hdfs://"
+    )
+
+
+def join(*parts: str) -> str:
+    return str(PurePosixPath(*parts))
+
+
+class LocalFileSystem:
+    description = "local folder"
+
+    def list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(path))
+        except FileNotFoundError:
+            raise StoreError(f"{path}: no such folder") from None
+        except NotADirectoryError:
+            raise StoreError(f"{path}: not a folder") from None
+        except PermissionError:
+            raise StoreError(f"{path}: permission denied") from None
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"{path}: {exc.strerror or exc}") from None
+
+    @contextmanager
+    def open_read(self, path: str) -> Iterator[IO[bytes]]:
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise StoreError(f"{path}: {exc.strerror or exc}") from None
+        with stream:
+            yield stream
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data)
+
+    def upload_file(self, local: Path, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, path)
+
+    def walk_files(self, path: str) -> list[str]:
+        base = Path(path)
+        return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+
+    def rename(self, source: str, target: str) -> None:
+        # os.rename replaces only an *empty* target folder, and fails on a non-empty one, so a
+        # concurrent publisher can never have its version overwritten.
+        if os.path.exists(target):
+            raise FileExistsError(target)
+        try:
+            os.rename(source, target)
+        except OSError as exc:
+            if exc.errno in (17, 39):  # EEXIST, ENOTEMPTY
+                raise FileExistsError(target) from None
+            raise StoreError(f"rename {source} -> {target}: {exc.strerror or exc}") from None
+
+    def delete(self, path: str) -> None:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.remove(path)
+
+    def makedirs(self, path: str) -> None:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create folder: {exc.strerror or exc}") from None
+
+    def url(self, path: str) -> str:
+        return path
+
+
+class HdfsFileSystem:
+    """HDFS through WebHDFS (HdfsCLI). Every error names the HTTP status and the URL."""
+
+    description = "HDFS (WebHDFS)"
+
+    def __init__(self, base_url: str, user: str | None = None) -> None:
+        try:
+            from hdfs import InsecureClient
+        except ImportError:
+            raise StoreError(
+                "an hdfs:// store needs the 'hdfs' package: pip install 'fleetdeck[hdfs]'"
+            ) from None
+        self.base_url = base_url
+        self.user = user or os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
+        self._client = InsecureClient(base_url, user=self.user)
+
+    def _call(self, what: str, path: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from hdfs.util import HdfsError
+        from requests.exceptions import RequestException
+
+        try:
+            return fn(*args, **kwargs)
+        except HdfsError as exc:
+            raise StoreError(f"{what} {self.url(path)}: {self._explain(exc)}") from None
+        except RequestException as exc:
+            raise StoreError(
+                f"{what} {self.url(path)}: cannot reach WebHDFS at {self.base_url} ({exc})"
+            ) from None
+
+    @staticmethod
+    def _explain(exc: Any) -> str:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        status = getattr(exc, "status_code", None) or getattr(exc, "exception", None)
+        return f"HTTP {status}: {message}" if status else message
+
+    def url(self, path: str) -> str:
+        parts = urlsplit(self.base_url)
+        return f"hdfs://{parts.netloc}{path}"
+
+    def _status(self, path: str) -> dict[str, Any] | None:
+        status: dict[str, Any] | None = self._call(
+            "stat", path, self._client.status, path, strict=False
+        )
+        return status
+
+    def list_dir(self, path: str) -> list[str]:
+        status = self._status(path)
+        if status is None:
+            raise StoreError(f"{self.url(path)}: no such folder")
+        if status["type"] != "DIRECTORY":
+            raise StoreError(f"{self.url(path)}: not a folder")
+        names: list[str] = self._call("list", path, self._client.list, path)
+        return sorted(names)
+
+    def exists(self, path: str) -> bool:
+        return self._status(path) is not None
+
+    def is_dir(self, path: str) -> bool:
+        status = self._status(path)
+        return status is not None and status["type"] == "DIRECTORY"
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.open_read(path) as stream:
+            data: bytes = stream.read()
+            return data
+
+    @contextmanager
+    def open_read(self, path: str) -> Iterator[IO[bytes]]:
+        reader = self._call("read", path, self._client.read, path)
+        with reader as stream:
+            yield stream
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self._call("write", path, self._client.write, path, data=data, overwrite=True)
+
+    def upload_file(self, local: Path, path: str) -> None:
+        with local.open("rb") as stream:
+            self._call("write", path, self._client.write, path, data=stream, overwrite=True)
+
+    def walk_files(self, path: str) -> list[str]:
+        files: list[str] = []
+        for folder, _dirs, names in self._call("walk", path, self._client.walk, path):
+            for name in names:
+                files.append(str(PurePosixPath(folder, name).relative_to(path)))
+        return sorted(files)
+
+    def rename(self, source: str, target: str) -> None:
+        # WebHDFS RENAME onto an existing folder moves the source *into* it: check first, and
+        # let the store verify the result.
+        if self.exists(target):
+            raise FileExistsError(target)
+        self._call("rename", source, self._client.rename, source, target)
+
+    def delete(self, path: str) -> None:
+        self._call("delete", path, self._client.delete, path, recursive=True)
+
+    def makedirs(self, path: str) -> None:
+        self._call("mkdirs", path, self._client.makedirs, path)

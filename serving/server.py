@@ -1,0 +1,82 @@
+"""The predictor process: listen at once, load in the background, drain on SIGTERM.
+
+The socket opens before the model loads so liveness answers from the first second while
+readiness waits for fetch, verify, load and warm-up. On SIGTERM (or Ctrl-C) the predictor turns
+not-ready, keeps serving for the drain window so load balancers can take it out of rotation,
+then stops accepting, lets in-flight requests finish, and exits 0. A second signal cuts the
+drain window short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+
+from aiohttp import web
+
+from serving.app import PredictorRoutes
+from serving.config import PredictorConfig
+from serving.metrics import PredictorMetrics
+from serving.served_model import ServedModel
+
+log = logging.getLogger("serving")
+
+# Time given to in-flight requests after the listener closes.
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+async def serve(config: PredictorConfig) -> int:
+    metrics = PredictorMetrics()
+    served = ServedModel(config, metrics)
+    app = PredictorRoutes(served, metrics, config.max_body_bytes).application()
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, backlog=2048, reuse_address=True)
+    await site.start()
+    log.info("listening on http://%s:%d", config.host, _bound_port(site) or config.port)
+
+    stop_requested = asyncio.Event()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        log.info("received %s", signal.Signals(signum).name)
+        stop_requested.set()
+        if signals_seen > 1:
+            drain_cut_short.set()
+
+    drain_cut_short = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    loading = asyncio.create_task(served.load(), name="load-model")
+    await stop_requested.wait()
+
+    served.begin_drain()
+    log.info("draining: not ready, still serving for %.1f s", config.drain_seconds)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(drain_cut_short.wait(), config.drain_seconds)
+    log.info("closing the listener; waiting for in-flight requests")
+    await runner.cleanup()
+    loading.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loading
+    await served.close()
+    log.info("stopped")
+    return 0
+
+
+def _bound_port(site: web.TCPSite) -> int | None:
+    server = site._server  # aiohttp keeps the asyncio server here; used only to report port 0
+    sockets = getattr(server, "sockets", None) or []
+    for sock in sockets:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            return int(sock.getsockname()[1])
+    return None

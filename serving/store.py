@@ -1,0 +1,291 @@
+"""The model store: ``<root>/<model>/<version>/`` with a manifest of checksums.
+
+Shared by the predictor (fetch and verify), training (publish) and the console (list, read).
+Roots are local folders (plain paths or ``file://``) or ``hdfs://host:port/path`` (WebHDFS port).
+Publishing is atomic: a version is written under ``<model>/.staging-<id>/``, verified, then
+renamed to its number, so a reader never sees a half-written version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from serving.filesystems import FileSystem, StoreError, join, open_root
+from serving.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    ManifestError,
+    file_entries,
+    sha256_of,
+)
+
+__all__ = ["FetchedVersion", "ModelRef", "ModelStore", "StoreError", "VerificationError"]
+
+STAGING_PREFIX = ".staging-"
+MODEL_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+PUBLISH_ATTEMPTS = 5
+
+
+class VerificationError(StoreError):
+    """A version's files do not match its manifest: never load it."""
+
+
+@dataclass(frozen=True)
+class FetchedVersion:
+    path: Path
+    manifest: Manifest
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model URI names: a store root, and optionally a model and one of its versions."""
+
+    root: str
+    model: str | None
+    version: int | None
+
+
+def check_model_name(name: str) -> str:
+    if not MODEL_NAME.match(name):
+        raise StoreError(
+            f"invalid model name {name!r}: use lower-case letters, digits, '-', '.' or '_', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return name
+
+
+class ModelStore:
+    def __init__(self, root: str) -> None:
+        self.root_uri = root.rstrip("/") or root
+        self.fs: FileSystem
+        self.fs, self.root = open_root(root)
+
+    def __repr__(self) -> str:
+        return f"ModelStore({self.root_uri!r})"
+
+    # -- reading ------------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        """Models with at least one published version."""
+        return [
+            name
+            for name in self.fs.list_dir(self.root)
+            if not name.startswith(".") and self._published_versions(name)
+        ]
+
+    def versions(self, model: str) -> list[int]:
+        """Published versions of ``model``, oldest first."""
+        if not self.fs.is_dir(self._model_path(model)):
+            raise StoreError(f"model {model!r} not found in store {self.root_uri}")
+        return self._published_versions(model)
+
+    def _published_versions(self, model: str) -> list[int]:
+        path = self._model_path(model)
+        if not self.fs.is_dir(path):
+            return []
+        numbers = [int(n) for n in self.fs.list_dir(path) if n.isdigit()]
+        return sorted(n for n in numbers if self.fs.exists(join(path, str(n), MANIFEST_NAME)))
+
+    def latest_version(self, model: str) -> int:
+        versions = self.versions(model)
+        if not versions:
+            raise StoreError(f"model {model!r} has no published version in store {self.root_uri}")
+        return versions[-1]
+
+    def manifest(self, model: str, version: int) -> Manifest:
+        path = join(self.version_path(model, version), MANIFEST_NAME)
+        if not self.fs.exists(path):
+            if not self.fs.is_dir(self._model_path(model)):
+                raise StoreError(f"model {model!r} not found in store {self.root_uri}")
+            raise StoreError(
+                f"version {version} of model {model!r} not found in store {self.root_uri} "
+                f"(published: {', '.join(map(str, self._published_versions(model))) or 'none'})"
+            )
+        return _parse_manifest(self.fs.read_bytes(path), source=self.fs.url(path))
+
+    def version_uri(self, model: str, version: int) -> str:
+        return self.fs.url(self.version_path(model, version))
+
+    def version_path(self, model: str, version: int) -> str:
+        return join(self._model_path(model), str(version))
+
+    def _model_path(self, model: str) -> str:
+        return join(self.root, check_model_name(model))
+
+    # -- fetching -----------------------------------------------------------------------------
+    def fetch(self, model: str, version: int, cache_dir: Path) -> FetchedVersion:
+        """Copy a version into ``cache_dir/<model>/<version>`` and verify every file.
+
+        A cached copy is re-verified rather than trusted: the predictor never loads a file whose
+        checksum it has not just computed.
+        """
+        manifest = self.manifest(model, version)
+        if manifest.model != model or manifest.version != version:
+            raise VerificationError(
+                f"{self.version_uri(model, version)}: manifest names {manifest.model!r} version "
+                f"{manifest.version}, not {model!r} version {version}"
+            )
+        target = cache_dir / model / str(version)
+        if target.is_dir():
+            try:
+                verify_folder(target, manifest)
+                return FetchedVersion(target, manifest)
+            except VerificationError:
+                shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".fetch-{version}-", dir=target.parent))
+        try:
+            self._download(model, version, manifest, staging)
+            verify_folder(staging, manifest)
+            try:
+                staging.rename(target)
+            except OSError:  # another process fetched it meanwhile: use theirs, after checking
+                verify_folder(target, manifest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return FetchedVersion(target, manifest)
+
+    def _download(self, model: str, version: int, manifest: Manifest, into: Path) -> None:
+        base = self.version_path(model, version)
+        (into / MANIFEST_NAME).write_bytes(self.fs.read_bytes(join(base, MANIFEST_NAME)))
+        for relative in manifest.files:
+            local = into / relative
+            local.parent.mkdir(parents=True, exist_ok=True)
+            remote = join(base, relative)
+            if not self.fs.exists(remote):
+                raise VerificationError(
+                    f"{self.fs.url(remote)}: listed in the manifest but missing from the store"
+                )
+            with self.fs.open_read(remote) as source, local.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+
+    # -- publishing ---------------------------------------------------------------------------
+    def publish(
+        self,
+        model: str,
+        source: Path,
+        describe: Callable[[int, Mapping[str, FileEntry]], Manifest],
+    ) -> Manifest:
+        """Publish the files in ``source`` as the next version of ``model``, atomically.
+
+        ``describe(version, files)`` builds the manifest once the version number is known.
+        The version appears complete or not at all; on any failure the staging folder is removed.
+        """
+        model_path = self._model_path(model)
+        self.fs.makedirs(model_path)
+        files = file_entries(source)
+        if not files:
+            raise StoreError(f"{source}: nothing to publish (the folder is empty)")
+        staging = join(model_path, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
+        try:
+            for relative in files:
+                self.fs.upload_file(source / relative, join(staging, relative))
+            self._verify_remote(staging, files)
+            for _attempt in range(PUBLISH_ATTEMPTS):
+                version = (
+                    max(self._published_versions(model) + self._numbered(model), default=0) + 1
+                )
+                manifest = describe(version, files)
+                manifest = replace(manifest, model=model, version=version, files=files)
+                document = json.dumps(manifest.to_json(), indent=2, sort_keys=True).encode()
+                self.fs.write_bytes(join(staging, MANIFEST_NAME), document)
+                target = self.version_path(model, version)
+                try:
+                    self.fs.rename(staging, target)
+                except FileExistsError:
+                    continue  # a concurrent publisher took this number; take the next
+                if not self.fs.exists(join(target, MANIFEST_NAME)):
+                    raise StoreError(f"{self.fs.url(target)}: rename did not produce the version")
+                return manifest
+            raise StoreError(
+                f"could not claim a version number for {model!r} after {PUBLISH_ATTEMPTS} tries"
+            )
+        finally:
+            if self.fs.exists(staging):
+                self.fs.delete(staging)
+
+    def _numbered(self, model: str) -> list[int]:
+        """Every numbered folder, complete or not: a number is never reused."""
+        return [int(n) for n in self.fs.list_dir(self._model_path(model)) if n.isdigit()]
+
+    def _verify_remote(self, folder: str, files: Mapping[str, FileEntry]) -> None:
+        for relative, expected in files.items():
+            path = join(folder, relative)
+            with self.fs.open_read(path) as stream:
+                digest, size = sha256_of(stream)
+            if (digest, size) != (expected.sha256, expected.size):
+                raise VerificationError(
+                    f"{self.fs.url(path)}: the staged copy differs from the source"
+                )
+
+    def remove_stale_staging(self, model: str) -> list[str]:
+        """Delete staging folders left by publishers that died; returns what was removed."""
+        path = self._model_path(model)
+        stale = [n for n in self.fs.list_dir(path) if n.startswith(STAGING_PREFIX)]
+        for name in stale:
+            self.fs.delete(join(path, name))
+        return stale
+
+
+def verify_folder(folder: Path, manifest: Manifest) -> None:
+    """Check every file the manifest lists: present, same size, same sha256."""
+    for relative, expected in manifest.files.items():
+        path = folder / relative
+        if not path.is_file():
+            raise VerificationError(f"{relative}: listed in the manifest but missing")
+        with path.open("rb") as stream:
+            digest, size = sha256_of(stream)
+        if digest != expected.sha256 or size != expected.size:
+            raise VerificationError(
+                f"{relative}: sha256 mismatch (manifest {expected.sha256[:12]}… {expected.size} B, "
+                f"file {digest[:12]}… {size} B): the file is corrupt "
+                "or was changed after publishing"
+            )
+
+
+def resolve(uri: str, *, model: str | None = None, version: int | None = None) -> ModelRef:
+    """Work out what a model URI names: a version folder, a model folder or a store root."""
+    store_fs, path = open_root(uri)
+    trimmed = uri.rstrip("/")
+    if store_fs.exists(join(path, MANIFEST_NAME)):
+        manifest = _parse_manifest(
+            store_fs.read_bytes(join(path, MANIFEST_NAME)), source=store_fs.url(path)
+        )
+        root = trimmed.rsplit("/", 2)[0]
+        if version is not None and version != manifest.version:
+            raise StoreError(
+                f"{uri} is version {manifest.version}, but version {version} was asked"
+            )
+        return ModelRef(root, manifest.model, manifest.version)
+    if not store_fs.is_dir(path):
+        raise StoreError(f"{uri}: no such store, model or version folder")
+    children = store_fs.list_dir(path)
+    if any(c.isdigit() and store_fs.exists(join(path, c, MANIFEST_NAME)) for c in children):
+        root, folder_model = trimmed.rsplit("/", 1)
+        return ModelRef(root, folder_model, version)
+    if model is None:
+        raise StoreError(
+            f"{uri} is a store root (or an empty model folder): name the model with --model-name"
+        )
+    return ModelRef(trimmed, model, version)
+
+
+def _parse_manifest(data: bytes, *, source: str) -> Manifest:
+    try:
+        raw: Any = json.loads(data)
+    except ValueError as exc:
+        raise ManifestError(f"{source}: manifest is not valid JSON ({exc})") from None
+    return Manifest.from_json(raw, source=source)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,158 @@
+"""Tensor specs and the validation every input passes before it reaches a model.
+
+Inputs arrive as nested JSON lists; they are checked against the signature (dtype kind, rank,
+shape, finiteness) and converted to numpy arrays, so a runtime only ever sees well-formed batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from serving.errors import BadRequest
+
+# Open Inference Protocol datatype names, both ways.
+V2_DATATYPES: dict[str, str] = {
+    "float32": "FP32",
+    "float64": "FP64",
+    "float16": "FP16",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "uint8": "UINT8",
+    "uint16": "UINT16",
+    "uint32": "UINT32",
+    "uint64": "UINT64",
+    "bool": "BOOL",
+}
+NUMPY_FROM_V2: dict[str, str] = {v: k for k, v in V2_DATATYPES.items()}
+
+# Which kinds of JSON-decoded values a signature dtype accepts (numpy dtype kinds).
+_ACCEPTED_KINDS: dict[str, str] = {"f": "iuf", "i": "iu", "u": "iu", "b": "b"}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named tensor of a signature. ``shape`` uses -1 for a free dimension (the batch)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def v2_datatype(self) -> str:
+        return V2_DATATYPES[self.dtype]
+
+    @property
+    def instance_shape(self) -> tuple[int, ...]:
+        """The shape of one instance: the signature's shape without its batch dimension."""
+        return self.shape[1:]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> TensorSpec:
+        dtype = str(raw["dtype"])
+        if dtype not in V2_DATATYPES:
+            raise ValueError(f"tensor {raw.get('name')!r}: unsupported dtype {dtype!r}")
+        return cls(str(raw["name"]), dtype, tuple(int(d) for d in raw["shape"]))
+
+
+@dataclass(frozen=True)
+class Signature:
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": [t.to_json() for t in self.inputs],
+            "outputs": [t.to_json() for t in self.outputs],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Signature:
+        return cls(
+            tuple(TensorSpec.from_json(t) for t in raw["inputs"]),
+            tuple(TensorSpec.from_json(t) for t in raw["outputs"]),
+        )
+
+    def input_named(self, name: str) -> TensorSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        known = ", ".join(s.name for s in self.inputs)
+        raise BadRequest(f"unknown input {name!r}; the model's inputs are: {known}")
+
+
+def to_batch(spec: TensorSpec, value: Any, *, where: str) -> npt.NDArray[Any]:
+    """Convert a JSON batch (a list of instances) into an array that fits ``spec``.
+
+    ``where`` names the field in the request, so the message says what to fix.
+    """
+    try:
+        raw = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"{where}: not a rectangular array of numbers ({exc})") from None
+    return _checked(spec, raw, where=where)
+
+
+def _checked(spec: TensorSpec, raw: npt.NDArray[Any], *, where: str) -> npt.NDArray[Any]:
+    target = np.dtype(spec.dtype)
+    accepted = _ACCEPTED_KINDS.get(target.kind, target.kind)
+    if raw.size and raw.dtype.kind not in accepted:
+        raise BadRequest(
+            f"{where}: expected {spec.dtype} values for input {spec.name!r}, "
+            f"got {_describe_kind(raw.dtype)}"
+        )
+    expected = spec.instance_shape
+    got = raw.shape[1:]
+    if raw.ndim != len(spec.shape) or not _shape_fits(expected, got):
+        want = "[batch, " + ", ".join("?" if d < 0 else str(d) for d in expected) + "]"
+        raise BadRequest(
+            f"{where}: input {spec.name!r} must have shape {want} (rank {len(spec.shape)}), "
+            f"got {list(raw.shape)}"
+        )
+    if raw.shape[0] == 0:
+        raise BadRequest(f"{where}: no instances given")
+    array = raw.astype(target, copy=False)
+    if target.kind == "f" and not np.isfinite(array).all():
+        raise BadRequest(f"{where}: input {spec.name!r} contains NaN or infinity")
+    if target.kind in "iu" and raw.dtype != target:
+        info = np.iinfo(target)
+        if raw.min() < info.min or raw.max() > info.max:
+            raise BadRequest(f"{where}: input {spec.name!r} has values outside {spec.dtype} range")
+    return array
+
+
+def _shape_fits(expected: Sequence[int], got: Sequence[int]) -> bool:
+    return len(expected) == len(got) and all(
+        e < 0 or e == g for e, g in zip(expected, got, strict=True)
+    )
+
+
+def _describe_kind(dtype: np.dtype[Any]) -> str:
+    return {"U": "strings", "S": "bytes", "O": "mixed values", "b": "booleans"}.get(
+        dtype.kind, str(dtype)
+    )
+
+
+def from_flat(spec: TensorSpec, data: Any, shape: Any, *, where: str) -> npt.NDArray[Any]:
+    """Build an array from the V2 form: flat (or nested) ``data`` plus an explicit ``shape``."""
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise BadRequest(f"{where}: 'shape' must be a list of non-negative integers")
+    try:
+        raw = np.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"{where}: 'data' is not an array of numbers ({exc})") from None
+    if raw.size != int(np.prod(shape)):
+        raise BadRequest(
+            f"{where}: 'data' has {raw.size} elements "
+            f"but 'shape' {shape} needs {int(np.prod(shape))}"
+        )
+    return _checked(spec, raw.reshape(shape), where=where)
