@@ -1,0 +1,499 @@
+"""Start, stop and inspect the test cluster (kwokctl, binary runtime, loopback only).
+
+kwokctl forks every component as a plain process with a pid file under its cluster folder; we
+keep that folder under the fleetdeck cache (``KWOK_WORKDIR``), add users with static tokens,
+RBAC, the simulated nodes and the model namespaces, and write one kubeconfig with a context per
+user. Stdlib only: everything talks to the API server through the kubectl we built.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .build import BuildError, ensure_built, say
+from .layout import CLUSTER_NAME, KWOK_ASSETS, Layout
+
+# Fixed model namespaces (oncall may act there) and one namespace where oncall may not.
+MODEL_NAMESPACES = ("models", "models-staging")
+PLATFORM_NAMESPACE = "platform"
+USERS = ("admin", "oncall", "viewer")
+DEFAULT_USER = "admin"
+
+# kwokctl names each pid file after the binary it runs.
+COMPONENTS = {
+    "etcd": "etcd",
+    "kube-apiserver": "kube-apiserver",
+    "kube-controller-manager": "kube-controller-manager",
+    "kube-scheduler": "kube-scheduler",
+    "kwok-controller": "kwok",
+}
+
+# Container logs: a pod without a log file of its own is served this one.
+DEFAULT_LOG_LINE = "kwok: no log file registered for this container (tests: append_log)"
+
+
+class ClusterError(RuntimeError):
+    """Starting or driving the cluster failed; the message says what to look at."""
+
+
+def context_for(user: str) -> str:
+    """The kubeconfig context acting as ``user`` (admin, oncall or viewer)."""
+    if user not in USERS:
+        raise ValueError(f"unknown user {user!r}; known: {', '.join(USERS)}")
+    return f"kwok-{user}"
+
+
+def read_tokens() -> dict[str, str]:
+    """user -> bearer token, from the same tokens.csv the API server reads."""
+    with (KWOK_ASSETS / "tokens.csv").open(newline="") as handle:
+        return {row[1]: row[0] for row in csv.reader(handle) if row}
+
+
+def wait_until(what: str, check: Any, timeout: float, interval: float = 0.25) -> Any:
+    """Poll ``check()`` until it returns something truthy; bounded, never a bare sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    name: str
+    pid: int | None
+    running: bool
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    components: list[ComponentState]
+    api_ready: bool
+    server: str | None
+
+    @property
+    def any_running(self) -> bool:
+        return any(component.running for component in self.components)
+
+    @property
+    def healthy(self) -> bool:
+        return self.api_ready and all(component.running for component in self.components)
+
+
+class Cluster:
+    """The one test cluster of this machine (per cache root)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    # ----- paths and processes -------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.kubeconfig
+
+    @property
+    def kubectl_binary(self) -> Path:
+        return self.layout.kube_bin / "kubectl"
+
+    @property
+    def bootstrap_kubeconfig(self) -> Path:
+        """kwokctl's own kubeconfig (client certificate in system:masters): setup only."""
+        return self.layout.cluster_dir / "kubeconfig.yaml"
+
+    def pid_file(self, component: str) -> Path:
+        return self.layout.cluster_dir / "pids" / f"{COMPONENTS[component]}.pid"
+
+    def component_pid(self, component: str) -> int | None:
+        try:
+            return int(self.pid_file(component).read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def is_ours(self, pid: int) -> bool:
+        """True if ``pid`` runs one of our cached binaries (guards against reused pids)."""
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return str(self.layout.root).encode() in cmdline
+
+    def state(self) -> ClusterState:
+        components = []
+        for name in COMPONENTS:
+            pid = self.component_pid(name)
+            components.append(ComponentState(name, pid, pid is not None and self.is_ours(pid)))
+        server = self.server_url()
+        return ClusterState(components, server is not None and self.api_ready(), server)
+
+    def server_url(self) -> str | None:
+        try:
+            config = json.loads(self.kubeconfig.read_text())
+        except (OSError, ValueError):
+            return None
+        return str(config["clusters"][0]["cluster"]["server"])
+
+    def api_ready(self) -> bool:
+        if not self.kubeconfig.exists() or not self.kubectl_binary.exists():
+            return False
+        result = subprocess.run(
+            [
+                str(self.kubectl_binary),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--request-timeout=5s",
+                "get",
+                "--raw",
+                "/readyz",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.returncode == 0 and result.stdout.strip() == "ok"
+
+    # ----- kubectl and kwokctl -------------------------------------------------------------
+
+    def kubectl(
+        self,
+        *args: str,
+        user: str | None = DEFAULT_USER,
+        stdin: str | None = None,
+        check: bool = True,
+    ) -> str:
+        """Run our kubectl as ``user``; ``user=None`` uses the bootstrap (system:masters) config."""
+        if user is None:
+            config = ["--kubeconfig", str(self.bootstrap_kubeconfig)]
+        else:
+            config = ["--kubeconfig", str(self.kubeconfig), "--context", context_for(user)]
+        result = subprocess.run(
+            [str(self.kubectl_binary), *config, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def kwokctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KWOK_WORKDIR": str(self.layout.kwok_workdir)}
+        result = subprocess.run(
+            [str(self.layout.kwok_bin / "kwokctl"), "--name", CLUSTER_NAME, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise ClusterError(
+                f"kwokctl {' '.join(args)} failed (exit {result.returncode}):\n"
+                + (result.stderr or result.stdout).strip()[-3000:]
+            )
+        return result
+
+    # ----- up ------------------------------------------------------------------------------
+
+    def up(self) -> bool:
+        """Start the cluster unless it already runs; True if this call started it."""
+        with self.lock():
+            if self.state().healthy:
+                say(f"cluster already running ({self.server_url()})")
+                return False
+            if self.layout.run_dir.exists():
+                say("removing the state of a cluster that is no longer healthy")
+                self.down_unlocked()
+            ensure_built(self.layout)
+            started = time.monotonic()
+            try:
+                self.create()
+                self.write_kubeconfig()
+                self.configure()
+            except (ClusterError, BuildError, OSError):
+                self.down_unlocked()
+                raise
+            say(f"cluster up in {time.monotonic() - started:.1f}s")
+            return True
+
+    def create(self) -> None:
+        run_dir = self.layout.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
+        (self.layout.logs_dir / "default.log").write_text(cri_lines([DEFAULT_LOG_LINE]))
+        shutil.copyfile(KWOK_ASSETS / "tokens.csv", self.layout.tokens_file)
+        config = run_dir / "kwokctl.yaml"
+        config.write_text(self.kwokctl_config())
+        say("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok")
+        kube = self.layout.kube_bin
+        self.kwokctl(
+            "create",
+            "cluster",
+            "--runtime",
+            "binary",
+            "--config",
+            str(config),
+            # Never touch ~/.kube/config: we write our own kubeconfig.
+            "--kubeconfig",
+            "",
+            "--kube-apiserver-binary",
+            str(kube / "kube-apiserver"),
+            "--kube-controller-manager-binary",
+            str(kube / "kube-controller-manager"),
+            "--kube-scheduler-binary",
+            str(kube / "kube-scheduler"),
+            "--kwok-controller-binary",
+            str(self.layout.kwok_bin / "kwok"),
+            "--etcd-binary",
+            str(self.layout.etcd_bin / "etcd"),
+            "--extra-args",
+            f"kube-apiserver=token-auth-file={self.layout.tokens_file}",
+            "--timeout",
+            "5m",
+        )
+
+    def kwokctl_config(self) -> str:
+        """kwokctl's --config: our options, then every Stage (they replace KWOK's defaults)."""
+        options = {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokctlConfiguration",
+            "options": {
+                # Loopback only: kwokctl binds 0.0.0.0 by default.
+                "bindAddress": "127.0.0.1",
+                "kubectlBinary": str(self.kubectl_binary),
+                # Log routing is created at run time (one Logs object per pod with a log file).
+                "enableCRDs": ["Logs", "ClusterLogs"],
+            },
+        }
+        documents = [json.dumps(options, indent=2)]
+        for stage in sorted((KWOK_ASSETS / "stages").glob("*.yaml")):
+            documents.append(stage.read_text())
+        return "\n---\n".join(documents)
+
+    def write_kubeconfig(self) -> None:
+        """Our kubeconfig: one cluster, a token user and a context per user, admin by default."""
+        raw = subprocess.run(
+            [
+                str(self.kubectl_binary),
+                "--kubeconfig",
+                str(self.bootstrap_kubeconfig),
+                "config",
+                "view",
+                "--raw",
+                "--flatten",
+                "--minify",
+                "-o",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        cluster = json.loads(raw)["clusters"][0]["cluster"]
+        tokens = read_tokens()
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": context_for(DEFAULT_USER),
+            "clusters": [
+                {
+                    "name": f"kwok-{CLUSTER_NAME}",
+                    "cluster": {
+                        "server": cluster["server"],
+                        "certificate-authority-data": cluster["certificate-authority-data"],
+                    },
+                }
+            ],
+            "users": [{"name": context_for(u), "user": {"token": tokens[u]}} for u in USERS],
+            "contexts": [
+                {
+                    "name": context_for(u),
+                    "context": {"cluster": f"kwok-{CLUSTER_NAME}", "user": context_for(u)},
+                }
+                for u in USERS
+            ],
+            "preferences": {},
+        }
+        self.kubeconfig.write_text(json.dumps(config, indent=2) + "\n")
+        self.kubeconfig.chmod(0o600)
+
+    def configure(self) -> None:
+        """RBAC, nodes, namespaces and log routing, then wait until it is all usable."""
+        say("applying RBAC, nodes, namespaces")
+        wait_until("the API server", self.api_ready, timeout=120)
+        self.kubectl("apply", "-f", str(KWOK_ASSETS / "rbac.yaml"), user=None)
+        self.kubectl("apply", "-f", str(KWOK_ASSETS / "nodes.yaml"))
+        self.kubectl("create", "namespace", PLATFORM_NAMESPACE)
+        for namespace in MODEL_NAMESPACES:
+            self.apply_model_namespace(namespace)
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/logs.kwok.x-k8s.io",
+            "crd/clusterlogs.kwok.x-k8s.io",
+        )
+        self.kubectl("apply", "-f", "-", stdin=json.dumps(self.default_cluster_logs()))
+        self.kubectl("wait", "--for=condition=Ready", "--timeout=120s", "node", "--all")
+        for namespace in (*MODEL_NAMESPACES, PLATFORM_NAMESPACE):
+            self.wait_for_default_service_account(namespace)
+
+    def default_cluster_logs(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "ClusterLogs",
+            "metadata": {"name": "fleetdeck-default"},
+            "spec": {
+                "logs": [
+                    {
+                        "logsFile": str(self.layout.logs_dir / "default.log"),
+                        "follow": True,
+                    }
+                ]
+            },
+        }
+
+    def apply_model_namespace(self, namespace: str) -> None:
+        """Create ``namespace`` (if needed) as a model namespace: oncall may act in it."""
+        manifest = (KWOK_ASSETS / "model-namespace.yaml").read_text()
+        self.kubectl("apply", "-f", "-", stdin=manifest.replace("${NAMESPACE}", namespace))
+
+    def wait_for_default_service_account(self, namespace: str, timeout: float = 60) -> None:
+        """Pods cannot be created before the controller manager made the namespace's SA."""
+
+        def has_account() -> bool:
+            out = self.kubectl(
+                "get",
+                "serviceaccount",
+                "default",
+                "-n",
+                namespace,
+                "--ignore-not-found",
+                "-o",
+                "name",
+            )
+            return bool(out.strip())
+
+        wait_until(f"serviceaccount default in {namespace}", has_account, timeout)
+
+    # ----- down ----------------------------------------------------------------------------
+
+    def down(self) -> None:
+        with self.lock():
+            self.down_unlocked()
+
+    def down_unlocked(self) -> None:
+        pids = [pid for name in COMPONENTS if (pid := self.component_pid(name)) is not None]
+        if (self.layout.kwok_bin / "kwokctl").exists() and self.layout.cluster_dir.exists():
+            self.kwokctl("delete", "cluster", check=False)
+        # kwokctl only signals; make sure nothing of ours survives before removing its files.
+        for pid in pids:
+            self.stop_process(pid)
+        shutil.rmtree(self.layout.run_dir, ignore_errors=True)
+
+    def stop_process(self, pid: int, timeout: float = 20) -> None:
+        if not self.is_ours(pid):
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.is_ours(pid) and not is_zombie(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+
+    # ----- API server restarts (reconnect tests) -------------------------------------------
+
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver only; etcd and the rest keep running."""
+        pid = self.component_pid("kube-apiserver")
+        if pid is None:
+            raise ClusterError("kube-apiserver is not running (no pid file)")
+        self.stop_process(pid)
+        # Without its pid file kwokctl's `start cluster` starts it again (and only it).
+        self.pid_file("kube-apiserver").unlink(missing_ok=True)
+
+    def start_apiserver(self) -> None:
+        self.kwokctl("start", "cluster", "--timeout", "2m")
+        wait_until("the API server after restart", self.api_ready, timeout=120)
+
+    def restart_apiserver(self) -> None:
+        self.stop_apiserver()
+        self.start_apiserver()
+
+    # ----- container logs ------------------------------------------------------------------
+
+    def log_file(self, namespace: str, pod: str, container: str) -> Path:
+        return self.layout.logs_dir / namespace / pod / f"{container}.log"
+
+    def register_log_file(self, namespace: str, pod: str, container: str) -> Path:
+        """Create the container's log file and the Logs object pointing KWOK at it."""
+        path = self.log_file(namespace, pod, container)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        entries = [
+            {"containers": [file.stem], "logsFile": str(file), "follow": True}
+            for file in sorted(path.parent.glob("*.log"))
+        ]
+        logs = {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "Logs",
+            "metadata": {"name": pod, "namespace": namespace},
+            "spec": {"logs": entries},
+        }
+        self.kubectl("apply", "-f", "-", stdin=json.dumps(logs))
+        return path
+
+    # ----- locking -------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise up/down across processes (a pytest session and a shell, say)."""
+        self.layout.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.layout.lock_file.open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def cri_lines(lines: Sequence[str], stream: str = "stdout") -> str:
+    """Lines in the CRI log format KWOK (like a kubelet) reads: ``<RFC3339Nano> stdout F text``."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return "".join(f"{stamp} {stream} F {line}\n" for line in lines)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` (VmRSS), 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
