@@ -39,6 +39,7 @@ import dataclasses
 import errno
 import fcntl
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -51,6 +52,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -186,6 +188,11 @@ class Build:
     def java_classpath(self) -> str:
         return os.pathsep.join((str(self.jar), *self.classpath))
 
+    @property
+    def class_archive(self) -> Path:
+        """AppCDS archive of the classes a start and a few WebHDFS calls load (faster start)."""
+        return self.directory / "minidfs.jsa"
+
 
 def _load_build(directory: Path) -> Build | None:
     """The build in ``directory`` if it is complete and every jar it names is still there."""
@@ -209,13 +216,15 @@ def ensure_built(progress: Progress = _stderr_progress, version: str = HADOOP_VE
     """Return the cached build for ``version``, building it first when it is missing."""
     target = build_dir(version)
     build = _load_build(target)
-    if build is not None:
+    if build is not None and _cds_settled(build):
         return build
     with _file_lock(target.parent / ".build.lock"):
         build = _load_build(target)  # built by someone else while we waited
-        if build is not None:
-            return build
-        return _build(target, version, progress)
+        if build is None:
+            build = _build(target, version, progress)
+        if not _cds_settled(build):
+            _train_class_archive(build, progress)
+        return build
 
 
 def _build(target: Path, version: str, progress: Progress) -> Build:
@@ -320,6 +329,119 @@ def _run_maven(cmd: list[str], cwd: Path, log_path: Path, progress: Progress) ->
 
 
 # --------------------------------------------------------------------------------------------
+# Class-data sharing: a dynamic AppCDS archive of the classes that a start and a few WebHDFS
+# calls load, made once per build by a training run. Starting with it takes ~3.6 s instead of
+# ~6 s and ~245 MiB of RSS instead of ~295 MiB (measured here). The JVM checks the archive
+# against the classpath and its own version and ignores it (with a warning in the log) when
+# they no longer match, so a stale archive costs speed, never correctness.
+
+
+def _cds_settled(build: Build) -> bool:
+    return build.class_archive.is_file() or (build.directory / "cds-failed.log").is_file()
+
+
+def _train_class_archive(build: Build, progress: Progress) -> bool:
+    java = find_java()
+    archive = build.class_archive
+    tmp_archive = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
+    failed_log = build.directory / "cds-failed.log"
+    base_dir = tempfile.mkdtemp(prefix="fleetdeck-hdfs-cds-")
+    log_path = Path(base_dir) / "minidfs.log"
+    progress("recording a class-data archive for faster starts (one training run)")
+    started = time.monotonic()
+    cmd = [
+        java,
+        *DEFAULT_JAVA_OPTS,
+        f"-XX:ArchiveClassesAtExit={tmp_archive}",
+        "-cp",
+        build.java_classpath(),
+        MAIN_CLASS,
+        "--basedir",
+        os.path.join(base_dir, "dfs"),
+        "--rpc-port",
+        "0",
+        "--http-port",
+        "0",
+        "--wait",
+        "stdin",
+    ]
+    proc: subprocess.Popen[bytes] | None = None
+    why = ""
+    try:
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log)
+        deadline = time.monotonic() + DEFAULT_START_TIMEOUT
+        ports = None
+        while ports is None and proc.poll() is None and time.monotonic() < deadline:
+            ports = _ready_line(log_path)
+            time.sleep(0.25)
+        if ports is None:
+            why = "the training run did not come up"
+        else:
+            _exercise_webhdfs(f"http://{HOST}:{int(ports['httpPort'])}")
+            assert proc.stdin is not None
+            proc.stdin.close()  # MiniDfs closes the cluster and exits; the JVM writes the archive
+            code = proc.wait(timeout=120)
+            if code == 0 and tmp_archive.is_file():
+                os.replace(tmp_archive, archive)
+                size = archive.stat().st_size / 2**20
+                progress(
+                    f"class-data archive ready ({size:.0f} MiB, {time.monotonic() - started:.0f} s)"
+                )
+                return True
+            why = f"the training run exited with {code} and no archive"
+    except (OSError, ValueError, InfraError, subprocess.TimeoutExpired) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if why:
+            with contextlib.suppress(OSError):
+                failed_log.write_text(f"{why}\n\n{_tail(log_path, 60)}\n")
+        with contextlib.suppress(OSError):
+            tmp_archive.unlink()
+        shutil.rmtree(base_dir, ignore_errors=True)
+    progress(f"no class-data archive ({why}); starts stay slower (see {failed_log})")
+    return False
+
+
+def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, bytes]:
+    """One HTTP request with http.client, redirects not followed: status, Location, body."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=30)
+    try:
+        conn.request(method, f"{parts.path}?{parts.query}", body=body)
+        res = conn.getresponse()
+        return res.status, res.getheader("Location") or "", res.read()
+    finally:
+        conn.close()
+
+
+def _exercise_webhdfs(url: str) -> None:
+    """What the tests do most: folders, a write and a read through the DataNode, list, rename."""
+
+    def call(method: str, path: str, **params: str) -> tuple[int, str, bytes]:
+        query = urllib.parse.urlencode({"user.name": WEBHDFS_PROBE_USER, **params})
+        return _http(method, f"{url}/webhdfs/v1{path}?{query}")
+
+    call("PUT", "/cds/a", op="MKDIRS")
+    status, location, _ = call("PUT", "/cds/a/f", op="CREATE")
+    if status != 307:
+        raise InfraError(f"WebHDFS CREATE answered {status}")
+    _http("PUT", location, b"x" * 4096)
+    status, location, _ = call("GET", "/cds/a/f", op="OPEN")
+    if status == 307:
+        _http("GET", location)
+    call("GET", "/cds/a", op="LISTSTATUS")
+    call("PUT", "/cds/a", op="RENAME", destination="/cds/b", renameoptions="NONE")
+    call("PUT", "/cds/b", op="RENAME", destination="/cds/c")
+    call("GET", "/cds/c/f", op="GETFILESTATUS")
+    call("GET", "/cds/missing", op="GETFILESTATUS")
+    call("DELETE", "/cds", op="DELETE", recursive="true")
+
+
+# --------------------------------------------------------------------------------------------
 # Running cluster
 
 
@@ -366,7 +488,10 @@ def _write_state(state: State) -> None:
 def _is_ours(pid: int) -> bool:
     """True while ``pid`` is a live MiniDfs JVM (not a zombie, not a recycled pid)."""
     child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
+    if child is not None:
+        # Our own child: ask it. (Its /proc cmdline is briefly empty while it execs.)
+        if child.poll() is None:
+            return True
         del _CHILDREN[pid]
         return False
     try:
@@ -514,6 +639,11 @@ def _start(
     cmd = [
         java,
         *_java_opts(),
+        *(
+            [f"-XX:SharedArchiveFile={build.class_archive}"]
+            if build.class_archive.is_file()
+            else []
+        ),
         "-cp",
         build.java_classpath(),
         MAIN_CLASS,
@@ -575,23 +705,10 @@ def _start(
                 _write_state(state)
                 progress(f"WebHDFS answers at {state.url} after {time.monotonic() - started:.1f} s")
                 return state
-        if not _pid_alive(pid):
+        if not _is_ours(pid):
             _fail_start(state, "the JVM exited during start-up")
         time.sleep(0.25)
     _fail_start(state, f"WebHDFS did not answer within {timeout:.0f} s")
-
-
-def _pid_alive(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _is_ours(pid)
 
 
 def _ready_line(log_path: Path) -> dict[str, Any] | None:
