@@ -248,7 +248,7 @@ def _build(target: Path, version: str, progress: Progress) -> Build:
             "-B",
             f"-Dmaven.repo.local={repo}",
             f"-Dhadoop.version={version}",
-            "-DskipTests",
+            "-Dmaven.test.skip=true",
             "package",
             "dependency:build-classpath",
             f"-Dmdep.outputFile={tmp / 'classpath.txt'}",
