@@ -276,7 +276,21 @@ def _build(target: Path, version: str, progress: Progress) -> Build:
     if build is None:
         raise InfraError(f"the build in {target} is incomplete after a successful Maven run")
     progress(f"built in {seconds:.0f} s")
+    _prune_old_builds(target)
     return build
+
+
+def _prune_old_builds(keep: Path, unused_days: float = 14.0) -> None:
+    """Remove builds of other sources (older checkouts) not started for ``unused_days``."""
+    cutoff = time.time() - unused_days * 86400
+    for sibling in keep.parent.iterdir():
+        if sibling == keep or sibling.name.startswith(".") or not sibling.is_dir():
+            continue
+        marker = sibling / "last-used"
+        used = marker if marker.exists() else sibling / "build.json"
+        with contextlib.suppress(OSError):
+            if used.stat().st_mtime < cutoff:
+                shutil.rmtree(sibling, ignore_errors=True)
 
 
 def _run_maven(cmd: list[str], cwd: Path, log_path: Path, progress: Progress) -> None:
@@ -656,6 +670,8 @@ def _start(
         "--wait",
         "signal",
     ]
+    with contextlib.suppress(OSError):
+        (build.directory / "last-used").touch()
     progress(f"starting NameNode + DataNode (HTTP {http_port or 'any'}, RPC {rpc_port or 'any'})")
     started = time.monotonic()
     # Detached: a session of its own (setsid, so no controlling terminal and no SIGHUP when the
