@@ -10,11 +10,13 @@ Rename semantics, which atomic publish (stage in ``<model>/.staging-<id>/``, the
   legacy rename: onto an existing directory it moves the source *inside* it
   (``<version>/.staging-<id>``) and answers 200 ``{"boolean": true}``; onto an existing file, or
   into a missing parent, it answers 200 ``{"boolean": false}`` (HdfsCLI raises ``HdfsError``).
-* With ``renameoptions=NONE`` the NameNode uses rename2 (``FileContext.rename`` semantics): an
-  existing destination (directory or file) is refused with HTTP 403 and a
-  ``FileAlreadyExistsException`` and nothing moves; a missing parent is HTTP 404
-  ``FileNotFoundException``. ``renameoptions=OVERWRITE`` replaces an existing *empty* directory
-  or a file but refuses a non-empty directory (HTTP 403, ``IOException``).
+* With ``renameoptions=NONE`` the NameNode uses rename2 (``FileContext.rename`` semantics) and
+  never nests: an existing destination is refused with HTTP 403 and nothing moves
+  (``FileAlreadyExistsException`` for folder onto folder or file onto file; ``IOException``
+  "must both be directories" for a folder onto a file); a missing parent is HTTP 404
+  ``FileNotFoundException``; success is HTTP 200 with an empty body (no ``boolean``).
+  ``renameoptions=OVERWRITE`` replaces an existing *empty* folder or a file but refuses a
+  non-empty folder (HTTP 403, ``IOException``).
 """
 
 from __future__ import annotations
@@ -202,6 +204,17 @@ def test_plain_rename_onto_an_existing_file_fails_and_moves_nothing(
     assert sorted(client.list(root_path)) == ["a", "b"]
 
 
+def test_plain_rename_into_a_missing_parent_answers_false(
+    hdfs_cluster: HdfsCluster, root_path: str
+) -> None:
+    hdfs_cluster.client().makedirs(f"{root_path}/src")
+    status, _, body = _webhdfs(
+        hdfs_cluster, "PUT", f"{root_path}/src", op="RENAME", destination=f"{root_path}/no/dst"
+    )
+    assert (status, json.loads(body)) == (200, {"boolean": False})
+    assert hdfs_cluster.client().list(root_path) == ["src"]
+
+
 def test_rename_with_options_none_refuses_an_existing_folder_and_moves_nothing(
     hdfs_cluster: HdfsCluster, root_path: str
 ) -> None:
@@ -227,6 +240,36 @@ def test_rename_with_options_none_refuses_an_existing_folder_and_moves_nothing(
     assert client.list(dst) == ["manifest.json"]
 
 
+def test_rename_with_options_none_refuses_an_existing_file_and_moves_nothing(
+    hdfs_cluster: HdfsCluster, root_path: str
+) -> None:
+    client = hdfs_cluster.client()
+    client.write(f"{root_path}/a", data=b"a")
+    client.write(f"{root_path}/b", data=b"b")
+    client.makedirs(f"{root_path}/d")
+    status, _, body = _webhdfs(
+        hdfs_cluster,
+        "PUT",
+        f"{root_path}/a",
+        op="RENAME",
+        destination=f"{root_path}/b",
+        renameoptions="NONE",
+    )
+    assert (status, _remote_exception(body)) == (403, "FileAlreadyExistsException")
+    status, _, body = _webhdfs(
+        hdfs_cluster,
+        "PUT",
+        f"{root_path}/d",
+        op="RENAME",
+        destination=f"{root_path}/b",
+        renameoptions="NONE",
+    )
+    assert (status, _remote_exception(body)) == (403, "IOException")
+    assert sorted(client.list(root_path)) == ["a", "b", "d"]
+    with client.read(f"{root_path}/b") as reader:
+        assert reader.read() == b"b"
+
+
 def test_rename_with_options_none_publishes_onto_a_free_name(
     hdfs_cluster: HdfsCluster, root_path: str
 ) -> None:
@@ -235,7 +278,7 @@ def test_rename_with_options_none_publishes_onto_a_free_name(
     res = client._rename(
         f"{root_path}/m/.staging-e", destination=f"{root_path}/m/2", renameoptions="NONE"
     )
-    assert res.status_code == 200
+    assert (res.status_code, res.content) == (200, b"")  # no {"boolean": ...} here
     assert client.list(f"{root_path}/m") == ["2"]
     assert client.list(f"{root_path}/m/2") == ["manifest.json"]
 
