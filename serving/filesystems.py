@@ -223,11 +223,17 @@ class HdfsFileSystem:
         return sorted(files)
 
     def rename(self, source: str, target: str) -> None:
-        # WebHDFS RENAME onto an existing folder moves the source *into* it: check first, and
-        # let the store verify the result.
-        if self.exists(target):
-            raise FileExistsError(target)
-        self._call("rename", source, self._client.rename, source, target)
+        # A plain WebHDFS RENAME onto an existing folder moves the source *into* it and reports
+        # success; renameoptions=NONE makes HDFS refuse instead (FileAlreadyExistsException).
+        # HdfsCLI's public rename() cannot pass that option, hence its lower-level call.
+        from hdfs.util import HdfsError
+
+        try:
+            self._client._rename(source, destination=target, renameoptions="NONE")
+        except HdfsError as exc:
+            if getattr(exc, "exception", None) == "FileAlreadyExistsException":
+                raise FileExistsError(target) from None
+            raise StoreError(f"rename {self.url(source)} -> {target}: {self._explain(exc)}") from None
 
     def delete(self, path: str) -> None:
         self._call("delete", path, self._client.delete, path, recursive=True)

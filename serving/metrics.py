@@ -61,7 +61,7 @@ class PredictorMetrics:
 
     def __init__(self) -> None:
         # The *_created series double the exposition for no use to a scraper of one process.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
