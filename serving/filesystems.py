@@ -233,7 +233,9 @@ class HdfsFileSystem:
         except HdfsError as exc:
             if getattr(exc, "exception", None) == "FileAlreadyExistsException":
                 raise FileExistsError(target) from None
-            raise StoreError(f"rename {self.url(source)} -> {target}: {self._explain(exc)}") from None
+            raise StoreError(
+                f"rename {self.url(source)} -> {target}: {self._explain(exc)}"
+            ) from None
 
     def delete(self, path: str) -> None:
         self._call("delete", path, self._client.delete, path, recursive=True)

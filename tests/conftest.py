@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 TESTS = Path(__file__).parent
+
+# Stores and predictors talk to the test HDFS as the same user the fixtures clean up with.
+os.environ.setdefault("HADOOP_USER_NAME", "fleetdeck")
 
 pytest_plugins = ["tests.infra.k8s_fixtures", "tests.infra.hdfs_fixtures"]
 

@@ -23,7 +23,10 @@ class PredictorProcess:
         self._log = log_path.open("wb")
         command = [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", "0", *args]
         self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+            command,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self.port = self._wait_for_port()

@@ -44,8 +44,10 @@ def ready_predictor(
     folder = tmp_path_factory.mktemp("shared-predictor")
     predictor = PredictorProcess(
         folder / "predictor.log",
-        "--cache-dir", str(folder / "cache"),
-        "--model-uri", str(tiny_model.store_root / tiny_model.name),
+        "--cache-dir",
+        str(folder / "cache"),
+        "--model-uri",
+        str(tiny_model.store_root / tiny_model.name),
     )
     try:
         predictor.wait_ready()

@@ -16,8 +16,12 @@ V2 = "/v2/models/digits/infer"
 
 
 def v2_input(**overrides: Any) -> dict[str, Any]:
-    tensor: dict[str, Any] = {"name": "image", "shape": [1, 8, 8, 1], "datatype": "FP32",
-                              "data": [0.5] * 64}
+    tensor: dict[str, Any] = {
+        "name": "image",
+        "shape": [1, 8, 8, 1],
+        "datatype": "FP32",
+        "data": [0.5] * 64,
+    }
     tensor.update(overrides)
     return {"inputs": [tensor]}
 
@@ -72,9 +76,18 @@ def test_bad_json_requests_get_their_4xx_with_a_reason(
         (b"{not json", {"Content-Type": "application/json"}, 400, "invalid JSON"),
         (b'{"instances": [[[[NaN]]]]}', {"Content-Type": "application/json"}, 400, "invalid JSON"),
         (b"", {"Content-Type": "application/json"}, 400, "empty"),
-        (b"instances=1", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "application/json"),
-        (b"\x00\x01", {"Content-Type": "application/octet-stream",
-                       "Inference-Header-Content-Length": "2"}, 415, "binary_data=False"),
+        (
+            b"instances=1",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            415,
+            "application/json",
+        ),
+        (
+            b"\x00\x01",
+            {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": "2"},
+            415,
+            "binary_data=False",
+        ),
     ],
 )
 def test_unparseable_bodies_and_wrong_content_types_are_refused(
@@ -85,16 +98,21 @@ def test_unparseable_bodies_and_wrong_content_types_are_refused(
     assert words in answer.json()["error"]
 
 
-def test_a_body_over_the_limit_gets_413(tiny_model: TinyModel,
-                                        start_predictor: StartPredictor) -> None:
-    predictor = start_predictor("--model-uri", str(tiny_model.version_dir),
-                                "--max-body-bytes", "4096")
+def test_a_body_over_the_limit_gets_413(
+    tiny_model: TinyModel, start_predictor: StartPredictor
+) -> None:
+    predictor = start_predictor(
+        "--model-uri", str(tiny_model.version_dir), "--max-body-bytes", "4096"
+    )
     predictor.wait_ready()
     answer = predictor.post(V1, {"instances": [IMAGE] * 40})
     assert answer.status_code == 413
     assert "4096" in answer.json()["error"]
-    chunked = predictor.post(V1, data=iter([b'{"instances": [', b"0," * 4000, b"0]}"]),
-                             headers={"Content-Type": "application/json"})
+    chunked = predictor.post(
+        V1,
+        data=iter([b'{"instances": [', b"0," * 4000, b"0]}"]),
+        headers={"Content-Type": "application/json"},
+    )
     assert chunked.status_code == 413
     assert predictor.post(V1, {"instances": [IMAGE]}).status_code == 200
 
@@ -105,7 +123,8 @@ def test_unknown_paths_and_wrong_methods_get_json_404_and_405(
     missing = ready_predictor.get("/v3/anything")
     assert (missing.status_code, "no such endpoint" in missing.json()["error"]) == (404, True)
     wrong = ready_predictor.post("/v2/health/ready", {})
-    assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET"
+    assert wrong.status_code == 405
+    assert wrong.headers["Allow"] == "GET"
     assert ready_predictor.get(V1).status_code == 405
     assert ready_predictor.http.put(ready_predictor.url + "/v1/models/digits").status_code == 405
     assert ready_predictor.get("/v2/models/digits/infer").status_code == 405

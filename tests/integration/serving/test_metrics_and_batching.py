@@ -36,13 +36,24 @@ def test_metrics_count_requests_by_protocol_and_code_and_time_them(
     predictor.wait_ready()
     before = scrape(predictor)
     assert value(before, "fleetdeck_predictor_ready") == 1.0
-    assert value(before, "fleetdeck_predictor_model_info", model="digits", version="1",
-                 runtime="tflite-int8", source_model="digits") == 1.0
+    assert (
+        value(
+            before,
+            "fleetdeck_predictor_model_info",
+            model="digits",
+            version="1",
+            runtime="tflite-int8",
+            source_model="digits",
+        )
+        == 1.0
+    )
     image = tiny_model.images[0].tolist()
     for _ in range(5):
         predictor.post("/v1/models/digits:predict", {"instances": [image, image]})
-    predictor.post("/v2/models/digits/infer", {"inputs": [
-        {"name": "image", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": image}]})
+    predictor.post(
+        "/v2/models/digits/infer",
+        {"inputs": [{"name": "image", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": image}]},
+    )
     predictor.post("/v1/models/digits:predict", {"instances": []})
     after = scrape(predictor)
 
@@ -61,8 +72,11 @@ def test_metrics_count_requests_by_protocol_and_code_and_time_them(
     assert value(after, "fleetdeck_predictor_queue_depth") == 0
 
 
-async def _concurrent(url: str, bodies: list[dict[str, Any]]) -> list[tuple[int, Any, dict[str, str]]]:
+async def _concurrent(
+    url: str, bodies: list[dict[str, Any]]
+) -> list[tuple[int, Any, dict[str, str]]]:
     async with aiohttp.ClientSession() as session:
+
         async def one(body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
             async with session.post(url, json=body) as answer:
                 return answer.status, await answer.json(), dict(answer.headers)
@@ -73,14 +87,24 @@ async def _concurrent(url: str, bodies: list[dict[str, Any]]) -> list[tuple[int,
 def test_concurrent_requests_are_joined_into_batches_and_each_gets_its_own_answer(
     tiny_model: TinyModel, start_predictor: StartPredictor
 ) -> None:
-    predictor = start_predictor("--model-uri", str(tiny_model.version_dir), "--runtime", "tflite",
-                                "--max-batch-size", "16", "--batch-timeout-ms", "50")
+    predictor = start_predictor(
+        "--model-uri",
+        str(tiny_model.version_dir),
+        "--runtime",
+        "tflite",
+        "--max-batch-size",
+        "16",
+        "--batch-timeout-ms",
+        "50",
+    )
     predictor.wait_ready()
     images = tiny_model.images[:32]
-    answers = asyncio.run(_concurrent(
-        predictor.url + "/v1/models/digits:predict",
-        [{"instances": [image.tolist()]} for image in images],
-    ))
+    answers = asyncio.run(
+        _concurrent(
+            predictor.url + "/v1/models/digits:predict",
+            [{"instances": [image.tolist()]} for image in images],
+        )
+    )
     assert [status for status, _, _ in answers] == [200] * 32
     got = np.array([body["predictions"][0] for _, body, _ in answers])
     np.testing.assert_allclose(got, reference_outputs(tiny_model, "tflite", images), atol=1e-5)
@@ -95,19 +119,33 @@ def test_a_full_batching_queue_answers_503_with_retry_after_at_once(
     tiny_model: TinyModel, start_predictor: StartPredictor
 ) -> None:
     # The SavedModel path is slow enough that 64 simultaneous requests overflow a queue of 2x2.
-    predictor = start_predictor("--model-uri", str(tiny_model.version_dir),
-                                "--runtime", "savedmodel", "--max-batch-size", "2",
-                                "--max-enqueued-batches", "2", "--batch-timeout-ms", "20")
+    predictor = start_predictor(
+        "--model-uri",
+        str(tiny_model.version_dir),
+        "--runtime",
+        "savedmodel",
+        "--max-batch-size",
+        "2",
+        "--max-enqueued-batches",
+        "2",
+        "--batch-timeout-ms",
+        "20",
+    )
     predictor.wait_ready()
-    answers = asyncio.run(_concurrent(
-        predictor.url + "/v1/models/digits:predict",
-        [{"instances": [tiny_model.images[0].tolist()]}] * 64,
-    ))
+    answers = asyncio.run(
+        _concurrent(
+            predictor.url + "/v1/models/digits:predict",
+            [{"instances": [tiny_model.images[0].tolist()]}] * 64,
+        )
+    )
     refused = [(body, headers) for status, body, headers in answers if status == 503]
     served = [status for status, _, _ in answers if status == 200]
-    assert refused and served
+    assert refused
+    assert served
     assert len(refused) + len(served) == 64
     body, headers = refused[0]
-    assert "queue full" in body["error"] and headers["Retry-After"] == "1"
-    assert value(scrape(predictor), "fleetdeck_predictor_requests_total",
-                 protocol="v1", code="503") == len(refused)
+    assert "queue full" in body["error"]
+    assert headers["Retry-After"] == "1"
+    assert value(
+        scrape(predictor), "fleetdeck_predictor_requests_total", protocol="v1", code="503"
+    ) == len(refused)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -13,7 +15,7 @@ from tests.support.models import TinyModel
 CLIENTS = 16
 
 
-async def _hammer(url: str, body: dict[str, object], until: float) -> list[int]:
+async def _hammer(url: str, body: Any, until: float) -> list[int]:
     statuses: list[int] = []
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < until:
@@ -23,14 +25,15 @@ async def _hammer(url: str, body: dict[str, object], until: float) -> list[int]:
     return statuses
 
 
-async def _load_through_sigterm(url: str, body: dict[str, object], ready_url: str,
-                                send_sigterm: object, drain: float) -> tuple[list[int], int]:
+async def _load_through_sigterm(
+    url: str, body: Any, ready_url: str, send_sigterm: Callable[[], None], drain: float
+) -> tuple[list[int], int]:
     # The load runs from before SIGTERM to well inside the drain window: every request of it
     # is either in flight at SIGTERM or arrives while the predictor drains.
     until = time.monotonic() + 1.0 + drain * 0.6
     clients = [asyncio.create_task(_hammer(url, body, until)) for _ in range(CLIENTS)]
     await asyncio.sleep(1.0)
-    send_sigterm()  # type: ignore[operator]
+    send_sigterm()
     await asyncio.sleep(0.3)
     async with aiohttp.ClientSession() as session, session.get(ready_url) as ready:
         ready_status = ready.status
@@ -42,18 +45,32 @@ def test_sigterm_under_concurrent_load_loses_no_request_and_exits_zero(
     tiny_model: TinyModel, start_predictor: StartPredictor
 ) -> None:
     drain = 3.0
-    predictor = start_predictor("--model-uri", str(tiny_model.version_dir),
-                                "--drain-seconds", str(drain), "--runtime", "savedmodel",
-                                "--batch-timeout-ms", "2")
+    predictor = start_predictor(
+        "--model-uri",
+        str(tiny_model.version_dir),
+        "--drain-seconds",
+        str(drain),
+        "--runtime",
+        "savedmodel",
+        "--batch-timeout-ms",
+        "2",
+    )
     predictor.wait_ready()
     body = {"instances": [tiny_model.images[0].tolist()]}
-    statuses, ready_during_drain = asyncio.run(_load_through_sigterm(
-        predictor.url + "/v1/models/digits:predict", body,
-        predictor.url + "/v2/health/ready", predictor.terminate, drain,
-    ))
+    statuses, ready_during_drain = asyncio.run(
+        _load_through_sigterm(
+            predictor.url + "/v1/models/digits:predict",
+            body,
+            predictor.url + "/v2/health/ready",
+            predictor.terminate,
+            drain,
+        )
+    )
     assert ready_during_drain == 503
     assert len(statuses) > CLIENTS
     assert set(statuses) == {200}
     assert predictor.wait() == 0
     log = predictor.log()
-    assert "received SIGTERM" in log and "draining" in log and "stopped" in log
+    assert "received SIGTERM" in log
+    assert "draining" in log
+    assert "stopped" in log

@@ -107,11 +107,18 @@ def test_a_model_failure_reaches_every_request_of_the_batch() -> None:
         raise RuntimeError("out of memory")
 
     async def scenario() -> list[BaseException | dict[str, Any]]:
-        b = MicroBatcher(broken, ThreadPoolExecutor(1), PredictorMetrics(), max_batch_size=8,
-                         timeout_s=0.02, max_queued_instances=64)
+        b = MicroBatcher(
+            broken,
+            ThreadPoolExecutor(1),
+            PredictorMetrics(),
+            max_batch_size=8,
+            timeout_s=0.02,
+            max_queued_instances=64,
+        )
         b.start()
-        results = await asyncio.gather(*(b.submit(request(1)) for _ in range(3)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(b.submit(request(1)) for _ in range(3)), return_exceptions=True
+        )
         await b.stop()
         return results
 

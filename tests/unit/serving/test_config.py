@@ -24,8 +24,11 @@ def test_environment_variables_set_every_flag(monkeypatch: pytest.MonkeyPatch) -
     for key, val in env.items():
         monkeypatch.setenv(key, val)
     config = parse_args([])
-    assert (config.model_uri, config.model_name, config.version) == ("hdfs://nn:9870/models",
-                                                                     "photos", 3)
+    assert (config.model_uri, config.model_name, config.version) == (
+        "hdfs://nn:9870/models",
+        "photos",
+        3,
+    )
     assert (config.runtime, config.host, config.port) == ("tflite", "127.0.0.1", 9000)
     assert (config.max_batch_size, config.batch_timeout_ms, config.batching) == (32, 2.5, True)
     assert (config.max_body_bytes, config.drain_seconds) == (1024, 10.0)
@@ -35,7 +38,8 @@ def test_environment_variables_set_every_flag(monkeypatch: pytest.MonkeyPatch) -
 
 def test_batching_is_off_by_default_so_a_request_goes_straight_to_the_model() -> None:
     config = parse_args(["--model-uri", "/store/digits"])
-    assert config.batching is False and config.version is None
+    assert config.batching is False
+    assert config.version is None
 
 
 @pytest.mark.parametrize(
@@ -48,8 +52,9 @@ def test_batching_is_off_by_default_so_a_request_goes_straight_to_the_model() ->
         ([], "--model-uri"),
     ],
 )
-def test_bad_flags_exit_2_naming_the_flag(argv: list[str], words: str,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_flags_exit_2_naming_the_flag(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exited:
         parse_args(argv)
     assert exited.value.code == 2

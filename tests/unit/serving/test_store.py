@@ -11,24 +11,7 @@ import pytest
 
 from serving.manifest import FileEntry, Manifest
 from serving.store import ModelStore, StoreError, VerificationError, resolve, verify_folder
-from serving.tensors import Signature, TensorSpec
-
-SIGNATURE = Signature((TensorSpec("image", "float32", (-1, 8, 8, 1)),),
-                      (TensorSpec("scores", "float32", (-1, 10)),))
-
-
-def describe(version: int, files: Mapping[str, FileEntry]) -> Manifest:
-    return Manifest(model="", version=version, created="2026-11-26T00:00:00Z",
-                    signature=SIGNATURE, files=files, default_runtime="tflite",
-                    labels=("cat", "dog"), training={"run": "r1"})
-
-
-def make_version(folder: Path, payload: bytes = b"model-bytes") -> Path:
-    (folder / "saved_model" / "variables").mkdir(parents=True)
-    (folder / "saved_model" / "saved_model.pb").write_bytes(b"graph")
-    (folder / "saved_model" / "variables" / "variables.index").write_bytes(b"index")
-    (folder / "model.tflite").write_bytes(payload)
-    return folder
+from tests.support.versions import describe, make_version
 
 
 @pytest.fixture
@@ -47,20 +30,25 @@ def test_publishing_numbers_versions_and_writes_a_complete_manifest(
     first = store.publish("photos", source, describe)
     second = store.publish("photos", source, describe)
     assert (first.version, second.version) == (1, 2)
-    assert store.models() == ["photos"] and store.versions("photos") == [1, 2]
+    assert store.models() == ["photos"]
+    assert store.versions("photos") == [1, 2]
     assert store.latest_version("photos") == 2
     manifest = store.manifest("photos", 2)
-    assert manifest.model == "photos" and manifest.labels == ("cat", "dog")
-    assert sorted(manifest.files) == ["model.tflite", "saved_model/saved_model.pb",
-                                      "saved_model/variables/variables.index"]
+    assert manifest.model == "photos"
+    assert manifest.labels == ("cat", "dog")
+    assert sorted(manifest.files) == [
+        "model.tflite",
+        "saved_model/saved_model.pb",
+        "saved_model/variables/variables.index",
+    ]
     assert manifest.files["model.tflite"].size == len(b"model-bytes")
     assert manifest.runtimes() == ["savedmodel", "tflite"]
     raw = json.loads(Path(store.root, "photos", "2", "manifest.json").read_text())
-    assert raw["format"] == 1 and raw["training"] == {"run": "r1"}
+    assert raw["format"] == 1
+    assert raw["training"] == {"run": "r1"}
 
 
-def test_a_failed_publish_leaves_no_version_and_no_staging(store: ModelStore,
-                                                           source: Path) -> None:
+def test_a_failed_publish_leaves_no_version_and_no_staging(store: ModelStore, source: Path) -> None:
     def broken(version: int, files: Mapping[str, FileEntry]) -> Manifest:
         raise RuntimeError("export crashed")
 
@@ -128,8 +116,9 @@ def test_a_reader_never_sees_a_half_written_version(store: ModelStore, tmp_path:
     assert store.versions("photos") == [1, 2, 3]
 
 
-def test_fetch_copies_into_the_cache_and_verifies(store: ModelStore, source: Path,
-                                                  tmp_path: Path) -> None:
+def test_fetch_copies_into_the_cache_and_verifies(
+    store: ModelStore, source: Path, tmp_path: Path
+) -> None:
     store.publish("photos", source, describe)
     fetched = store.fetch("photos", 1, tmp_path / "cache")
     assert fetched.path == tmp_path / "cache" / "photos" / "1"
@@ -137,8 +126,9 @@ def test_fetch_copies_into_the_cache_and_verifies(store: ModelStore, source: Pat
     assert store.fetch("photos", 1, tmp_path / "cache").path == fetched.path  # cache reused
 
 
-def test_a_corrupted_file_fails_verification_naming_the_file(store: ModelStore, source: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_corrupted_file_fails_verification_naming_the_file(
+    store: ModelStore, source: Path, tmp_path: Path
+) -> None:
     store.publish("photos", source, describe)
     Path(store.root, "photos", "1", "model.tflite").write_bytes(b"model-bytez")
     with pytest.raises(VerificationError, match=r"model.tflite: sha256 mismatch"):
@@ -146,16 +136,14 @@ def test_a_corrupted_file_fails_verification_naming_the_file(store: ModelStore, 
     assert not (tmp_path / "cache" / "photos" / "1").exists()
 
 
-def test_a_missing_file_fails_verification(store: ModelStore, source: Path,
-                                           tmp_path: Path) -> None:
+def test_a_missing_file_fails_verification(store: ModelStore, source: Path, tmp_path: Path) -> None:
     store.publish("photos", source, describe)
     Path(store.root, "photos", "1", "saved_model", "saved_model.pb").unlink()
-    with pytest.raises(VerificationError, match="saved_model.pb.*missing from the store"):
+    with pytest.raises(VerificationError, match=r"saved_model\.pb.*missing from the store"):
         store.fetch("photos", 1, tmp_path / "cache")
 
 
-def test_a_rotten_cache_is_fetched_again(store: ModelStore, source: Path,
-                                         tmp_path: Path) -> None:
+def test_a_rotten_cache_is_fetched_again(store: ModelStore, source: Path, tmp_path: Path) -> None:
     store.publish("photos", source, describe)
     cached = store.fetch("photos", 1, tmp_path / "cache").path
     (cached / "model.tflite").write_bytes(b"rot")

@@ -14,7 +14,8 @@ TOKENS = TensorSpec("tokens", "int32", (-1, 3))
 
 def test_a_well_formed_batch_becomes_an_array_of_the_signature_dtype() -> None:
     batch = to_batch(IMAGE, [[[1, 2], [3, 4]], [[5, 6], [7, 8.5]]], where="instances")
-    assert batch.dtype == np.float32 and batch.shape == (2, 2, 2)
+    assert batch.dtype == np.float32
+    assert batch.shape == (2, 2, 2)
 
 
 @pytest.mark.parametrize(
@@ -32,8 +33,9 @@ def test_a_well_formed_batch_becomes_an_array_of_the_signature_dtype() -> None:
         (TOKENS, [[1, 2, 2**40]], "outside int32"),
     ],
 )
-def test_bad_values_are_refused_with_what_to_fix(spec: TensorSpec, value: object,
-                                                 words: str) -> None:
+def test_bad_values_are_refused_with_what_to_fix(
+    spec: TensorSpec, value: object, words: str
+) -> None:
     with pytest.raises(BadRequest, match=words):
         to_batch(spec, value, where="instances")
 
