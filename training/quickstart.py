@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", required=True, help="store root: a path, file:// or hdfs://")
     parser.add_argument("--model", default="digits", help="model name (default: digits)")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--request-out", type=Path, default=None,
+                        help="also write a sample TF-Serving :predict body (one real digit) here")
     args = parser.parse_args(argv)
     result = train_and_publish(args.store, args.model, args.epochs)
+    if args.request_out is not None:
+        image = digits()[0][0]
+        args.request_out.parent.mkdir(parents=True, exist_ok=True)
+        args.request_out.write_text(json.dumps({"instances": [image.tolist()]}))
     print(json.dumps({"event": "exported", **result}), flush=True)
     return 0
 

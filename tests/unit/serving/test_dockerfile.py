@@ -1,0 +1,36 @@
+"""The predictor image runs the start command the tests exercise, as a non-root user."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DOCKERFILE = Path(__file__).resolve().parents[3] / "serving" / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    lines = DOCKERFILE.read_text().replace("\\\n", " ").splitlines()
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def test_the_image_starts_python_m_serving_like_the_tests() -> None:
+    commands = [arg for op, arg in instructions() if op == "CMD"]
+    assert [json.loads(c) for c in commands] == [["python", "-m", "serving"]]
+
+
+def test_the_image_runs_as_a_non_root_user_and_holds_no_model() -> None:
+    ops = instructions()
+    users = [arg for op, arg in ops if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    copied = [arg for op, arg in ops if op == "COPY"]
+    assert all("store" not in c and ".tflite" not in c for c in copied)
+
+
+def test_the_image_installs_only_the_serving_and_hdfs_extras() -> None:
+    installs = [arg for op, arg in instructions() if op == "RUN" and "pip install" in arg]
+    assert len(installs) == 1
+    assert '".[serving,hdfs]"' in installs[0]
