@@ -208,7 +208,7 @@ def build_kube(layout: Layout, go: str, env: dict[str, str], log: Path) -> None:
     final = layout.kube_bin
     if is_built(final, KUBE_COMMANDS):
         return
-    say(f"building Kubernetes {KUBE_VERSION} (first run only; tens of minutes on 2 cores)")
+    say(f"building Kubernetes {KUBE_VERSION} (first run only: about 10 minutes on 2 cores)")
     src = layout.src_dir("k8s", KUBE_VERSION)
     src.mkdir(parents=True, exist_ok=True)
     upstream = upstream_gomod(go, env, f"k8s.io/kubernetes@{KUBE_VERSION}", log)

@@ -32,14 +32,14 @@ PLATFORM_NAMESPACE = "platform"
 USERS = ("admin", "oncall", "viewer")
 DEFAULT_USER = "admin"
 
-# kwokctl names each pid file after the binary it runs.
-COMPONENTS = {
-    "etcd": "etcd",
-    "kube-apiserver": "kube-apiserver",
-    "kube-controller-manager": "kube-controller-manager",
-    "kube-scheduler": "kube-scheduler",
-    "kwok-controller": "kwok",
-}
+# The processes kwokctl forks, each with pids/<name>.pid in its cluster folder.
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+)
 
 # Container logs: a pod without a log file of its own is served this one.
 DEFAULT_LOG_LINE = "kwok: no log file registered for this container (tests: append_log)"
@@ -118,7 +118,7 @@ class Cluster:
         return self.layout.cluster_dir / "kubeconfig.yaml"
 
     def pid_file(self, component: str) -> Path:
-        return self.layout.cluster_dir / "pids" / f"{COMPONENTS[component]}.pid"
+        return self.layout.cluster_dir / "pids" / f"{component}.pid"
 
     def component_pid(self, component: str) -> int | None:
         try:
@@ -242,31 +242,23 @@ class Cluster:
         config.write_text(self.kwokctl_config())
         say("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok")
         kube = self.layout.kube_bin
-        self.kwokctl(
-            "create",
-            "cluster",
-            "--runtime",
-            "binary",
-            "--config",
-            str(config),
+        flags = [
+            ("--runtime", "binary"),
+            ("--config", str(config)),
             # Never touch ~/.kube/config: we write our own kubeconfig.
-            "--kubeconfig",
-            "",
-            "--kube-apiserver-binary",
-            str(kube / "kube-apiserver"),
-            "--kube-controller-manager-binary",
-            str(kube / "kube-controller-manager"),
-            "--kube-scheduler-binary",
-            str(kube / "kube-scheduler"),
-            "--kwok-controller-binary",
-            str(self.layout.kwok_bin / "kwok"),
-            "--etcd-binary",
-            str(self.layout.etcd_bin / "etcd"),
-            "--extra-args",
-            f"kube-apiserver=token-auth-file={self.layout.tokens_file}",
-            "--timeout",
-            "5m",
-        )
+            ("--kubeconfig", ""),
+            ("--kube-apiserver-binary", str(kube / "kube-apiserver")),
+            ("--kube-controller-manager-binary", str(kube / "kube-controller-manager")),
+            ("--kube-scheduler-binary", str(kube / "kube-scheduler")),
+            ("--kwok-controller-binary", str(self.layout.kwok_bin / "kwok")),
+            ("--etcd-binary", str(self.layout.etcd_bin / "etcd")),
+            ("--extra-args", f"kube-apiserver=token-auth-file={self.layout.tokens_file}"),
+            # Nodes get InternalIP 127.0.0.1: the API server reaches KWOK's kubelet API (logs)
+            # there, and nothing ever points at a non-loopback address.
+            ("--extra-args", "kwok-controller=node-ip=127.0.0.1"),
+            ("--timeout", "5m"),
+        ]
+        self.kwokctl("create", "cluster", *[part for flag in flags for part in flag])
 
     def kwokctl_config(self) -> str:
         """kwokctl's --config: our options, then every Stage (they replace KWOK's defaults)."""

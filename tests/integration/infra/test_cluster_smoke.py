@@ -7,6 +7,7 @@ restart test comes last in this file because it briefly takes the API server awa
 from __future__ import annotations
 
 import queue
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -105,6 +106,13 @@ def ready_pods(k8s: K8sCluster, namespace: str, selector: str) -> list[Any]:
     ]
 
 
+def revision(obj: Any) -> str | None:
+    """The ``deployment.kubernetes.io/revision`` annotation of a Deployment or ReplicaSet."""
+    annotations = obj.metadata.annotations or {}
+    value = annotations.get("deployment.kubernetes.io/revision")
+    return None if value is None else str(value)
+
+
 def deployment_status(k8s: K8sCluster, namespace: str, name: str) -> Any:
     return apps(k8s).read_namespaced_deployment(name, namespace).status
 
@@ -130,17 +138,32 @@ def running_pod(k8s: K8sCluster, namespace: str, name: str) -> Any:
     )
 
 
-def stream_lines(response: Any, sink: queue.Queue[str]) -> None:
-    """Push each line of a streaming HTTP response into ``sink`` (runs in a thread)."""
-    buffer = b""
-    try:
-        for chunk in response.stream(1024):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                sink.put(line.decode())
-    except Exception:  # the test closed the response: the stream ends
-        return
+class LogFollower:
+    """Follows a container's log through the API server in a thread, line by line."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.thread = threading.Thread(target=self.pump, daemon=True)
+        self.thread.start()
+
+    def pump(self) -> None:
+        buffer = b""
+        try:
+            for chunk in self.response.stream(1024):
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
+                    self.lines.put(line.decode())
+        except Exception:  # stop() cut the connection: the stream ends
+            return
+
+    def stop(self) -> None:
+        # Closing the response while the thread blocks in a read deadlocks on the buffer's
+        # lock; shutting the socket down first makes that read return.
+        self.response.connection.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(timeout=30)
+        self.response.release_conn()
 
 
 def expect_lines(sink: queue.Queue[str], wanted: list[str], timeout: float = 30) -> None:
@@ -212,12 +235,7 @@ def test_template_change_creates_revision_two_with_revision_annotations(
     api.create_namespaced_deployment(k8s_namespace, deployment("iris", image="predictor:1"))
     poll_until(
         "revision 1",
-        lambda: (
-            api.read_namespaced_deployment("iris", k8s_namespace).metadata.annotations.get(
-                "deployment.kubernetes.io/revision"
-            )
-            == "1"
-        ),
+        lambda: revision(api.read_namespaced_deployment("iris", k8s_namespace)) == "1",
     )
 
     patch = {
@@ -229,22 +247,12 @@ def test_template_change_creates_revision_two_with_revision_annotations(
 
     poll_until(
         "revision 2",
-        lambda: (
-            api.read_namespaced_deployment("iris", k8s_namespace).metadata.annotations.get(
-                "deployment.kubernetes.io/revision"
-            )
-            == "2"
-        ),
+        lambda: revision(api.read_namespaced_deployment("iris", k8s_namespace)) == "2",
     )
     replicasets = api.list_namespaced_replica_set(
         k8s_namespace, label_selector="app.kubernetes.io/name=iris"
     ).items
-    revisions = {
-        rs.metadata.annotations[
-            "deployment.kubernetes.io/revision"
-        ]: rs.spec.template.spec.containers[0].image
-        for rs in replicasets
-    }
+    revisions = {revision(rs): rs.spec.template.spec.containers[0].image for rs in replicasets}
     assert revisions == {"1": "predictor:1", "2": "predictor:2"}
     poll_until(
         "rollout to finish",
@@ -383,19 +391,17 @@ def test_following_pod_logs_streams_lines_appended_after_the_follow_began(
 ) -> None:
     running_pod(k8s_cluster, k8s_namespace, "trainer")
     k8s_cluster.append_log(k8s_namespace, "trainer", ["epoch 1 loss 0.9"])
-    response = core(k8s_cluster).read_namespaced_pod_log(
-        "trainer", k8s_namespace, follow=True, _preload_content=False
+    follower = LogFollower(
+        core(k8s_cluster).read_namespaced_pod_log(
+            "trainer", k8s_namespace, follow=True, _preload_content=False
+        )
     )
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=stream_lines, args=(response, lines), daemon=True)
-    reader.start()
     try:
-        expect_lines(lines, ["epoch 1 loss 0.9"])  # the follow is live from here on
+        expect_lines(follower.lines, ["epoch 1 loss 0.9"])  # the follow is live from here on
         k8s_cluster.append_log(k8s_namespace, "trainer", ["epoch 2 loss 0.5", "epoch 3 loss 0.2"])
-        expect_lines(lines, ["epoch 2 loss 0.5", "epoch 3 loss 0.2"])
+        expect_lines(follower.lines, ["epoch 2 loss 0.5", "epoch 3 loss 0.2"])
     finally:
-        response.close()
-        response.release_conn()
+        follower.stop()
 
 
 def test_kubectl_logs_follow_streams_appended_lines(
