@@ -1,12 +1,13 @@
-"""The predictor's HTTP routes: Open Inference Protocol V2, TF Serving REST V1, health, metrics.
+"""The predictor's HTTP handlers: Open Inference Protocol V2, TF Serving REST V1, health, metrics.
 
-Each handler catches its own errors and answers JSON (no middleware: a middleware chain costs
-more per request than the model does on the LiteRT path). Unknown paths and wrong methods get
-JSON 404 and 405 from a catch-all route.
+One entry point (``handle``) resolves the path (``serving.routing``), checks the method, runs
+the endpoint and turns every failure into a JSON answer with the right status, recording each
+request in the metrics. No middleware and no application router: see ``serving.routing``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_request import BaseRequest
 
 from serving import protocol_v1, protocol_v2
 from serving.errors import (
@@ -24,13 +26,25 @@ from serving.errors import (
     UnsupportedMediaType,
 )
 from serving.metrics import PredictorMetrics
+from serving.routing import Endpoint, Route, UnknownVerb, resolve
 from serving.served_model import Loaded, Phase, ServedModel
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_JSON = "application/json"
 _PLATFORMS = {"savedmodel": "tensorflow_savedmodel", "tflite": "tflite", "tflite-int8": "tflite"}
+# Which requests feed which protocol label; only predictions are timed.
+_PROTOCOL = {
+    Endpoint.V1_PREDICT: "v1",
+    Endpoint.V2_INFER: "v2",
+    Endpoint.LIVE: "health",
+    Endpoint.READY: "health",
+    Endpoint.METRICS: "metrics",
+}
+_TIMED = frozenset((Endpoint.V1_PREDICT, Endpoint.V2_INFER))
+
+EndpointHandler = Callable[[BaseRequest, Route], Awaitable[web.Response]]
 
 
 def json_response(
@@ -40,91 +54,116 @@ def json_response(
         body=orjson.dumps(body, option=_DUMP_OPTIONS),
         status=status,
         headers=headers,
-        content_type="application/json",
+        content_type=_JSON,
     )
 
 
-def _error_response(
+def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     return json_response({"error": message}, status, headers)
 
 
-class PredictorRoutes:
+class PredictorHttp:
     def __init__(self, served: ServedModel, metrics: PredictorMetrics, max_body_bytes: int) -> None:
         self.served = served
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self._handlers: dict[Endpoint, EndpointHandler] = {
+            Endpoint.LIVE: self.live,
+            Endpoint.READY: self.ready,
+            Endpoint.SERVER_METADATA: self.server_metadata,
+            Endpoint.METRICS: self.prometheus,
+            Endpoint.V2_MODEL_METADATA: self.v2_metadata,
+            Endpoint.V2_MODEL_READY: self.v2_model_ready,
+            Endpoint.V2_INFER: self.v2_infer,
+            Endpoint.V1_STATUS: self.v1_status,
+            Endpoint.V1_METADATA: self.v1_metadata,
+            Endpoint.V1_PREDICT: self.v1_predict,
+        }
 
-    def application(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body_bytes)
-        get, post = "GET", "POST"
-        routes: list[tuple[str, str, Handler]] = [
-            (get, "/v2/health/live", self.live),
-            (get, "/v2/health/ready", self.ready),
-            (get, "/v2", self.server_metadata),
-            (get, "/v2/models/{model}", self.v2_metadata),
-            (get, "/v2/models/{model}/versions/{version}", self.v2_metadata),
-            (get, "/v2/models/{model}/ready", self.v2_model_ready),
-            (get, "/v2/models/{model}/versions/{version}/ready", self.v2_model_ready),
-            (post, "/v2/models/{model}/infer", self.v2_infer),
-            (post, "/v2/models/{model}/versions/{version}/infer", self.v2_infer),
-            (get, "/v1/models/{model}/metadata", self.v1_metadata),
-            (get, "/v1/models/{model}/versions/{version}/metadata", self.v1_metadata),
-            ("*", "/v1/models/{target}", self.v1_model),
-            ("*", "/v1/models/{model}/versions/{target}", self.v1_model),
-            (get, "/metrics", self.prometheus),
-        ]
-        for method, path, handler in routes:
-            app.router.add_route(method, path, handler)
-        self._catch_all = app.router.add_route("*", "/{tail:.*}", self.not_routed).resource
-        return app
+    def server(self) -> web.Server:
+        def make_request(
+            message: Any, payload: Any, protocol: Any, writer: Any, task: asyncio.Task[None]
+        ) -> BaseRequest:
+            return BaseRequest(
+                message,
+                payload,
+                protocol,
+                writer,
+                task,
+                asyncio.get_running_loop(),
+                client_max_size=self.max_body_bytes,
+            )
 
-    # -- health -------------------------------------------------------------------------------
-    async def live(self, request: web.Request) -> web.Response:
-        self.metrics.observe_request("health", 200)
+        return web.Server(self.handle, request_factory=make_request, access_log=None)
+
+    async def handle(self, request: BaseRequest) -> web.Response:
+        route = resolve(request.path)
+        if route is None:
+            self.metrics.observe_request("other", 404)
+            return error_response(404, f"no such endpoint: {request.path}")
+        if isinstance(route, UnknownVerb):
+            self.metrics.observe_request("other", 404)
+            return error_response(404, f"unknown verb {route.verb!r}; TF Serving REST has :predict")
+        endpoint = route.endpoint
+        if request.method not in endpoint.methods:
+            allowed = ", ".join(endpoint.methods)
+            self.metrics.observe_request("other", 405)
+            return error_response(405, f"use {allowed} for {request.path}", {"Allow": allowed})
+        started = time.perf_counter()
+        try:
+            response = await self._handlers[endpoint](request, route)
+        except PredictorError as exc:
+            response = error_response(exc.status, exc.message, exc.headers)
+        except Exception:
+            log.exception("internal error answering %s %s", request.method, request.path)
+            response = error_response(500, "internal error; see the predictor's log")
+        self.metrics.observe_request(
+            _PROTOCOL.get(endpoint, "meta"),
+            response.status,
+            time.perf_counter() - started if endpoint in _TIMED else None,
+        )
+        return response
+
+    # -- health and metrics -------------------------------------------------------------------
+    async def live(self, request: BaseRequest, route: Route) -> web.Response:
         return json_response({"live": True})
 
-    async def ready(self, request: web.Request) -> web.Response:
+    async def ready(self, request: BaseRequest, route: Route) -> web.Response:
         served = self.served
         if served.ready:
-            self.metrics.observe_request("health", 200)
             return json_response({"ready": True})
-        self.metrics.observe_request("health", 503)
         return json_response(
             {"ready": False, "phase": served.phase.value, "reason": served.reason}, 503
         )
 
-    async def prometheus(self, request: web.Request) -> web.Response:
+    async def prometheus(self, request: BaseRequest, route: Route) -> web.Response:
         return web.Response(
             body=self.metrics.exposition(), headers={"Content-Type": self.metrics.content_type}
         )
 
     # -- shared checks ------------------------------------------------------------------------
-    def _model(self, name: str, version: str | None) -> Loaded:
-        """The loaded model a request names (and the version, when it names one)."""
+    def _model(self, route: Route) -> Loaded:
+        """The loaded model a route names (and its version, when it names one)."""
         served = self.served
-        if served.name is not None and name != served.name:
+        if served.name is not None and route.model != served.name:
             raise ModelNotFound(
-                f"model {name!r} is not served here; this predictor serves {served.name!r}"
+                f"model {route.model!r} is not served here; this predictor serves {served.name!r}"
             )
         loaded = served.require_serving()
-        if version is not None and version != str(loaded.manifest.version):
+        if route.version is not None and route.version != str(loaded.manifest.version):
             raise ModelNotFound(
-                f"version {version} of {name!r} is not served here; "
+                f"version {route.version} of {route.model!r} is not served here; "
                 f"this predictor serves version {loaded.manifest.version}"
             )
         return loaded
 
-    def _named(self, request: web.Request) -> Loaded:
-        info = request.match_info
-        return self._model(info["model"], info.get("version"))
-
-    async def _json_body(self, request: web.Request) -> Any:
+    async def _json_body(self, request: BaseRequest) -> Any:
         content_type = request.headers.get("Content-Type")
         if content_type is not None:
             mime = content_type.split(";", 1)[0].strip().lower()
-            if mime != "application/json" and not mime.endswith("+json"):
+            if mime != _JSON and not mime.endswith("+json"):
                 if "Inference-Header-Content-Length" in request.headers:
                     raise UnsupportedMediaType(
                         "binary tensor data is not supported; send JSON "
@@ -152,14 +191,11 @@ class PredictorRoutes:
             raise BadRequest(f"invalid JSON: {exc}") from None
 
     # -- Open Inference Protocol V2 -----------------------------------------------------------
-    async def server_metadata(self, request: web.Request) -> web.Response:
+    async def server_metadata(self, request: BaseRequest, route: Route) -> web.Response:
         return json_response(protocol_v2.server_metadata())
 
-    async def v2_metadata(self, request: web.Request) -> web.Response:
-        return await self._guard("meta", self._v2_metadata, request)
-
-    async def _v2_metadata(self, request: web.Request) -> web.Response:
-        loaded = self._named(request)
+    async def v2_metadata(self, request: BaseRequest, route: Route) -> web.Response:
+        loaded = self._model(route)
         return json_response(
             protocol_v2.model_metadata(
                 str(self.served.name),
@@ -169,18 +205,14 @@ class PredictorRoutes:
             )
         )
 
-    async def v2_model_ready(self, request: web.Request) -> web.Response:
-        name = request.match_info["model"]
-        if name != self.served.name:
-            return _error_response(404, f"model {name!r} is not served here")
+    async def v2_model_ready(self, request: BaseRequest, route: Route) -> web.Response:
+        if route.model != self.served.name:
+            raise ModelNotFound(f"model {route.model!r} is not served here")
         ready = self.served.ready
-        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
+        return json_response({"name": route.model, "ready": ready}, 200 if ready else 503)
 
-    async def v2_infer(self, request: web.Request) -> web.Response:
-        return await self._guard("v2", self._v2_infer, request, timed=True)
-
-    async def _v2_infer(self, request: web.Request) -> web.Response:
-        loaded = self._named(request)
+    async def v2_infer(self, request: BaseRequest, route: Route) -> web.Response:
+        loaded = self._model(route)
         body = await self._json_body(request)
         signature = loaded.manifest.signature
         inputs, request_id, names = protocol_v2.parse_infer(body, signature)
@@ -197,30 +229,15 @@ class PredictorRoutes:
         )
 
     # -- TensorFlow Serving REST V1 -----------------------------------------------------------
-    async def v1_model(self, request: web.Request) -> web.Response:
-        """``/v1/models/<m>[/versions/<v>]`` (status) and the same with ``:predict``."""
-        info = request.match_info
-        target, _, verb = info["target"].partition(":")
-        model, version = (info["model"], target) if "model" in info else (target, None)
-        if verb == "predict":
-            if request.method != "POST":
-                return _error_response(405, "use POST for :predict", {"Allow": "POST"})
-            return await self._guard(
-                "v1", lambda r: self._v1_predict(r, model, version), request, timed=True
-            )
-        if verb:
-            return _error_response(404, f"unknown verb {verb!r}; TF Serving REST supports :predict")
-        if request.method != "GET":
-            return _error_response(405, f"use GET for {request.path}", {"Allow": "GET"})
-        return await self._guard("meta", lambda r: self._v1_status(model), request)
-
-    async def _v1_status(self, name: str) -> web.Response:
-        if name != self.served.name:
-            raise ModelNotFound(
-                f"model {name!r} is not served here; this predictor serves {self.served.name!r}"
-            )
+    async def v1_status(self, request: BaseRequest, route: Route) -> web.Response:
         served = self.served
+        if route.model != served.name:
+            raise ModelNotFound(
+                f"model {route.model!r} is not served here; this predictor serves {served.name!r}"
+            )
         version = served.loaded.manifest.version if served.loaded else served.config.version
+        if route.version is not None and route.version != str(version):
+            raise ModelNotFound(f"version {route.version} of {route.model!r} is not served here")
         state = {
             Phase.READY: "AVAILABLE",
             Phase.FAILED: "END",
@@ -229,56 +246,18 @@ class PredictorRoutes:
         error = served.reason if served.phase is Phase.FAILED else ""
         return json_response(protocol_v1.model_status(version, state, error))
 
-    async def v1_metadata(self, request: web.Request) -> web.Response:
-        return await self._guard("meta", self._v1_metadata, request)
-
-    async def _v1_metadata(self, request: web.Request) -> web.Response:
-        loaded = self._named(request)
+    async def v1_metadata(self, request: BaseRequest, route: Route) -> web.Response:
+        loaded = self._model(route)
         return json_response(
             protocol_v1.model_metadata(
                 str(self.served.name), loaded.manifest.version, loaded.manifest.signature
             )
         )
 
-    async def _v1_predict(
-        self, request: web.Request, model: str, version: str | None
-    ) -> web.Response:
-        loaded = self._model(model, version)
+    async def v1_predict(self, request: BaseRequest, route: Route) -> web.Response:
+        loaded = self._model(route)
         body = await self._json_body(request)
         signature = loaded.manifest.signature
         inputs, rows = protocol_v1.parse_predict(body, signature)
         outputs = await self.served.predict(inputs)
         return json_response(protocol_v1.encode_predict(outputs, signature, rows))
-
-    # -- errors -------------------------------------------------------------------------------
-    async def _guard(
-        self, protocol: str, handler: Handler, request: web.Request, *, timed: bool = False
-    ) -> web.Response:
-        """Run a handler, turning every failure into a JSON answer, and record the request."""
-        started = time.perf_counter()
-        try:
-            response = await handler(request)
-        except PredictorError as exc:
-            response = _error_response(exc.status, exc.message, exc.headers)
-        except Exception:
-            log.exception("internal error answering %s %s", request.method, request.path)
-            response = _error_response(500, "internal error; see the predictor's log")
-        elapsed = time.perf_counter() - started if timed else None
-        self.metrics.observe_request(protocol, response.status, elapsed)
-        return response
-
-    async def not_routed(self, request: web.Request) -> web.Response:
-        """404 for an unknown path; 405 (with Allow) for a known path and the wrong method."""
-        allowed: set[str] = set()
-        for resource in request.app.router.resources():
-            if resource is not self._catch_all:
-                _, methods = await resource.resolve(request)
-                allowed |= methods
-        allowed.discard("HEAD")
-        self.metrics.observe_request("other", 405 if allowed else 404)
-        if allowed:
-            methods_text = ", ".join(sorted(allowed))
-            return _error_response(
-                405, f"use {methods_text} for {request.path}", {"Allow": methods_text}
-            )
-        return _error_response(404, f"no such endpoint: {request.path}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ from serving.tensors import Signature, TensorSpec
 log = logging.getLogger(__name__)
 
 Arrays = dict[str, npt.NDArray[Any]]
+Predict = Callable[[Mapping[str, npt.NDArray[Any]]], Arrays]
 
 
 class RuntimeLoadError(StoreError):
@@ -34,10 +35,16 @@ class Runtime(Protocol):
     name: str
     signature: Signature
     batch_sizes: tuple[int, ...]
+    # Runs a batch of any size (padded or split internally); not thread-safe.
+    predict: Predict
 
-    def predict(self, inputs: Mapping[str, npt.NDArray[Any]]) -> Arrays:
-        """Run a batch of any size (split and padded internally); not thread-safe."""
-        ...
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not all the machine has."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def batch_sizes_up_to(largest: int) -> tuple[int, ...]:
@@ -79,45 +86,34 @@ def load_runtime(name: str, folder: Path, manifest: Manifest, max_batch_size: in
     return LiteRTRuntime(path, manifest.signature, sizes, name=name)
 
 
-def _bucket(sizes: tuple[int, ...], n: int) -> int:
-    for size in sizes:
-        if size >= n:
-            return size
-    return sizes[-1]
+class BucketedRunner:
+    """Runs any batch through fixed sizes: a batch of n goes to the smallest size >= n, padded
+    with zeros; one larger than the largest size is split. The common case (n is itself a
+    size, e.g. one instance) costs one dictionary lookup."""
 
+    def __init__(self, sizes: tuple[int, ...], run_exact: Callable[[int, Arrays], Arrays]) -> None:
+        self.sizes = sizes
+        self._run_exact = run_exact
+        self._largest = sizes[-1]
+        self._size_for = [next(s for s in sizes if s >= n) for n in range(self._largest + 1)]
 
-def _run_in_buckets(
-    sizes: tuple[int, ...],
-    inputs: Mapping[str, npt.NDArray[Any]],
-    run_padded: Any,
-) -> Arrays:
-    """Split a batch into chunks no larger than the largest size, pad each, and join results."""
-    n = len(next(iter(inputs.values())))
-    largest = sizes[-1]
-    if n <= largest:
-        return _run_one(sizes, inputs, n, run_padded)
-    parts = [
-        _run_one(
-            sizes,
-            {k: v[start : start + largest] for k, v in inputs.items()},
-            min(largest, n - start),
-            run_padded,
-        )
-        for start in range(0, n, largest)
-    ]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    def __call__(self, inputs: Mapping[str, npt.NDArray[Any]]) -> Arrays:
+        n = len(next(iter(inputs.values())))
+        if n > self._largest:
+            return self._split(inputs, n)
+        size = self._size_for[n]
+        if size == n:
+            return self._run_exact(size, dict(inputs))
+        padded = {k: _pad(v, size) for k, v in inputs.items()}
+        return {k: v[:n] for k, v in self._run_exact(size, padded).items()}
 
-
-def _run_one(
-    sizes: tuple[int, ...], inputs: Mapping[str, npt.NDArray[Any]], n: int, run_padded: Any
-) -> Arrays:
-    size = _bucket(sizes, n)
-    if size != n:
-        inputs = {k: _pad(v, size) for k, v in inputs.items()}
-    outputs: Arrays = run_padded(size, inputs)
-    if size != n:
-        outputs = {k: v[:n] for k, v in outputs.items()}
-    return outputs
+    def _split(self, inputs: Mapping[str, npt.NDArray[Any]], n: int) -> Arrays:
+        step = self._largest
+        parts = [
+            self({k: v[start : start + step] for k, v in inputs.items()})
+            for start in range(0, n, step)
+        ]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def _pad(array: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
@@ -148,7 +144,7 @@ class LiteRTRuntime:
             signature.outputs, runner.get_output_details(), path.name
         )
         self._interpreters: dict[int, Any] = {}
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         for size in sizes:
             # One thread is fastest for small batches; large ones use every core.
             interpreter = Interpreter(model_content=content, num_threads=1 if size < 16 else cores)
@@ -158,11 +154,9 @@ class LiteRTRuntime:
                 )
             interpreter.allocate_tensors()
             self._interpreters[size] = interpreter
+        self.predict: Predict = BucketedRunner(sizes, self._run)
 
-    def predict(self, inputs: Mapping[str, npt.NDArray[Any]]) -> Arrays:
-        return _run_in_buckets(self.batch_sizes, inputs, self._run)
-
-    def _run(self, size: int, inputs: Mapping[str, npt.NDArray[Any]]) -> Arrays:
+    def _run(self, size: int, inputs: Arrays) -> Arrays:
         interpreter = self._interpreters[size]
         for name, index in self._input_index.items():
             interpreter.set_tensor(index, inputs[name])
@@ -201,6 +195,11 @@ class SavedModelRuntime:
         import tensorflow as tf
 
         log.info("tensorflow %s imported in %.1f s", tf.__version__, time.perf_counter() - started)
+        # TensorFlow sizes its pools by the machine's cores, not the ones this process may use
+        # (a container's CPU set, a taskset): oversubscribed pools thrash on the few it has.
+        cores = usable_cores()
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(cores)
         self._tf = tf
         self.signature = signature
         self.batch_sizes = sizes
@@ -226,11 +225,9 @@ class SavedModelRuntime:
                     f"({', '.join(outputs)})"
                 )
         self._output_names = [spec.name for spec in signature.outputs]
+        self.predict: Predict = BucketedRunner(sizes, self._run)
 
-    def predict(self, inputs: Mapping[str, npt.NDArray[Any]]) -> Arrays:
-        return _run_in_buckets(self.batch_sizes, inputs, self._run)
-
-    def _run(self, size: int, inputs: Mapping[str, npt.NDArray[Any]]) -> Arrays:
+    def _run(self, size: int, inputs: Arrays) -> Arrays:
         tf = self._tf
         result = self._function(**{name: tf.constant(value) for name, value in inputs.items()})
         return {name: result[name].numpy() for name in self._output_names}

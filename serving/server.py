@@ -17,7 +17,7 @@ import socket
 
 from aiohttp import web
 
-from serving.app import PredictorRoutes
+from serving.app import PredictorHttp
 from serving.config import PredictorConfig
 from serving.metrics import PredictorMetrics
 from serving.served_model import ServedModel
@@ -31,9 +31,9 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 async def serve(config: PredictorConfig) -> int:
     metrics = PredictorMetrics()
     served = ServedModel(config, metrics)
-    app = PredictorRoutes(served, metrics, config.max_body_bytes).application()
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+    http = PredictorHttp(served, metrics, config.max_body_bytes)
+    runner = web.ServerRunner(
+        http.server(), handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
     )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, backlog=2048, reuse_address=True)

@@ -25,7 +25,8 @@ def test_the_image_starts_python_m_serving_like_the_tests() -> None:
 def test_the_image_runs_as_a_non_root_user_and_holds_no_model() -> None:
     ops = instructions()
     users = [arg for op, arg in ops if op == "USER"]
-    assert users and users[-1] not in ("root", "0")
+    assert users
+    assert users[-1] not in ("root", "0")
     copied = [arg for op, arg in ops if op == "COPY"]
     assert all("store" not in c and ".tflite" not in c for c in copied)
 

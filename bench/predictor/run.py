@@ -1,0 +1,352 @@
+"""Predictor benchmark: our predictor against the HTTP ceiling and KServe, in one run.
+
+    python -m bench.predictor.run [--duration 10] [--write]
+
+Every server runs pinned to core 0 and wrk to core 1, with the same request body (one real 8×8
+digit) at concurrency 1, 16 and 64. Reports req/s, p50/p99, idle RSS and cold start (process
+start to ready), the ratios the targets are set in, and with ``--write`` records the table in
+bench/README.md. KServe runs from its own virtualenv under ~/.cache/fleetdeck/bench (made on the
+first run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fleetdeck" / "bench"
+KSERVE_VENV = CACHE / "kserve-venv"
+KSERVE_PACKAGES = ("kserve==0.21.0", "ai-edge-litert==2.3.0")
+CONCURRENCY = (1, 16, 64)
+SERVER_CORE, LOAD_CORE = "0", "1"
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{body}", "rb"); wrk.body = f:read("*a"); f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nRESULT {{"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,'
+    .. '"p50":%d,"p90":%d,"p99":%d}}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class Target:
+    label: str
+    command: list[str]
+    path: str
+    body: bytes
+    rows: dict[int, dict[str, float]] = field(default_factory=dict)
+    cold_start_s: float = 0.0
+    idle_rss_mb: float = 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    total_kb, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+def wait_ready(
+    port: int, process: subprocess.Popen[bytes], started: float, timeout: float = 180
+) -> float:
+    """Seconds from ``started`` (just before the process was spawned) to ready."""
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1) as r:
+                if r.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.005)
+    raise TimeoutError("server never turned ready")
+
+
+def wrk(
+    port: int, path: str, body_file: Path, script: Path, concurrency: int, duration: float
+) -> dict[str, float]:
+    command = [
+        "taskset",
+        "-c",
+        LOAD_CORE,
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}{path}",
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in output.splitlines() if x.startswith("RESULT "))
+    raw = json.loads(line.removeprefix("RESULT "))
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50"] / 1000,
+        "p90_ms": raw["p90"] / 1000,
+        "p99_ms": raw["p99"] / 1000,
+        "errors": raw["errors"] + raw["non2xx"],
+    }
+
+
+def measure(target: Target, duration: float, scratch: Path) -> None:
+    port = free_port()
+    body_file = scratch / f"{abs(hash(target.label))}.json"
+    body_file.write_bytes(target.body)
+    script = scratch / f"{abs(hash(target.label))}.lua"
+    script.write_text(WRK_SCRIPT.format(body=body_file))
+    command = [arg.replace("{port}", str(port)) for arg in target.command]
+    log = (scratch / f"{abs(hash(target.label))}.log").open("wb")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *command], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        target.cold_start_s = wait_ready(port, process, started)
+        time.sleep(1.0)
+        target.idle_rss_mb = tree_rss_mb(process.pid)
+        wrk(port, target.path, body_file, script, 16, min(3.0, duration))  # warm the path
+        for concurrency in CONCURRENCY:
+            target.rows[concurrency] = wrk(
+                port, target.path, body_file, script, concurrency, duration
+            )
+            row = target.rows[concurrency]
+            print(
+                f"  {target.label:<34} c={concurrency:<3} {row['rps']:>8.0f} req/s  "
+                f"p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms  "
+                f"errors {row['errors']:.0f}",
+                flush=True,
+            )
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def ensure_kserve() -> Path:
+    python = KSERVE_VENV / "bin" / "python"
+    if (
+        not python.exists()
+        or subprocess.run([python, "-c", "import kserve"], capture_output=True).returncode
+    ):
+        print("bench: installing KServe into", KSERVE_VENV, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(KSERVE_VENV)], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *KSERVE_PACKAGES], check=True)
+    return python
+
+
+def train_model(store: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.quickstart",
+            "--store",
+            str(store),
+            "--request-out",
+            str(store / "request.json"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+
+
+def targets(store: Path, kserve_python: Path) -> list[Target]:
+    version = store / "digits" / "1"
+    v1_body = (store / "request.json").read_bytes()
+    image = json.loads(v1_body)["instances"][0]
+    flat = [pixel for row in image for col in row for pixel in col]
+    v2_body = json.dumps(
+        {"inputs": [{"name": "image", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": flat}]}
+    ).encode()
+    ours = [
+        sys.executable,
+        "-m",
+        "serving",
+        "--model-uri",
+        str(version),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--cache-dir",
+        str(store / "cache"),
+    ]
+    v1, v2 = "/v1/models/digits:predict", "/v2/models/digits/infer"
+    return [
+        Target(
+            "HTTP ceiling (aiohttp, constant JSON)",
+            [sys.executable, "-m", "bench.predictor.ceiling", "--port", "{port}"],
+            v1,
+            v1_body,
+        ),
+        Target("fleetdeck LiteRT int8, V1", [*ours, "--runtime", "tflite-int8"], v1, v1_body),
+        Target("fleetdeck LiteRT int8, V2", [*ours, "--runtime", "tflite-int8"], v2, v2_body),
+        Target("fleetdeck SavedModel, single", [*ours, "--runtime", "savedmodel"], v1, v1_body),
+        Target(
+            "fleetdeck SavedModel, batched",
+            [*ours, "--runtime", "savedmodel", "--batch-timeout-ms", "5", "--max-batch-size", "64"],
+            v1,
+            v1_body,
+        ),
+        Target(
+            "KServe ModelServer, LiteRT int8",
+            [
+                str(kserve_python),
+                "bench/predictor/kserve_server.py",
+                "--port",
+                "{port}",
+                "--model-path",
+                str(version / "model.int8.tflite"),
+            ],
+            v1,
+            v1_body,
+        ),
+    ]
+
+
+def table(results: list[Target]) -> str:
+    lines = [
+        "| server | c | req/s | p50 ms | p90 ms | p99 ms | errors | idle RSS MB | cold start s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in results:
+        for c, row in t.rows.items():
+            lines.append(
+                f"| {t.label} | {c} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
+                f"{row['p90_ms']:.2f} | {row['p99_ms']:.2f} | {row['errors']:.0f} | "
+                f"{t.idle_rss_mb:.0f} | {t.cold_start_s:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def verdicts(results: list[Target]) -> str:
+    by = {t.label: t for t in results}
+    ceiling = by["HTTP ceiling (aiohttp, constant JSON)"].rows
+    int8 = by["fleetdeck LiteRT int8, V1"]
+    kserve = by["KServe ModelServer, LiteRT int8"].rows
+    single = by["fleetdeck SavedModel, single"].rows
+    batched = by["fleetdeck SavedModel, batched"].rows
+    checks = [
+        ("LiteRT int8 c=16 vs ceiling", int8.rows[16]["rps"] / ceiling[16]["rps"], ">= 0.75"),
+        ("LiteRT int8 c=16 vs KServe", int8.rows[16]["rps"] / kserve[16]["rps"], ">= 4"),
+        ("LiteRT int8 c=16 p99 ms", int8.rows[16]["p99_ms"], "< 3"),
+        ("SavedModel batched vs single c=64 req/s", batched[64]["rps"] / single[64]["rps"], ">= 4"),
+        (
+            "SavedModel batched p99 / single p99 c=64",
+            batched[64]["p99_ms"] / single[64]["p99_ms"],
+            "< 1",
+        ),
+        ("LiteRT cold start s", int8.cold_start_s, "< 1"),
+        ("LiteRT idle RSS MB", int8.idle_rss_mb, "< 100"),
+    ]
+    lines = ["| measure | value | target | met |", "|---|---|---|---|"]
+    for name, value, target in checks:
+        op, bound = target.split()
+        met = value >= float(bound) if op == ">=" else value < float(bound)
+        lines.append(f"| {name} | {value:.2f} | {target} | {'yes' if met else 'no'} |")
+    return "\n".join(lines)
+
+
+def write_readme(report: str) -> None:
+    readme = ROOT / "bench" / "README.md"
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+    begin, end = "<!-- predictor:begin -->", "<!-- predictor:end -->"
+    block = f"{begin}\n{report}\n{end}"
+    if begin in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--write", action="store_true", help="record the tables in bench/README.md")
+    args = parser.parse_args()
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench: {tool} is missing: apt-get install -y wrk util-linux")
+    kserve_python = ensure_kserve()
+    with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:
+        scratch = Path(tmp)
+        print("bench: training the digits model", flush=True)
+        train_model(scratch / "store")
+        results = targets(scratch / "store", kserve_python)
+        for target in results:
+            measure(target, args.duration, scratch)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    report = (
+        f"### Predictor ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores, {cpu}; "
+        f"server on core {SERVER_CORE}, wrk on core {LOAD_CORE}, {args.duration:.0f} s per row)\n\n"
+        f"{table(results)}\n\nTargets (ratios within this run):\n\n{verdicts(results)}\n"
+    )
+    print("\n" + report)
+    if args.write:
+        write_readme(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
