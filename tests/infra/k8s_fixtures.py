@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -105,8 +106,7 @@ class K8sCluster:
     def delete_namespace(self, name: str) -> None:
         """Delete without waiting: the namespace controller finishes it in the background."""
         self.cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
-        for log in sorted(self.cluster.layout.logs_dir.glob(f"{name}/*/*.log")):
-            log.unlink(missing_ok=True)
+        shutil.rmtree(self.cluster.layout.logs_dir / name, ignore_errors=True)
 
     # ----- container logs ------------------------------------------------------------------
 
