@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving import __version__
+from serving.envflags import EnvDefaultParser, non_negative_float, number, positive_int
 
 RUNTIME_CHOICES = ("auto", "savedmodel", "tflite", "tflite-int8")
 
@@ -40,31 +41,6 @@ class PredictorConfig:
         return self.batch_timeout_ms > 0 and self.max_batch_size > 1
 
 
-def env_name(flag: str) -> str:
-    return "FLEETDECK_" + flag.lstrip("-").replace("-", "_").upper()
-
-
-def _number(text: str, kind: type[int] | type[float]) -> int | float:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    value = int(_number(text, int))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(_number(text, float))
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
-    return value
-
-
 def _version(text: str) -> int | None:
     if text == "latest":
         return None
@@ -74,29 +50,14 @@ def _version(text: str) -> int | None:
 
 
 def _port(text: str) -> int:
-    value = int(_number(text, int))
+    value = int(number(text, int))
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0..65535, got {text}")
     return value
 
 
-class _EnvDefaultParser(argparse.ArgumentParser):
-    """Every option's default comes from its FLEETDECK_* variable when that is set."""
-
-    def add_env_option(self, flag: str, **kwargs: object) -> None:
-        variable = env_name(flag)
-        raw = os.environ.get(variable)
-        help_text = str(kwargs.pop("help", ""))
-        kwargs["help"] = f"{help_text} [env {variable}]"
-        if raw is not None and raw != "":
-            # argparse converts a string default through `type`, with the same checks as a flag.
-            kwargs["default"] = raw
-            kwargs.pop("required", None)
-        self.add_argument(flag, **kwargs)  # type: ignore[arg-type]
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _EnvDefaultParser(
+    parser = EnvDefaultParser(
         prog="python -m serving",
         description="Serve one model version from a fleetdeck model store over HTTP "
         "(Open Inference Protocol V2 and TensorFlow Serving REST).",
@@ -121,31 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
     add("--port", type=_port, default=8080, help="port to listen on (0: any free port)")
     add(
         "--max-batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=64,
         help="largest batch the model runs; bigger requests are split",
     )
     add(
         "--batch-timeout-ms",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="how long a batch may wait to fill; 0 turns micro-batching off",
     )
     add(
         "--max-enqueued-batches",
-        type=_positive_int,
+        type=positive_int,
         default=16,
         help="batching queue bound, in batches of --max-batch-size; overflow gets 503",
     )
     add(
         "--max-body-bytes",
-        type=_positive_int,
+        type=positive_int,
         default=16 * 1024 * 1024,
         help="largest request body; bigger ones get 413",
     )
     add(
         "--drain-seconds",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=5.0,
         help="after SIGTERM, keep serving (not ready) this long before closing",
     )

@@ -12,7 +12,11 @@ TESTS = Path(__file__).parent
 # Stores and predictors talk to the test HDFS as the same user the fixtures clean up with.
 os.environ.setdefault("HADOOP_USER_NAME", "fleetdeck")
 
-pytest_plugins = ["tests.infra.k8s_fixtures", "tests.infra.hdfs_fixtures"]
+pytest_plugins = [
+    "tests.infra.k8s_fixtures",
+    "tests.infra.hdfs_fixtures",
+    "tests.support.fixtures",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

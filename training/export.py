@@ -144,6 +144,12 @@ def export_and_publish(
             if metrics["int8_accuracy_delta"] >= -INT8_MAX_ACCURACY_LOSS:
                 default_runtime = "tflite-int8"
         return publish(
-            store, name, folder, signature, labels=labels, metrics=metrics,
-            training=training, default_runtime=default_runtime,
+            store,
+            name,
+            folder,
+            signature,
+            labels=labels,
+            metrics=metrics,
+            training=training,
+            default_runtime=default_runtime,
         )

@@ -6,6 +6,8 @@ from typing import Any
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "scores"
+# What --param may set, with defaults.
+MODEL_PARAMS = {"width": 16, "depth": 2}
 
 
 def build_model(
@@ -20,5 +22,6 @@ def build_model(
         x = keras.layers.Conv2D(width * (2**level), 3, padding="same", activation="relu")(x)
     x = keras.layers.GlobalAveragePooling2D()(x) if depth > 2 else keras.layers.Flatten()(x)
     x = keras.layers.Dense(max(32, width * 2), activation="relu")(x)
-    outputs = keras.layers.Dense(tags, activation="softmax", name=OUTPUT_NAME)(x)
+    # float32 scores even under mixed precision: softmax in float16 loses small tag scores.
+    outputs = keras.layers.Dense(tags, activation="softmax", name=OUTPUT_NAME, dtype="float32")(x)
     return keras.Model(inputs, outputs, name="image_tagger")

@@ -34,11 +34,25 @@ class TinyModel:
 
 
 def train_tiny_model(store_root: Path) -> TinyModel:
-    from training.quickstart import digits, train_and_publish
+    """Train on the digits sample through the real training code and publish version 1."""
+    import io
 
-    result = train_and_publish(str(store_root), MODEL, epochs=2)
-    images, _ = digits()
-    return TinyModel(store_root, MODEL, int(result["version"]), images[:64])
+    from training.data import load_dataset, write_sample
+    from training.fit import TrainingSpec, train
+    from training.logs import TrainingLog
+
+    data_uri = str(store_root.parent / "digits-data")
+    write_sample(data_uri)
+    spec = TrainingSpec(
+        model=MODEL,
+        data=data_uri,
+        store=str(store_root),
+        epochs=2,
+        params={"width": 8},
+        run_id="tests",
+    )
+    manifest = train(spec, TrainingLog(io.StringIO())).manifest
+    return TinyModel(store_root, MODEL, manifest.version, load_dataset(data_uri).images[:64])
 
 
 def reference_outputs(model: TinyModel, runtime: str, images: npt.NDArray[Any]) -> Any:

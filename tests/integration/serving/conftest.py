@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
+from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel, train_tiny_model
 from tests.support.predictor import PredictorProcess
 
-StartPredictor = Callable[..., PredictorProcess]
+__all__ = ["StartPredictor"]
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     return train_tiny_model(tmp_path_factory.mktemp("store"))
-
-
-@pytest.fixture
-def start_predictor(tmp_path: Path) -> Iterator[StartPredictor]:
-    """Start predictors with the given flags; every one is stopped after the test."""
-    started: list[PredictorProcess] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> PredictorProcess:
-        log = tmp_path / f"predictor-{len(started)}.log"
-        args = ("--cache-dir", str(tmp_path / "cache"), *args)
-        predictor = PredictorProcess(log, *args, env=env)
-        started.append(predictor)
-        return predictor
-
-    yield start
-    for predictor in started:
-        predictor.stop()
 
 
 @pytest.fixture(scope="module")

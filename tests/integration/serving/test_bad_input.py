@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.serving.conftest import StartPredictor
+from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel
 from tests.support.predictor import PredictorProcess
 

@@ -9,7 +9,7 @@ import aiohttp
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.serving.conftest import StartPredictor
+from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel, reference_outputs
 from tests.support.predictor import PredictorProcess
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.serving.conftest import StartPredictor
+from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel
 
 

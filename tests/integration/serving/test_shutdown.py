@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.integration.serving.conftest import StartPredictor
+from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel
 
 CLIENTS = 16

@@ -12,7 +12,7 @@ import pytest
 from serving.manifest import Manifest
 from serving.store import ModelStore, StoreError, verify_folder
 from tests.infra.hdfs_fixtures import HdfsCluster
-from tests.integration.serving.conftest import StartPredictor
+from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel, reference_outputs
 from tests.support.versions import describe, make_version
 
