@@ -187,6 +187,7 @@ def train(spec: TrainingSpec, out: TrainingLog, stop: StopFlag | None = None) ->
         run_id=spec.run_id,
         default_runtime=manifest.default_runtime,
         metrics=dict(manifest.metrics),
+        export_seconds=round(time.perf_counter() - export_started, 3),
     )
     return TrainedVersion(manifest, model)
 

@@ -186,20 +186,20 @@ def ensure_kserve() -> Path:
 
 
 def train_model(store: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training.quickstart",
-            "--store",
-            str(store),
-            "--request-out",
-            str(store / "request.json"),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
+    """The digits sample data set, a real training run, and one real example as the body."""
+    data = store.parent / "digits-data"
+
+    def run(*args: str) -> bytes:
+        done = subprocess.run(
+            [sys.executable, "-m", *args], cwd=ROOT, check=True, capture_output=True
+        )
+        return done.stdout
+
+    run("training.data", "sample", str(data))
+    run(
+        "training", "--model", "digits", "--data", str(data), "--store", str(store), "--epochs", "3"
     )
+    (store / "request.json").write_bytes(run("training.data", "request", str(data)))
 
 
 def targets(store: Path, kserve_python: Path) -> list[Target]:
