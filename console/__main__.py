@@ -17,8 +17,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"fleetdeck {__version__}")
     parser.parse_args(argv)
-    print(f"fleetdeck {__version__}: the deck is not built yet; "
-          "serve a model with `fleetdeck-predictor --model-uri STORE/MODEL`.")
+    print(
+        f"fleetdeck {__version__}: the deck is not built yet; "
+        "serve a model with `fleetdeck-predictor --model-uri STORE/MODEL`."
+    )
     return 0
 
 

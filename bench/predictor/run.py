@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.readme import record
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fleetdeck" / "bench"
 KSERVE_VENV = CACHE / "kserve-venv"
@@ -299,18 +301,6 @@ def verdicts(results: list[Target]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(report: str) -> None:
-    readme = ROOT / "bench" / "README.md"
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    begin, end = "<!-- predictor:begin -->", "<!-- predictor:end -->"
-    block = f"{begin}\n{report}\n{end}"
-    if begin in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    readme.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -344,7 +334,7 @@ def main() -> int:
     )
     print("\n" + report)
     if args.write:
-        write_readme(report)
+        record("predictor", report)
     return 0
 
 

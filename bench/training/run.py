@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.readme import record
+
 ROOT = Path(__file__).resolve().parents[2]
 BATCH_SIZE = 64
 
@@ -136,15 +138,7 @@ def main() -> int:
     report = "\n".join(lines)
     print("\n" + report)
     if args.write:
-        readme = ROOT / "bench" / "README.md"
-        text = readme.read_text()
-        begin, end = "<!-- training:begin -->", "<!-- training:end -->"
-        block = f"{begin}\n{report}\n{end}"
-        if begin in text:
-            text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-        else:
-            text = text.rstrip() + "\n\n## Training\n\n" + block + "\n"
-        readme.write_text(text)
+        record("training", report, heading="## Training")
     return 0
 
 
