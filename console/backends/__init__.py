@@ -1,0 +1,1 @@
+"""Backends behind the console's one interface."""

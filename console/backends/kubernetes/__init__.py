@@ -1,0 +1,1 @@
+"""The Kubernetes backend: the official client, a watch-fed cache, rollout semantics."""
