@@ -1,0 +1,89 @@
+"""The one interface the console talks to a fleet through.
+
+Implemented by the Kubernetes backend (the official client, a watch-fed cache) and the local
+runtime (real processes supervised by a small agent). Reads come from a cache that the backend
+keeps current; mutations go to the cluster or the agent and return an ``ActionResult`` per
+target. Every mutation takes ``dry_run``: the server checks it and says what would change,
+nothing is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from console.model import (
+    ActionResult,
+    DeployRequest,
+    EventInfo,
+    ModelDeployment,
+    PodInfo,
+    RevisionInfo,
+    TrainingJob,
+    TrainingRequest,
+)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Whether the backend's view is live; the UI shows "reconnecting since 12:03:04"."""
+
+    live: bool
+    since: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LogRequest:
+    pods: Sequence[str]  # several pods are merged, each line prefixed with its pod
+    namespace: str
+    follow: bool = False
+    since: timedelta | None = None
+    tail: int | None = None
+    timestamps: bool = False
+    previous: bool = False
+    container: str | None = None
+
+
+class Backend(Protocol):
+    name: str
+
+    # -- reading (from the backend's cache) ---------------------------------------------------
+    def connection(self) -> Connection: ...
+    def deployments(self, selector: str | None = None) -> list[ModelDeployment]: ...
+    def deployment(self, namespace: str, name: str) -> ModelDeployment | None: ...
+    def history(self, namespace: str, name: str) -> list[RevisionInfo]: ...
+    def pods(self, namespace: str, name: str) -> list[PodInfo]: ...
+    def events(self, namespace: str, name: str) -> list[EventInfo]: ...
+    def jobs(self) -> list[TrainingJob]: ...
+    def subscribe(self, on_change: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_change`` (coalesced) when anything above changes; returns unsubscribe."""
+        ...
+
+    # -- mutations ----------------------------------------------------------------------------
+    def deploy(self, request: DeployRequest, *, dry_run: bool = False) -> ActionResult: ...
+    def rollout(
+        self, namespace: str, name: str, version: int, *, dry_run: bool = False
+    ) -> ActionResult: ...
+    def rollback(
+        self, namespace: str, name: str, to_revision: int = 0, *, dry_run: bool = False
+    ) -> ActionResult: ...
+    def scale(
+        self, namespace: str, name: str, replicas: int, *, dry_run: bool = False
+    ) -> ActionResult: ...
+    def restart(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult: ...
+    def pause(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult: ...
+    def resume(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult: ...
+    def delete(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult: ...
+    def train(self, request: TrainingRequest, *, dry_run: bool = False) -> list[ActionResult]: ...
+    def cancel_job(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult: ...
+
+    # -- streams and permissions --------------------------------------------------------------
+    def logs(self, request: LogRequest) -> Iterator[str]: ...
+    def can(self, verb: str, resource: str, namespace: str | None = None) -> bool:
+        """Whether the user may do this (cached with expiry); False hides the action."""
+        ...
+
+    def close(self) -> None: ...

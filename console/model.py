@@ -1,0 +1,133 @@
+"""Backend-neutral types: what the CLI, the batch engine and the TUI see of a fleet.
+
+Both backends (Kubernetes, the local runtime) translate their objects into these, so nothing
+above the backends knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class DeploymentState(enum.StrEnum):
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"  # serving, but fewer ready replicas than desired
+    FAILED = "Failed"  # the rollout will not finish by itself (reason says why)
+    PAUSED = "Paused"
+
+
+@dataclass(frozen=True)
+class ModelDeployment:
+    """One predictor Deployment: a row of the Fleet screen, an entry of ``fleetdeck ls``."""
+
+    name: str
+    namespace: str
+    model: str
+    version: str
+    desired: int
+    ready: int
+    updated: int
+    available: int
+    state: DeploymentState
+    reason: str  # why Progressing/Degraded/Failed, "" when Available
+    revision: int | None
+    created: datetime | None
+    image: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    number: int
+    change_cause: str
+    model: str
+    model_version: str
+    images: tuple[str, ...]
+    replicas: int
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    name: str
+    namespace: str
+    phase: str
+    ready: bool
+    restarts: int
+    node: str
+    reason: str  # a waiting/termination/scheduling reason, "" when healthy
+    created: datetime | None
+    revision: int | None = None
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    time: datetime | None
+    kind: str  # Normal | Warning
+    reason: str
+    object: str  # e.g. "Pod/digits-7d9f-abcde"
+    message: str
+    count: int = 1
+
+
+class JobPhase(enum.StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    name: str
+    namespace: str
+    model: str
+    phase: JobPhase
+    gpus: int
+    node: str
+    pending_reason: str  # the scheduler's message while Pending
+    started: datetime | None
+    finished: datetime | None
+    sweep: str | None = None
+    trial: int | None = None
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    name: str
+    model: str
+    version: int
+    namespace: str | None = None  # None: the profile's first namespace
+    replicas: int | None = None  # None: the profile's default
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    model: str
+    data: str
+    namespace: str | None = None
+    gpus: int | None = None  # None: the profile's default
+    epochs: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # non-empty: a sweep
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of one mutation on one target, as the CLI prints it and the audit log keeps
+    it."""
+
+    target: str
+    ok: bool
+    message: str
+    dry_run: bool = False
+    changes: tuple[str, ...] = ()  # what changed (or would change, in a dry run)
