@@ -1,0 +1,487 @@
+"""Profiles: named environments (backend, cluster, store, images, defaults) read from TOML.
+
+Bundled profiles live in the checkout's ``profiles/`` folder; a user's profiles in
+``${XDG_CONFIG_HOME:-~/.config}/fleetdeck/profiles/<name>.toml`` override them by name.
+``local`` is the default and also works with no file at all, so an installed console without
+the bundled folder still starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+
+import console
+from console.profile_reader import (
+    QUANTITY,
+    RESOURCE_NAME,
+    ProfileError,
+    Quota,
+    Table,
+    display_path,
+    parse_quota,
+    parse_waves,
+)
+
+__all__ = [
+    "Autoscale",
+    "BatchSettings",
+    "Images",
+    "KubernetesSettings",
+    "LocalSettings",
+    "PredictorSettings",
+    "Profile",
+    "ProfileError",
+    "ProfileFile",
+    "Quota",
+    "Resources",
+    "RouteSettings",
+    "SloSettings",
+    "StoreSettings",
+    "Toleration",
+    "TrainingSettings",
+    "bundled_profiles_dir",
+    "default_profile_name",
+    "list_profiles",
+    "load_profile",
+    "parse_profile",
+    "user_profiles_dir",
+]
+
+DEFAULT_PROFILE = "local"
+Backend = Literal["local", "kubernetes"]
+RouteKind = Literal["Ingress", "HTTPRoute", "none"]
+OnFailure = Literal["rollback-wave", "rollback-all", "pause"]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    context: str | None  # None: the kubeconfig's current context
+    kubeconfig: Path | None  # None: $KUBECONFIG or ~/.kube/config, as the client decides
+    namespaces: tuple[str, ...]  # (): all namespaces
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    root: str  # a path, file:// or hdfs://host:webhdfs-port/path
+
+
+@dataclass(frozen=True)
+class Images:
+    predictor: str
+    training: str
+
+
+@dataclass(frozen=True)
+class Resources:
+    requests: Mapping[str, str]
+    limits: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Autoscale:
+    min_replicas: int
+    max_replicas: int
+    cpu_percent: int
+
+
+@dataclass(frozen=True)
+class PredictorSettings:
+    replicas: int = 2
+    port: int = 8080
+    drain_seconds: float = 5.0
+    max_batch_size: int = 64
+    batch_timeout_ms: float = 0.0
+    resources: Resources = field(
+        default_factory=lambda: Resources(
+            requests={"cpu": "500m", "memory": "512Mi"}, limits={"cpu": "2", "memory": "1Gi"}
+        )
+    )
+    autoscale: Autoscale | None = None
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    kind: RouteKind = "Ingress"
+    host: str | None = None  # None: match any host
+    ingress_class: str | None = None
+    gateway: str | None = None
+    gateway_namespace: str | None = None  # None: the route's own namespace
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str | None
+    operator: Literal["Exists", "Equal"]
+    value: str | None
+    effect: str | None
+    toleration_seconds: int | None
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    gpus: int = 0
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    backoff_limit: int = 0
+    active_deadline_seconds: int | None = 86400  # None: no deadline (0 in the profile)
+    ttl_seconds_after_finished: int = 86400
+    code: str = ""  # FLEETDECK_TRAINING_CODE for start.sh; "" = the image's own code
+
+
+@dataclass(frozen=True)
+class SloSettings:
+    p99_ms: float = 250.0
+    error_percent: float = 1.0
+
+
+_DEFAULT_WAVES = (Quota(count=1), Quota(percent=10), Quota(percent=50), Quota(percent=100))
+_HALT_AFTER_ONE = Quota(count=1)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    waves: tuple[Quota, ...] = _DEFAULT_WAVES
+    max_parallel: int = 10
+    halt_after: Quota = _HALT_AFTER_ONE
+    bake_seconds: float = 60.0
+    on_failure: OnFailure = "rollback-wave"
+
+    def wave_sizes(self, total: int) -> list[int]:
+        """Per-wave target counts for ``total`` targets, empty waves dropped."""
+        sizes: list[int] = []
+        done = 0
+        for wave in self.waves:
+            upto = max(wave.of(total), done)
+            if upto > done:
+                sizes.append(upto - done)
+            done = upto
+        return sizes
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    gateway_port: int = 8600
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    source: Path | None  # None: the built-in ``local`` defaults, no file found
+    backend: Backend
+    read_only: bool
+    store: StoreSettings
+    images: Images
+    predictor: PredictorSettings
+    route: RouteSettings
+    training: TrainingSettings
+    slo: SloSettings
+    batch: BatchSettings
+    kubernetes: KubernetesSettings | None = None  # set exactly when backend == "kubernetes"
+    local: LocalSettings | None = None  # set exactly when backend == "local"
+
+
+@dataclass(frozen=True)
+class ProfileFile:
+    """A profile found on disk, not yet loaded (loading may fail)."""
+
+    name: str
+    path: Path
+    origin: Literal["user", "bundled"]
+
+
+# -- where profiles live ---------------------------------------------------------------------
+
+
+def bundled_profiles_dir() -> Path | None:
+    """The checkout's ``profiles/`` folder, or None when running from an install without it."""
+    folder = Path(console.__file__).resolve().parent.parent / "profiles"
+    return folder if folder.is_dir() else None
+
+
+def user_profiles_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "fleetdeck" / "profiles"
+
+
+def default_profile_name() -> str:
+    return os.environ.get("FLEETDECK_PROFILE", "").strip() or DEFAULT_PROFILE
+
+
+def list_profiles() -> list[ProfileFile]:
+    """Every profile by name, a user's file winning over a bundled one; sorted by name."""
+    found: dict[str, ProfileFile] = {}
+    folders: list[tuple[Path | None, Literal["user", "bundled"]]] = [
+        (bundled_profiles_dir(), "bundled"),
+        (user_profiles_dir(), "user"),  # later wins
+    ]
+    for folder, origin in folders:
+        if folder is None or not folder.is_dir():
+            continue
+        for path in folder.glob("*.toml"):
+            if _NAME.match(path.stem):
+                found[path.stem] = ProfileFile(path.stem, path, origin)
+    return [found[name] for name in sorted(found)]
+
+
+def load_profile(name: str | None = None) -> Profile:
+    """The profile ``name`` (default: :func:`default_profile_name`), validated."""
+    name = default_profile_name() if name is None else name
+    if not _NAME.match(name):
+        raise ProfileError(f"{name!r}: not a profile name (letters, digits, '.', '_', '-')")
+    user = user_profiles_dir() / f"{name}.toml"
+    bundled = bundled_profiles_dir()
+    candidates = [user] + ([bundled / f"{name}.toml"] if bundled else [])
+    for path in candidates:
+        if path.is_file():
+            return _load_file(name, path)
+    if name == DEFAULT_PROFILE:
+        # The default needs nothing on disk: an installed console still works out of the box.
+        return parse_profile(name, {"backend": "local"}, source=None)
+    looked = ", ".join(display_path(p.parent) for p in candidates)
+    if bundled is None:
+        looked += " (no bundled profiles folder next to the package)"
+    raise ProfileError(f"no profile named {name!r}; looked in {looked}")
+
+
+def _load_file(name: str, path: Path) -> Profile:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{display_path(path)}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ProfileError(f"{display_path(path)}: cannot read: {exc.strerror}") from None
+    return parse_profile(name, data, source=path)
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def parse_profile(name: str, data: Mapping[str, object], *, source: Path | None) -> Profile:
+    """Build a :class:`Profile` from parsed TOML, raising :class:`ProfileError` on any problem."""
+    top = Table(data, display_path(source) if source else f"<built-in {name}>")
+    backend = cast(Backend, top.require("backend", '"local" | "kubernetes"'))
+    if backend not in ("local", "kubernetes"):
+        raise top.bad("backend", '"local" | "kubernetes"', backend)
+    is_k8s = backend == "kubernetes"
+    if is_k8s and not top.has("kubernetes"):
+        raise top.error("kubernetes", 'missing; required when backend = "kubernetes"')
+    for section, wanted in (("kubernetes", "kubernetes"), ("local", "local")):
+        if top.has(section) and backend != wanted:
+            raise top.error(section, f'only for backend = "{wanted}"')
+    k8s = _kubernetes(top.table("kubernetes"))
+    local = _local(top.table("local"))
+    profile = Profile(
+        name=name,
+        source=source,
+        backend=backend,
+        read_only=top.boolean("read_only", False),
+        store=_store(top.table("store"), is_k8s),
+        images=_images(top.table("images")),
+        predictor=_predictor(top.table("predictor")),
+        route=_route(top.table("route")),
+        training=_training(top.table("training")),
+        slo=_slo(top.table("slo")),
+        batch=_batch(top.table("batch")),
+        kubernetes=k8s if is_k8s else None,
+        local=None if is_k8s else local,
+    )
+    top.finish()
+    return profile
+
+
+def _kubernetes(t: Table) -> KubernetesSettings:
+    kubeconfig = t.optional_expanded("kubeconfig", home=True)
+    settings = KubernetesSettings(
+        context=t.optional_string("context") or None,
+        kubeconfig=Path(kubeconfig) if kubeconfig else None,
+        namespaces=t.strings("namespaces", ()),
+    )
+    t.finish()
+    return settings
+
+
+def _store(t: Table, required: bool) -> StoreSettings:
+    if required:
+        t.require("root", "a store root (a path, file:// or hdfs:// URL)")
+    default = "${XDG_DATA_HOME:-~/.local/share}/fleetdeck/local/store"
+    root = t.expanded("root", default, home=True)
+    if not root:
+        raise t.bad("root", "a store root (a path, file:// or hdfs:// URL)", root)
+    t.finish()
+    return StoreSettings(root=root)
+
+
+def _images(t: Table) -> Images:
+    tag = console.__version__
+    predictor = t.expanded("predictor", f"fleetdeck-predictor:{tag}", home=False)
+    training = t.expanded("training", f"fleetdeck-training:{tag}", home=False)
+    t.finish()
+    return Images(predictor=predictor, training=training)
+
+
+def _resource_list(t: Table, name: str, default: Mapping[str, str]) -> Mapping[str, str]:
+    if not t.has(name):
+        t.raw(name)
+        return default
+    values = t.string_map(name)
+    for resource, quantity in values.items():
+        if not RESOURCE_NAME.match(resource):
+            raise t.error(f"{name}.{resource}", "expected a resource name such as cpu or memory")
+        if not QUANTITY.match(quantity):
+            expected = 'a Kubernetes quantity such as "500m", "2" or "512Mi"'
+            raise t.bad(f"{name}.{resource}", expected, quantity)
+    return values
+
+
+def _predictor(t: Table) -> PredictorSettings:
+    defaults = PredictorSettings()
+    res = t.table("resources")
+    resources = Resources(
+        requests=_resource_list(res, "requests", defaults.resources.requests),
+        limits=_resource_list(res, "limits", defaults.resources.limits),
+    )
+    res.finish()
+    autoscale = None
+    if t.has("autoscale"):
+        a = t.table("autoscale")
+        autoscale = Autoscale(
+            min_replicas=a.integer("min_replicas", 1, low=1),
+            max_replicas=a.integer("max_replicas", 10, low=1),
+            cpu_percent=a.integer("cpu_percent", 70, low=1),
+        )
+        if autoscale.max_replicas < autoscale.min_replicas:
+            expected = f"an integer >= min_replicas ({autoscale.min_replicas})"
+            raise a.bad("max_replicas", expected, autoscale.max_replicas)
+        a.finish()
+    else:
+        t.raw("autoscale")
+    settings = PredictorSettings(
+        replicas=t.integer("replicas", defaults.replicas),
+        port=t.integer("port", defaults.port, low=1, high=65535),
+        drain_seconds=t.number("drain_seconds", defaults.drain_seconds),
+        max_batch_size=t.integer("max_batch_size", defaults.max_batch_size, low=1),
+        batch_timeout_ms=t.number("batch_timeout_ms", defaults.batch_timeout_ms),
+        resources=resources,
+        autoscale=autoscale,
+    )
+    t.finish()
+    return settings
+
+
+def _route(t: Table) -> RouteSettings:
+    kind = cast(RouteKind, t.string("kind", "Ingress", choices=("Ingress", "HTTPRoute", "none")))
+    settings = RouteSettings(
+        kind=kind,
+        host=t.optional_string("host") or None,
+        ingress_class=t.optional_string("ingress_class") or None,
+        gateway=t.optional_string("gateway") or None,
+        gateway_namespace=t.optional_string("gateway_namespace") or None,
+    )
+    # A setting for another route kind is a misunderstanding worth pointing out, not ignoring.
+    for key, only in (
+        ("ingress_class", "Ingress"),
+        ("gateway", "HTTPRoute"),
+        ("gateway_namespace", "HTTPRoute"),
+    ):
+        if t.has(key) and kind != only:
+            raise t.error(key, f'only for kind = "{only}" (kind is "{kind}")')
+    if kind == "HTTPRoute" and settings.gateway is None:
+        raise t.error("gateway", 'missing; expected the Gateway\'s name when kind = "HTTPRoute"')
+    t.finish()
+    return settings
+
+
+def _toleration(t: Table) -> Toleration:
+    operator = t.string("operator", "Equal", choices=("Exists", "Equal"))
+    effects = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+    toleration = Toleration(
+        key=t.optional_string("key") or None,
+        operator=cast(Literal["Exists", "Equal"], operator),
+        value=t.optional_string("value"),
+        effect=t.optional_string("effect", choices=effects),
+        toleration_seconds=t.optional_integer("toleration_seconds"),
+    )
+    # The API server rejects these combinations; say so before anything is sent.
+    if operator == "Exists" and toleration.value:
+        raise t.error("value", 'must be empty when operator = "Exists"')
+    if operator == "Equal" and toleration.key is None:
+        raise t.error("key", 'missing; required when operator = "Equal"')
+    if toleration.toleration_seconds is not None and toleration.effect != "NoExecute":
+        raise t.error("toleration_seconds", 'only for effect = "NoExecute"')
+    t.finish()
+    return toleration
+
+
+def _training(t: Table) -> TrainingSettings:
+    defaults = TrainingSettings()
+    settings = TrainingSettings(
+        gpus=t.integer("gpus", defaults.gpus),
+        node_selector=t.string_map("node_selector"),
+        tolerations=tuple(_toleration(item) for item in t.tables("tolerations")),
+        backoff_limit=t.integer("backoff_limit", defaults.backoff_limit),
+        # 0 means no deadline: Kubernetes itself rejects 0, so it cannot mean anything else.
+        active_deadline_seconds=t.integer("active_deadline_seconds", 86400) or None,
+        ttl_seconds_after_finished=t.integer("ttl_seconds_after_finished", 86400),
+        code=t.expanded("code", "", home=False),
+    )
+    t.finish()
+    return settings
+
+
+def _slo(t: Table) -> SloSettings:
+    settings = SloSettings(
+        p99_ms=t.number("p99_ms", SloSettings.p99_ms, low=0.001),
+        error_percent=t.number("error_percent", SloSettings.error_percent, high=100.0),
+    )
+    t.finish()
+    return settings
+
+
+def _batch(t: Table) -> BatchSettings:
+    defaults = BatchSettings()
+    waves = defaults.waves
+    text = t.optional_string("waves")
+    if text is not None:
+        try:
+            waves = parse_waves(text)
+        except ValueError as exc:
+            raise t.bad("waves", str(exc), text) from None
+    halt_after = defaults.halt_after
+    raw_halt = t.raw("halt_after")
+    if raw_halt is not None:
+        expected = 'a count such as 1 or a percentage such as "10%"'
+        if isinstance(raw_halt, int) and not isinstance(raw_halt, bool) and raw_halt >= 1:
+            halt_after = Quota(count=raw_halt)
+        elif isinstance(raw_halt, str):
+            try:
+                halt_after = parse_quota(raw_halt)
+            except ValueError:
+                raise t.bad("halt_after", expected, raw_halt) from None
+            if halt_after.count == 0:
+                raise t.bad("halt_after", expected, raw_halt)
+        else:
+            raise t.bad("halt_after", expected, raw_halt)
+    choices = ("rollback-wave", "rollback-all", "pause")
+    settings = BatchSettings(
+        waves=waves,
+        max_parallel=t.integer("max_parallel", defaults.max_parallel, low=1),
+        halt_after=halt_after,
+        bake_seconds=t.number("bake_seconds", defaults.bake_seconds),
+        on_failure=cast(OnFailure, t.string("on_failure", defaults.on_failure, choices=choices)),
+    )
+    t.finish()
+    return settings
+
+
+def _local(t: Table) -> LocalSettings:
+    settings = LocalSettings(gateway_port=t.integer("gateway_port", 8600, low=1, high=65535))
+    t.finish()
+    return settings
