@@ -1,0 +1,190 @@
+"""The objects fleetdeck creates, built from the profile, the action and the templates.
+
+Conventions (DESIGN.md): labels ``app.kubernetes.io/managed-by=fleetdeck``,
+``app.kubernetes.io/name``, ``fleetdeck.io/model``, ``fleetdeck.io/model-version``; annotations
+``kubernetes.io/change-cause`` (what, by whom, from fleetdeck) and ``fleetdeck.io/model-uri``.
+The predictor serves its model under the Deployment's name, so each route matches its own
+``/v1/models/<name>`` and ``/v2/models/<name>`` paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from console.backends.kubernetes.templates import render
+from console.profile import Profile, Toleration
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetdeck"}
+NAME_LABEL = "app.kubernetes.io/name"
+MODEL_LABEL = "fleetdeck.io/model"
+VERSION_LABEL = "fleetdeck.io/model-version"
+SWEEP_LABEL = "fleetdeck.io/sweep"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+MODEL_URI = "fleetdeck.io/model-uri"
+GPU = "nvidia.com/gpu"
+PROGRESS_DEADLINE_SECONDS = 600
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class ManifestError(ValueError):
+    """An action that cannot become valid objects (a bad name, say); the message says why."""
+
+
+def check_name(name: str, what: str = "deployment name") -> str:
+    if not _DNS_LABEL.match(name):
+        raise ManifestError(
+            f"invalid {what} {name!r}: use lower-case letters, digits and '-', starting and "
+            "ending with a letter or digit, at most 63 characters"
+        )
+    return name
+
+
+def change_cause(action: str, user: str) -> str:
+    return f"{action} by {user} via fleetdeck"
+
+
+def model_uri(profile: Profile, model: str, version: int) -> str:
+    return f"{profile.store.root.rstrip('/')}/{model}/{version}"
+
+
+def predictor_labels(name: str, model: str, version: int) -> dict[str, str]:
+    return {**MANAGED_BY, NAME_LABEL: name, MODEL_LABEL: model, VERSION_LABEL: str(version)}
+
+
+def _tolerations(tolerations: Sequence[Toleration]) -> list[dict[str, Any]]:
+    rendered = []
+    for t in tolerations:
+        item = {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect,
+                "tolerationSeconds": t.toleration_seconds}  # fmt: skip
+        rendered.append({k: v for k, v in item.items() if v is not None})
+    return rendered
+
+
+def _resources(requests: Mapping[str, str], limits: Mapping[str, str], gpus: int) -> Any:
+    limits = dict(limits)
+    if gpus:
+        limits[GPU] = str(gpus)
+    return {"requests": dict(requests), "limits": limits}
+
+
+def predictor_env(profile: Profile, name: str, uri: str) -> list[dict[str, str]]:
+    settings = profile.predictor
+    env = {
+        "FLEETDECK_MODEL_URI": uri,
+        "FLEETDECK_MODEL_NAME": name,
+        "FLEETDECK_PORT": str(settings.port),
+        "FLEETDECK_MAX_BATCH_SIZE": str(settings.max_batch_size),
+        "FLEETDECK_BATCH_TIMEOUT_MS": str(settings.batch_timeout_ms),
+        "FLEETDECK_DRAIN_SECONDS": str(settings.drain_seconds),
+    }
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def predictor_template_values(
+    profile: Profile, namespace: str, name: str, model: str, version: int, *,
+    replicas: int | None, gpus: int, cause: str,
+) -> dict[str, Any]:  # fmt: skip
+    settings = profile.predictor
+    uri = model_uri(profile, model, version)
+    on_gpu = profile.training if gpus else None
+    drain = max(1, round(settings.drain_seconds))
+    return {
+        "name": check_name(name),
+        "namespace": namespace,
+        "labels": predictor_labels(name, model, version),
+        "annotations": {CHANGE_CAUSE: cause, MODEL_URI: uri},
+        "pod_annotations": {MODEL_URI: uri},
+        "replicas": settings.replicas if replicas is None else replicas,
+        "progress_deadline_seconds": PROGRESS_DEADLINE_SECONDS,
+        "termination_grace_seconds": 2 * drain + 30,
+        "drain_seconds": drain,
+        "node_selector": dict(on_gpu.node_selector) if on_gpu else {},
+        "tolerations": _tolerations(on_gpu.tolerations) if on_gpu else [],
+        "image": profile.images.predictor,
+        "env": predictor_env(profile, name, uri),
+        "port": settings.port,
+        "resources": _resources(settings.resources.requests, settings.resources.limits, gpus),
+    }
+
+
+def predictor_objects(
+    profile: Profile, namespace: str, name: str, model: str, version: int, *,
+    replicas: int | None = None, gpus: int = 0, cause: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Deployment, Service, route (per profile) and HorizontalPodAutoscaler (if configured)."""
+    values = predictor_template_values(
+        profile, namespace, name, model, version, replicas=replicas, gpus=gpus, cause=cause
+    )
+    objects = [render("deployment", values), render("service", values)]
+    route = profile.route
+    if route.kind == "Ingress":
+        objects.append(
+            render("ingress", {**values, "host": route.host, "ingress_class": route.ingress_class})
+        )
+    elif route.kind == "HTTPRoute":
+        parent: dict[str, Any] = {"name": route.gateway}
+        if route.gateway_namespace:
+            parent["namespace"] = route.gateway_namespace
+        objects.append(
+            render(
+                "httproute",
+                {
+                    **values,
+                    "parent_refs": [parent],
+                    "hostnames": [route.host] if route.host else None,
+                },
+            )
+        )
+    autoscale = profile.predictor.autoscale
+    if autoscale is not None:
+        objects.append(
+            render(
+                "hpa",
+                {
+                    **values,
+                    "min_replicas": autoscale.min_replicas,
+                    "max_replicas": autoscale.max_replicas,
+                    "cpu_percent": autoscale.cpu_percent,
+                },
+            )
+        )
+    return objects
+
+
+def training_job(
+    profile: Profile, namespace: str, name: str, model: str, data: str, *,
+    gpus: int | None = None, epochs: int | None = None, params: Mapping[str, Any] | None = None,
+    args: Sequence[str] = (), sweep: str | None = None, trial: int | None = None, cause: str,
+) -> dict[str, Any]:  # fmt: skip
+    """A ``batch/v1`` Job running ``python -m training`` through the base image's start.sh."""
+    settings = profile.training
+    gpus = settings.gpus if gpus is None else gpus
+    labels = {**MANAGED_BY, NAME_LABEL: check_name(name, "job name"), MODEL_LABEL: model}
+    env = {"FLEETDECK_MODEL": model, "FLEETDECK_DATA": data,
+           "FLEETDECK_STORE": profile.store.root, "FLEETDECK_RUN_ID": name}  # fmt: skip
+    if epochs is not None:
+        env["FLEETDECK_EPOCHS"] = str(epochs)
+    if params:
+        env["FLEETDECK_PARAM"] = " ".join(f"{k}={v}" for k, v in params.items())
+    if settings.code:
+        env["FLEETDECK_TRAINING_CODE"] = settings.code
+    if sweep is not None:
+        labels[SWEEP_LABEL] = sweep
+        env.update({"FLEETDECK_SWEEP": sweep, "FLEETDECK_TRIAL": str(trial)})
+    job = render("job", {
+        "name": name, "namespace": namespace, "labels": labels,
+        "annotations": {CHANGE_CAUSE: cause},
+        "backoff_limit": settings.backoff_limit,
+        "active_deadline_seconds": settings.active_deadline_seconds,
+        "ttl_seconds_after_finished": settings.ttl_seconds_after_finished,
+        "node_selector": dict(settings.node_selector) if gpus else {},
+        "tolerations": _tolerations(settings.tolerations) if gpus else [],
+        "image": profile.images.training,
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "resources": {"limits": {GPU: str(gpus)}} if gpus else {},
+    })  # fmt: skip
+    if args:
+        job["spec"]["template"]["spec"]["containers"][0]["args"] = list(args)
+    return job
