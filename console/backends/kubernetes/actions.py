@@ -1,0 +1,314 @@
+"""Mutations on the cluster: deploy, rollout, rollback, scale, restart, pause, resume, delete.
+
+Each one reads the object fresh (as kubectl does before an undo), sends one request with
+``dryRun=All`` when asked, and answers an ``ActionResult`` whose ``changes`` say what changed (or
+would change): the server's own answer diffed against the object before. API errors become a
+plain message (403 says who may not do what), never a traceback. A deploy that fails half-way
+deletes what it had created, so nothing is left half done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from console.backends.kubernetes.manifests import (
+    CHANGE_CAUSE,
+    MODEL_LABEL,
+    MODEL_URI,
+    VERSION_LABEL,
+    change_cause,
+    model_uri,
+    predictor_objects,
+)
+from console.backends.kubernetes.rollout import RollbackError, plan_rollback
+from console.model import ActionResult, DeployRequest
+from console.profile import Profile
+from serving.filesystems import StoreError
+from serving.store import ModelStore
+
+STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+_IGNORED_IN_DIFF = ("metadata.managedFields", "metadata.resourceVersion", "metadata.generation",
+                    "metadata.uid", "metadata.creationTimestamp", "status")  # fmt: skip
+MAX_CHANGES = 30
+
+
+def api_error(exc: Any) -> str:
+    """The API server's own message, with its status, from an ApiException."""
+    try:
+        body = json.loads(exc.body or "{}")
+        message = body.get("message") or exc.reason
+    except (ValueError, AttributeError):
+        message = getattr(exc, "reason", str(exc))
+    return f"{exc.status} {getattr(exc, 'reason', '')}: {message}".replace("  ", " ")
+
+
+def diff(before: Any, after: Any, path: str = "") -> list[str]:
+    """Changed leaves between two API objects, as ``path: old -> new`` lines."""
+    if any(path == p or path.startswith(p + ".") for p in _IGNORED_IN_DIFF):
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        lines = []
+        for key in sorted(set(before) | set(after), key=str):
+            lines += diff(before.get(key), after.get(key), f"{path}.{key}" if path else str(key))
+        return lines
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        lines = []
+        for index, (old, new) in enumerate(zip(before, after, strict=True)):
+            lines += diff(old, new, f"{path}[{index}]")
+        return lines
+    if before != after:
+        return [f"{path}: {_short(before)} -> {_short(after)}"]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = "(none)" if value is None else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class KubernetesActions:
+    def __init__(self, api_client: Any, profile: Profile, user: str) -> None:
+        from kubernetes import client
+
+        self.profile = profile
+        self.user = user
+        self._client = api_client
+        # Any: the client's hints do not model _preload_content=False (raw JSON answers).
+        self.apps: Any = client.AppsV1Api(api_client)
+        self.core: Any = client.CoreV1Api(api_client)
+        self.networking: Any = client.NetworkingV1Api(api_client)
+        self.autoscaling: Any = client.AutoscalingV2Api(api_client)
+        self.custom: Any = client.CustomObjectsApi(api_client)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _read(self, namespace: str, name: str) -> dict[str, Any]:
+        answer = self.apps.read_namespaced_deployment(name, namespace, _preload_content=False)
+        return dict(json.loads(answer.data))
+
+    def _patch(self, namespace: str, name: str, body: Any, dry_run: bool) -> dict[str, Any]:
+        answer = self.apps.patch_namespaced_deployment(
+            name, namespace, body=body, dry_run="All" if dry_run else None,
+            _content_type=JSON_PATCH if isinstance(body, list) else STRATEGIC,
+            _preload_content=False,
+        )  # fmt: skip
+        return dict(json.loads(answer.data))
+
+    def _guarded(
+        self, target: str, dry_run: bool, action: Callable[[], ActionResult]
+    ) -> ActionResult:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return action()
+        except ApiException as exc:
+            return ActionResult(target, False, api_error(exc), dry_run)
+        except HTTPError as exc:
+            return ActionResult(target, False, f"cannot reach the API server: {exc}", dry_run)
+
+    def _patched(self, namespace: str, name: str, body: Any, dry_run: bool,
+                 done: str) -> ActionResult:  # fmt: skip
+        before = self._read(namespace, name)
+        after = self._patch(namespace, name, body, dry_run)
+        changes = tuple(diff(before, after)[:MAX_CHANGES])
+        message = ("would " if dry_run else "") + done if changes else f"{name}: nothing to change"
+        return ActionResult(f"{namespace}/{name}", True, message, dry_run, changes)
+
+    def _verify(self, model: str, version: int) -> str | None:
+        """None when the version is in the profile's store, else why not."""
+        try:
+            ModelStore(self.profile.store.root).manifest(model, version)
+        except StoreError as exc:
+            return f"{exc} (--no-verify skips this check for a store the bastion cannot reach)"
+        return None
+
+    # -- deploy and rollout -------------------------------------------------------------------
+    def deploy(self, request: DeployRequest, namespace: str, *, dry_run: bool = False,
+               verify: bool = True) -> ActionResult:  # fmt: skip
+        target = f"{namespace}/{request.name}"
+        if verify and (why := self._verify(request.model, request.version)):
+            return ActionResult(target, False, why, dry_run)
+        cause = change_cause(f"deploy {request.model} v{request.version}", self.user)
+        objects = predictor_objects(self.profile, namespace, request.name, request.model,
+                                    request.version, replicas=request.replicas,
+                                    gpus=request.gpus, cause=cause)  # fmt: skip
+        created: list[dict[str, Any]] = []
+
+        def create_all() -> ActionResult:
+            for obj in objects:
+                self._create_object(obj, namespace, dry_run)
+                created.append(obj)
+            kinds = ", ".join(f"{o['kind']}/{o['metadata']['name']}" for o in objects)
+            verb = "would create" if dry_run else "created"
+            return ActionResult(
+                target,
+                True,
+                f"{verb} {kinds}",
+                dry_run,
+                tuple(f"+ {o['kind']}/{o['metadata']['name']}" for o in objects),
+            )
+
+        result = self._guarded(target, dry_run, create_all)
+        if not result.ok and not dry_run and created:
+            for obj in reversed(created):  # leave nothing half done
+                self._delete_object(obj["kind"], namespace, obj["metadata"]["name"])
+            result = ActionResult(target, False, result.message + "; undone: nothing was kept",
+                                  dry_run)  # fmt: skip
+        if not result.ok and "already exists" in result.message:
+            result = ActionResult(
+                target,
+                False,
+                f"{request.name} already exists in {namespace}; "
+                "use `fleetdeck rollout` to change its version",
+                dry_run,
+            )
+        return result
+
+    def rollout(self, namespace: str, name: str, version: int, *, dry_run: bool = False,
+                verify: bool = True) -> ActionResult:  # fmt: skip
+        def act() -> ActionResult:
+            current = self._read(namespace, name)
+            labels = current["spec"]["template"]["metadata"].get("labels") or {}
+            model = labels.get(MODEL_LABEL)
+            if not model:
+                return ActionResult(f"{namespace}/{name}", False,
+                                    f"{name} has no {MODEL_LABEL} label: not a fleetdeck "
+                                    "predictor", dry_run)  # fmt: skip
+            if verify and (why := self._verify(model, version)):
+                return ActionResult(f"{namespace}/{name}", False, why, dry_run)
+            uri = model_uri(self.profile, model, version)
+            cause = change_cause(f"rollout {model} v{version}", self.user)
+            container = current["spec"]["template"]["spec"]["containers"][0]["name"]
+            body = {
+                "metadata": {"labels": {VERSION_LABEL: str(version)},
+                             "annotations": {CHANGE_CAUSE: cause, MODEL_URI: uri}},
+                "spec": {"template": {
+                    "metadata": {"labels": {VERSION_LABEL: str(version)},
+                                 "annotations": {MODEL_URI: uri}},
+                    "spec": {"containers": [{"name": container, "env": [
+                        {"name": "FLEETDECK_MODEL_URI", "value": uri}]}]},
+                }},
+            }  # fmt: skip
+            return self._patched(
+                namespace, name, body, dry_run, f"rolled {name} out to {model} version {version}"
+            )
+
+        return self._guarded(f"{namespace}/{name}", dry_run, act)
+
+    def rollback(self, namespace: str, name: str, to_revision: int = 0, *,
+                 dry_run: bool = False) -> ActionResult:  # fmt: skip
+        def act() -> ActionResult:
+            deployment = self._read(namespace, name)
+            replicasets = json.loads(self.apps.list_namespaced_replica_set(
+                namespace, _preload_content=False).data)["items"]  # fmt: skip
+            try:
+                plan = plan_rollback(deployment, replicasets, to_revision)
+            except RollbackError as exc:
+                return ActionResult(f"{namespace}/{name}", False, str(exc), dry_run)
+            if plan.patch is not None:  # say who rolled back to what, in CHANGE-CAUSE
+                cause = change_cause(f"rollback to revision {plan.to_revision}", self.user)
+                plan.patch[1]["value"][CHANGE_CAUSE] = cause
+            if plan.patch is None:
+                return ActionResult(f"{namespace}/{name}", True, plan.message, dry_run)
+            return self._patched(
+                namespace,
+                name,
+                plan.patch,
+                dry_run,
+                f"rolled {name} back to revision {plan.to_revision}",
+            )
+
+        return self._guarded(f"{namespace}/{name}", dry_run, act)
+
+    # -- the simple ones ----------------------------------------------------------------------
+    def scale(self, namespace: str, name: str, replicas: int, *,
+              dry_run: bool = False) -> ActionResult:  # fmt: skip
+        return self._guarded(f"{namespace}/{name}", dry_run, lambda: self._patched(
+            namespace, name, {"spec": {"replicas": replicas}}, dry_run,
+            f"scaled {name} to {replicas}"))  # fmt: skip
+
+    def restart(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}},
+            "metadata": {"annotations": {CHANGE_CAUSE: change_cause("restart", self.user)}},
+        }
+        return self._guarded(f"{namespace}/{name}", dry_run, lambda: self._patched(
+            namespace, name, body, dry_run, f"restarted {name}"))  # fmt: skip
+
+    def pause(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        return self._guarded(
+            f"{namespace}/{name}",
+            dry_run,
+            lambda: self._patched(
+                namespace, name, {"spec": {"paused": True}}, dry_run, f"paused {name}"
+            ),
+        )
+
+    def resume(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        return self._guarded(
+            f"{namespace}/{name}",
+            dry_run,
+            lambda: self._patched(
+                namespace, name, {"spec": {"paused": None}}, dry_run, f"resumed {name}"
+            ),
+        )
+
+    def delete(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        """The Deployment with its Service, route and autoscaler."""
+
+        def act() -> ActionResult:
+            self._read(namespace, name)  # 404 when there is nothing to delete
+            removed = [f"- {kind}/{name}" for kind in
+                       ("Deployment", "Service", "Ingress", "HTTPRoute", "HorizontalPodAutoscaler")
+                       if self._delete_object(kind, namespace, name, dry_run)]  # fmt: skip
+            verb = "would delete" if dry_run else "deleted"
+            return ActionResult(
+                f"{namespace}/{name}", True, f"{verb} {name}", dry_run, tuple(removed)
+            )
+
+        return self._guarded(f"{namespace}/{name}", dry_run, act)
+
+    def _create_object(self, obj: dict[str, Any], namespace: str, dry_run: bool) -> None:
+        run = "All" if dry_run else None
+        calls: Mapping[str, Callable[[], Any]] = {
+            "Deployment": lambda: self.apps.create_namespaced_deployment(
+                namespace, obj, dry_run=run),
+            "Service": lambda: self.core.create_namespaced_service(namespace, obj, dry_run=run),
+            "Ingress": lambda: self.networking.create_namespaced_ingress(
+                namespace, obj, dry_run=run),
+            "HorizontalPodAutoscaler": lambda: self.autoscaling
+            .create_namespaced_horizontal_pod_autoscaler(namespace, obj, dry_run=run),
+            "HTTPRoute": lambda: self.custom.create_namespaced_custom_object(
+                "gateway.networking.k8s.io", "v1", namespace, "httproutes", obj, dry_run=run),
+        }  # fmt: skip
+        calls[obj["kind"]]()
+
+    def _delete_object(self, kind: str, namespace: str, name: str, dry_run: bool = False) -> bool:
+        """Delete one object; False when it does not exist (or its API is not installed)."""
+        from kubernetes.client.exceptions import ApiException
+
+        run = "All" if dry_run else None
+        calls: Mapping[str, Callable[[], Any]] = {
+            "Deployment": lambda: self.apps.delete_namespaced_deployment(
+                name, namespace, dry_run=run),
+            "Service": lambda: self.core.delete_namespaced_service(name, namespace, dry_run=run),
+            "Ingress": lambda: self.networking.delete_namespaced_ingress(
+                name, namespace, dry_run=run),
+            "HorizontalPodAutoscaler": lambda: self.autoscaling
+            .delete_namespaced_horizontal_pod_autoscaler(name, namespace, dry_run=run),
+            "HTTPRoute": lambda: self.custom.delete_namespaced_custom_object(
+                "gateway.networking.k8s.io", "v1", namespace, "httproutes", name, dry_run=run),
+        }  # fmt: skip
+        try:
+            calls[kind]()
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
