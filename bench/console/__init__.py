@@ -1,0 +1,1 @@
+"""Console benchmarks (the fleet cache)."""
