@@ -21,12 +21,40 @@ from prometheus_client.utils import floatToGoString
 
 PREFIX = "fleetdeck_predictor_"
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
-    0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 INFERENCE_BUCKETS = (
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-)  # fmt: skip
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
@@ -64,9 +92,10 @@ class RequestSeries(Collector):
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
-            PREFIX + "requests", "HTTP requests answered, by protocol and status code.",
+            PREFIX + "requests",
+            "HTTP requests answered, by protocol and status code.",
             labels=["protocol", "code"],
-        )  # fmt: skip
+        )
         for (protocol, code), count in sorted(self.requests.items()):
             requests.add_metric([protocol, code], count)
         yield requests
@@ -107,8 +136,10 @@ class PredictorMetrics:
         self.ready = Gauge(PREFIX + "ready", "1 when the model is loaded and warm.", registry=r)
         self.load_seconds = Gauge(
             PREFIX + "load_duration_seconds",
-            "Seconds from process start to ready, by phase.", ["phase"], registry=r,
-        )  # fmt: skip
+            "Seconds from process start to ready, by phase.",
+            ["phase"],
+            registry=r,
+        )
         self.model_info = Info(PREFIX + "model", "The model this predictor serves.", registry=r)
 
     def observe_request(self, protocol: str, code: int, seconds: float | None = None) -> None:

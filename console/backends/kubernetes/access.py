@@ -16,11 +16,18 @@ CACHE_SECONDS = 300.0
 
 # The API group of each resource fleetdeck acts on.
 GROUPS = {
-    "deployments": "apps", "deployments/scale": "apps", "replicasets": "apps",
-    "jobs": "batch", "pods": "", "pods/log": "", "services": "", "events": "",
-    "ingresses": "networking.k8s.io", "httproutes": "gateway.networking.k8s.io",
+    "deployments": "apps",
+    "deployments/scale": "apps",
+    "replicasets": "apps",
+    "jobs": "batch",
+    "pods": "",
+    "pods/log": "",
+    "services": "",
+    "events": "",
+    "ingresses": "networking.k8s.io",
+    "httproutes": "gateway.networking.k8s.io",
     "horizontalpodautoscalers": "autoscaling",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -34,9 +41,12 @@ class AccessReviewer:
     """Answers ``can(verb, resource, namespace)`` from a cache of the API server's reviews."""
 
     def __init__(
-        self, api_client: Any, *, ttl: float = CACHE_SECONDS,
+        self,
+        api_client: Any,
+        *,
+        ttl: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         from kubernetes import client
 
         self._api = client.AuthorizationV1Api(api_client)
@@ -65,9 +75,12 @@ class AccessReviewer:
 
         name, _, subresource = resource.partition("/")
         attributes = client.V1ResourceAttributes(
-            verb=verb, group=GROUPS.get(resource, GROUPS.get(name, "")), resource=name,
-            subresource=subresource or None, namespace=namespace,
-        )  # fmt: skip
+            verb=verb,
+            group=GROUPS.get(resource, GROUPS.get(name, "")),
+            resource=name,
+            subresource=subresource or None,
+            namespace=namespace,
+        )
         review = client.V1SelfSubjectAccessReview(
             spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
         )

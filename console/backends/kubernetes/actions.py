@@ -32,8 +32,14 @@ from serving.store import ModelStore
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-_IGNORED_IN_DIFF = ("metadata.managedFields", "metadata.resourceVersion", "metadata.generation",
-                    "metadata.uid", "metadata.creationTimestamp", "status")  # fmt: skip
+_IGNORED_IN_DIFF = (
+    "metadata.managedFields",
+    "metadata.resourceVersion",
+    "metadata.generation",
+    "metadata.uid",
+    "metadata.creationTimestamp",
+    "status",
+)
 MAX_CHANGES = 30
 
 
@@ -92,10 +98,13 @@ class KubernetesActions:
 
     def _patch(self, namespace: str, name: str, body: Any, dry_run: bool) -> dict[str, Any]:
         answer = self.apps.patch_namespaced_deployment(
-            name, namespace, body=body, dry_run="All" if dry_run else None,
+            name,
+            namespace,
+            body=body,
+            dry_run="All" if dry_run else None,
             _content_type=JSON_PATCH if isinstance(body, list) else STRATEGIC,
             _preload_content=False,
-        )  # fmt: skip
+        )
         return dict(json.loads(answer.data))
 
     def _guarded(
@@ -111,8 +120,9 @@ class KubernetesActions:
         except HTTPError as exc:
             return ActionResult(target, False, f"cannot reach the API server: {exc}", dry_run)
 
-    def _patched(self, namespace: str, name: str, body: Any, dry_run: bool,
-                 done: str) -> ActionResult:  # fmt: skip
+    def _patched(
+        self, namespace: str, name: str, body: Any, dry_run: bool, done: str
+    ) -> ActionResult:
         before = self._read(namespace, name)
         after = self._patch(namespace, name, body, dry_run)
         changes = tuple(diff(before, after)[:MAX_CHANGES])
@@ -128,15 +138,23 @@ class KubernetesActions:
         return None
 
     # -- deploy and rollout -------------------------------------------------------------------
-    def deploy(self, request: DeployRequest, namespace: str, *, dry_run: bool = False,
-               verify: bool = True) -> ActionResult:  # fmt: skip
+    def deploy(
+        self, request: DeployRequest, namespace: str, *, dry_run: bool = False, verify: bool = True
+    ) -> ActionResult:
         target = f"{namespace}/{request.name}"
         if verify and (why := self._verify(request.model, request.version)):
             return ActionResult(target, False, why, dry_run)
         cause = change_cause(f"deploy {request.model} v{request.version}", self.user)
-        objects = predictor_objects(self.profile, namespace, request.name, request.model,
-                                    request.version, replicas=request.replicas,
-                                    gpus=request.gpus, cause=cause)  # fmt: skip
+        objects = predictor_objects(
+            self.profile,
+            namespace,
+            request.name,
+            request.model,
+            request.version,
+            replicas=request.replicas,
+            gpus=request.gpus,
+            cause=cause,
+        )
         created: list[dict[str, Any]] = []
 
         def create_all() -> ActionResult:
@@ -157,8 +175,9 @@ class KubernetesActions:
         if not result.ok and not dry_run and created:
             for obj in reversed(created):  # leave nothing half done
                 self._delete_object(obj["kind"], namespace, obj["metadata"]["name"])
-            result = ActionResult(target, False, result.message + "; undone: nothing was kept",
-                                  dry_run)  # fmt: skip
+            result = ActionResult(
+                target, False, result.message + "; undone: nothing was kept", dry_run
+            )
         if not result.ok and "already exists" in result.message:
             result = ActionResult(
                 target,
@@ -169,43 +188,61 @@ class KubernetesActions:
             )
         return result
 
-    def rollout(self, namespace: str, name: str, version: int, *, dry_run: bool = False,
-                verify: bool = True) -> ActionResult:  # fmt: skip
+    def rollout(
+        self, namespace: str, name: str, version: int, *, dry_run: bool = False, verify: bool = True
+    ) -> ActionResult:
         def act() -> ActionResult:
             current = self._read(namespace, name)
             labels = current["spec"]["template"]["metadata"].get("labels") or {}
             model = labels.get(MODEL_LABEL)
             if not model:
-                return ActionResult(f"{namespace}/{name}", False,
-                                    f"{name} has no {MODEL_LABEL} label: not a fleetdeck "
-                                    "predictor", dry_run)  # fmt: skip
+                return ActionResult(
+                    f"{namespace}/{name}",
+                    False,
+                    f"{name} has no {MODEL_LABEL} label: not a fleetdeck predictor",
+                    dry_run,
+                )
             if verify and (why := self._verify(model, version)):
                 return ActionResult(f"{namespace}/{name}", False, why, dry_run)
             uri = model_uri(self.profile, model, version)
             cause = change_cause(f"rollout {model} v{version}", self.user)
             container = current["spec"]["template"]["spec"]["containers"][0]["name"]
             body = {
-                "metadata": {"labels": {VERSION_LABEL: str(version)},
-                             "annotations": {CHANGE_CAUSE: cause, MODEL_URI: uri}},
-                "spec": {"template": {
-                    "metadata": {"labels": {VERSION_LABEL: str(version)},
-                                 "annotations": {MODEL_URI: uri}},
-                    "spec": {"containers": [{"name": container, "env": [
-                        {"name": "FLEETDECK_MODEL_URI", "value": uri}]}]},
-                }},
-            }  # fmt: skip
+                "metadata": {
+                    "labels": {VERSION_LABEL: str(version)},
+                    "annotations": {CHANGE_CAUSE: cause, MODEL_URI: uri},
+                },
+                "spec": {
+                    "template": {
+                        "metadata": {
+                            "labels": {VERSION_LABEL: str(version)},
+                            "annotations": {MODEL_URI: uri},
+                        },
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": container,
+                                    "env": [{"name": "FLEETDECK_MODEL_URI", "value": uri}],
+                                }
+                            ]
+                        },
+                    }
+                },
+            }
             return self._patched(
                 namespace, name, body, dry_run, f"rolled {name} out to {model} version {version}"
             )
 
         return self._guarded(f"{namespace}/{name}", dry_run, act)
 
-    def rollback(self, namespace: str, name: str, to_revision: int = 0, *,
-                 dry_run: bool = False) -> ActionResult:  # fmt: skip
+    def rollback(
+        self, namespace: str, name: str, to_revision: int = 0, *, dry_run: bool = False
+    ) -> ActionResult:
         def act() -> ActionResult:
             deployment = self._read(namespace, name)
-            replicasets = json.loads(self.apps.list_namespaced_replica_set(
-                namespace, _preload_content=False).data)["items"]  # fmt: skip
+            replicasets = json.loads(
+                self.apps.list_namespaced_replica_set(namespace, _preload_content=False).data
+            )["items"]
             try:
                 plan = plan_rollback(deployment, replicasets, to_revision)
             except RollbackError as exc:
@@ -226,11 +263,20 @@ class KubernetesActions:
         return self._guarded(f"{namespace}/{name}", dry_run, act)
 
     # -- the simple ones ----------------------------------------------------------------------
-    def scale(self, namespace: str, name: str, replicas: int, *,
-              dry_run: bool = False) -> ActionResult:  # fmt: skip
-        return self._guarded(f"{namespace}/{name}", dry_run, lambda: self._patched(
-            namespace, name, {"spec": {"replicas": replicas}}, dry_run,
-            f"scaled {name} to {replicas}"))  # fmt: skip
+    def scale(
+        self, namespace: str, name: str, replicas: int, *, dry_run: bool = False
+    ) -> ActionResult:
+        return self._guarded(
+            f"{namespace}/{name}",
+            dry_run,
+            lambda: self._patched(
+                namespace,
+                name,
+                {"spec": {"replicas": replicas}},
+                dry_run,
+                f"scaled {name} to {replicas}",
+            ),
+        )
 
     def restart(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -238,8 +284,11 @@ class KubernetesActions:
             "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}},
             "metadata": {"annotations": {CHANGE_CAUSE: change_cause("restart", self.user)}},
         }
-        return self._guarded(f"{namespace}/{name}", dry_run, lambda: self._patched(
-            namespace, name, body, dry_run, f"restarted {name}"))  # fmt: skip
+        return self._guarded(
+            f"{namespace}/{name}",
+            dry_run,
+            lambda: self._patched(namespace, name, body, dry_run, f"restarted {name}"),
+        )
 
     def pause(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
         return self._guarded(
@@ -264,9 +313,17 @@ class KubernetesActions:
 
         def act() -> ActionResult:
             self._read(namespace, name)  # 404 when there is nothing to delete
-            removed = [f"- {kind}/{name}" for kind in
-                       ("Deployment", "Service", "Ingress", "HTTPRoute", "HorizontalPodAutoscaler")
-                       if self._delete_object(kind, namespace, name, dry_run)]  # fmt: skip
+            removed = [
+                f"- {kind}/{name}"
+                for kind in (
+                    "Deployment",
+                    "Service",
+                    "Ingress",
+                    "HTTPRoute",
+                    "HorizontalPodAutoscaler",
+                )
+                if self._delete_object(kind, namespace, name, dry_run)
+            ]
             verb = "would delete" if dry_run else "deleted"
             return ActionResult(
                 f"{namespace}/{name}", True, f"{verb} {name}", dry_run, tuple(removed)
@@ -278,15 +335,21 @@ class KubernetesActions:
         run = "All" if dry_run else None
         calls: Mapping[str, Callable[[], Any]] = {
             "Deployment": lambda: self.apps.create_namespaced_deployment(
-                namespace, obj, dry_run=run),
+                namespace, obj, dry_run=run
+            ),
             "Service": lambda: self.core.create_namespaced_service(namespace, obj, dry_run=run),
             "Ingress": lambda: self.networking.create_namespaced_ingress(
-                namespace, obj, dry_run=run),
-            "HorizontalPodAutoscaler": lambda: self.autoscaling
-            .create_namespaced_horizontal_pod_autoscaler(namespace, obj, dry_run=run),
+                namespace, obj, dry_run=run
+            ),
+            "HorizontalPodAutoscaler": lambda: (
+                self.autoscaling.create_namespaced_horizontal_pod_autoscaler(
+                    namespace, obj, dry_run=run
+                )
+            ),
             "HTTPRoute": lambda: self.custom.create_namespaced_custom_object(
-                "gateway.networking.k8s.io", "v1", namespace, "httproutes", obj, dry_run=run),
-        }  # fmt: skip
+                "gateway.networking.k8s.io", "v1", namespace, "httproutes", obj, dry_run=run
+            ),
+        }
         calls[obj["kind"]]()
 
     def _delete_object(self, kind: str, namespace: str, name: str, dry_run: bool = False) -> bool:
@@ -296,15 +359,21 @@ class KubernetesActions:
         run = "All" if dry_run else None
         calls: Mapping[str, Callable[[], Any]] = {
             "Deployment": lambda: self.apps.delete_namespaced_deployment(
-                name, namespace, dry_run=run),
+                name, namespace, dry_run=run
+            ),
             "Service": lambda: self.core.delete_namespaced_service(name, namespace, dry_run=run),
             "Ingress": lambda: self.networking.delete_namespaced_ingress(
-                name, namespace, dry_run=run),
-            "HorizontalPodAutoscaler": lambda: self.autoscaling
-            .delete_namespaced_horizontal_pod_autoscaler(name, namespace, dry_run=run),
+                name, namespace, dry_run=run
+            ),
+            "HorizontalPodAutoscaler": lambda: (
+                self.autoscaling.delete_namespaced_horizontal_pod_autoscaler(
+                    name, namespace, dry_run=run
+                )
+            ),
             "HTTPRoute": lambda: self.custom.delete_namespaced_custom_object(
-                "gateway.networking.k8s.io", "v1", namespace, "httproutes", name, dry_run=run),
-        }  # fmt: skip
+                "gateway.networking.k8s.io", "v1", namespace, "httproutes", name, dry_run=run
+            ),
+        }
         try:
             calls[kind]()
         except ApiException as exc:

@@ -56,8 +56,13 @@ def predictor_labels(name: str, model: str, version: int) -> dict[str, str]:
 def _tolerations(tolerations: Sequence[Toleration]) -> list[dict[str, Any]]:
     rendered = []
     for t in tolerations:
-        item = {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect,
-                "tolerationSeconds": t.toleration_seconds}  # fmt: skip
+        item = {
+            "key": t.key,
+            "operator": t.operator,
+            "value": t.value,
+            "effect": t.effect,
+            "tolerationSeconds": t.toleration_seconds,
+        }
         rendered.append({k: v for k, v in item.items() if v is not None})
     return rendered
 
@@ -83,9 +88,16 @@ def predictor_env(profile: Profile, name: str, uri: str) -> list[dict[str, str]]
 
 
 def predictor_template_values(
-    profile: Profile, namespace: str, name: str, model: str, version: int, *,
-    replicas: int | None, gpus: int, cause: str,
-) -> dict[str, Any]:  # fmt: skip
+    profile: Profile,
+    namespace: str,
+    name: str,
+    model: str,
+    version: int,
+    *,
+    replicas: int | None,
+    gpus: int,
+    cause: str,
+) -> dict[str, Any]:
     settings = profile.predictor
     uri = model_uri(profile, model, version)
     on_gpu = profile.training if gpus else None
@@ -110,9 +122,16 @@ def predictor_template_values(
 
 
 def predictor_objects(
-    profile: Profile, namespace: str, name: str, model: str, version: int, *,
-    replicas: int | None = None, gpus: int = 0, cause: str,
-) -> list[dict[str, Any]]:  # fmt: skip
+    profile: Profile,
+    namespace: str,
+    name: str,
+    model: str,
+    version: int,
+    *,
+    replicas: int | None = None,
+    gpus: int = 0,
+    cause: str,
+) -> list[dict[str, Any]]:
     """Deployment, Service, route (per profile) and HorizontalPodAutoscaler (if configured)."""
     values = predictor_template_values(
         profile, namespace, name, model, version, replicas=replicas, gpus=gpus, cause=cause
@@ -154,16 +173,30 @@ def predictor_objects(
 
 
 def training_job(
-    profile: Profile, namespace: str, name: str, model: str, data: str, *,
-    gpus: int | None = None, epochs: int | None = None, params: Mapping[str, Any] | None = None,
-    args: Sequence[str] = (), sweep: str | None = None, trial: int | None = None, cause: str,
-) -> dict[str, Any]:  # fmt: skip
+    profile: Profile,
+    namespace: str,
+    name: str,
+    model: str,
+    data: str,
+    *,
+    gpus: int | None = None,
+    epochs: int | None = None,
+    params: Mapping[str, Any] | None = None,
+    args: Sequence[str] = (),
+    sweep: str | None = None,
+    trial: int | None = None,
+    cause: str,
+) -> dict[str, Any]:
     """A ``batch/v1`` Job running ``python -m training`` through the base image's start.sh."""
     settings = profile.training
     gpus = settings.gpus if gpus is None else gpus
     labels = {**MANAGED_BY, NAME_LABEL: check_name(name, "job name"), MODEL_LABEL: model}
-    env = {"FLEETDECK_MODEL": model, "FLEETDECK_DATA": data,
-           "FLEETDECK_STORE": profile.store.root, "FLEETDECK_RUN_ID": name}  # fmt: skip
+    env = {
+        "FLEETDECK_MODEL": model,
+        "FLEETDECK_DATA": data,
+        "FLEETDECK_STORE": profile.store.root,
+        "FLEETDECK_RUN_ID": name,
+    }
     if epochs is not None:
         env["FLEETDECK_EPOCHS"] = str(epochs)
     if params:
@@ -173,18 +206,23 @@ def training_job(
     if sweep is not None:
         labels[SWEEP_LABEL] = sweep
         env.update({"FLEETDECK_SWEEP": sweep, "FLEETDECK_TRIAL": str(trial)})
-    job = render("job", {
-        "name": name, "namespace": namespace, "labels": labels,
-        "annotations": {CHANGE_CAUSE: cause},
-        "backoff_limit": settings.backoff_limit,
-        "active_deadline_seconds": settings.active_deadline_seconds,
-        "ttl_seconds_after_finished": settings.ttl_seconds_after_finished,
-        "node_selector": dict(settings.node_selector) if gpus else {},
-        "tolerations": _tolerations(settings.tolerations) if gpus else [],
-        "image": profile.images.training,
-        "env": [{"name": k, "value": v} for k, v in env.items()],
-        "resources": {"limits": {GPU: str(gpus)}} if gpus else {},
-    })  # fmt: skip
+    job = render(
+        "job",
+        {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {CHANGE_CAUSE: cause},
+            "backoff_limit": settings.backoff_limit,
+            "active_deadline_seconds": settings.active_deadline_seconds,
+            "ttl_seconds_after_finished": settings.ttl_seconds_after_finished,
+            "node_selector": dict(settings.node_selector) if gpus else {},
+            "tolerations": _tolerations(settings.tolerations) if gpus else [],
+            "image": profile.images.training,
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+            "resources": {"limits": {GPU: str(gpus)}} if gpus else {},
+        },
+    )
     if args:
         job["spec"]["template"]["spec"]["containers"][0]["args"] = list(args)
     return job

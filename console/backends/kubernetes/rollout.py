@@ -26,16 +26,28 @@ TEMPLATE_HASH = "pod-template-hash"
 MODEL_VERSION = "fleetdeck.io/model-version"
 MODEL = "fleetdeck.io/model"
 # Annotations kubectl never copies from a ReplicaSet onto its Deployment on rollback.
-_NOT_COPIED = frozenset({
-    "kubectl.kubernetes.io/last-applied-configuration", REVISION,
-    "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
-    "deployment.kubernetes.io/max-replicas", "deprecated.deployment.rollback.to",
-})  # fmt: skip
+_NOT_COPIED = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        REVISION,
+        "deployment.kubernetes.io/revision-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    }
+)
 # Container waiting reasons that mean a rollout will not progress on its own.
-STUCK_REASONS = frozenset({
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-})  # fmt: skip
+STUCK_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 
 
 class Phase(enum.StrEnum):
@@ -88,10 +100,13 @@ def owned_replicasets(deployment: Obj, replicasets: Iterable[Obj]) -> list[Obj]:
     """The Deployment's ReplicaSets (by owner reference), oldest revision first."""
     uid = _meta(deployment).get("uid")
     owned = [
-        rs for rs in replicasets
-        if any(ref.get("uid") == uid and ref.get("kind") == "Deployment"
-               for ref in _meta(rs).get("ownerReferences") or ())
-    ]  # fmt: skip
+        rs
+        for rs in replicasets
+        if any(
+            ref.get("uid") == uid and ref.get("kind") == "Deployment"
+            for ref in _meta(rs).get("ownerReferences") or ()
+        )
+    ]
     return sorted(owned, key=lambda rs: revision_of(rs) or 0)
 
 
@@ -212,16 +227,18 @@ def history(deployment: Obj, replicasets: Iterable[Obj]) -> list[Revision]:
         template = (rs.get("spec") or {}).get("template") or {}
         labels = _meta(template).get("labels") or {}
         containers = (template.get("spec") or {}).get("containers") or ()
-        revisions.append(Revision(
-            number=number,
-            change_cause=_annotations(rs).get(CHANGE_CAUSE)
-            or _annotations(template).get(CHANGE_CAUSE, ""),
-            model=labels.get(MODEL, ""),
-            model_version=labels.get(MODEL_VERSION, ""),
-            images=tuple(c.get("image", "") for c in containers),
-            replicas=int((rs.get("status") or {}).get("replicas", 0)),
-            template=template,
-        ))  # fmt: skip
+        revisions.append(
+            Revision(
+                number=number,
+                change_cause=_annotations(rs).get(CHANGE_CAUSE)
+                or _annotations(template).get(CHANGE_CAUSE, ""),
+                model=labels.get(MODEL, ""),
+                model_version=labels.get(MODEL_VERSION, ""),
+                images=tuple(c.get("image", "") for c in containers),
+                replicas=int((rs.get("status") or {}).get("replicas", 0)),
+                template=template,
+            )
+        )
     return revisions
 
 

@@ -1,0 +1,416 @@
+"""The CLI's commands: each opens the profile's backend, acts, prints, and audits mutations."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from console import audit
+from console.backends import open_backend
+from console.backends.base import LogRequest
+from console.backends.kubernetes.selectors import SelectorError
+from console.model import ActionResult, DeploymentState, DeployRequest, TrainingRequest
+from console.output import age, print_json, print_table
+from console.profile import Profile, load_profile
+
+WATCH_INTERVAL = 1.0
+Handler = Callable[[Any, Profile, argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """Bad usage (exit 2)."""
+
+
+class ActionFailed(Exception):
+    """The action failed (exit 1); the message says why."""
+
+
+MUTATIONS = {
+    "deploy",
+    "rollout",
+    "rollback",
+    "restart",
+    "pause",
+    "resume",
+    "scale",
+    "delete",
+    "train",
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    if args.command == "models":
+        return models(profile, args)
+    if args.command == "audit":
+        return show_audit(args)
+    read_only = args.readonly or profile.read_only
+    if args.command in MUTATIONS and read_only:
+        raise ActionFailed(
+            f"read-only: profile {profile.name!r} (or --readonly) allows no "
+            f"changes; {args.command} was not sent"
+        )
+    namespaces: Sequence[str] | None = None
+    if args.all_namespaces:
+        namespaces = ()
+    elif args.namespace:
+        namespaces = (args.namespace,)
+    user = args.user = _kube_user(profile, args.context)
+    backend = open_backend(
+        profile, context=args.context, namespaces=namespaces, read_only=read_only, user=user
+    )
+    try:
+        return HANDLERS[args.command](backend, profile, args)
+    except SelectorError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        backend.close()
+
+
+def _kube_user(profile: Profile, context: str | None) -> str:
+    settings = profile.kubernetes
+    kube_user = None
+    if settings is not None and settings.kubeconfig is not None:
+        kube_user = audit.kube_context_user(settings.kubeconfig, context or settings.context)
+    return audit.current_user(kube_user)
+
+
+# -- reading ----------------------------------------------------------------------------------
+def ls(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    rows = backend.deployments(args.selector)
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(
+        ["NAMESPACE", "NAME", "MODEL", "VERSION", "READY", "STATUS", "REVISION", "AGE"],
+        [
+            [
+                d.namespace,
+                d.name,
+                d.model,
+                d.version,
+                f"{d.ready}/{d.desired}",
+                d.state.value + (f" ({d.reason})" if d.state is DeploymentState.FAILED else ""),
+                d.revision or "-",
+                age(d.created),
+            ]
+            for d in rows
+        ],
+    )
+    return 0
+
+
+def _namespace(backend: Any, args: argparse.Namespace) -> str:
+    return str(args.namespace or backend.default_namespace)
+
+
+def status(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    namespace = _namespace(backend, args)
+    while True:
+        row = backend.deployment(namespace, args.name)
+        if row is None:
+            raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
+        done = row.state in (
+            DeploymentState.AVAILABLE,
+            DeploymentState.FAILED,
+            DeploymentState.PAUSED,
+        )
+        if args.json:
+            print_json(row)
+        else:
+            pods = backend.pods(namespace, args.name)
+            problems = ", ".join(f"{p.name}: {p.reason}" for p in pods if p.reason)
+            print(
+                f"{row.name}: {row.state.value} {row.ready}/{row.desired} ready, "
+                f"{row.updated} updated, revision {row.revision}"
+                + (f" - {row.reason}" if row.reason else "")
+                + (f" [{problems}]" if problems else ""),
+                flush=True,
+            )
+        if not args.watch or done:
+            return 1 if row.state is DeploymentState.FAILED else 0
+        time.sleep(WATCH_INTERVAL)
+
+
+def history(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    namespace = _namespace(backend, args)
+    revisions = backend.history(namespace, args.name)
+    if not revisions and backend.deployment(namespace, args.name) is None:
+        raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
+    if args.json:
+        print_json(revisions)
+        return 0
+    print_table(
+        ["REVISION", "MODEL", "VERSION", "CHANGE-CAUSE"],
+        [[r.number, r.model, r.model_version, r.change_cause] for r in revisions],
+    )
+    return 0
+
+
+def jobs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    rows = backend.jobs()
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(
+        ["NAMESPACE", "NAME", "MODEL", "PHASE", "GPUS", "NODE", "AGE", "REASON"],
+        [
+            [
+                j.namespace,
+                j.name,
+                j.model,
+                j.phase.value,
+                j.gpus,
+                j.node or "-",
+                age(j.started),
+                j.pending_reason,
+            ]
+            for j in rows
+        ],
+    )
+    return 0
+
+
+def logs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    namespace = _namespace(backend, args)
+    kind, _, name = args.target.rpartition("/")
+    if kind in ("deploy", "deployment"):
+        pods = [p.name for p in backend.pods(namespace, name)]
+    elif kind == "job":
+        pods = [
+            p["metadata"]["name"]
+            for p in backend.cache.list("pods", namespace)
+            if (p["metadata"].get("labels") or {}).get("job-name") == name
+        ]
+    elif kind:
+        raise UsageError(f"logs of {args.target!r}: give POD, job/NAME or deploy/NAME")
+    else:
+        pods = [name]
+    if not pods:
+        raise ActionFailed(f"no pods for {args.target} in namespace {namespace}")
+    request = LogRequest(
+        pods,
+        namespace,
+        since=audit.parse_since(args.since) if args.since else None,
+        tail=args.tail,
+        timestamps=args.timestamps,
+        previous=args.previous,
+        container=args.container,
+    )
+    for line in backend.logs(request):
+        print(line)
+    return 0
+
+
+def models(profile: Profile, args: argparse.Namespace) -> int:
+    from serving.store import ModelStore, StoreError
+
+    try:
+        store = ModelStore(profile.store.root)
+        names = [args.model] if args.model else store.models()
+        found = [(name, v, store.manifest(name, v)) for name in names for v in store.versions(name)]
+    except StoreError as exc:
+        raise ActionFailed(str(exc)) from None
+    if args.json:
+        print_json(
+            [
+                {
+                    "model": m.model,
+                    "version": m.version,
+                    "created": m.created,
+                    "default_runtime": m.default_runtime,
+                    "runtimes": m.runtimes(),
+                    "metrics": dict(m.metrics),
+                    "labels": list(m.labels),
+                }
+                for _, _, m in found
+            ]
+        )
+        return 0
+    print_table(
+        ["MODEL", "VERSION", "CREATED", "RUNTIME", "ACCURACY", "INT8"],
+        [
+            [
+                name,
+                v,
+                m.created,
+                m.default_runtime,
+                _metric(m.metrics.get("accuracy")),
+                _metric(m.metrics.get("int8_accuracy")),
+            ]
+            for name, v, m in found
+        ],
+    )
+    return 0
+
+
+def _metric(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"
+
+
+def show_audit(args: argparse.Namespace) -> int:
+    entries = audit.read_audit(audit.parse_since(args.since) if args.since else None)
+    if args.json:
+        print_json([e.to_json() for e in entries])
+    else:
+        for entry in entries:
+            print(audit.format_entry(entry))
+    return 0
+
+
+# -- mutations --------------------------------------------------------------------------------
+def _confirm(action: str, targets: Sequence[str], args: argparse.Namespace) -> None:
+    if len(targets) <= 1 or getattr(args, "yes", False) or args.dry_run:
+        return
+    shown = "\n  ".join(targets)
+    print(f"{action} {len(targets)} deployments:\n  {shown}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        raise UsageError(f"{action} of {len(targets)} targets needs confirmation: add --yes")
+    answer = input(f"type {len(targets)} to {action} them all: ").strip()
+    if answer != str(len(targets)):
+        raise ActionFailed(f"{action} cancelled; nothing was sent")
+
+
+def _resolve_targets(backend: Any, args: argparse.Namespace) -> list[tuple[str, str]]:
+    namespace = _namespace(backend, args)
+    if getattr(args, "selector", None):
+        if getattr(args, "names", None):
+            raise UsageError("give NAMEs or -l SELECTOR, not both")
+        rows = backend.deployments(args.selector)
+        if not rows:
+            raise ActionFailed(f"no deployments match {args.selector!r}")
+        return [(d.namespace, d.name) for d in rows]
+    names = getattr(args, "names", None) or ([args.name] if getattr(args, "name", None) else [])
+    if not names:
+        raise UsageError(f"{args.command}: give NAME... or -l SELECTOR")
+    return [(namespace, name) for name in names]
+
+
+def _finish(
+    action: str,
+    results: list[ActionResult],
+    profile: Profile,
+    args: argparse.Namespace,
+    parameters: dict[str, Any],
+) -> int:
+    audit.record(
+        action,
+        [r.target for r in results],
+        profile=profile.name,
+        context=args.context or (profile.kubernetes.context if profile.kubernetes else None),
+        results=[audit.TargetResult(r.target, r.ok, r.message) for r in results],
+        parameters=parameters,
+        dry_run=bool(args.dry_run),
+        user=args.user,
+    )
+    if getattr(args, "json", False):
+        print_json(results)
+    else:
+        for result in results:
+            mark = "ok" if result.ok else "FAILED"
+            print(f"{result.target}: {mark}: {result.message}")
+            for change in result.changes:
+                print(f"    {change}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+TargetCall = Callable[[Any, argparse.Namespace, str, str], ActionResult]
+
+
+def _each(action: str, call: TargetCall, parameters: Sequence[str]) -> Handler:
+    """A command acting on NAME... or -l SELECTOR, one result per target."""
+
+    def handler(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+        targets = _resolve_targets(backend, args)
+        _confirm(action, [f"{ns}/{name}" for ns, name in targets], args)
+        results = [call(backend, args, ns, name) for ns, name in targets]
+        return _finish(action, results, profile, args, {k: getattr(args, k) for k in parameters})
+
+    return handler
+
+
+def deploy(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    request = DeployRequest(
+        args.name, args.model, args.version, args.namespace, args.replicas, args.gpus
+    )
+    result = backend.deploy(request, dry_run=args.dry_run, verify=not args.no_verify)
+    code = _finish(
+        "deploy",
+        [result],
+        profile,
+        args,
+        {
+            "model": args.model,
+            "version": args.version,
+            "replicas": args.replicas,
+            "gpus": args.gpus,
+        },
+    )
+    if code == 0 and args.wait and not args.dry_run:
+        namespace = request.namespace or backend.default_namespace
+        args.watch, args.json = True, False
+        args.namespace = namespace
+        return status(backend, profile, args)
+    return code
+
+
+def train(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    from training.fit import parse_param
+    from training.sweep import parse_grid
+
+    try:
+        params = dict(parse_param(p) for p in args.param)
+        grid = {key: tuple(values) for key, values in (parse_grid(g) for g in args.grid)}
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(str(exc)) from None
+    request = TrainingRequest(
+        args.model, args.data, args.namespace, args.gpus, args.epochs, params, grid
+    )
+    results = backend.train(request, dry_run=args.dry_run)
+    return _finish(
+        "train",
+        results,
+        profile,
+        args,
+        {
+            "model": args.model,
+            "data": args.data,
+            "gpus": args.gpus,
+            "epochs": args.epochs,
+            "params": params,
+            "grid": args.grid,
+        },
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    "ls": ls,
+    "status": status,
+    "history": history,
+    "jobs": jobs,
+    "logs": logs,
+    "deploy": deploy,
+    "train": train,
+    "rollout": _each(
+        "rollout",
+        lambda b, a, ns, n: b.rollout(ns, n, a.version, dry_run=a.dry_run, verify=not a.no_verify),
+        ["version"],
+    ),
+    "rollback": _each(
+        "rollback",
+        lambda b, a, ns, n: b.rollback(ns, n, a.to_revision, dry_run=a.dry_run),
+        ["to_revision"],
+    ),
+    "restart": _each("restart", lambda b, a, ns, n: b.restart(ns, n, dry_run=a.dry_run), []),
+    "pause": _each("pause", lambda b, a, ns, n: b.pause(ns, n, dry_run=a.dry_run), []),
+    "resume": _each("resume", lambda b, a, ns, n: b.resume(ns, n, dry_run=a.dry_run), []),
+    "scale": _each(
+        "scale",
+        lambda b, a, ns, n: b.scale(ns, n, a.replicas, dry_run=a.dry_run),
+        ["replicas"],
+    ),
+    "delete": _each("delete", lambda b, a, ns, n: b.delete(ns, n, dry_run=a.dry_run), []),
+}

@@ -1,0 +1,193 @@
+"""``fleetdeck`` against the real control plane: what an operator types and what comes back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serving.store import ModelStore
+from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.versions import describe, make_version
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Fleetdeck:
+    """Runs the CLI with a profile of its own: the test cluster, one namespace, a fresh store."""
+
+    def __init__(self, home: Path, namespace: str, store: str, kubeconfig: Path) -> None:
+        profiles = home / "config" / "fleetdeck" / "profiles"
+        profiles.mkdir(parents=True)
+        (profiles / "test.toml").write_text(
+            'backend = "kubernetes"\n'
+            f'[kubernetes]\nkubeconfig = "{kubeconfig}"\ncontext = "kwok-admin"\n'
+            f'namespaces = ["{namespace}"]\n'
+            f'[store]\nroot = "{store}"\n'
+            "[predictor]\nreplicas = 1\n"
+            '[route]\nkind = "Ingress"\nhost = "models.test"\n'
+            '[training]\ngpus = 1\nnode_selector = { accelerator = "nvidia-h100" }\n'
+            'tolerations = [{ key = "nvidia.com/gpu", operator = "Exists", '
+            'effect = "NoSchedule" }]\n'
+        )
+        self.env = {
+            **os.environ,
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "FLEETDECK_PROFILE": "test",
+        }
+
+    def __call__(self, *args: str) -> Result:
+        done = subprocess.run(
+            [sys.executable, "-m", "console", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def fleetdeck(
+    k8s_cluster: K8sCluster, k8s_namespace: str, hdfs_root: str, tmp_path: Path
+) -> Fleetdeck:
+    source = make_version(tmp_path / "version")
+    for _ in range(2):
+        ModelStore(hdfs_root).publish("digits", source, describe)
+    return Fleetdeck(tmp_path / "home", k8s_namespace, hdfs_root, k8s_cluster.kubeconfig)
+
+
+def test_deploy_wait_ls_rollout_history_rollback_delete(fleetdeck: Fleetdeck) -> None:
+    assert fleetdeck("ls", "--json").json() == []
+    deployed = fleetdeck("deploy", "digits", "--model", "digits", "--version", "1", "--wait")
+    assert deployed.code == 0, deployed.err
+    assert "digits: Available 1/1 ready" in deployed.out
+    (row,) = fleetdeck("ls", "--json").json()
+    assert (row["name"], row["model"], row["version"], row["state"]) == (
+        "digits",
+        "digits",
+        "1",
+        "Available",
+    )
+
+    assert fleetdeck("rollout", "digits", "--version", "2").code == 0
+    assert fleetdeck("status", "digits", "--watch").code == 0
+    history = fleetdeck("history", "digits", "--json").json()
+    assert [h["model_version"] for h in history] == ["1", "2"]
+    assert "rollout digits v2 by kwok-admin via fleetdeck" in history[1]["change_cause"]
+
+    back = fleetdeck("rollback", "digits")
+    assert back.code == 0
+    assert "rolled digits back to revision 1" in back.out
+    assert fleetdeck("delete", "digits").code == 0
+    assert fleetdeck("ls", "--json").json() == []
+
+
+def test_refusals_exit_1_with_the_reason_and_bad_usage_exits_2(fleetdeck: Fleetdeck) -> None:
+    missing = fleetdeck("deploy", "digits", "--model", "digits", "--version", "9")
+    assert missing.code == 1
+    assert "version 9 of model 'digits' not found" in missing.out
+    readonly = fleetdeck("--readonly", "deploy", "digits", "--model", "digits", "--version", "1")
+    assert readonly.code == 1
+    assert "read-only" in readonly.err
+    assert fleetdeck("ls", "--json").json() == []
+    assert fleetdeck("deploy", "digits", "--model", "digits").code == 2  # no --version
+    assert fleetdeck("rollout", "--version", "2").code == 2  # no targets
+    assert fleetdeck("ls", "-l", "app in (a,b)").code == 2
+
+
+def test_a_multi_target_change_needs_confirmation_and_dry_runs_change_nothing(
+    fleetdeck: Fleetdeck,
+) -> None:
+    for name in ("digits-a", "digits-b"):
+        assert fleetdeck("deploy", name, "--model", "digits", "--version", "1").code == 0
+    selector = ("-l", "fleetdeck.io/model=digits")
+    unconfirmed = fleetdeck("rollout", *selector, "--version", "2")
+    assert unconfirmed.code == 2
+    assert "needs confirmation: add --yes" in unconfirmed.err
+    assert "rollout 2 deployments" in unconfirmed.err
+    dry = fleetdeck("rollout", *selector, "--version", "2", "--dry-run", "--json").json()
+    assert [r["dry_run"] for r in dry] == [True, True]
+    assert {row["version"] for row in fleetdeck("ls", "--json").json()} == {"1"}
+    done = fleetdeck("rollout", *selector, "--version", "2", "--yes")
+    assert done.code == 0
+    poll_until(
+        "both rolled out", lambda: {r["version"] for r in fleetdeck("ls", "--json").json()} == {"2"}
+    )
+
+
+def test_every_mutation_is_in_the_audit_log(fleetdeck: Fleetdeck) -> None:
+    fleetdeck("deploy", "digits", "--model", "digits", "--version", "1", "--dry-run")
+    fleetdeck("deploy", "digits", "--model", "digits", "--version", "9")
+    entries = fleetdeck("audit", "--json").json()
+    assert [(e["action"], e["dry_run"]) for e in entries] == [("deploy", True), ("deploy", False)]
+    assert entries[1]["results"][0]["ok"] is False
+    assert entries[0]["user"] == "kwok-admin"
+    assert entries[0]["profile"] == "test"
+    assert "deploy" in fleetdeck("audit", "--since", "1h").out
+
+
+def test_training_jobs_land_on_gpu_nodes_or_say_why_they_wait(fleetdeck: Fleetdeck) -> None:
+    launched = fleetdeck(
+        "train",
+        "--model",
+        "digits",
+        "--data",
+        "hdfs://nn:9870/digits",
+        "--gpus",
+        "2",
+        "--param",
+        "width=32",
+        "--json",
+    )
+    assert launched.code == 0, launched.err
+    too_big = fleetdeck(
+        "train", "--model", "digits", "--data", "hdfs://nn:9870/digits", "--gpus", "64"
+    )
+    assert too_big.code == 0
+
+    def listed() -> Any:
+        jobs = fleetdeck("jobs", "--json").json()
+        placed = [j for j in jobs if j["gpus"] == 2 and j["node"]]
+        waiting = [
+            j
+            for j in jobs
+            if j["gpus"] == 64 and "Insufficient nvidia.com/gpu" in j["pending_reason"]
+        ]
+        return (placed[0], waiting[0]) if placed and waiting else None
+
+    placed, waiting = poll_until("a placed job and a waiting one", listed)
+    assert placed["node"].startswith("kwok-gpu-")
+    assert waiting["phase"] == "Pending"
+    sweep = fleetdeck(
+        "train",
+        "--model",
+        "digits",
+        "--data",
+        "hdfs://nn:9870/digits",
+        "--grid",
+        "learning_rate=0.001,0.01",
+        "--grid",
+        "width=16,32",
+        "--json",
+    )
+    assert len(sweep.json()) == 4
