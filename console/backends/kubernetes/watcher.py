@@ -257,4 +257,12 @@ def reason_of(error: BaseException) -> str:
 
 
 def detail_of(error: BaseException) -> str:
+    """One line for the log and ``last_error``: an API error's message, not its headers."""
+    status = getattr(error, "status", None)
+    if status:
+        try:
+            message = json.loads(getattr(error, "body", None) or "{}").get("message", "")
+        except (ValueError, AttributeError):
+            message = ""
+        return f"HTTP {status} {getattr(error, 'reason', '')}: {message}"[:500]
     return f"{type(error).__name__}: {error}"[:500]
