@@ -146,7 +146,16 @@ class ScopeWatcher:
                     items, token = [], None
                     continue
                 raise
-            items.extend(page.get("items") or [])
+            # List items come without kind and apiVersion; watch events carry them: fill them
+            # in so readers see the same shape whichever way an object arrived.
+            kind, api_version = (
+                str(page.get("kind", "")).removesuffix("List"),
+                page.get("apiVersion"),
+            )
+            for item in page.get("items") or []:
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", api_version)
+                items.append(item)
             token = page.get("metadata", {}).get("continue") or None
             if not token:
                 break

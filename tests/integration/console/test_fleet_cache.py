@@ -6,11 +6,15 @@ the API server away come last: they restart it for everyone using the cluster.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 import tracemalloc
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,6 +95,25 @@ def labelled(cache: FleetCache, namespace: str, name: str, label: str) -> Callab
         return found is not None and label in found["metadata"].get("labels", {})
 
     return check
+
+
+def etcd_url(k8s: K8sCluster) -> str:
+    """The test cluster's etcd client URL, from its command line (plain HTTP on loopback)."""
+    pid = k8s.cluster.component_pid("etcd")
+    assert pid is not None, "etcd is not running"
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    flag = "--listen-client-urls="
+    return next(a.removeprefix(flag) for a in args if a.startswith(flag)).split(",")[0]
+
+
+def bump_etcd_revision(url: str) -> None:
+    """Write a key outside the API server's prefix: etcd's revision moves past every version
+    the API server has handed out, as other clients' writes would while it is away."""
+    key, value = (base64.b64encode(v).decode() for v in (b"/fleetdeck-tests/bump", b"1"))
+    body = json.dumps({"key": key, "value": value}).encode()
+    request = urllib.request.Request(f"{url}/v3/kv/put", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
 
 
 def cache_threads() -> list[threading.Thread]:
@@ -186,6 +209,8 @@ def test_deployments_pods_replicasets_and_events_appear_update_and_disappear(
     stored = cache.list(Kind.REPLICASETS, ns)[0]
     assert stored["metadata"]["ownerReferences"][0]["name"] == "iris"
     assert "managedFields" not in stored["metadata"]
+    listed = start_cache([ns], kinds=[Kind.REPLICASETS]).list(Kind.REPLICASETS, ns)[0]
+    assert (listed["kind"], listed["apiVersion"]) == ("ReplicaSet", "apps/v1")
 
     apps(k8s_cluster).delete_namespaced_deployment("iris", ns)
     poll_until("the delete", lambda: cache.get(Kind.DEPLOYMENTS, ns, "iris") is None)
@@ -346,9 +371,10 @@ def test_two_thousand_deployments_are_listed_watched_and_updated(
 def test_a_watch_that_can_no_longer_resume_relists_and_converges(
     k8s_cluster: K8sCluster, k8s_namespace: str, start_cache: StartCache
 ) -> None:
-    """410 Gone for real: a restarted API server's watch cache starts at the current
-    resourceVersion, so resuming from the version seen before the restart is answered with
-    "too old resource version" (410), and the cache must relist."""
+    """410 Gone for real: a restarted API server's watch cache starts at etcd's current
+    revision, so resuming from a version seen before the restart is answered with "too old
+    resource version" (410), and the cache must relist. A write straight to etcd while the
+    API server is away makes sure the revision moved (other clients would have written)."""
     ns = k8s_namespace
     api = apps(k8s_cluster)
     for name in ("kept", "deleted"):
@@ -362,8 +388,10 @@ def test_a_watch_that_can_no_longer_resume_relists_and_converges(
     poll_until("both deployments", lambda: len(cache.list(Kind.DEPLOYMENTS, ns)) == 2)
     before = cache.stats().relists
 
+    etcd = etcd_url(k8s_cluster)
     k8s_cluster.stop_apiserver()
     poll_until("the cache to notice", lambda: cache.connection.status == "reconnecting")
+    bump_etcd_revision(etcd)
     k8s_cluster.start_apiserver()
     api.delete_namespaced_deployment("deleted", ns)
     api.create_namespaced_deployment(ns, deployment("created", replicas=0))
