@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from console import __version__, commands
 from console.backends import BackendUnavailable
+from console.backends.kubernetes.backend import BackendError
+from console.backends.kubernetes.templates import TemplateError
 from console.profile import ProfileError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -140,11 +142,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return commands.run(args)
-    except commands.UsageError as exc:
+    except (commands.UsageError, ValueError) as exc:  # bad names, selectors, durations
         print(f"fleetdeck: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ProfileError, BackendUnavailable, commands.ActionFailed) as exc:
+    except (
+        ProfileError,
+        BackendUnavailable,
+        BackendError,
+        TemplateError,
+        commands.ActionFailed,
+    ) as exc:
         print(f"fleetdeck: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # never a traceback: say what broke, in one line
+        print(f"fleetdeck: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _first_line(exc: BaseException) -> str:
+    status = getattr(exc, "status", None)
+    if status is not None:  # a Kubernetes API error: its own message
+        from console.backends.kubernetes.actions import api_error
+
+        return api_error(exc)
+    return (str(exc).splitlines() or [""])[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -11,10 +12,10 @@ from typing import Any
 from console import audit
 from console.backends import open_backend
 from console.backends.base import LogRequest
-from console.backends.kubernetes.selectors import SelectorError
 from console.model import ActionResult, DeploymentState, DeployRequest, TrainingRequest
-from console.output import age, print_json, print_table
+from console.output import age, print_json, print_table, to_json
 from console.profile import Profile, load_profile
+from console.selectors import SelectorError
 
 WATCH_INTERVAL = 1.0
 Handler = Callable[[Any, Profile, argparse.Namespace], int]
@@ -108,18 +109,15 @@ def _namespace(backend: Any, args: argparse.Namespace) -> str:
 
 
 def status(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    """Exit 0 when Available; with --watch, follow until it is, fails or is paused (exit 1).
+    Without --watch only a failed rollout exits 1."""
     namespace = _namespace(backend, args)
     while True:
         row = backend.deployment(namespace, args.name)
         if row is None:
             raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
-        done = row.state in (
-            DeploymentState.AVAILABLE,
-            DeploymentState.FAILED,
-            DeploymentState.PAUSED,
-        )
         if args.json:
-            print_json(row)
+            print(json.dumps(to_json(row), sort_keys=True), flush=True)  # one object per line
         else:
             pods = backend.pods(namespace, args.name)
             problems = ", ".join(f"{p.name}: {p.reason}" for p in pods if p.reason)
@@ -130,8 +128,12 @@ def status(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
                 + (f" [{problems}]" if problems else ""),
                 flush=True,
             )
-        if not args.watch or done:
-            return 1 if row.state is DeploymentState.FAILED else 0
+        if row.state is DeploymentState.AVAILABLE:
+            return 0
+        if row.state in (DeploymentState.FAILED, DeploymentState.PAUSED):
+            return 1
+        if not args.watch:
+            return 0
         time.sleep(WATCH_INTERVAL)
 
 
@@ -180,11 +182,7 @@ def logs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     if kind in ("deploy", "deployment"):
         pods = [p.name for p in backend.pods(namespace, name)]
     elif kind == "job":
-        pods = [
-            p["metadata"]["name"]
-            for p in backend.cache.list("pods", namespace)
-            if (p["metadata"].get("labels") or {}).get("job-name") == name
-        ]
+        pods = backend.job_pods(namespace, name)
     elif kind:
         raise UsageError(f"logs of {args.target!r}: give POD, job/NAME or deploy/NAME")
     else:
@@ -269,7 +267,10 @@ def _confirm(action: str, targets: Sequence[str], args: argparse.Namespace) -> N
     print(f"{action} {len(targets)} deployments:\n  {shown}", file=sys.stderr)
     if not sys.stdin.isatty():
         raise UsageError(f"{action} of {len(targets)} targets needs confirmation: add --yes")
-    answer = input(f"type {len(targets)} to {action} them all: ").strip()
+    try:
+        answer = input(f"type {len(targets)} to {action} them all: ").strip()
+    except EOFError:
+        answer = ""
     if answer != str(len(targets)):
         raise ActionFailed(f"{action} cancelled; nothing was sent")
 
@@ -296,6 +297,31 @@ def _finish(
     args: argparse.Namespace,
     parameters: dict[str, Any],
 ) -> int:
+    try:
+        _audit(action, results, profile, args, parameters)
+    except OSError as exc:  # the change is made: show it, and say the record is missing
+        print(f"fleetdeck: warning: could not write the audit log: {exc}", file=sys.stderr)
+    if getattr(args, "json", False):
+        if getattr(args, "wait", False):  # status lines follow: keep one JSON object per line
+            print(json.dumps(to_json(results), sort_keys=True), flush=True)
+        else:
+            print_json(results)
+    else:
+        for result in results:
+            mark = "ok" if result.ok else "FAILED"
+            print(f"{result.target}: {mark}: {result.message}")
+            for change in result.changes:
+                print(f"    {change}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _audit(
+    action: str,
+    results: list[ActionResult],
+    profile: Profile,
+    args: argparse.Namespace,
+    parameters: dict[str, Any],
+) -> None:
     audit.record(
         action,
         [r.target for r in results],
@@ -306,15 +332,6 @@ def _finish(
         dry_run=bool(args.dry_run),
         user=args.user,
     )
-    if getattr(args, "json", False):
-        print_json(results)
-    else:
-        for result in results:
-            mark = "ok" if result.ok else "FAILED"
-            print(f"{result.target}: {mark}: {result.message}")
-            for change in result.changes:
-                print(f"    {change}")
-    return 0 if all(r.ok for r in results) else 1
 
 
 TargetCall = Callable[[Any, argparse.Namespace, str, str], ActionResult]
@@ -351,10 +368,22 @@ def deploy(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     )
     if code == 0 and args.wait and not args.dry_run:
         namespace = request.namespace or backend.default_namespace
-        args.watch, args.json = True, False
-        args.namespace = namespace
+        _wait_until_cached(backend, namespace, args.name)
+        args.watch, args.namespace = True, namespace
         return status(backend, profile, args)
     return code
+
+
+def _wait_until_cached(backend: Any, namespace: str, name: str, timeout: float = 30.0) -> None:
+    """The watch delivers what was just created a moment later; wait for it (bounded)."""
+    deadline = time.monotonic() + timeout
+    while backend.deployment(namespace, name) is None:
+        if time.monotonic() > deadline:
+            raise ActionFailed(
+                f"{name} was created but did not show up in the cache within "
+                f"{timeout:.0f} s; check with `fleetdeck status {name}`"
+            )
+        time.sleep(0.1)
 
 
 def train(backend: Any, profile: Profile, args: argparse.Namespace) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from console.profile import Profile
+
+SYNC_SECONDS = 30.0
+REFUSAL_SECONDS = 3.0
 
 
 class BackendUnavailable(Exception):
@@ -34,10 +38,18 @@ def open_backend(
         )
     except Exception as exc:  # the kubeconfig or context is unusable: say which
         raise BackendUnavailable(f"cannot use profile {profile.name!r}: {exc}") from None
-    if not backend.start():
-        state = backend.connection()
-        backend.close()
-        raise BackendUnavailable(
-            f"the cluster of profile {profile.name!r} did not answer in time ({state.detail})"
-        )
+    started = time.monotonic()
+    refused_since: float | None = None
+    while not backend.start(timeout=0.25):
+        detail = backend.connection().detail
+        now = time.monotonic()
+        # A refusal that lasts is RBAC (a restarting API server refuses for about a second).
+        refused = "403" in detail or "401" in detail
+        refused_since = (refused_since or now) if refused else None
+        if (refused_since is not None and now - refused_since > REFUSAL_SECONDS) or (
+            now - started > SYNC_SECONDS
+        ):
+            backend.close()
+            why = "may not list what it needs" if refused else "did not answer in time"
+            raise BackendUnavailable(f"profile {profile.name!r}: the cluster {why} ({detail})")
     return backend

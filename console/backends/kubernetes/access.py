@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 CACHE_SECONDS = 300.0
+ERROR_RETRY_SECONDS = 10.0
 
 # The API group of each resource fleetdeck acts on.
 GROUPS = {
@@ -84,7 +85,14 @@ class AccessReviewer:
         review = client.V1SelfSubjectAccessReview(
             spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
         )
-        answer: Any = self._api.create_self_subject_access_review(review)
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            answer: Any = self._api.create_self_subject_access_review(review)
+        except (ApiException, HTTPError) as exc:
+            # Unknown means not offered; ask again soon rather than in five minutes.
+            return Decision(False, f"cannot check: {exc}", now - self._ttl + ERROR_RETRY_SECONDS)
         status = answer.status
         reason = status.reason or status.evaluation_error or ""
         return Decision(bool(status.allowed), reason, now)

@@ -41,6 +41,8 @@ _IGNORED_IN_DIFF = (
     "status",
 )
 MAX_CHANGES = 30
+MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
+DELETED_KINDS = ("Deployment", "Service", "Ingress", "HTTPRoute", "HorizontalPodAutoscaler")
 
 
 def api_error(exc: Any) -> str:
@@ -72,6 +74,10 @@ def diff(before: Any, after: Any, path: str = "") -> list[str]:
     return []
 
 
+def _error_text(exc: BaseException) -> str:
+    return api_error(exc) if hasattr(exc, "status") else f"{type(exc).__name__}: {exc}"
+
+
 def _short(value: Any) -> str:
     text = "(none)" if value is None else json.dumps(value, sort_keys=True)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -90,6 +96,7 @@ class KubernetesActions:
         self.networking: Any = client.NetworkingV1Api(api_client)
         self.autoscaling: Any = client.AutoscalingV2Api(api_client)
         self.custom: Any = client.CustomObjectsApi(api_client)
+        self._verified: dict[tuple[str, int], str | None] = {}
 
     # -- helpers ------------------------------------------------------------------------------
     def _read(self, namespace: str, name: str) -> dict[str, Any]:
@@ -120,22 +127,46 @@ class KubernetesActions:
         except HTTPError as exc:
             return ActionResult(target, False, f"cannot reach the API server: {exc}", dry_run)
 
-    def _patched(
-        self, namespace: str, name: str, body: Any, dry_run: bool, done: str
+    def _change(
+        self,
+        namespace: str,
+        name: str,
+        dry_run: bool,
+        plan: Callable[[dict[str, Any]], tuple[Any, str, str] | ActionResult],
     ) -> ActionResult:
-        before = self._read(namespace, name)
-        after = self._patch(namespace, name, body, dry_run)
-        changes = tuple(diff(before, after)[:MAX_CHANGES])
-        message = ("would " if dry_run else "") + done if changes else f"{name}: nothing to change"
-        return ActionResult(f"{namespace}/{name}", True, message, dry_run, changes)
+        """Read the Deployment once, let ``plan`` turn it into (patch, done, would-do) or a
+        refusal, send the patch and diff the server's answer against what was read. Field sets
+        (replicas, paused, a version) win over concurrent writers, as kubectl's do; a rollback
+        is guarded by its own JSON-patch test of the template it planned from."""
+        target = f"{namespace}/{name}"
+
+        def act() -> ActionResult:
+            before = self._read(namespace, name)
+            planned = plan(before)
+            if isinstance(planned, ActionResult):
+                return planned
+            body, done, would = planned
+            after = self._patch(namespace, name, body, dry_run)
+            changes = tuple(diff(before, after)[:MAX_CHANGES])
+            if not changes:
+                return ActionResult(target, True, f"{name}: nothing to change", dry_run)
+            return ActionResult(target, True, would if dry_run else done, dry_run, changes)
+
+        return self._guarded(target, dry_run, act)
 
     def _verify(self, model: str, version: int) -> str | None:
-        """None when the version is in the profile's store, else why not."""
-        try:
-            ModelStore(self.profile.store.root).manifest(model, version)
-        except StoreError as exc:
-            return f"{exc} (--no-verify skips this check for a store the bastion cannot reach)"
-        return None
+        """None when the version is in the profile's store, else why not (asked once per
+        version: a rollout of a hundred deployments reads the store once)."""
+        key = (model, version)
+        if key not in self._verified:
+            try:
+                ModelStore(self.profile.store.root).manifest(model, version)
+                self._verified[key] = None
+            except StoreError as exc:
+                self._verified[key] = (
+                    f"{exc} (--no-verify skips this check for a store the bastion cannot reach)"
+                )
+        return self._verified[key]
 
     # -- deploy and rollout -------------------------------------------------------------------
     def deploy(
@@ -173,11 +204,19 @@ class KubernetesActions:
 
         result = self._guarded(target, dry_run, create_all)
         if not result.ok and not dry_run and created:
+            kept = []
             for obj in reversed(created):  # leave nothing half done
-                self._delete_object(obj["kind"], namespace, obj["metadata"]["name"])
-            result = ActionResult(
-                target, False, result.message + "; undone: nothing was kept", dry_run
+                label = f"{obj['kind']}/{obj['metadata']['name']}"
+                try:
+                    self._delete_object(obj["kind"], namespace, obj["metadata"]["name"])
+                except Exception as exc:
+                    kept.append(f"{label} ({_error_text(exc)})")
+            undone = (
+                "undone: nothing was kept"
+                if not kept
+                else "could not undo, delete by hand: " + ", ".join(kept)
             )
+            result = ActionResult(target, False, f"{result.message}; {undone}", dry_run)
         if not result.ok and "already exists" in result.message:
             result = ActionResult(
                 target,
@@ -191,22 +230,24 @@ class KubernetesActions:
     def rollout(
         self, namespace: str, name: str, version: int, *, dry_run: bool = False, verify: bool = True
     ) -> ActionResult:
-        def act() -> ActionResult:
-            current = self._read(namespace, name)
+        target = f"{namespace}/{name}"
+
+        def plan(current: dict[str, Any]) -> tuple[Any, str, str] | ActionResult:
             labels = current["spec"]["template"]["metadata"].get("labels") or {}
             model = labels.get(MODEL_LABEL)
             if not model:
                 return ActionResult(
-                    f"{namespace}/{name}",
+                    target,
                     False,
                     f"{name} has no {MODEL_LABEL} label: not a fleetdeck predictor",
                     dry_run,
                 )
-            if verify and (why := self._verify(model, version)):
-                return ActionResult(f"{namespace}/{name}", False, why, dry_run)
+            if verify and (refusal := self._verify(model, version)):
+                return ActionResult(target, False, refusal, dry_run)
             uri = model_uri(self.profile, model, version)
             cause = change_cause(f"rollout {model} v{version}", self.user)
             container = current["spec"]["template"]["spec"]["containers"][0]["name"]
+            env = [{"name": "FLEETDECK_MODEL_URI", "value": uri}]
             body = {
                 "metadata": {
                     "labels": {VERSION_LABEL: str(version)},
@@ -218,63 +259,50 @@ class KubernetesActions:
                             "labels": {VERSION_LABEL: str(version)},
                             "annotations": {MODEL_URI: uri},
                         },
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": container,
-                                    "env": [{"name": "FLEETDECK_MODEL_URI", "value": uri}],
-                                }
-                            ]
-                        },
+                        "spec": {"containers": [{"name": container, "env": env}]},
                     }
                 },
             }
-            return self._patched(
-                namespace, name, body, dry_run, f"rolled {name} out to {model} version {version}"
-            )
+            what = f"{name} out to {model} version {version}"
+            return body, f"rolled {what}", f"would roll {what}"
 
-        return self._guarded(f"{namespace}/{name}", dry_run, act)
+        return self._change(namespace, name, dry_run, plan)
 
     def rollback(
         self, namespace: str, name: str, to_revision: int = 0, *, dry_run: bool = False
     ) -> ActionResult:
-        def act() -> ActionResult:
-            deployment = self._read(namespace, name)
+        target = f"{namespace}/{name}"
+
+        def plan(deployment: dict[str, Any]) -> tuple[Any, str, str] | ActionResult:
             replicasets = json.loads(
                 self.apps.list_namespaced_replica_set(namespace, _preload_content=False).data
             )["items"]
             try:
-                plan = plan_rollback(deployment, replicasets, to_revision)
+                rollback = plan_rollback(deployment, replicasets, to_revision)
             except RollbackError as exc:
-                return ActionResult(f"{namespace}/{name}", False, str(exc), dry_run)
-            if plan.patch is not None:  # say who rolled back to what, in CHANGE-CAUSE
-                cause = change_cause(f"rollback to revision {plan.to_revision}", self.user)
-                plan.patch[1]["value"][CHANGE_CAUSE] = cause
-            if plan.patch is None:
-                return ActionResult(f"{namespace}/{name}", True, plan.message, dry_run)
-            return self._patched(
-                namespace,
-                name,
-                plan.patch,
-                dry_run,
-                f"rolled {name} back to revision {plan.to_revision}",
-            )
+                return ActionResult(target, False, str(exc), dry_run)
+            if rollback.patch is None:
+                return ActionResult(target, True, rollback.message, dry_run)
+            # Say who rolled back to what, in CHANGE-CAUSE.
+            cause = change_cause(f"rollback to revision {rollback.to_revision}", self.user)
+            rollback.patch[2]["value"][CHANGE_CAUSE] = cause
+            what = f"{name} back to revision {rollback.to_revision}"
+            return rollback.patch, f"rolled {what}", f"would roll {what}"
 
-        return self._guarded(f"{namespace}/{name}", dry_run, act)
+        return self._change(namespace, name, dry_run, plan)
 
     # -- the simple ones ----------------------------------------------------------------------
     def scale(
         self, namespace: str, name: str, replicas: int, *, dry_run: bool = False
     ) -> ActionResult:
-        return self._guarded(
-            f"{namespace}/{name}",
+        return self._change(
+            namespace,
+            name,
             dry_run,
-            lambda: self._patched(
-                namespace,
-                name,
+            lambda d: (
                 {"spec": {"replicas": replicas}},
-                dry_run,
                 f"scaled {name} to {replicas}",
+                f"would scale {name} to {replicas}",
             ),
         )
 
@@ -284,52 +312,68 @@ class KubernetesActions:
             "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}},
             "metadata": {"annotations": {CHANGE_CAUSE: change_cause("restart", self.user)}},
         }
-        return self._guarded(
-            f"{namespace}/{name}",
-            dry_run,
-            lambda: self._patched(namespace, name, body, dry_run, f"restarted {name}"),
-        )
+
+        def plan(current: dict[str, Any]) -> tuple[Any, str, str] | ActionResult:
+            if current["spec"].get("paused"):  # as kubectl: a paused rollout would not restart
+                return ActionResult(
+                    f"{namespace}/{name}",
+                    False,
+                    f"{name} is paused; resume it first (fleetdeck resume)",
+                    dry_run,
+                )
+            return body, f"restarted {name}", f"would restart {name}"
+
+        return self._change(namespace, name, dry_run, plan)
 
     def pause(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
-        return self._guarded(
-            f"{namespace}/{name}",
+        return self._change(
+            namespace,
+            name,
             dry_run,
-            lambda: self._patched(
-                namespace, name, {"spec": {"paused": True}}, dry_run, f"paused {name}"
-            ),
+            lambda d: ({"spec": {"paused": True}}, f"paused {name}", f"would pause {name}"),
         )
 
     def resume(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
-        return self._guarded(
-            f"{namespace}/{name}",
+        return self._change(
+            namespace,
+            name,
             dry_run,
-            lambda: self._patched(
-                namespace, name, {"spec": {"paused": None}}, dry_run, f"resumed {name}"
-            ),
+            lambda d: ({"spec": {"paused": None}}, f"resumed {name}", f"would resume {name}"),
         )
 
     def delete(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
-        """The Deployment with its Service, route and autoscaler."""
+        """The Deployment with its Service, route and autoscaler: only what fleetdeck made."""
+        target = f"{namespace}/{name}"
 
         def act() -> ActionResult:
-            self._read(namespace, name)  # 404 when there is nothing to delete
-            removed = [
-                f"- {kind}/{name}"
-                for kind in (
-                    "Deployment",
-                    "Service",
-                    "Ingress",
-                    "HTTPRoute",
-                    "HorizontalPodAutoscaler",
+            labels = self._read(namespace, name)["metadata"].get("labels") or {}
+            if labels.get(MANAGED_BY_KEY) != "fleetdeck":
+                return ActionResult(
+                    target,
+                    False,
+                    f"{name} is not managed by fleetdeck "
+                    f"({MANAGED_BY_KEY} is not fleetdeck); not deleted",
+                    dry_run,
                 )
-                if self._delete_object(kind, namespace, name, dry_run)
-            ]
+            removed, failed = [], []
+            for kind in DELETED_KINDS:
+                try:
+                    if self._delete_object(kind, namespace, name, dry_run):
+                        removed.append(f"- {kind}/{name}")
+                except Exception as exc:  # report the rest; what is gone stays listed
+                    failed.append(f"{kind}/{name}: {_error_text(exc)}")
             verb = "would delete" if dry_run else "deleted"
-            return ActionResult(
-                f"{namespace}/{name}", True, f"{verb} {name}", dry_run, tuple(removed)
-            )
+            if failed:
+                return ActionResult(
+                    target,
+                    False,
+                    f"{verb} only part of {name}; failed: " + "; ".join(failed),
+                    dry_run,
+                    tuple(removed),
+                )
+            return ActionResult(target, True, f"{verb} {name}", dry_run, tuple(removed))
 
-        return self._guarded(f"{namespace}/{name}", dry_run, act)
+        return self._guarded(target, dry_run, act)
 
     def _create_object(self, obj: dict[str, Any], namespace: str, dry_run: bool) -> None:
         run = "All" if dry_run else None

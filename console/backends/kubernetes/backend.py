@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from urllib3.exceptions import HTTPError
+
 from console.backends.base import Connection, LogRequest
 from console.backends.kubernetes import convert
 from console.backends.kubernetes.access import AccessReviewer
 from console.backends.kubernetes.actions import KubernetesActions, api_error
-from console.backends.kubernetes.cache import FleetCache, Kind
+from console.backends.kubernetes.cache import ALL_KINDS, FleetCache, Kind
 from console.backends.kubernetes.manifests import change_cause, check_name, training_job
-from console.backends.kubernetes.selectors import parse_selector
 from console.model import (
     ActionResult,
     DeployRequest,
@@ -30,23 +31,74 @@ from console.model import (
     TrainingRequest,
 )
 from console.profile import Profile
+from console.selectors import parse_selector
 
 SYNC_SECONDS = 30.0
+
+
+class BackendError(Exception):
+    """A read that failed (a missing pod, a refused request); the message says why."""
+
+
+def _error(exc: Exception) -> str:
+    return api_error(exc) if hasattr(exc, "status") else f"cannot reach the API server: {exc}"
+
+
+def _uid(obj: Any) -> str:
+    return str((obj.get("metadata") or {}).get("uid", ""))
+
+
+def _by_owner(objects: Sequence[Any]) -> dict[str, list[Any]]:
+    owned: dict[str, list[Any]] = {}
+    for obj in objects:
+        for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+            owned.setdefault(str(ref.get("uid", "")), []).append(obj)
+    return owned
+
+
+class _PodIndex:
+    """Pods by namespace and one selector label, so each Deployment finds its pods in O(its)."""
+
+    def __init__(self, pods: Sequence[Any]) -> None:
+        self._pods = pods
+        self._by_label: dict[str, dict[tuple[str, str], list[Any]]] = {}
+
+    def selected_by(self, deployment: Any) -> list[Any]:
+        match = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not match:
+            return []
+        key, value = next(iter(match.items()))
+        index = self._by_label.get(key)
+        if index is None:
+            index = self._by_label[key] = {}
+            for pod in self._pods:
+                meta = pod.get("metadata") or {}
+                label = (meta.get("labels") or {}).get(key)
+                if label is not None:
+                    index.setdefault((meta.get("namespace", ""), label), []).append(pod)
+        namespace = (deployment.get("metadata") or {}).get("namespace", "")
+        return convert.selected_by(deployment, index.get((namespace, value), []))
 
 
 class ReadOnly(Exception):
     pass
 
 
-def api_client_for(profile: Profile, context: str | None = None) -> Any:
-    from kubernetes import config
+def api_client_for(profile: Profile, context: str | None = None, watchers: int = 10) -> Any:
+    """A client for the profile's context, its connection pool big enough for one watch per
+    kind × namespace plus the requests of actions (urllib3 otherwise drops connections)."""
+    from kubernetes import client, config
 
     settings = profile.kubernetes
     assert settings is not None, "a kubernetes profile has [kubernetes] settings"
-    return config.new_client_from_config(  # type: ignore[no-untyped-call]
+    configuration = client.Configuration()
+    config.load_kube_config(  # type: ignore[no-untyped-call]
         config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
         context=context or settings.context,
+        client_configuration=configuration,
     )
+    configuration.connection_pool_maxsize = watchers + 8
+    return client.ApiClient(configuration)
 
 
 class KubernetesBackend:
@@ -65,11 +117,14 @@ class KubernetesBackend:
         settings = profile.kubernetes
         self.profile = profile
         self.read_only = read_only or profile.read_only
-        self.api_client = api_client or api_client_for(profile, context)
         self.namespaces = tuple(
             namespaces if namespaces is not None else (settings.namespaces if settings else ())
         )
-        self.default_namespace = self.namespaces[0] if self.namespaces else "default"
+        watchers = len(ALL_KINDS) * max(1, len(self.namespaces))
+        self.api_client = api_client or api_client_for(profile, context, watchers)
+        # -A widens what is read, not where a NAME is looked for or created.
+        defaults = settings.namespaces if settings and settings.namespaces else self.namespaces
+        self.default_namespace = defaults[0] if defaults else "default"
         self.cache = FleetCache(self.api_client, self.namespaces)
         self.actions = KubernetesActions(self.api_client, profile, user)
         self.access = AccessReviewer(self.api_client)
@@ -87,6 +142,7 @@ class KubernetesBackend:
         if self._started:
             self.cache.stop()
             self._started = False
+        self.api_client.close()  # its connection pool
 
     # -- reads --------------------------------------------------------------------------------
     def connection(self) -> Connection:
@@ -95,13 +151,16 @@ class KubernetesBackend:
 
     def deployments(self, selector: str | None = None) -> list[ModelDeployment]:
         matches = parse_selector(selector)
-        replicasets = self.cache.list(Kind.REPLICASETS)
-        pods = self.cache.list(Kind.PODS)
-        rows = [
-            convert.deployment(d, replicasets, convert.selected_by(d, pods))
+        chosen = [
+            d
             for d in self.cache.list(Kind.DEPLOYMENTS)
             if matches((d.get("metadata") or {}).get("labels") or {})
         ]
+        # Index once per call: a fleet of thousands must not compare every Deployment with
+        # every ReplicaSet and pod.
+        owned = _by_owner(self.cache.list(Kind.REPLICASETS))
+        pods = _PodIndex(self.cache.list(Kind.PODS))
+        rows = [convert.deployment(d, owned.get(_uid(d), []), pods.selected_by(d)) for d in chosen]
         return sorted(rows, key=lambda r: (r.namespace, r.name))
 
     def _deployment_obj(self, namespace: str, name: str) -> Any:
@@ -127,16 +186,42 @@ class KubernetesBackend:
         ]
 
     def events(self, namespace: str, name: str) -> list[EventInfo]:
-        """Events of the Deployment, its ReplicaSets and its pods, oldest first."""
-        related = {f"Deployment/{name}"} | {f"Pod/{p.name}" for p in self.pods(namespace, name)}
-        related |= {
-            f"ReplicaSet/{(rs.get('metadata') or {}).get('name')}"
-            for rs in self.cache.list(Kind.REPLICASETS, namespace)
-            if (rs.get("metadata") or {}).get("name", "").startswith(name + "-")
+        """Events of the Deployment, its ReplicaSets and their pods, oldest first."""
+        obj = self._deployment_obj(namespace, name)
+        if obj is None:
+            return []
+        replicasets = _by_owner(self.cache.list(Kind.REPLICASETS, namespace)).get(_uid(obj), [])
+        rs_uids = {_uid(rs) for rs in replicasets}
+        pods = [
+            p
+            for p in self.cache.list(Kind.PODS, namespace)
+            if any(
+                ref.get("uid") in rs_uids
+                for ref in (p.get("metadata") or {}).get("ownerReferences") or ()
+            )
+        ]
+        related = {("Deployment", name)} | {
+            (kind, (o.get("metadata") or {}).get("name"))
+            for kind, objs in (("ReplicaSet", replicasets), ("Pod", pods))
+            for o in objs
         }
-        events = [convert.event(e) for e in self.cache.list(Kind.EVENTS, namespace)]
-        chosen = [e for e in events if e.object in related]
+        chosen = [
+            convert.event(e)
+            for e in self.cache.list(Kind.EVENTS, namespace)
+            if (
+                (e.get("involvedObject") or {}).get("kind"),
+                (e.get("involvedObject") or {}).get("name"),
+            )
+            in related
+        ]
         return sorted(chosen, key=lambda e: e.time.timestamp() if e.time else 0.0)
+
+    def job_pods(self, namespace: str, name: str) -> list[str]:
+        return sorted(
+            (p.get("metadata") or {}).get("name", "")
+            for p in self.cache.list(Kind.PODS, namespace)
+            if ((p.get("metadata") or {}).get("labels") or {}).get("job-name") == name
+        )
 
     def jobs(self) -> list[TrainingJob]:
         pods = self.cache.list(Kind.PODS)
@@ -243,8 +328,8 @@ class KubernetesBackend:
             )
             try:
                 batch.create_namespaced_job(namespace, job, dry_run="All" if dry_run else None)
-            except ApiException as exc:
-                results.append(ActionResult(f"{namespace}/{name}", False, api_error(exc), dry_run))
+            except (ApiException, HTTPError) as exc:
+                results.append(ActionResult(f"{namespace}/{name}", False, _error(exc), dry_run))
                 continue
             verb = "would create" if dry_run else "created"
             gpus = job["spec"]["template"]["spec"]["containers"][0]["resources"]
@@ -271,8 +356,8 @@ class KubernetesBackend:
             batch.delete_namespaced_job(
                 name, namespace, propagation_policy="Background", dry_run="All" if dry_run else None
             )
-        except ApiException as exc:
-            return ActionResult(f"{namespace}/{name}", False, api_error(exc), dry_run)
+        except (ApiException, HTTPError) as exc:
+            return ActionResult(f"{namespace}/{name}", False, _error(exc), dry_run)
         verb = "would cancel" if dry_run else "cancelled"
         return ActionResult(f"{namespace}/{name}", True, f"{verb} Job/{name}", dry_run)
 
@@ -280,18 +365,23 @@ class KubernetesBackend:
     def logs(self, request: LogRequest) -> Iterator[str]:
         """Lines of one pod (or several, each prefixed with its pod), without following."""
         from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
 
         core: Any = client.CoreV1Api(self.api_client)
+        since = max(1, int(request.since.total_seconds())) if request.since else None
         for pod in request.pods:
-            text = core.read_namespaced_pod_log(
-                pod,
-                request.namespace,
-                container=request.container,
-                tail_lines=request.tail,
-                timestamps=request.timestamps,
-                previous=request.previous,
-                since_seconds=int(request.since.total_seconds()) if request.since else None,
-            )
+            try:
+                text = core.read_namespaced_pod_log(
+                    pod,
+                    request.namespace,
+                    container=request.container,
+                    tail_lines=request.tail,
+                    timestamps=request.timestamps,
+                    previous=request.previous,
+                    since_seconds=since,
+                )
+            except (ApiException, HTTPError) as exc:
+                raise BackendError(f"logs of {request.namespace}/{pod}: {_error(exc)}") from None
             prefix = f"[{pod}] " if len(request.pods) > 1 else ""
             for line in text.splitlines():
                 yield prefix + line

@@ -42,7 +42,8 @@ def _meta(obj: Obj) -> Obj:
 def deployment(obj: Obj, replicasets: Iterable[Obj], pods: Iterable[Obj]) -> ModelDeployment:
     meta, spec = _meta(obj), obj.get("spec") or {}
     template = spec.get("template") or {}
-    labels = (_meta(template).get("labels") or {}) | (meta.get("labels") or {})
+    # The running template says which model version serves; the Deployment's labels fill in.
+    labels = (meta.get("labels") or {}) | (_meta(template).get("labels") or {})
     status = rollout_status(obj, replicasets, pods)
     state, reason = _state(status, obj)
     containers = (template.get("spec") or {}).get("containers") or ()
@@ -70,10 +71,20 @@ def _state(status: Any, obj: Obj) -> tuple[DeploymentState, str]:
     if status.phase is Phase.FAILED:
         return DeploymentState.FAILED, status.message
     if status.phase is Phase.PROGRESSING:
+        if _settled(obj) and status.updated >= status.desired:
+            # The rollout finished earlier and pods were lost since: serving, short-handed.
+            return DeploymentState.DEGRADED, status.message
         return DeploymentState.PROGRESSING, status.message
     if status.available < status.desired:
         return DeploymentState.DEGRADED, f"{status.available} of {status.desired} available"
     return DeploymentState.AVAILABLE, ""
+
+
+def _settled(obj: Obj) -> bool:
+    for condition in (obj.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Progressing":
+            return bool(condition.get("reason") == "NewReplicaSetAvailable")
+    return False
 
 
 def revisions(obj: Obj, replicasets: Iterable[Obj]) -> list[RevisionInfo]:

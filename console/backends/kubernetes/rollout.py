@@ -255,6 +255,11 @@ class RollbackPlan:
     message: str
 
 
+def _pointer(key: str) -> str:
+    """A JSON-pointer segment (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
 def without_hash(template: Obj) -> dict[str, Any]:
     copied = copy.deepcopy(dict(template))
     labels = (copied.get("metadata") or {}).get("labels")
@@ -280,10 +285,12 @@ def plan_rollback(
     revisions.pop(None, None)
     current = revision_of(deployment)
     if to_revision == 0:
-        earlier = sorted(n for n in revisions if n is not None and n != current)
-        if not earlier:
+        # kubectl's choice: the second-highest revision among the ReplicaSets, whatever the
+        # Deployment's own annotation says (it lags right after a rollout).
+        newest_first = sorted((n for n in revisions if n is not None), reverse=True)
+        if len(newest_first) < 2:
             raise RollbackError(f"deployment {name!r} has no earlier revision to roll back to")
-        to_revision = earlier[-1]
+        to_revision = newest_first[1]
     target = revisions.get(to_revision)
     if target is None:
         known = ", ".join(str(n) for n in sorted(n for n in revisions if n is not None))
@@ -303,10 +310,23 @@ def plan_rollback(
     annotations.update({k: v for k, v in _annotations(target).items() if k not in _NOT_COPIED})
     if cause:
         annotations[CHANGE_CAUSE] = cause
-    patch = [
+    patch: list[dict[str, Any]] = [
+        # Fails if someone changed the template since it was read: never undo a change this
+        # plan did not see (status updates, which come all the time, do not matter).
+        {
+            "op": "test",
+            "path": "/spec/template",
+            "value": (deployment.get("spec") or {}).get("template"),
+        },
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     ]
+    version = (_meta(template).get("labels") or {}).get(MODEL_VERSION)
+    if version is not None and _meta(deployment).get("labels"):
+        # The Deployment's own label says which version runs: it follows the template back.
+        patch.append(
+            {"op": "add", "path": "/metadata/labels/" + _pointer(MODEL_VERSION), "value": version}
+        )
     return RollbackPlan(
         name,
         current,
