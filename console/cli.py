@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--json", action="store_true")
     logs = sub.add_parser("logs", help="a pod's logs (POD, job/NAME or deploy/NAME)")
     logs.add_argument("target")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep streaming new lines")
     logs.add_argument("--since", help="e.g. 10m")
     logs.add_argument("--tail", type=int)
     logs.add_argument("--previous", action="store_true")

@@ -194,12 +194,13 @@ def logs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
         namespace,
         since=audit.parse_since(args.since) if args.since else None,
         tail=args.tail,
+        follow=args.follow,
         timestamps=args.timestamps,
         previous=args.previous,
         container=args.container,
     )
     for line in backend.logs(request):
-        print(line)
+        print(line, flush=True)
     return 0
 
 

@@ -9,6 +9,7 @@ nothing is stored.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +46,7 @@ class LogRequest:
     timestamps: bool = False
     previous: bool = False
     container: str | None = None
+    stop: threading.Event | None = None  # set it to end a followed stream
 
 
 class Backend(Protocol):

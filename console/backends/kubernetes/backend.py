@@ -19,6 +19,7 @@ from console.backends.kubernetes import convert
 from console.backends.kubernetes.access import AccessReviewer
 from console.backends.kubernetes.actions import KubernetesActions, api_error
 from console.backends.kubernetes.cache import ALL_KINDS, FleetCache, Kind
+from console.backends.kubernetes.logs import LogError, LogOptions, stream_logs
 from console.backends.kubernetes.manifests import change_cause, check_name, training_job
 from console.model import (
     ActionResult,
@@ -363,28 +364,27 @@ class KubernetesBackend:
 
     # -- streams and permissions --------------------------------------------------------------
     def logs(self, request: LogRequest) -> Iterator[str]:
-        """Lines of one pod (or several, each prefixed with its pod), without following."""
+        """One pod's lines (or several pods', merged and prefixed); follows when asked."""
         from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
-        core: Any = client.CoreV1Api(self.api_client)
-        since = max(1, int(request.since.total_seconds())) if request.since else None
-        for pod in request.pods:
-            try:
-                text = core.read_namespaced_pod_log(
-                    pod,
-                    request.namespace,
-                    container=request.container,
-                    tail_lines=request.tail,
-                    timestamps=request.timestamps,
-                    previous=request.previous,
-                    since_seconds=since,
-                )
-            except (ApiException, HTTPError) as exc:
-                raise BackendError(f"logs of {request.namespace}/{pod}: {_error(exc)}") from None
-            prefix = f"[{pod}] " if len(request.pods) > 1 else ""
-            for line in text.splitlines():
-                yield prefix + line
+        options = LogOptions(
+            container=request.container,
+            tail=request.tail,
+            timestamps=request.timestamps,
+            since_seconds=max(1, int(request.since.total_seconds())) if request.since else None,
+            previous=request.previous,
+            follow=request.follow,
+        )
+        try:
+            yield from stream_logs(
+                client.CoreV1Api(self.api_client),
+                request.namespace,
+                request.pods,
+                options,
+                request.stop,
+            )
+        except LogError as exc:
+            raise BackendError(str(exc)) from None
 
     def can(self, verb: str, resource: str, namespace: str | None = None) -> bool:
         return self.access.can(verb, resource, namespace or self.default_namespace)
