@@ -64,11 +64,39 @@ def run(args: argparse.Namespace) -> int:
         profile, context=args.context, namespaces=namespaces, read_only=read_only, user=user
     )
     try:
+        _check_allowed(backend, args)
         return HANDLERS[args.command](backend, profile, args)
     except SelectorError as exc:
         raise UsageError(str(exc)) from None
     finally:
         backend.close()
+
+
+# What each mutation needs from RBAC: checked before anything is sent.
+PERMISSIONS = {
+    "deploy": ("create", "deployments"),
+    "rollout": ("patch", "deployments"),
+    "rollback": ("patch", "deployments"),
+    "restart": ("patch", "deployments"),
+    "pause": ("patch", "deployments"),
+    "resume": ("patch", "deployments"),
+    "scale": ("patch", "deployments"),
+    "delete": ("delete", "deployments"),
+    "train": ("create", "jobs"),
+}
+
+
+def _check_allowed(backend: Any, args: argparse.Namespace) -> None:
+    needed = PERMISSIONS.get(args.command)
+    if needed is None:
+        return
+    verb, resource = needed
+    namespace = _namespace(backend, args)
+    if not backend.can(verb, resource, namespace):
+        raise ActionFailed(
+            f"forbidden: user {args.user!r} may not {verb} {resource} in namespace "
+            f"{namespace}; nothing was sent (ask for a role that allows it)"
+        )
 
 
 def _kube_user(profile: Profile, context: str | None) -> str:

@@ -191,3 +191,17 @@ def test_training_jobs_land_on_gpu_nodes_or_say_why_they_wait(fleetdeck: Fleetde
         "--json",
     )
     assert len(sweep.json()) == 4
+
+
+def test_a_user_the_cluster_would_refuse_is_refused_before_anything_is_sent(
+    fleetdeck: Fleetdeck,
+) -> None:
+    viewer = fleetdeck(
+        "--context", "kwok-viewer", "deploy", "digits", "--model", "digits", "--version", "1"
+    )
+    assert viewer.code == 1
+    assert "forbidden: user 'kwok-viewer' may not create deployments" in viewer.err
+    assert "nothing was sent" in viewer.err
+    assert fleetdeck("--context", "kwok-viewer", "ls", "--json").json() == []
+    entries = fleetdeck("audit", "--json").json()
+    assert entries == []  # refused before anything was sent: nothing to audit
