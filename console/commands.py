@@ -38,6 +38,7 @@ MUTATIONS = {
     "resume",
     "scale",
     "delete",
+    "cancel",
     "train",
 }
 
@@ -83,6 +84,7 @@ PERMISSIONS = {
     "scale": ("patch", "deployments"),
     "delete": ("delete", "deployments"),
     "train": ("create", "jobs"),
+    "cancel": ("delete", "jobs"),
 }
 
 
@@ -428,7 +430,7 @@ def train(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
         args.model, args.data, args.namespace, args.gpus, args.epochs, params, grid
     )
     results = backend.train(request, dry_run=args.dry_run)
-    return _finish(
+    code = _finish(
         "train",
         results,
         profile,
@@ -442,6 +444,45 @@ def train(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
             "grid": args.grid,
         },
     )
+    if code or args.dry_run or not args.follow:
+        return code
+    return _follow_jobs(backend, [r.target for r in results])
+
+
+def _follow_jobs(backend: Any, targets: list[str], timeout: float = 600.0) -> int:
+    """Stream the new jobs' logs (merged, prefixed) once their pods exist; exit 1 if any fails."""
+    namespace = targets[0].split("/", 1)[0]
+    names = [t.split("/", 1)[1] for t in targets]
+    deadline = time.monotonic() + timeout
+    pods: list[str] = []
+    while time.monotonic() < deadline:
+        pods = [pod for name in names for pod in backend.job_pods(namespace, name)]
+        running = {j.name: j for j in backend.jobs() if j.namespace == namespace}
+        if len(pods) >= len(names) and all(running.get(n) and running[n].node for n in names):
+            break
+        waiting = [
+            f"{n}: {running[n].pending_reason}"
+            for n in names
+            if running.get(n) and running[n].pending_reason
+        ]
+        if waiting:
+            print("waiting: " + "; ".join(waiting), file=sys.stderr, flush=True)
+        time.sleep(2.0)
+    else:
+        raise ActionFailed(f"the jobs did not start within {timeout:.0f} s")
+    for line in backend.logs(LogRequest(pods, namespace, follow=True)):
+        print(line, flush=True)
+    final = {j.name: j for j in backend.jobs() if j.namespace == namespace}
+    failed = [n for n in names if final.get(n) and final[n].phase.value == "Failed"]
+    return 1 if failed else 0
+
+
+def cancel(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    namespace = _namespace(backend, args)
+    names = [n.removeprefix("job/") for n in args.jobs]
+    _confirm("cancel", [f"{namespace}/{n}" for n in names], args)
+    results = [backend.cancel_job(namespace, n, dry_run=args.dry_run) for n in names]
+    return _finish("cancel", results, profile, args, {})
 
 
 HANDLERS: dict[str, Handler] = {
@@ -452,6 +493,7 @@ HANDLERS: dict[str, Handler] = {
     "logs": logs,
     "deploy": deploy,
     "train": train,
+    "cancel": cancel,
     "rollout": _each(
         "rollout",
         lambda b, a, ns, n: b.rollout(ns, n, a.version, dry_run=a.dry_run, verify=not a.no_verify),

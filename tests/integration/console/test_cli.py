@@ -205,3 +205,17 @@ def test_a_user_the_cluster_would_refuse_is_refused_before_anything_is_sent(
     assert fleetdeck("--context", "kwok-viewer", "ls", "--json").json() == []
     entries = fleetdeck("audit", "--json").json()
     assert entries == []  # refused before anything was sent: nothing to audit
+
+
+def test_a_training_job_can_be_cancelled(fleetdeck: Fleetdeck) -> None:
+    (launched,) = fleetdeck(
+        "train", "--model", "digits", "--data", "hdfs://nn:9870/digits", "--gpus", "1", "--json"
+    ).json()
+    name = launched["target"].split("/", 1)[1]
+    dry = fleetdeck("cancel", name, "--dry-run")
+    assert dry.code == 0
+    assert "would cancel" in dry.out
+    assert [j["name"] for j in fleetdeck("jobs", "--json").json()] == [name]
+    assert fleetdeck("cancel", f"job/{name}").code == 0
+    poll_until("the job gone", lambda: fleetdeck("jobs", "--json").json() == [], timeout=120)
+    assert fleetdeck("cancel", name).code == 1  # already gone: 404, said plainly
