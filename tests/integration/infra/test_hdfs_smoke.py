@@ -34,6 +34,7 @@ import pytest
 
 from tests.infra import hdfs_cluster as infra
 from tests.infra.hdfs_fixtures import DEFAULT_USER, HdfsCluster
+from tests.infra.require import missing_infra
 
 HDFS_COMMAND = Path(infra.__file__).with_name("hdfs")
 
@@ -351,7 +352,7 @@ def _hdfs_command(*args: str) -> subprocess.CompletedProcess[str]:
 def managed_cluster(hdfs_cluster: HdfsCluster) -> infra.State:
     state = infra.status()
     if state is None or state.url != hdfs_cluster.url:
-        pytest.skip(f"{hdfs_cluster.url} was not started by tests/infra/hdfs")
+        missing_infra(f"{hdfs_cluster.url} was not started by tests/infra/hdfs")
     return state
 
 
