@@ -10,7 +10,7 @@ deletes what it had created, so nothing is left half done.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,14 @@ _IGNORED_IN_DIFF = (
 MAX_CHANGES = 30
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
 DELETED_KINDS = ("Deployment", "Service", "Ingress", "HTTPRoute", "HorizontalPodAutoscaler")
+# kind -> (the KubernetesActions attribute holding its API, the noun in the client's methods)
+OBJECT_APIS = {
+    "Deployment": ("apps", "deployment"),
+    "Service": ("core", "service"),
+    "Ingress": ("networking", "ingress"),
+    "HorizontalPodAutoscaler": ("autoscaling", "horizontal_pod_autoscaler"),
+}
+HTTPROUTE = ("gateway.networking.k8s.io", "v1")
 
 
 def api_error(exc: Any) -> str:
@@ -375,51 +383,28 @@ class KubernetesActions:
 
         return self._guarded(target, dry_run, act)
 
-    def _create_object(self, obj: dict[str, Any], namespace: str, dry_run: bool) -> None:
+    def _namespaced(self, verb: str, kind: str, namespace: str, what: Any, dry_run: bool) -> Any:
+        """``<verb>_namespaced_<noun>`` of the client API that serves ``kind``; ``what`` is the
+        body to create or the name to delete."""
         run = "All" if dry_run else None
-        calls: Mapping[str, Callable[[], Any]] = {
-            "Deployment": lambda: self.apps.create_namespaced_deployment(
-                namespace, obj, dry_run=run
-            ),
-            "Service": lambda: self.core.create_namespaced_service(namespace, obj, dry_run=run),
-            "Ingress": lambda: self.networking.create_namespaced_ingress(
-                namespace, obj, dry_run=run
-            ),
-            "HorizontalPodAutoscaler": lambda: (
-                self.autoscaling.create_namespaced_horizontal_pod_autoscaler(
-                    namespace, obj, dry_run=run
-                )
-            ),
-            "HTTPRoute": lambda: self.custom.create_namespaced_custom_object(
-                "gateway.networking.k8s.io", "v1", namespace, "httproutes", obj, dry_run=run
-            ),
-        }
-        calls[obj["kind"]]()
+        if kind == "HTTPRoute":  # Gateway API: a custom resource
+            call = getattr(self.custom, f"{verb}_namespaced_custom_object")
+            return call(*HTTPROUTE, namespace, "httproutes", what, dry_run=run)
+        api, noun = OBJECT_APIS[kind]
+        call = getattr(getattr(self, api), f"{verb}_namespaced_{noun}")
+        if verb == "create":
+            return call(namespace, what, dry_run=run)
+        return call(what, namespace, dry_run=run)
+
+    def _create_object(self, obj: dict[str, Any], namespace: str, dry_run: bool) -> None:
+        self._namespaced("create", obj["kind"], namespace, obj, dry_run)
 
     def _delete_object(self, kind: str, namespace: str, name: str, dry_run: bool = False) -> bool:
         """Delete one object; False when it does not exist (or its API is not installed)."""
         from kubernetes.client.exceptions import ApiException
 
-        run = "All" if dry_run else None
-        calls: Mapping[str, Callable[[], Any]] = {
-            "Deployment": lambda: self.apps.delete_namespaced_deployment(
-                name, namespace, dry_run=run
-            ),
-            "Service": lambda: self.core.delete_namespaced_service(name, namespace, dry_run=run),
-            "Ingress": lambda: self.networking.delete_namespaced_ingress(
-                name, namespace, dry_run=run
-            ),
-            "HorizontalPodAutoscaler": lambda: (
-                self.autoscaling.delete_namespaced_horizontal_pod_autoscaler(
-                    name, namespace, dry_run=run
-                )
-            ),
-            "HTTPRoute": lambda: self.custom.delete_namespaced_custom_object(
-                "gateway.networking.k8s.io", "v1", namespace, "httproutes", name, dry_run=run
-            ),
-        }
         try:
-            calls[kind]()
+            self._namespaced("delete", kind, namespace, name, dry_run)
         except ApiException as exc:
             if exc.status == 404:
                 return False
