@@ -29,20 +29,6 @@ class ActionFailed(Exception):
     """The action failed (exit 1); the message says why."""
 
 
-MUTATIONS = {
-    "deploy",
-    "rollout",
-    "rollback",
-    "restart",
-    "pause",
-    "resume",
-    "scale",
-    "delete",
-    "cancel",
-    "train",
-}
-
-
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     if args.command == "models":
@@ -86,6 +72,7 @@ PERMISSIONS = {
     "train": ("create", "jobs"),
     "cancel": ("delete", "jobs"),
 }
+MUTATIONS = frozenset(PERMISSIONS)
 
 
 def _check_allowed(backend: Any, args: argparse.Namespace) -> None:
