@@ -28,40 +28,12 @@ from console.backends.kubernetes.cache import (
 )
 from console.backends.kubernetes.connection import Backoff
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.k8s_objects import apps, batch, deployment
 
 StartCache = Callable[..., FleetCache]
 
 
 # ----- helpers -----------------------------------------------------------------------------
-
-
-def apps(k8s: K8sCluster) -> Any:
-    from kubernetes import client
-
-    return client.AppsV1Api(k8s.api_client())
-
-
-def batch(k8s: K8sCluster) -> Any:
-    from kubernetes import client
-
-    return client.BatchV1Api(k8s.api_client())
-
-
-def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
-    labels = {"app.kubernetes.io/name": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "predictor", "image": "predictor:1"}]},
-            },
-        },
-    }
 
 
 def job(name: str) -> dict[str, Any]:

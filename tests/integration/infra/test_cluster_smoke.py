@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.k8s_objects import apps, batch, core, deployment
 
 GPU_NODES = {"kwok-gpu-0", "kwok-gpu-1"}
 GPU_TOLERATION = {
@@ -27,41 +28,6 @@ GPU_TOLERATION = {
 
 
 # ----- helpers -----------------------------------------------------------------------------
-
-
-def apps(k8s: K8sCluster, user: str = "admin") -> Any:
-    from kubernetes import client
-
-    return client.AppsV1Api(k8s.api_client(user))
-
-
-def core(k8s: K8sCluster, user: str = "admin") -> Any:
-    from kubernetes import client
-
-    return client.CoreV1Api(k8s.api_client(user))
-
-
-def batch(k8s: K8sCluster, user: str = "admin") -> Any:
-    from kubernetes import client
-
-    return client.BatchV1Api(k8s.api_client(user))
-
-
-def deployment(name: str, image: str = "predictor:1", replicas: int = 2) -> dict[str, Any]:
-    labels = {"app.kubernetes.io/name": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "predictor", "image": image}]},
-            },
-        },
-    }
 
 
 def gpu_job(name: str, gpus: int) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""Small helpers for tests on the real cluster: typed-as-Any API clients and plain objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.k8s_fixtures import K8sCluster
+
+
+def apps(k8s: K8sCluster, user: str = "admin") -> Any:
+    from kubernetes import client
+
+    return client.AppsV1Api(k8s.api_client(user))
+
+
+def core(k8s: K8sCluster, user: str = "admin") -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(k8s.api_client(user))
+
+
+def batch(k8s: K8sCluster, user: str = "admin") -> Any:
+    from kubernetes import client
+
+    return client.BatchV1Api(k8s.api_client(user))
+
+
+def deployment(name: str, replicas: int = 2, *, image: str = "predictor:1") -> dict[str, Any]:
+    """A minimal Deployment whose pods KWOK runs."""
+    labels = {"app.kubernetes.io/name": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "predictor", "image": image}]},
+            },
+        },
+    }
