@@ -17,7 +17,8 @@ import orjson
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
-from serving import protocol_v1, protocol_v2
+from serving import precomputed, protocol_v1, protocol_v2
+from serving.batching import Arrays
 from serving.errors import (
     BadRequest,
     ModelNotFound,
@@ -26,6 +27,7 @@ from serving.errors import (
     UnsupportedMediaType,
 )
 from serving.metrics import PredictorMetrics
+from serving.precomputed import KeyRequest, KeysNotFound
 from serving.routing import Endpoint, Route, UnknownVerb, resolve
 from serving.served_model import Loaded, Phase, ServedModel
 
@@ -114,6 +116,8 @@ class PredictorHttp:
         started = time.perf_counter()
         try:
             response = await self._handlers[endpoint](request, route)
+        except KeysNotFound as exc:
+            response = json_response({"error": exc.message, "missing_keys": exc.missing}, 404)
         except PredictorError as exc:
             response = error_response(exc.status, exc.message, exc.headers)
         except Exception:
@@ -215,8 +219,18 @@ class PredictorHttp:
         loaded = self._model(route)
         body = await self._json_body(request)
         signature = loaded.manifest.signature
-        inputs, request_id, names = protocol_v2.parse_infer(body, signature)
-        outputs = await self.served.predict(inputs)
+        key_position = precomputed.v2_key_position(body)
+        if key_position is not None:
+            keyed = precomputed.v2_key_request(body, key_position)
+            if keyed.tensors is None:
+                request_id, names = protocol_v2.parse_id_and_outputs(body, signature)
+                outputs = await self._lookup(loaded, keyed, None)
+            else:
+                tensors, request_id, names = protocol_v2.parse_infer(keyed.tensors, signature)
+                outputs = await self._lookup(loaded, keyed, tensors)
+        else:
+            inputs, request_id, names = protocol_v2.parse_infer(body, signature)
+            outputs = await self.served.predict(inputs)
         return json_response(
             protocol_v2.encode_infer(
                 str(self.served.name),
@@ -258,6 +272,44 @@ class PredictorHttp:
         loaded = self._model(route)
         body = await self._json_body(request)
         signature = loaded.manifest.signature
-        inputs, rows = protocol_v1.parse_predict(body, signature)
-        outputs = await self.served.predict(inputs)
+        if type(body) is dict and "keys" in body:
+            keyed, rows = precomputed.v1_key_request(body)
+            tensors = None
+            if keyed.tensors is not None:
+                tensors = protocol_v1.parse_predict(keyed.tensors, signature)[0]
+            outputs = await self._lookup(loaded, keyed, tensors)
+        else:
+            inputs, rows = protocol_v1.parse_predict(body, signature)
+            outputs = await self.served.predict(inputs)
         return json_response(protocol_v1.encode_predict(outputs, signature, rows))
+
+    # -- precomputed tables -------------------------------------------------------------------
+    async def _lookup(self, loaded: Loaded, keyed: KeyRequest, tensors: Arrays | None) -> Arrays:
+        """Answer keys from the version's table; the model predicts the ones it lacks when the
+        request sent their tensors (aligned with the keys), else they are 404."""
+        table = loaded.table
+        manifest = loaded.manifest
+        if table is None:
+            raise BadRequest(
+                f"{manifest.model} version {manifest.version} carries no precomputed table: "
+                "send tensors, or score the version first (python -m training.score)"
+            )
+        found = table.lookup(keyed.keys)
+        misses = len(found.missing)
+        if not misses:
+            self.metrics.observe_precomputed(len(keyed.keys), 0)
+            return table.rows(found.rows)
+        if tensors is None:
+            self.metrics.observe_precomputed(found.hits, misses)
+            raise KeysNotFound(
+                [keyed.keys[i] for i in found.missing], manifest.model, manifest.version
+            )
+        sizes = {len(a) for a in tensors.values()}
+        if sizes != {len(keyed.keys)}:
+            raise BadRequest(
+                f"{len(keyed.keys)} keys but {', '.join(map(str, sorted(sizes)))} instances: "
+                "send one instance per key, in the same order"
+            )
+        predicted = await self.served.predict({n: a[found.missing] for n, a in tensors.items()})
+        self.metrics.observe_precomputed(found.hits, misses, misses)
+        return precomputed.merge(table, found, predicted)

@@ -34,6 +34,7 @@ class FileSystem(Protocol):
     def upload_file(self, local: Path, path: str) -> None: ...
     def walk_files(self, path: str) -> list[str]: ...
     def rename(self, source: str, target: str) -> None: ...
+    def replace(self, source: str, target: str) -> None: ...  # atomic, over an existing file
     def delete(self, path: str) -> None: ...
     def makedirs(self, path: str) -> None: ...
     def url(self, path: str) -> str: ...
@@ -119,6 +120,14 @@ class LocalFileSystem:
             if exc.errno in (17, 39):  # EEXIST, ENOTEMPTY
                 raise FileExistsError(target) from None
             raise StoreError(f"rename {source} -> {target}: {exc.strerror or exc}") from None
+
+    def replace(self, source: str, target: str) -> None:
+        # os.replace swaps a file in one step: a reader opens the old file or the new, never
+        # a half-written one.
+        try:
+            os.replace(source, target)
+        except OSError as exc:
+            raise StoreError(f"replace {target} with {source}: {exc.strerror or exc}") from None
 
     def delete(self, path: str) -> None:
         if os.path.isdir(path):
@@ -235,6 +244,18 @@ class HdfsFileSystem:
                 raise FileExistsError(target) from None
             raise StoreError(
                 f"rename {self.url(source)} -> {target}: {self._explain(exc)}"
+            ) from None
+
+    def replace(self, source: str, target: str) -> None:
+        # RENAME with renameoptions=OVERWRITE is one NameNode operation: readers see the old
+        # file or the new one, never neither (a delete then rename would leave a gap).
+        from hdfs.util import HdfsError
+
+        try:
+            self._client._rename(source, destination=target, renameoptions="OVERWRITE")
+        except HdfsError as exc:
+            raise StoreError(
+                f"replace {self.url(target)} with {source}: {self._explain(exc)}"
             ) from None
 
     def delete(self, path: str) -> None:

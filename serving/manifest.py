@@ -21,6 +21,9 @@ RUNTIME_PATHS: dict[str, str] = {
     "tflite-int8": "model.int8.tflite",
 }
 RUNTIMES = tuple(RUNTIME_PATHS)
+# Where a version's precomputed tables live, and the manifest entry that names the current one.
+PRECOMPUTED_DIR = "precomputed"
+PRECOMPUTED_KEY = "precomputed"
 
 
 class ManifestError(StoreError):
@@ -31,6 +34,27 @@ class ManifestError(StoreError):
 class FileEntry:
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """The manifest's ``precomputed`` entry: the version's table of outputs by key."""
+
+    path: str  # the table's folder, relative to the version folder
+    rows: int
+    details: Mapping[str, Any]  # how it was made: runtime, source, created, job, ...
+
+    @classmethod
+    def from_json(cls, raw: Any, *, source: str) -> TableInfo:
+        try:
+            path, rows = str(raw["path"]), int(raw["rows"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(
+                f"{source}: the 'precomputed' entry needs a path and a row count ({exc})"
+            ) from None
+        if not path.startswith(PRECOMPUTED_DIR + "/") or ".." in path.split("/"):
+            raise ManifestError(f"{source}: precomputed path {path!r} is not under precomputed/")
+        return cls(path, rows, dict(raw))
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,14 @@ class Manifest:
     def runtimes(self) -> list[str]:
         """Runtimes whose files this version carries."""
         return [name for name, path in RUNTIME_PATHS.items() if self.has_path(path)]
+
+    @property
+    def precomputed(self) -> TableInfo | None:
+        """The version's precomputed table, if it carries one."""
+        raw = self.extra.get(PRECOMPUTED_KEY)
+        if raw is None:
+            return None
+        return TableInfo.from_json(raw, source=f"{self.model} version {self.version}")
 
     def has_path(self, path: str) -> bool:
         return path in self.files or any(f.startswith(path + "/") for f in self.files)

@@ -89,6 +89,9 @@ class RequestSeries(Collector):
         self.latency: dict[str, HistogramCounts] = {}
         self.inference = HistogramCounts(INFERENCE_BUCKETS)
         self.batch_size = HistogramCounts(BATCH_BUCKETS)
+        self.precomputed_hits = 0
+        self.precomputed_misses = 0
+        self.precomputed_fallbacks = 0
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -114,6 +117,18 @@ class RequestSeries(Collector):
         instances = CounterMetricFamily(PREFIX + "instances", "Instances predicted.")
         instances.add_metric([], self.batch_size.sum)
         yield instances
+        for name, documentation, value in (
+            ("hits", "Keys answered from the precomputed table.", self.precomputed_hits),
+            ("misses", "Keys asked for that the precomputed table lacks.", self.precomputed_misses),
+            (
+                "fallbacks",
+                "Missed keys the model predicted from the tensors sent with them.",
+                self.precomputed_fallbacks,
+            ),
+        ):
+            family = CounterMetricFamily(PREFIX + "precomputed_" + name, documentation)
+            family.add_metric([], value)
+            yield family
 
 
 def _histogram(name: str, documentation: str, series: HistogramCounts) -> Metric:
@@ -140,6 +155,11 @@ class PredictorMetrics:
             ["phase"],
             registry=r,
         )
+        self.precomputed_rows = Gauge(
+            PREFIX + "precomputed_rows",
+            "Keys in the served version's precomputed table (0: none).",
+            registry=r,
+        )
         self.model_info = Info(PREFIX + "model", "The model this predictor serves.", registry=r)
 
     def observe_request(self, protocol: str, code: int, seconds: float | None = None) -> None:
@@ -158,6 +178,13 @@ class PredictorMetrics:
         """Record one model call. Call only from the event loop thread."""
         self.series.batch_size.observe(size)
         self.series.inference.observe(seconds)
+
+    def observe_precomputed(self, hits: int, misses: int, fallbacks: int = 0) -> None:
+        """Count one key request's lookups. Call only from the event loop thread."""
+        series = self.series
+        series.precomputed_hits += hits
+        series.precomputed_misses += misses
+        series.precomputed_fallbacks += fallbacks
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -55,6 +55,16 @@ def parse_infer(body: Any, signature: Signature) -> tuple[Arrays, str | None, li
     return arrays, request_id, _requested_outputs(body.get("outputs"), signature)
 
 
+def parse_id_and_outputs(
+    body: dict[str, Any], signature: Signature
+) -> tuple[str | None, list[str]]:
+    """The request id and the outputs asked for, of a request without tensors (keys only)."""
+    request_id = body.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("'id' must be a string")
+    return request_id, _requested_outputs(body.get("outputs"), signature)
+
+
 def _refuse_binary(parameters: Any, where: str) -> None:
     if isinstance(parameters, dict) and "binary_data_size" in parameters:
         raise BadRequest(

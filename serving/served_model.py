@@ -26,6 +26,7 @@ from serving.errors import NotReady
 from serving.filesystems import StoreError
 from serving.manifest import Manifest
 from serving.metrics import PredictorMetrics
+from serving.precomputed import PrecomputedTable, open_for
 from serving.runtime import Runtime, choose_runtime, load_runtime
 from serving.store import ModelStore, resolve
 
@@ -52,6 +53,7 @@ class Loaded:
     manifest: Manifest
     runtime: Runtime
     inline: bool
+    table: PrecomputedTable | None = None  # outputs by key, when the version carries them
 
 
 class ServedModel:
@@ -135,6 +137,12 @@ class ServedModel:
         fetched = store.fetch(ref.model, version, config.cache_dir)
         self.metrics.load_seconds.labels("fetch").set(time.monotonic() - started)
         manifest = fetched.manifest
+        table = open_for(fetched.path, manifest)  # its files' sha256 were checked by fetch
+        if table is not None:
+            self.metrics.precomputed_rows.set(len(table))
+            log.info(
+                "precomputed table: %d keys, %.1f MB memory-mapped", len(table), table.nbytes / 1e6
+            )
         runtime_name = choose_runtime(config.runtime, manifest)
         self._enter(Phase.LOADING, f"loading version {version} as {runtime_name}")
         started = time.monotonic()
@@ -157,7 +165,7 @@ class ServedModel:
         # in the middle of a request (a 100+ ms pause otherwise).
         gc.collect()
         gc.freeze()
-        return Loaded(manifest, runtime, inline=single_call < INLINE_SECONDS)
+        return Loaded(manifest, runtime, inline=single_call < INLINE_SECONDS, table=table)
 
     # -- predicting ---------------------------------------------------------------------------
     async def predict(self, inputs: Mapping[str, npt.NDArray[Any]]) -> Arrays:

@@ -22,6 +22,8 @@ from typing import Any
 from serving.filesystems import FileSystem, StoreError, join, open_root
 from serving.manifest import (
     MANIFEST_NAME,
+    PRECOMPUTED_DIR,
+    PRECOMPUTED_KEY,
     FileEntry,
     Manifest,
     ManifestError,
@@ -212,6 +214,64 @@ class ModelStore:
         finally:
             if self.fs.exists(staging):
                 self.fs.delete(staging)
+
+    def publish_table(
+        self,
+        model: str,
+        version: int,
+        source: Path,
+        details: Mapping[str, Any],
+        checkpoint: Callable[[], None] = lambda: None,
+    ) -> Manifest:
+        """Add the table in ``source`` to a published version, atomically.
+
+        The files are staged under ``precomputed/.staging-<id>/``, verified, renamed to
+        ``precomputed/<id>/``, and only then does a new manifest listing them (with their
+        sha256) replace the old one in a single rename: a reader sees the version without the
+        table or with all of it. ``checkpoint`` is called between steps and may raise to
+        abandon the publish (a stop signal); until the manifest is replaced, abandoning leaves
+        the version as it was. A previous table is removed once the new one is in place.
+        """
+        manifest = self.manifest(model, version)
+        files = file_entries(source)
+        if not files:
+            raise StoreError(f"{source}: no table to publish (the folder is empty)")
+        base = self.version_path(model, version)
+        table_id = uuid.uuid4().hex[:12]
+        staging = join(base, PRECOMPUTED_DIR, f"{STAGING_PREFIX}{table_id}")
+        final = join(base, PRECOMPUTED_DIR, table_id)
+        pending_manifest = join(base, f".{MANIFEST_NAME}.{table_id}")
+        replaced = False
+        try:
+            for relative in files:
+                checkpoint()
+                self.fs.upload_file(source / relative, join(staging, relative))
+            self._verify_remote(staging, files)
+            checkpoint()
+            self.fs.rename(staging, final)
+            relative_final = f"{PRECOMPUTED_DIR}/{table_id}"
+            kept = {
+                path: entry
+                for path, entry in manifest.files.items()
+                if not path.startswith(PRECOMPUTED_DIR + "/")
+            }
+            kept.update({f"{relative_final}/{path}": entry for path, entry in files.items()})
+            extra = dict(manifest.extra)
+            extra[PRECOMPUTED_KEY] = {**details, "path": relative_final}
+            updated = replace(manifest, files=kept, extra=extra)
+            document = json.dumps(updated.to_json(), indent=2, sort_keys=True).encode()
+            self.fs.write_bytes(pending_manifest, document)
+            checkpoint()
+            self.fs.replace(pending_manifest, join(base, MANIFEST_NAME))
+            replaced = True
+        finally:
+            for leftover in (staging, pending_manifest, *(() if replaced else (final,))):
+                if self.fs.exists(leftover):
+                    self.fs.delete(leftover)
+        previous = manifest.precomputed
+        if previous is not None and previous.path != relative_final:
+            self.fs.delete(join(base, previous.path))
+        return updated
 
     def _numbered(self, model: str) -> list[int]:
         """Every numbered folder, complete or not: a number is never reused."""

@@ -8,6 +8,10 @@ Format::
         shard-00001.npz     labels int (n,) in 0..len(tags)-1, keys str (n,) optional
         ...
 
+Scoring (``python -m training.score``) reads the same format as *keyed inputs*: every shard must
+carry ``keys`` (unique strings naming each example, e.g. a photo id), while labels and the tags
+file are optional there.
+
 ``python -m training.data sample DEST`` writes a real sample: scikit-learn's 1,797 handwritten
 8×8 digits (shipped inside the package), ten tags, four shards, to a folder or an hdfs:// root.
 """
@@ -112,6 +116,57 @@ def load_dataset(uri: str) -> Dataset:
         np.concatenate(keys),
         len(shard_names),
     )
+
+
+@dataclass(frozen=True)
+class KeyedInputs:
+    """Examples to score, each named by its key."""
+
+    uri: str
+    keys: npt.NDArray[np.str_]
+    images: npt.NDArray[np.float32]
+    shards: int
+
+
+def load_keyed_inputs(uri: str) -> KeyedInputs:
+    """Read the shards of a data set for scoring: images and keys (labels are not needed)."""
+    try:
+        fs, root = open_root(uri)
+        names = fs.list_dir(root)
+    except StoreError as exc:
+        raise DataError(f"cannot read inputs {uri}: {exc}") from None
+    shard_names = sorted(n for n in names if n.endswith(SHARD_SUFFIX))
+    if not shard_names:
+        raise DataError(f"{uri}: no shards (*{SHARD_SUFFIX}) to score")
+    images: list[Any] = []
+    keys: list[Any] = []
+    for name in shard_names:
+        path = fs.url(join(root, name))
+        try:
+            with np.load(io.BytesIO(_read(fs, join(root, name))), allow_pickle=False) as shard:
+                arrays = {n: shard[n] for n in shard.files if n in ("images", "keys")}
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable .npz shard ({exc})") from None
+        if "keys" not in arrays:
+            raise DataError(
+                f"{path}: no 'keys' array; scoring needs a key per example "
+                "(a str array next to 'images', as `python -m training.data sample` writes)"
+            )
+        if "images" not in arrays or arrays["images"].ndim != 4:
+            raise DataError(f"{path}: needs 'images' of shape (n, height, width, channels)")
+        if arrays["keys"].shape != (len(arrays["images"]),) or arrays["keys"].dtype.kind != "U":
+            raise DataError(
+                f"{path}: keys must be strings, one per image ({len(arrays['images'])},), "
+                f"got {arrays['keys'].dtype} {arrays['keys'].shape}"
+            )
+        if images and arrays["images"].shape[1:] != images[0].shape[1:]:
+            raise DataError(
+                f"{path}: images of shape {arrays['images'].shape[1:]}, but earlier shards "
+                f"have {images[0].shape[1:]}"
+            )
+        images.append(arrays["images"].astype(np.float32, copy=False))
+        keys.append(arrays["keys"])
+    return KeyedInputs(uri, np.concatenate(keys), np.concatenate(images), len(shard_names))
 
 
 def _read(fs: Any, path: str) -> bytes:
