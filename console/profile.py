@@ -34,6 +34,7 @@ __all__ = [
     "Images",
     "KubernetesSettings",
     "LocalSettings",
+    "MetricsSettings",
     "PredictorSettings",
     "Profile",
     "ProfileError",
@@ -57,6 +58,7 @@ DEFAULT_PROFILE = "local"
 Backend = Literal["local", "kubernetes"]
 RouteKind = Literal["Ingress", "HTTPRoute", "none"]
 OnFailure = Literal["rollback-wave", "rollback-all", "pause"]
+MetricsSourceKind = Literal["auto", "direct", "pod-proxy", "prometheus"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -166,6 +168,28 @@ class BatchSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Where live metrics come from (console/metrics). ``auto``: Prometheus when a URL is
+    given, else the pod proxy (kubernetes) or a direct scrape (local)."""
+
+    source: MetricsSourceKind = "auto"
+    prometheus_url: str | None = None
+    namespace_label: str = "namespace"  # Prometheus labels naming a series' deployment
+    deployment_label: str = "app_kubernetes_io_name"
+    window_seconds: float = 30.0
+    interval_seconds: float = 2.0
+    scrape_timeout_seconds: float = 2.0
+    scrape_concurrency: int = 16
+
+    def resolved_source(self, backend: str) -> MetricsSourceKind:
+        if self.source != "auto":
+            return self.source
+        if self.prometheus_url:
+            return "prometheus"
+        return "pod-proxy" if backend == "kubernetes" else "direct"
+
+
+@dataclass(frozen=True)
 class LocalSettings:
     gateway_port: int = 8600
 
@@ -185,6 +209,7 @@ class Profile:
     batch: BatchSettings
     kubernetes: KubernetesSettings | None = None  # set exactly when backend == "kubernetes"
     local: LocalSettings | None = None  # set exactly when backend == "local"
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 @dataclass(frozen=True)
@@ -292,6 +317,7 @@ def parse_profile(name: str, data: Mapping[str, object], *, source: Path | None)
         batch=_batch(top.table("batch")),
         kubernetes=k8s if is_k8s else None,
         local=None if is_k8s else local,
+        metrics=_metrics(top.table("metrics"), backend),
     )
     top.finish()
     return profile
@@ -477,6 +503,36 @@ def _batch(t: Table) -> BatchSettings:
         bake_seconds=t.number("bake_seconds", defaults.bake_seconds),
         on_failure=cast(OnFailure, t.string("on_failure", defaults.on_failure, choices=choices)),
     )
+    t.finish()
+    return settings
+
+
+def _metrics(t: Table, backend: str) -> MetricsSettings:
+    defaults = MetricsSettings()
+    choices = ("auto", "direct", "pod-proxy", "prometheus")
+    source = cast(MetricsSourceKind, t.string("source", defaults.source, choices=choices))
+    url = t.expanded("prometheus_url", "", home=False) or None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise t.bad("prometheus_url", "an http:// or https:// URL", url)
+    if source == "prometheus" and url is None:
+        raise t.error("prometheus_url", 'missing; required when source = "prometheus"')
+    if source == "pod-proxy" and backend != "kubernetes":
+        raise t.error("source", '"pod-proxy" needs backend = "kubernetes"')
+    settings = MetricsSettings(
+        source=source,
+        prometheus_url=url,
+        namespace_label=t.string("namespace_label", defaults.namespace_label),
+        deployment_label=t.string("deployment_label", defaults.deployment_label),
+        window_seconds=t.number("window_seconds", defaults.window_seconds, low=1.0),
+        interval_seconds=t.number("interval_seconds", defaults.interval_seconds, low=0.1),
+        scrape_timeout_seconds=t.number(
+            "scrape_timeout_seconds", defaults.scrape_timeout_seconds, low=0.1
+        ),
+        scrape_concurrency=t.integer("scrape_concurrency", defaults.scrape_concurrency, low=1),
+    )
+    if settings.window_seconds < 2 * settings.interval_seconds:
+        expected = f"a number >= 2 × interval_seconds ({2 * settings.interval_seconds:g})"
+        raise t.bad("window_seconds", expected, settings.window_seconds)
     t.finish()
     return settings
 

@@ -1,0 +1,121 @@
+"""Scrape sources: every predictor's ``/metrics``, fetched with bounded concurrency.
+
+The targets come from a discovery function (the backend's pods or endpoints); the pages come
+from a fetch function (plain HTTP, or the Kubernetes API server's pod proxy). Fetches run on a
+fixed pool of threads, each with its own timeout; a read waits for the targets at most
+``timeout_s`` in total, and a target whose previous fetch is still running is skipped (and
+reported) instead of queued, so a dead target never piles up work or delays the others.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from console.metrics.exposition import ExpositionError, parse_counters
+from console.metrics.readings import Key
+from console.metrics.sources import Reading, Wanted
+
+DEFAULT_CONCURRENCY = 16
+DEFAULT_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    key: Key  # the deployment
+    pod: str
+    address: str  # what is fetched, for messages: a URL or "pod proxy ns/pod"
+
+
+Discover = Callable[[Wanted], tuple[list[Target], set[Key]]]
+Fetch = Callable[[Target, float], str]
+
+
+class ScrapeError(Exception):
+    """One target's fetch failed; the message is one line saying why."""
+
+
+class ScrapeSource:
+    windowed = False
+
+    def __init__(
+        self,
+        name: str,
+        discover: Discover,
+        fetch: Fetch,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._discover = discover
+        self._fetch = fetch
+        self.concurrency = max(1, concurrency)
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"scrape-{name}")
+        self._in_flight: dict[tuple[Key, str], Future[str]] = {}
+        self._lock = threading.Lock()
+        self._on_close = on_close
+
+    def read(self, wanted: Wanted, window_s: float) -> Reading:
+        targets, keys = self._discover(wanted)
+        reading = Reading(keys=set(keys))
+        for target in targets:
+            reading.pods.setdefault(target.key, {})
+            reading.targeted.setdefault(target.key, set()).add(target.pod)
+        started: dict[Future[str], Target] = {}
+        with self._lock:
+            for target in targets:
+                ident = (target.key, target.pod)
+                previous = self._in_flight.get(ident)
+                if previous is not None and not previous.done():
+                    _problem(reading, target, "previous scrape still running")
+                    continue
+                future = self._pool.submit(self._fetch, target, self.timeout_s)
+                self._in_flight[ident] = future
+                started[future] = target
+            # Forget finished fetches of targets that went away.
+            live = {(t.key, t.pod) for t in targets}
+            for ident in [i for i, f in self._in_flight.items() if i not in live and f.done()]:
+                del self._in_flight[ident]
+        deadline = time.monotonic() + self.timeout_s + 0.5
+        pending = set(started)
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+            for future in done:
+                self._collect(reading, started[future], future)
+        for future in pending:
+            _problem(reading, started[future], f"no answer within {self.timeout_s:g} s")
+        return reading
+
+    def _collect(self, reading: Reading, target: Target, future: Future[str]) -> None:
+        try:
+            text = future.result()
+            counters = parse_counters(text)
+        except (ScrapeError, ExpositionError) as exc:
+            _problem(reading, target, str(exc))
+            return
+        except Exception as exc:  # a client library's own error: keep it to one line
+            _problem(reading, target, f"{type(exc).__name__}: {_first_line(exc)}")
+            return
+        reading.pods[target.key][target.pod] = counters
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._on_close is not None:
+            self._on_close()
+
+
+def _problem(reading: Reading, target: Target, message: str) -> None:
+    reading.problems.setdefault(target.key, []).append(f"{target.pod}: {message}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
