@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,13 +183,15 @@ def run_batch(
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
     audit_context: AuditContext | None = None,
+    specs: Mapping[Target, ActionSpec] | None = None,
 ) -> list[ActionResult]:
     """Send ``spec`` to every target, at most ``max_parallel`` at a time; one result per target,
     in the order of ``targets``.
 
     Setting ``stop`` lets the requests in flight finish and sends no more; the targets never
     sent come back failed with "not sent" (and a ``skipped`` progress event). Without an
-    ``audit_context`` nothing is audited (the caller audits).
+    ``audit_context`` nothing is audited (the caller audits). ``specs`` gives some targets an
+    action of their own (a rollback to each one's own earlier revision).
     """
     if max_parallel < 1:
         raise ValueError("max_parallel must be at least 1")
@@ -203,11 +205,11 @@ def run_batch(
         with lock:  # one callback at a time: a target's events never overtake each other
             on_progress(event)
 
-    def audit_one(result: ActionResult) -> ActionResult:
+    def audit_one(chosen: ActionSpec, result: ActionResult) -> ActionResult:
         if audit_context is None:
             return result
         try:
-            audit_result(audit_context, spec.action, result, spec.parameters())
+            audit_result(audit_context, chosen.action, result, chosen.parameters())
         except OSError as exc:  # the change is made; say the record is missing, do not hide it
             return ActionResult(
                 result.target,
@@ -227,8 +229,9 @@ def run_batch(
             result = ActionResult(name, False, "not sent: the batch was stopped", dry_run)
             report(Progress(name, TargetState.SKIPPED, result.message, result))
             return result
-        report(Progress(name, TargetState.RUNNING, spec.describe()))
-        result = audit_one(call_action(backend, spec, target, dry_run))
+        chosen = spec if specs is None else specs.get(target, spec)
+        report(Progress(name, TargetState.RUNNING, chosen.describe()))
+        result = audit_one(chosen, call_action(backend, chosen, target, dry_run))
         state = TargetState.OK if result.ok else TargetState.FAILED
         report(Progress(name, state, result.message, result))
         return result

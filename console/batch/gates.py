@@ -1,0 +1,66 @@
+"""SLO gates: a deployment's numbers during bake against its own numbers from before its wave.
+
+The executor asks an :class:`SloSource` for readings; the metrics collector (``console.metrics``)
+is one, through :class:`CollectorSource`, and tests can pass any object with ``reading``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from console.batch.plan import SloThresholds
+from console.batch.runner import Target
+
+
+@dataclass(frozen=True)
+class SloReading:
+    """Recent numbers of one deployment; None where there is no data (no traffic)."""
+
+    p99_ms: float | None
+    error_percent: float | None
+
+
+class SloSource(Protocol):
+    def reading(self, target: Target) -> SloReading | None:
+        """The target's numbers over the recent window, or None when nothing is known."""
+        ...
+
+
+def violation(
+    thresholds: SloThresholds, baseline: SloReading | None, now: SloReading | None
+) -> str | None:
+    """Why ``now`` breaks the gates against ``baseline`` (a sentence for the journal), or None.
+
+    No baseline or no current number means no verdict: a deployment without traffic cannot
+    regress, and is not failed for it.
+    """
+    if now is None or baseline is None:
+        return None
+    ratio = thresholds.p99_ratio
+    p99, before_p99 = now.p99_ms, baseline.p99_ms
+    if ratio is not None and p99 is not None and before_p99 and p99 > ratio * before_p99:
+        return f"p99 {now.p99_ms:.0f} ms > {ratio:g} × baseline {baseline.p99_ms:.0f} ms"
+    allowed = thresholds.error_percent
+    if allowed is not None and now.error_percent is not None:
+        before = baseline.error_percent or 0.0
+        if now.error_percent > before + allowed:
+            return f"errors {now.error_percent:.1f} % > baseline {before:.1f} % + {allowed:g} %"
+    return None
+
+
+class CollectorSource:
+    """Readings from the metrics collector: ``snapshot()`` maps ``namespace/name`` (or the
+    ``(namespace, name)`` key) to an object with ``p99_ms`` and ``error_percent``."""
+
+    def __init__(self, collector: Any) -> None:
+        self.collector = collector
+
+    def reading(self, target: Target) -> SloReading | None:
+        snapshot = self.collector.snapshot()
+        found = snapshot.get(target)
+        if found is None:
+            found = snapshot.get(f"{target[0]}/{target[1]}")
+        if found is None:
+            return None
+        return SloReading(getattr(found, "p99_ms", None), getattr(found, "error_percent", None))
