@@ -26,10 +26,14 @@ def open_backend(
 ) -> Any:
     """The backend a profile names, started (its cache listed) and ready to read."""
     if profile.backend == "local":
-        raise BackendUnavailable(
-            f"profile {profile.name!r} uses the local runtime, which is not built yet; "
-            "use a Kubernetes profile, e.g. --profile kwok (see `tests/infra/cluster up`)"
-        )
+        # The local runtime: started on demand (one agent per profile), then read from its cache.
+        from console.backends.local import LocalBackend
+        from console.local.launch import AgentUnavailable
+
+        try:
+            return LocalBackend(profile, namespaces=namespaces, read_only=read_only, user=user)
+        except (AgentUnavailable, OSError) as exc:
+            raise BackendUnavailable(f"profile {profile.name!r}: {exc}") from None
     from console.backends.kubernetes.backend import KubernetesBackend
 
     try:

@@ -1,0 +1,408 @@
+"""The local backend: the console's side of the local runtime, the agent's only client.
+
+Reads come from a cache of the agent's snapshot, kept current by a long poll (the agent
+answers as soon as its state changes); subscribers are called once per new snapshot, so a
+burst of changes is one call. Mutations go to the agent's private API and the cache is
+refreshed before they return, so a command sees its own change. Kubernetes-only concepts are
+refused with a message that says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from console.backends.base import Connection, LogRequest
+from console.local.launch import AgentUnavailable, ensure_agent, paths_for, running_agent
+from console.local.paths import API_VERSION
+from console.local.wire import from_json
+from console.model import (
+    ActionResult,
+    DeployRequest,
+    EventInfo,
+    ModelDeployment,
+    PodInfo,
+    RevisionInfo,
+    TrainingJob,
+    TrainingRequest,
+)
+from console.profile import Profile
+from console.selectors import parse_selector
+
+POLL_WAIT = 25.0
+RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0)
+
+
+class LocalError(Exception):
+    """A read the agent refused (no such pod's logs, the agent gone); the message says why."""
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        namespaces: Sequence[str] | None = None,
+        read_only: bool = False,
+        user: str = "",
+    ) -> None:
+        self.profile = profile
+        self.read_only = read_only or profile.read_only
+        self.user = user or "unknown"
+        self.namespaces = tuple(namespaces or ())  # (): every namespace
+        self.default_namespace = self.namespaces[0] if self.namespaces else "default"
+        self._paths = paths_for(profile)
+        self._agent = ensure_agent(profile)
+        self._lock = threading.Lock()
+        self._subscribers: list[Callable[[], None]] = []
+        self._connection = Connection(True, datetime.now(UTC))
+        self._snapshot: dict[str, Any] = {}
+        self._generation = -1
+        self._closed = threading.Event()
+        self._store(self._get_snapshot(wait=0))
+        self._watcher = threading.Thread(target=self._watch, name="local-agent-watch", daemon=True)
+        self._watcher.start()
+
+    # -- the agent's API --------------------------------------------------------------------
+    def _url(self, path: str) -> str:
+        return f"{self._agent['api_url']}/api/v{API_VERSION}/{path}"
+
+    def _get_snapshot(self, wait: float) -> dict[str, Any]:
+        query = urllib.parse.urlencode({"after": self._generation, "wait": wait})
+        with urllib.request.urlopen(self._url(f"snapshot?{query}"), timeout=wait + 10) as r:
+            snapshot: dict[str, Any] = json.load(r)
+            return snapshot
+
+    def _post(self, verb: str, arguments: dict[str, Any]) -> Any:
+        body = json.dumps(arguments).encode()
+        for attempt in range(2):
+            request = urllib.request.Request(
+                self._url(f"actions/{verb}"),
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=120) as r:
+                    answer = json.load(r)
+                break
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")
+                raise LocalError(f"the agent refused {verb}: {exc.code} {detail}") from None
+            except OSError:
+                if attempt:
+                    raise
+                self._agent = ensure_agent(self.profile)  # it stopped: start it again
+        self._refresh()
+        return answer["result"]
+
+    def _store(self, snapshot: dict[str, Any]) -> None:
+        with self._lock:
+            changed = snapshot.get("generation") != self._generation
+            self._snapshot = snapshot
+            self._generation = int(snapshot.get("generation", -1))
+            subscribers = list(self._subscribers)
+        if changed:
+            for call in subscribers:
+                call()
+
+    def _refresh(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._generation = -1
+            self._store(self._get_snapshot(wait=0))
+
+    def _watch(self) -> None:
+        failures = 0
+        while not self._closed.is_set():
+            try:
+                snapshot = self._get_snapshot(wait=POLL_WAIT)
+            except (OSError, ValueError) as exc:
+                if self._closed.is_set():
+                    return
+                if self._connection.live:
+                    self._connection = Connection(
+                        False, datetime.now(UTC), f"reconnecting to the local agent: {exc}"
+                    )
+                    for call in list(self._subscribers):
+                        call()
+                self._closed.wait(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
+                with contextlib.suppress(AgentUnavailable):
+                    found = running_agent(self._paths)  # restarted: its API port is new
+                    if found is not None:
+                        self._agent = found
+                        self._generation = -1
+                continue
+            failures = 0
+            if not self._connection.live:
+                self._connection = Connection(True, datetime.now(UTC))
+                self._generation = -1
+            self._store(snapshot)
+
+    # -- reading ----------------------------------------------------------------------------
+    def _visible(self, namespace: str) -> bool:
+        return not self.namespaces or namespace in self.namespaces
+
+    def connection(self) -> Connection:
+        return self._connection
+
+    def deployments(self, selector: str | None = None) -> list[ModelDeployment]:
+        matches = parse_selector(selector)
+        rows = [from_json(ModelDeployment, d) for d in self._snapshot.get("deployments", [])]
+        return [r for r in rows if self._visible(r.namespace) and matches(dict(r.labels))]
+
+    def deployment(self, namespace: str, name: str) -> ModelDeployment | None:
+        for row in self._snapshot.get("deployments", []):
+            if row["namespace"] == namespace and row["name"] == name:
+                return from_json(ModelDeployment, row)
+        return None
+
+    def _of(self, part: str, namespace: str, name: str) -> list[Any]:
+        found: list[Any] = self._snapshot.get(part, {}).get(f"{namespace}/{name}", [])
+        return found
+
+    def history(self, namespace: str, name: str) -> list[RevisionInfo]:
+        return [from_json(RevisionInfo, r) for r in self._of("revisions", namespace, name)]
+
+    def pods(self, namespace: str, name: str) -> list[PodInfo]:
+        return [from_json(PodInfo, p) for p in self._of("pods", namespace, name)]
+
+    def events(self, namespace: str, name: str) -> list[EventInfo]:
+        return [from_json(EventInfo, e) for e in self._of("events", namespace, name)]
+
+    def jobs(self) -> list[TrainingJob]:
+        rows = [from_json(TrainingJob, j) for j in self._snapshot.get("jobs", [])]
+        return sorted(
+            (j for j in rows if self._visible(j.namespace)), key=lambda j: (j.namespace, j.name)
+        )
+
+    def job_pods(self, namespace: str, name: str) -> list[str]:
+        return [str(p) for p in self._of("job_pods", namespace, name)]
+
+    def endpoints(self, namespace: str, name: str) -> list[tuple[str, str]]:
+        """(pod, predictor base URL) of every running replica, e.g. to scrape ``/metrics``."""
+        return [(str(pod), str(url)) for pod, url in self._of("endpoints", namespace, name)]
+
+    def gateway_url(self) -> str:
+        return str(self._agent["gateway_url"])
+
+    def subscribe(self, on_change: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(on_change)
+
+        def unsubscribe() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._subscribers.remove(on_change)
+
+        return unsubscribe
+
+    # -- mutations --------------------------------------------------------------------------
+    def _refuse(self, target: str, dry_run: bool) -> ActionResult | None:
+        if not self.read_only:
+            return None
+        return ActionResult(
+            target,
+            False,
+            f"read-only: profile {self.profile.name!r} (or --readonly) allows no changes; "
+            "nothing was sent",
+            dry_run,
+        )
+
+    def _result(self, answer: Any) -> ActionResult:
+        return from_json(ActionResult, answer)
+
+    def _act(self, verb: str, target: str, dry_run: bool, **arguments: Any) -> ActionResult:
+        refused = self._refuse(target, dry_run)
+        if refused is not None:
+            return refused
+        return self._result(self._post(verb, {"dry_run": dry_run, **arguments}))
+
+    def deploy(
+        self, request: DeployRequest, *, dry_run: bool = False, verify: bool = True
+    ) -> ActionResult:
+        namespace = request.namespace or self.default_namespace
+        target = f"{namespace}/{request.name}"
+        route = self.profile.route
+        if route.host or route.ingress_class or route.gateway:
+            return ActionResult(
+                target,
+                False,
+                f"profile {self.profile.name!r} sets [route] host/ingress_class/gateway: the "
+                "local runtime has one gateway and no Ingress or HTTPRoute; remove them",
+                dry_run,
+            )
+        return self._act(
+            "deploy",
+            target,
+            dry_run,
+            namespace=namespace,
+            name=request.name,
+            model=request.model,
+            version=request.version,
+            replicas=request.replicas or self.profile.predictor.replicas,
+            gpus=request.gpus,
+            verify=verify,
+            user=self.user,
+        )
+
+    def rollout(
+        self, namespace: str, name: str, version: int, *, dry_run: bool = False, verify: bool = True
+    ) -> ActionResult:
+        return self._act(
+            "rollout",
+            f"{namespace}/{name}",
+            dry_run,
+            namespace=namespace,
+            name=name,
+            version=version,
+            verify=verify,
+            user=self.user,
+        )
+
+    def rollback(
+        self, namespace: str, name: str, to_revision: int = 0, *, dry_run: bool = False
+    ) -> ActionResult:
+        return self._act(
+            "rollback",
+            f"{namespace}/{name}",
+            dry_run,
+            namespace=namespace,
+            name=name,
+            to_revision=to_revision,
+            user=self.user,
+        )
+
+    def scale(
+        self, namespace: str, name: str, replicas: int, *, dry_run: bool = False
+    ) -> ActionResult:
+        return self._act(
+            "scale",
+            f"{namespace}/{name}",
+            dry_run,
+            namespace=namespace,
+            name=name,
+            replicas=replicas,
+        )
+
+    def restart(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        return self._act(
+            "restart",
+            f"{namespace}/{name}",
+            dry_run,
+            namespace=namespace,
+            name=name,
+            user=self.user,
+        )
+
+    def pause(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        return self._act("pause", f"{namespace}/{name}", dry_run, namespace=namespace, name=name)
+
+    def resume(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        return self._act("resume", f"{namespace}/{name}", dry_run, namespace=namespace, name=name)
+
+    def delete(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        return self._act("delete", f"{namespace}/{name}", dry_run, namespace=namespace, name=name)
+
+    def train(self, request: TrainingRequest, *, dry_run: bool = False) -> list[ActionResult]:
+        namespace = request.namespace or self.default_namespace
+        target = f"{namespace}/train-{request.model}"
+        refused = self._refuse(target, dry_run)
+        if refused is not None:
+            return [refused]
+        training = self.profile.training
+        if training.node_selector or training.tolerations:
+            return [
+                ActionResult(
+                    target,
+                    False,
+                    f"profile {self.profile.name!r} sets [training] node_selector/tolerations: "
+                    "Kubernetes scheduling, which the local runtime (this machine) cannot "
+                    "apply; remove them or use a Kubernetes profile",
+                    dry_run,
+                )
+            ]
+        answer = self._post(
+            "train",
+            {
+                "namespace": namespace,
+                "model": request.model,
+                "data": request.data,
+                "gpus": request.gpus if request.gpus is not None else training.gpus,
+                "epochs": request.epochs,
+                "params": dict(request.params),
+                "grid": {k: list(v) for k, v in request.grid.items()},
+                "dry_run": dry_run,
+            },
+        )
+        return [self._result(a) for a in answer]
+
+    def cancel_job(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
+        return self._act(
+            "cancel_job", f"{namespace}/{name}", dry_run, namespace=namespace, name=name
+        )
+
+    # -- streams and permissions ------------------------------------------------------------
+    def logs(self, request: LogRequest) -> Iterator[str]:
+        """One pod's lines, or several merged with a ``[pod]`` prefix; follows when asked."""
+        if request.container not in (None, "predictor", "training"):
+            raise LocalError(
+                f"container {request.container!r}: local pods have one process each "
+                "(predictor or training); leave out -c"
+            )
+        query: list[tuple[str, Any]] = [("namespace", request.namespace)]
+        query += [("pod", pod) for pod in request.pods]
+        query += [("follow", int(request.follow)), ("timestamps", int(request.timestamps))]
+        query += [("previous", int(request.previous))]
+        if request.tail is not None:
+            query.append(("tail", request.tail))
+        if request.since is not None:
+            query.append(("since", request.since.total_seconds()))
+        url = self._url("logs?" + urllib.parse.urlencode(query))
+        try:
+            response = urllib.request.urlopen(url, timeout=None)
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", str(exc))
+            except ValueError:
+                message = str(exc)
+            raise LocalError(message) from None
+        lines: queue.Queue[str | None] = queue.Queue(maxsize=10_000)
+
+        def pump() -> None:
+            with contextlib.suppress(OSError, ValueError):
+                for raw in response:
+                    lines.put(raw.decode("utf-8", errors="replace").rstrip("\n"))
+            lines.put(None)
+
+        reader = threading.Thread(target=pump, name="local-logs", daemon=True)
+        reader.start()
+        try:
+            while True:
+                if request.stop is not None and request.stop.is_set():
+                    return
+                try:
+                    line = lines.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    return
+                yield line
+        finally:
+            response.close()
+
+    def can(self, verb: str, resource: str, namespace: str | None = None) -> bool:
+        """Everything on this machine is the user's own; only read-only forbids."""
+        return not self.read_only
+
+    def close(self) -> None:
+        self._closed.set()
