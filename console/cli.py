@@ -17,6 +17,8 @@ from console import __version__, commands
 from console.backends import BackendUnavailable
 from console.backends.kubernetes.backend import BackendError
 from console.backends.kubernetes.templates import TemplateError
+from console.backends.local import LocalError
+from console.local.manage import AgentCommandError
 from console.profile import ProfileError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -131,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="the store's models and versions")
     models.add_argument("model", nargs="?")
     models.add_argument("--json", action="store_true")
+    agent = sub.add_parser("agent", help="the local runtime's agent (local profiles)")
+    agent.add_argument("action", choices=("start", "stop", "status"))
+    agent.add_argument("--json", action="store_true")
     audit = sub.add_parser("audit", help="what was done, by whom")
     audit.add_argument("--since", help="e.g. 1h")
     audit.add_argument("--json", action="store_true")
@@ -158,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         BackendError,
         TemplateError,
         commands.ActionFailed,
+        AgentCommandError,
+        LocalError,
     ) as exc:
         print(f"fleetdeck: {exc}", file=sys.stderr)
         return EXIT_FAILED

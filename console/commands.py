@@ -35,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
         return models(profile, args)
     if args.command == "audit":
         return show_audit(args)
+    if args.command == "agent":
+        from console.local.manage import agent_command
+
+        return agent_command(profile, args.action, args.json)
     read_only = args.readonly or profile.read_only
     if args.command in MUTATIONS and read_only:
         raise ActionFailed(
