@@ -1,0 +1,225 @@
+"""The deck: ``fleetdeck`` with no subcommand. Screens, the ``:`` command line, the command
+palette, ``?`` help and ``esc`` back; the screens do the work (see ``console/tui/screens``).
+
+Keyboard first and bastion-safe: everything works without a mouse at 80×24, colour is never the
+only signal (NO_COLOR), copying goes through OSC 52, and nothing on the UI thread waits on the
+cluster (reads run in workers, the backend's cache keeps serving while it reconnects).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+
+from console.backends.base import LogRequest
+from console.profile import Profile
+from console.tui.context import DeckContext, PaletteCommand
+from console.tui.fleet_data import MetricsSource, utc_now
+from console.tui.screens.fleet import ACTION_KEYS, FleetScreen
+from console.tui.screens.help import HelpScreen, KeyHelp
+from console.tui.screens.prompt import COMMAND_HELP, CommandPrompt
+
+LOG_TAIL = 500
+
+# `:` words and the screen each opens; the Logs, Training and Models screens are optional
+# modules (another part of the deck), found at run time.
+FLEET_WORDS = frozenset({"deploy", "deploys", "deployment", "deployments", "dp", "fleet", "home"})
+JOB_WORDS = frozenset({"jobs", "job", "training", "train"})
+MODEL_WORDS = frozenset({"models", "model", "mo"})
+LOG_WORDS = frozenset({"logs", "log"})
+QUIT_WORDS = frozenset({"q", "q!", "quit", "exit"})
+
+
+class DeckCommands(Provider):
+    """The command palette: every action of the current screen and the deck's own."""
+
+    def _commands(self) -> list[PaletteCommand]:
+        app: DeckApp = self.app  # type: ignore[assignment]
+        screen: Any = self.screen
+        own = screen.palette_commands() if hasattr(screen, "palette_commands") else []
+        return [*own, *app.global_commands()]
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class DeckApp(App[None]):
+    CSS_PATH = "deck.tcss"
+    TITLE = "fleetdeck"
+    COMMANDS = App.COMMANDS | {DeckCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help"),
+        Binding("colon", "command_line", "Command"),
+        Binding("escape", "go_back", "Back", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        backend: Any,
+        profile: Profile,
+        *,
+        read_only: bool = False,
+        context: str | None = None,
+        user: str = "",
+        metrics: MetricsSource | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        audit_path: Path | None = None,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.deck = DeckContext(
+            backend,
+            profile,
+            read_only=read_only,
+            context=context,
+            user=user,
+            metrics=metrics,
+            clock=clock,
+            audit_path=audit_path,
+            live=live,
+        )
+        self.fleet = FleetScreen(self.deck)
+
+    def on_mount(self) -> None:
+        self.push_screen(self.fleet)
+
+    # -- navigation ---------------------------------------------------------------------------
+    def action_go_back(self) -> None:
+        # The Fleet screen is home: esc never leaves it for the empty default screen.
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def go_home(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        keys, unavailable = self._screen_keys(self.screen)
+        title = f"Keys: {type(self.screen).__name__.removesuffix('Screen') or 'deck'}"
+        self.push_screen(HelpScreen(title, keys, unavailable))
+
+    def _screen_keys(self, screen: Screen[Any]) -> tuple[list[KeyHelp], list[KeyHelp]]:
+        keys: list[KeyHelp] = []
+        seen: set[tuple[str, str]] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            # The screen's and the deck's own keys; widgets' built-ins (DataTable's ctrl+home...)
+            # are summed up in one line below.
+            if active.node is not screen and active.node is not self:
+                continue
+            text = binding.description or binding.action.replace("_", " ")
+            if (key, text) not in seen:
+                seen.add((key, text))
+                keys.append((self.get_key_display(binding), text))
+        unavailable: list[KeyHelp] = []
+        why_not = getattr(screen, "_why_not", None)
+        if why_not is not None:
+            for key, action in ACTION_KEYS.items():
+                reason = why_not(action)
+                if reason:
+                    unavailable.append((key, f"{action}: {reason}"))
+        keys.append(("j/k ↑/↓", "move; g/G first/last; pgup/pgdn a page; ←/→ scroll"))
+        keys.append((":", COMMAND_HELP))
+        keys.append(("ctrl+p", "command palette: every action of this screen"))
+        return keys, unavailable
+
+    def action_command_line(self) -> None:
+        self.push_screen(CommandPrompt(), self._command_entered)
+
+    def _command_entered(self, text: str | None) -> None:
+        if text:
+            self.run_command(text)
+
+    def run_command(self, text: str) -> None:
+        """``deploy``, ``jobs``, ``models``, ``logs NAME``, ``help``, ``quit`` (k9s's words)."""
+        word, _, rest = text.strip().lstrip(":").partition(" ")
+        word, rest = word.lower(), rest.strip()
+        if word in FLEET_WORDS:
+            self.go_home()
+            if rest:
+                self.fleet.set_filter(rest)
+        elif word in JOB_WORDS:
+            self._open_optional("training", "TrainingScreen", "Training")
+        elif word in MODEL_WORDS:
+            self._open_optional("models", "ModelsScreen", "Models")
+        elif word in LOG_WORDS:
+            self._logs_by_name(rest)
+        elif word in {"help", "h", "?"}:
+            self.action_help()
+        elif word in QUIT_WORDS:
+            self.exit()
+        else:
+            self.notify(f"unknown command {word!r}; try {COMMAND_HELP}", severity="warning")
+
+    def _open_optional(self, module: str, class_name: str, title: str) -> None:
+        try:
+            screen_class = getattr(
+                importlib.import_module(f"console.tui.screens.{module}"), class_name
+            )
+        except (ImportError, AttributeError):
+            self.notify(f"the {title} screen is not part of this build yet", severity="warning")
+            return
+        try:
+            screen = screen_class(self.deck.backend, self.deck.profile)
+        except Exception as exc:  # a screen that cannot start says why, the deck goes on
+            self.notify(f"cannot open {title}: {exc}", severity="error")
+            return
+        self.go_home()
+        self.push_screen(screen)
+
+    def _logs_by_name(self, text: str) -> None:
+        if not text:
+            self.notify("logs NAME: which deployment (NAME or NAMESPACE/NAME)?", severity="warning")
+            return
+        namespace, _, name = text.rpartition("/")
+        matches = [
+            r.key for r in self.fleet.rows if r.key[1] == name and namespace in ("", r.key[0])
+        ]
+        if not matches:
+            self.notify(f"no deployment named {text!r} in the fleet", severity="warning")
+            return
+        self.open_logs(*matches[0])
+
+    def open_logs(self, namespace: str, name: str) -> None:
+        """The Logs screen on a deployment's pods, merged with a prefix per pod."""
+        try:
+            from console.tui.screens.logs import LogsScreen
+        except ImportError:
+            self.notify("the Logs screen is not part of this build yet", severity="warning")
+            return
+        pods = [p.name for p in self.deck.backend.pods(namespace, name)]
+        if not pods:
+            self.notify(f"{namespace}/{name} has no pods yet", severity="warning")
+            return
+        request = LogRequest(pods, namespace, follow=True, tail=LOG_TAIL)
+        self.push_screen(LogsScreen(self.deck.backend, request, f"{namespace}/{name}"))
+
+    # -- the palette's deck-wide entries ------------------------------------------------------
+    def global_commands(self) -> list[PaletteCommand]:
+        return [
+            ("Go to the fleet", ":deploy", self.go_home),
+            ("Go to training jobs", ":jobs", lambda: self.run_command("jobs")),
+            ("Go to models", ":models", lambda: self.run_command("models")),
+            ("Command line", ":", self.action_command_line),
+            ("Help: keys of this screen", "?", self.action_help),
+            ("Quit", "q", self.exit),
+        ]

@@ -1,0 +1,43 @@
+"""What every deck screen needs to know about the session: backend, profile, who and where."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.batch.runner import AuditContext
+from console.profile import Profile
+from console.tui.fleet_data import Clock, MetricsSource, utc_now
+from console.tui.permissions import Permissions, read_only_permissions
+
+PaletteCommand = tuple[str, str, Callable[[], Any]]  # title, help, what it does
+
+
+@dataclass
+class DeckContext:
+    backend: Any
+    profile: Profile
+    read_only: bool = False
+    context: str | None = None  # the kube context (None: the profile's, or the local runtime)
+    user: str = ""
+    metrics: MetricsSource | None = None
+    clock: Clock = utc_now
+    audit_path: Path | None = None  # None: the default audit log
+    live: bool = True  # False (snapshots): no subscription, no timers
+    permissions: Permissions = field(default_factory=Permissions)
+
+    def __post_init__(self) -> None:
+        self.read_only = self.read_only or self.profile.read_only
+        if self.read_only:
+            self.permissions = read_only_permissions(self.profile.name)
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The namespaces shown; () means all of them."""
+        return tuple(getattr(self.backend, "namespaces", ()) or ())
+
+    @property
+    def audit(self) -> AuditContext:
+        return AuditContext(self.profile.name, self.context, self.user, self.audit_path)

@@ -1,0 +1,67 @@
+"""Reading the fleet for the Fleet screen (in a worker thread): rows, widths, connection.
+
+``read_metrics`` is the one place the deck reads serving metrics: the metrics collector
+(console/metrics) is passed in as a callable returning a snapshot per deployment; until one is
+given, the metric columns show ``-``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from console.backends.base import Connection
+from console.tui.rows import FleetRow, MetricsSnapshot, build_rows, column_widths
+
+MetricsSource = Callable[[], MetricsSnapshot]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    rows: list[FleetRow]
+    widths: tuple[int, ...]
+    connection: Connection
+    error: str  # why the rows could not be read ("" when they were)
+    seconds: float  # how long reading took: the screen spaces refreshes by it
+
+
+def read_metrics(source: MetricsSource | None) -> MetricsSnapshot:
+    """The metrics hook: a snapshot keyed by (namespace, name); empty without a source or when
+    the source fails (the columns then show ``-``, the fleet still shows)."""
+    if source is None:
+        return {}
+    try:
+        return source()
+    except Exception:
+        return {}
+
+
+def read_fleet(
+    backend: Any, metrics: MetricsSource | None = None, clock: Clock = utc_now
+) -> FleetSnapshot:
+    started = time.perf_counter()
+    error = ""
+    try:
+        deployments = backend.deployments()
+    except Exception as exc:  # the screen keeps the last rows and says why
+        deployments, error = None, f"cannot read deployments: {exc}"
+    try:
+        connection = backend.connection()
+    except Exception as exc:
+        connection = Connection(False, clock(), str(exc))
+    rows = build_rows(deployments or [], read_metrics(metrics), clock())
+    return FleetSnapshot(
+        rows if deployments is not None else [],
+        column_widths(rows),
+        connection,
+        error,
+        time.perf_counter() - started,
+    )

@@ -1,0 +1,314 @@
+"""The Deployment screen: one deployment's revisions, pods, events and conditions, live.
+
+Reads run in a thread worker on every change the backend reports (one at a time, bursts
+merged) and come back as one ``DetailLoaded`` message; the tables are refilled keeping their
+cursor. The action keys are the Fleet screen's, acting on this deployment.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from console.batch.runner import ACTIONS, Action
+from console.model import EventInfo, ModelDeployment, PodInfo, RevisionInfo
+from console.output import age
+from console.tui.context import DeckContext, PaletteCommand
+from console.tui.permissions import ACTION_LABELS, ACTION_TITLES
+from console.tui.rows import status_text
+from console.tui.screens.fleet import ACTION_KEYS, MIN_REFRESH_SECONDS
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+    updated: str  # when it last changed, as the API gives it
+
+
+@dataclass(frozen=True)
+class DeploymentDetail:
+    deployment: ModelDeployment | None  # None: it is gone (deleted)
+    revisions: list[RevisionInfo]
+    pods: list[PodInfo]
+    events: list[EventInfo]
+    conditions: list[Condition]
+    error: str = ""
+
+
+def read_conditions(backend: Any, namespace: str, name: str) -> list[Condition]:
+    """The Deployment's status conditions. The backend interface has no call for them yet: a
+    backend offering ``conditions(namespace, name)`` is asked, the Kubernetes backend's cache
+    is read directly, any other backend shows none."""
+    if hasattr(backend, "conditions"):
+        return list(backend.conditions(namespace, name))
+    cache = getattr(backend, "cache", None)
+    if cache is None or getattr(backend, "name", "") != "kubernetes":
+        return []
+    from console.backends.kubernetes.cache import Kind
+
+    obj = cache.get(Kind.DEPLOYMENTS, namespace, name) or {}
+    return [
+        Condition(
+            str(c.get("type", "")),
+            str(c.get("status", "")),
+            str(c.get("reason", "")),
+            str(c.get("message", "")),
+            str(c.get("lastUpdateTime") or c.get("lastTransitionTime") or ""),
+        )
+        for c in (obj.get("status") or {}).get("conditions") or ()
+    ]
+
+
+def read_detail(backend: Any, namespace: str, name: str) -> DeploymentDetail:
+    try:
+        return DeploymentDetail(
+            backend.deployment(namespace, name),
+            backend.history(namespace, name),
+            backend.pods(namespace, name),
+            backend.events(namespace, name),
+            read_conditions(backend, namespace, name),
+        )
+    except Exception as exc:  # show what broke, keep the last view
+        return DeploymentDetail(None, [], [], [], [], f"cannot read {namespace}/{name}: {exc}")
+
+
+class DeploymentScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("l", "logs", "Logs"),
+        Binding("y", "copy", "Copy name", show=False),
+        *(
+            Binding(key, f"act('{action}')", ACTION_LABELS[action])
+            for key, action in ACTION_KEYS.items()
+        ),
+        Binding("1", "tab('revisions')", "Revisions", show=False),
+        Binding("2", "tab('pods')", "Pods", show=False),
+        Binding("3", "tab('events')", "Events", show=False),
+        Binding("4", "tab('conditions')", "Conditions", show=False),
+    ]
+
+    class DetailChanged(Message):
+        pass
+
+    class DetailLoaded(Message):
+        def __init__(self, detail: DeploymentDetail) -> None:
+            super().__init__()
+            self.detail = detail
+
+    def __init__(self, deck: DeckContext, namespace: str, name: str) -> None:
+        super().__init__()
+        self.deck = deck
+        self.namespace = namespace
+        self.deployment_name = name
+        self.detail: DeploymentDetail | None = None
+        self.loads = 0
+        self._loading = False
+        self._dirty = False
+        self._unsubscribe: Any = None
+        self._next_load = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.namespace}/{self.deployment_name}: loading…", id="detail-summary")
+        with TabbedContent(initial="revisions"):
+            with TabPane("Revisions", id="revisions"):
+                yield DataTable(id="detail-revisions", cursor_type="row", zebra_stripes=True)
+            with TabPane("Pods", id="pods"):
+                yield DataTable(id="detail-pods", cursor_type="row", zebra_stripes=True)
+            with TabPane("Events", id="events"):
+                yield DataTable(id="detail-events", cursor_type="row", zebra_stripes=True)
+            with TabPane("Conditions", id="conditions"):
+                yield DataTable(id="detail-conditions", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        columns = {
+            "revisions": ("REV", "MODEL", "VERSION", "REPLICAS", "CHANGE-CAUSE", "IMAGE"),
+            "pods": ("POD", "PHASE", "READY", "RESTARTS", "NODE", "REV", "AGE", "REASON"),
+            "events": ("AGE", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE"),
+            "conditions": ("TYPE", "STATUS", "REASON", "UPDATED", "MESSAGE"),
+        }
+        for table_id, titles in columns.items():
+            self.query_one(f"#detail-{table_id}", DataTable).add_columns(*titles)
+        self.query_one("#detail-revisions", DataTable).focus()
+        if self.deck.live:
+            self._unsubscribe = self.deck.backend.subscribe(
+                lambda: self.post_message(self.DetailChanged())
+            )
+            self.set_interval(15.0, self._load)  # ages move on
+        self._load()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- loading ------------------------------------------------------------------------------
+    def on_deployment_screen_detail_changed(self, _: DetailChanged) -> None:
+        self._load()
+
+    def _load(self) -> None:
+        if self._loading:
+            self._dirty = True
+            return
+        wait = self._next_load - time.monotonic()
+        if wait > 0:
+            self._dirty = True
+            self.set_timer(wait, self._load_if_dirty)
+            return
+        self._loading, self._dirty = True, False
+        self._read()
+
+    def _load_if_dirty(self) -> None:
+        if self._dirty and not self._loading:
+            self._next_load = 0.0
+            self._load()
+
+    @work(thread=True, group="detail-read", exit_on_error=False)
+    def _read(self) -> None:
+        self.post_message(
+            self.DetailLoaded(read_detail(self.deck.backend, self.namespace, self.deployment_name))
+        )
+
+    def on_deployment_screen_detail_loaded(self, message: DetailLoaded) -> None:
+        self._loading = False
+        self._next_load = time.monotonic() + MIN_REFRESH_SECONDS
+        self.loads += 1
+        detail: DeploymentDetail = message.detail
+        if detail.error:
+            self.app.notify(detail.error, severity="warning", timeout=4)
+        else:
+            self.detail = detail
+            self._show(detail)
+        if self._dirty:
+            self._load()
+
+    def _show(self, detail: DeploymentDetail) -> None:
+        now = self.deck.clock()
+        d = detail.deployment
+        summary = self.query_one("#detail-summary", Static)
+        if d is None:
+            summary.update(f"{self.namespace}/{self.deployment_name}: not found (deleted?)")
+        else:
+            summary.update(
+                f"[b]{d.namespace}/{d.name}[/b]  model {d.model or '-'} v{d.version or '-'}  "
+                f"ready {d.ready}/{d.desired}  updated {d.updated}  available {d.available}  "
+                f"revision {d.revision or '-'}  age {age(d.created, now)}\n"
+                f"{status_text(d)}  image {d.image or '-'}"
+            )
+        self._fill(
+            "revisions",
+            [
+                (
+                    str(r.number),
+                    r.model or "-",
+                    r.model_version or "-",
+                    str(r.replicas),
+                    r.change_cause or "-",
+                    ", ".join(r.images) or "-",
+                )
+                for r in sorted(detail.revisions, key=lambda r: -r.number)
+            ],
+        )
+        self._fill(
+            "pods",
+            [
+                (
+                    p.name,
+                    p.phase,
+                    "yes" if p.ready else "no",
+                    str(p.restarts),
+                    p.node or "-",
+                    "-" if p.revision is None else str(p.revision),
+                    age(p.created, now),
+                    p.reason or "",
+                )
+                for p in detail.pods
+            ],
+        )
+        self._fill(
+            "events",
+            [
+                (age(e.time, now), e.kind, e.reason, e.object, str(e.count), e.message)
+                for e in reversed(detail.events)  # newest first
+            ],
+        )
+        self._fill(
+            "conditions",
+            [(c.type, c.status, c.reason, c.updated, c.message) for c in detail.conditions],
+        )
+
+    def _fill(self, table_id: str, rows: list[tuple[str, ...]]) -> None:
+        table = self.query_one(f"#detail-{table_id}", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        table.add_rows(rows)
+        if rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
+
+    # -- actions ------------------------------------------------------------------------------
+    def _why_not(self, action: Action) -> str:
+        return self.deck.permissions.why_not(action, [self.namespace])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and parameters:
+            return not self._why_not(parameters[0])  # type: ignore[arg-type]
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        action = ACTION_KEYS.get(event.key)
+        reason = self._why_not(action) if action else ""
+        if reason:
+            event.stop()
+            self.app.notify(f"{action}: {reason}", severity="warning", timeout=5)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self.query_one(f"#detail-{tab}", DataTable).focus()
+
+    def action_logs(self) -> None:
+        self.app.open_logs(self.namespace, self.deployment_name)  # type: ignore[attr-defined]
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(f"{self.namespace}/{self.deployment_name}")
+        self.app.notify("copied the name", timeout=2)
+
+    def action_act(self, action: str) -> None:
+        if action not in ACTIONS:
+            return
+        chosen: Action = action
+        reason = self._why_not(chosen)
+        if reason:
+            self.app.notify(f"{action}: {reason}", severity="warning", timeout=5)
+            return
+        target = self.detail.deployment if self.detail else None
+        if target is None:
+            self.app.notify(f"{self.namespace}/{self.deployment_name} is not (or no longer) there")
+            return
+        from console.tui.screens.action_dialog import ActionDialog
+
+        self.app.push_screen(ActionDialog(self.deck, chosen, [target]))
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        commands: list[PaletteCommand] = []
+        for action in ACTIONS:
+            reason = self._why_not(action)
+            title = f"{ACTION_TITLES[action]} {self.deployment_name}"
+            if reason:
+                commands.append((title, f"not offered: {reason}", partial(self.app.notify, reason)))
+            else:
+                commands.append((title, action, partial(self.action_act, action)))
+        for tab in ("revisions", "pods", "events", "conditions"):
+            commands.append((f"Show {tab}", f"the {tab} tab", partial(self.action_tab, tab)))
+        commands.append(("Logs", f"live tail of {self.deployment_name}'s pods", self.action_logs))
+        return commands

@@ -1,0 +1,393 @@
+"""The Fleet screen (home): every deployment as a live row; filter, sort, mark, act.
+
+Data flow: the backend's change notification (from its notifier thread) posts ``FleetChanged``;
+the screen reads the fleet in a thread worker (``read_fleet``), at most one read at a time and
+spaced by the time the last one took, so a burst of changes is one refresh; the result comes
+back as ``FleetLoaded`` and is applied in one go. The cursor stays on the same deployment, the
+marks are a set of keys, the filter and sort are re-applied: a refresh never moves the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from functools import partial
+from typing import Any, ClassVar
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from console.batch.runner import ACTIONS, Action
+from console.tui.context import DeckContext, PaletteCommand
+from console.tui.fleet_data import FleetSnapshot, read_fleet
+from console.tui.permissions import ACTION_LABELS, ACTION_TITLES, check_permissions
+from console.tui.rows import (
+    COLUMNS,
+    FleetRow,
+    Key,
+    RowFilter,
+    SortOrder,
+    count_rows,
+    cursor_index,
+    live_marks,
+    parse_filter,
+    visible_rows,
+)
+from console.tui.widgets.fleet_table import FleetTable
+from console.tui.widgets.status_bar import StatusBar, StatusInfo
+
+MIN_REFRESH_SECONDS = 0.3
+# Refreshes are spaced by this many times the last read's duration: at most ~1/8 of a core
+# goes to re-reading a large fleet however fast it changes.
+REFRESH_SPACING = 8.0
+AGE_REFRESH_SECONDS = 15.0
+
+ACTION_KEYS: dict[str, Action] = {
+    "u": "rollout",
+    "b": "rollback",
+    "r": "restart",
+    "s": "scale",
+    "p": "pause",
+    "P": "resume",
+    "ctrl+d": "delete",
+}
+
+
+class FleetScreen(Screen[None]):
+    TITLE = "Fleet"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("space", "mark", "Mark"),
+        Binding("A", "mark_all", "Mark all"),
+        Binding("C", "clear_marks", "Clear marks"),
+        Binding("o", "sort_next", "Sort"),
+        Binding("O", "sort_reverse", "Reverse sort"),
+        Binding("d,enter", "detail", "Detail"),
+        Binding("l", "logs", "Logs"),
+        Binding("y", "copy", "Copy name", show=False),
+        *(
+            Binding(key, f"act('{action}')", ACTION_LABELS[action])
+            for key, action in ACTION_KEYS.items()
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    class FleetChanged(Message):
+        """The backend saw a change (posted from its notifier thread)."""
+
+    class FleetLoaded(Message):
+        def __init__(self, snapshot: FleetSnapshot) -> None:
+            super().__init__()
+            self.snapshot = snapshot
+
+    def __init__(self, deck: DeckContext) -> None:
+        super().__init__()
+        self.deck = deck
+        self.rows: list[FleetRow] = []
+        self.widths: tuple[int, ...] = tuple(len(c.title) for c in COLUMNS)
+        self.marks: set[Key] = set()
+        self.row_filter: RowFilter = parse_filter("")
+        self.order = SortOrder()
+        self.snapshot: FleetSnapshot | None = None
+        self.loads = 0  # completed reads: tests wait on it, the bench counts it
+        self._loading = False
+        self._dirty = False
+        self._next_load = 0.0
+        self._load_timer: Any = None
+        self._unsubscribe: Any = None
+        self._asked_namespaces: set[str] = set()
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self._status_info(), id="fleet-status")
+        yield FleetTable(id="fleet-table")
+        yield Input(placeholder="filter: text, regex, or label=value", id="fleet-filter")
+        yield Footer()
+
+    @property
+    def table(self) -> FleetTable:
+        return self.query_one(FleetTable)
+
+    def on_mount(self) -> None:
+        self.query_one("#fleet-filter", Input).display = False
+        self.table.focus()
+        if self.deck.live:
+            self._unsubscribe = self.deck.backend.subscribe(self._backend_changed)
+            self.set_interval(1.0, self._show_status)
+            self.set_interval(AGE_REFRESH_SECONDS, self.request_load)
+        self.request_load()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- loading ------------------------------------------------------------------------------
+    def _backend_changed(self) -> None:
+        self.post_message(self.FleetChanged())  # thread-safe; the UI thread handles it
+
+    def on_fleet_screen_fleet_changed(self, _: FleetChanged) -> None:
+        self.request_load()
+
+    def request_load(self) -> None:
+        """Read the fleet soon: now, after the spacing, or after the read in flight."""
+        if self._loading:
+            self._dirty = True
+            return
+        wait = self._next_load - time.monotonic()
+        if wait > 0:
+            if self._load_timer is None:
+                self._load_timer = self.set_timer(wait, self._start_load)
+            return
+        self._start_load()
+
+    def _start_load(self) -> None:
+        self._load_timer = None
+        self._loading, self._dirty = True, False
+        self._read_fleet()
+
+    @work(thread=True, group="fleet-read", exit_on_error=False)
+    def _read_fleet(self) -> None:
+        snapshot = read_fleet(self.deck.backend, self.deck.metrics, self.deck.clock)
+        self.post_message(self.FleetLoaded(snapshot))
+
+    def on_fleet_screen_fleet_loaded(self, message: FleetLoaded) -> None:
+        snapshot = message.snapshot
+        self._loading = False
+        self._next_load = time.monotonic() + max(
+            MIN_REFRESH_SECONDS, snapshot.seconds * REFRESH_SPACING
+        )
+        self.loads += 1
+        self.snapshot = snapshot
+        if snapshot.error:
+            self.app.notify(snapshot.error, severity="warning", timeout=4)
+        else:
+            self.rows, self.widths = snapshot.rows, snapshot.widths
+            self.marks = live_marks(self.marks, self.rows)
+            self._apply()
+            self._check_new_namespaces()
+        self._show_status()
+        if self._dirty:
+            self.request_load()
+
+    def _check_new_namespaces(self) -> None:
+        if self.deck.read_only or not self.deck.live:
+            return
+        seen = {r.key[0] for r in self.rows} | set(self.deck.namespaces)
+        new = seen - self._asked_namespaces
+        if new:
+            self._asked_namespaces |= new
+            self._check_permissions(sorted(new))
+
+    @work(thread=True, group="permissions", exit_on_error=False)
+    def _check_permissions(self, namespaces: list[str]) -> None:
+        found = check_permissions(self.deck.backend, self.deck.user, namespaces)
+        self.app.call_from_thread(self._permissions_found, found)
+
+    def _permissions_found(self, found: Any) -> None:
+        self.deck.permissions = self.deck.permissions.merged(found)
+        self.refresh_bindings()
+        self._show_status()
+
+    # -- showing ------------------------------------------------------------------------------
+    def _apply(self) -> None:
+        """Filter, sort and show, keeping the cursor on the deployment it was on."""
+        table = self.table
+        current = table.cursor_row
+        view = visible_rows(self.rows, self.row_filter, self.order)
+        cursor = cursor_index(view, current.key if current else None, table.cursor)
+        table.show(view, cursor=cursor, marks=self.marks, widths=self.widths, order=self.order)
+        self._show_status()
+
+    def _status_info(self) -> StatusInfo:
+        shown = len(self.table.view) if self.is_mounted else 0
+        counts = count_rows(self.rows, shown, len(self.marks))
+        connection = self.snapshot.connection if self.snapshot else None
+        if self.deck.live and self.is_mounted:
+            with contextlib.suppress(Exception):  # keep the last known state
+                connection = self.deck.backend.connection()
+        namespaces = self._namespaces_shown()
+        return StatusInfo(
+            profile=self.deck.profile.name,
+            context=self.deck.context,
+            namespaces=self.deck.namespaces,
+            read_only=self.deck.read_only,
+            counts=counts,
+            connection=connection,
+            filter_text=self.row_filter.text.strip(),
+            sort=f"{self.order.column}{' desc' if self.order.descending else ''}",
+            denied=self.deck.permissions.summary(namespaces),
+        )
+
+    def _namespaces_shown(self) -> list[str]:
+        return sorted({r.key[0] for r in self.rows} | set(self.deck.namespaces))
+
+    def _show_status(self) -> None:
+        self.query_one(StatusBar).show(self._status_info())
+
+    # -- targets ------------------------------------------------------------------------------
+    def targets(self) -> list[FleetRow]:
+        """The marked rows (in the table's order, filtered-out marks included last), or the
+        cursor row when nothing is marked."""
+        if self.marks:
+            shown = [r for r in self.table.view if r.key in self.marks]
+            keys = {r.key for r in shown}
+            hidden = [r for r in self.rows if r.key in self.marks and r.key not in keys]
+            return shown + hidden
+        row = self.table.cursor_row
+        return [row] if row else []
+
+    def _why_not(self, action: Action) -> str:
+        namespaces = {r.key[0] for r in self.targets()} or set(self._namespaces_shown())
+        return self.deck.permissions.why_not(action, sorted(namespaces))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and parameters:
+            return not self._why_not(parameters[0])  # type: ignore[arg-type]
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        # A key of an action that is not offered still says why instead of doing nothing.
+        action = ACTION_KEYS.get(event.key)
+        if action is None or isinstance(self.focused, Input):
+            return
+        reason = self._why_not(action)
+        if reason:
+            event.stop()
+            self.app.notify(f"{action}: {reason}", severity="warning", timeout=5)
+
+    # -- actions ------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#fleet-filter", Input)
+        box.display = True
+        box.value = self.row_filter.text
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "fleet-filter":
+            self.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "fleet-filter":
+            event.input.display = False
+            self.table.focus()
+
+    def set_filter(self, text: str) -> None:
+        self.row_filter = parse_filter(text)
+        if self.row_filter.error:
+            self.app.notify(self.row_filter.error, severity="warning", timeout=3)
+        self._apply()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#fleet-filter", Input)
+        box.display = False
+        self.table.focus()
+        if self.row_filter.active:
+            box.value = ""
+            self.set_filter("")
+
+    def sort_by(self, column: str, descending: bool | None = None) -> None:
+        if descending is None:  # the same column again flips the order
+            descending = not self.order.descending if column == self.order.column else False
+        self.order = SortOrder(column, descending)
+        self._apply()
+
+    def on_fleet_table_header_clicked(self, message: FleetTable.HeaderClicked) -> None:
+        self.sort_by(message.column)
+
+    def action_sort_next(self) -> None:
+        self.order = self.order.next_column()
+        self._apply()
+
+    def action_sort_reverse(self) -> None:
+        self.order = self.order.reversed()
+        self._apply()
+
+    def action_mark(self) -> None:
+        row = self.table.cursor_row
+        if row is None:
+            return
+        self.marks ^= {row.key}
+        self.table.refresh_marks(self.marks)
+        self.table.action_cursor_down()
+        self._show_status()
+
+    def action_mark_all(self) -> None:
+        self.marks |= {r.key for r in self.table.view}
+        self.table.refresh_marks(self.marks)
+        self._show_status()
+
+    def action_clear_marks(self) -> None:
+        self.marks = set()
+        self.table.refresh_marks(self.marks)
+        self._show_status()
+
+    def action_detail(self) -> None:
+        row = self.table.cursor_row
+        if row is not None:
+            from console.tui.screens.deployment import DeploymentScreen
+
+            self.app.push_screen(DeploymentScreen(self.deck, *row.key))
+
+    def action_logs(self) -> None:
+        row = self.table.cursor_row
+        if row is not None:
+            self.app.open_logs(*row.key)  # type: ignore[attr-defined]
+
+    def action_copy(self) -> None:
+        names = [f"{r.key[0]}/{r.key[1]}" for r in self.targets()]
+        if names:
+            self.app.copy_to_clipboard("\n".join(names))  # OSC 52: works over SSH
+            self.app.notify(f"copied {len(names)} name(s)", timeout=2)
+
+    def action_act(self, action: str) -> None:
+        if action not in ACTIONS:
+            return
+        chosen: Action = action
+        reason = self._why_not(chosen)
+        if reason:
+            self.app.notify(f"{action}: {reason}", severity="warning", timeout=5)
+            return
+        targets = self.targets()
+        if not targets:
+            self.app.notify("no deployment under the cursor", timeout=3)
+            return
+        from console.tui.screens.action_dialog import ActionDialog
+
+        self.app.push_screen(ActionDialog(self.deck, chosen, [r.deployment for r in targets]))
+
+    # -- the command palette ------------------------------------------------------------------
+    def palette_commands(self) -> list[PaletteCommand]:
+        commands: list[PaletteCommand] = []
+        for action in ACTIONS:
+            reason = self._why_not(action)
+            title = f"{ACTION_TITLES[action]} (marked rows or cursor row)"
+            if reason:
+                commands.append((title, f"not offered: {reason}", partial(self._say, reason)))
+            else:
+                commands.append((title, f"{action} the targets", partial(self.action_act, action)))
+        for column in COLUMNS:
+            commands.append(
+                (
+                    f"Sort by {column.title.lower()}",
+                    "again to reverse",
+                    partial(self.sort_by, column.key),
+                )
+            )
+        commands += [
+            ("Filter", "substring, regex or label=value", self.action_filter),
+            ("Clear filter", "show every deployment", self.action_clear_filter),
+            ("Mark all shown", "mark every row the filter shows", self.action_mark_all),
+            ("Clear marks", "unmark every row", self.action_clear_marks),
+            ("Deployment detail", "revisions, pods, events, conditions", self.action_detail),
+            ("Logs of the cursor row", "live tail of its pods", self.action_logs),
+            ("Copy names", "marked rows or cursor row, via OSC 52", self.action_copy),
+        ]
+        return commands
+
+    def _say(self, reason: str) -> None:
+        self.app.notify(reason, severity="warning", timeout=5)

@@ -1,0 +1,82 @@
+"""The line above the Fleet table: where we are, what the fleet looks like, whether it is live."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+
+from rich.text import Text
+from textual.widgets import Static
+
+from console.backends.base import Connection
+from console.tui.rows import FleetCounts
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    profile: str
+    context: str | None
+    namespaces: Sequence[str]  # (): all namespaces
+    read_only: bool
+    counts: FleetCounts = field(default_factory=FleetCounts)
+    connection: Connection | None = None  # None: not read yet
+    filter_text: str = ""
+    sort: str = ""
+    denied: str = ""  # e.g. "viewer: no patch, delete" when RBAC removes actions
+
+
+def status_text(info: StatusInfo) -> Text:
+    """Plain words first (they survive NO_COLOR and screen readers); colour only emphasises."""
+    text = Text()
+    where = info.profile + (f"@{info.context}" if info.context else "")
+    text.append(where, style="bold")
+    spaces = ",".join(info.namespaces) if info.namespaces else "all namespaces"
+    text.append(f" [{spaces}]  ")
+    c = info.counts
+    shown = f"{c.shown}/{c.total}" if c.shown != c.total else str(c.total)
+    text.append(f"{shown} deployments")
+    for count, word, style in (
+        (c.failed, "failed", "bold red"),
+        (c.degraded, "degraded", "yellow"),
+        (c.progressing, "progressing", "cyan"),
+        (c.marked, "marked", "bold"),
+    ):
+        text.append("  ")
+        text.append(f"{count} {word}", style=style if count else "")
+    text.append("  ")
+    connection = info.connection
+    if connection is None:
+        text.append("connecting…", style="yellow")
+    elif connection.live:
+        text.append("● live", style="green")
+    else:
+        since = connection.since.astimezone(UTC).strftime("%H:%M:%S")
+        text.append(f"reconnecting since {since}", style="bold red")
+        if connection.detail:
+            text.append(f" ({connection.detail[:60]})", style="red")
+    if info.read_only:
+        text.append("  ")
+        text.append(" READ-ONLY ", style="bold reverse")
+    if info.denied:
+        text.append(f"  {info.denied}", style="italic")
+    if info.filter_text:
+        text.append(f"  /{info.filter_text}", style="bold")
+    if info.sort:
+        text.append(f"  sort:{info.sort}")
+    return text
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { height: auto; max-height: 3; background: $boost; padding: 0 1; }
+    """
+
+    def __init__(self, info: StatusInfo, *, id: str | None = None) -> None:
+        super().__init__(status_text(info), id=id)
+        self.info = info
+
+    def show(self, info: StatusInfo) -> None:
+        if info != self.info:
+            self.info = info
+            self.update(status_text(info))
