@@ -75,6 +75,7 @@ PERMISSIONS = {
     "delete": ("delete", "deployments"),
     "train": ("create", "jobs"),
     "cancel": ("delete", "jobs"),
+    "autoscale": ("create", "horizontalpodautoscalers"),
 }
 MUTATIONS = frozenset(PERMISSIONS)
 
@@ -468,6 +469,77 @@ def _follow_jobs(backend: Any, targets: list[str], timeout: float = 600.0) -> in
     return 1 if failed else 0
 
 
+def top(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    """The metrics of the profile's deployments (or -l's); rates from a scrape source need two
+    reads, so a one-shot run reads twice one interval apart."""
+    from console.metrics import collector_for, report
+
+    collector = collector_for(profile, backend)
+    try:
+        keys = {d.key for d in backend.deployments(args.selector)}
+        collector.set_wanted(keys)
+        collector.refresh()
+        while True:
+            time.sleep(profile.metrics.interval_seconds)
+            collector.refresh()
+            if collector.error and not args.watch:
+                raise ActionFailed(f"no metrics: {collector.error}")
+            snapshot = {k: m for k, m in collector.snapshot().items() if k in keys}
+            fleet = collector.fleet()
+            if args.json:
+                found = report.as_json(
+                    snapshot,
+                    fleet,
+                    source=collector.source.name,
+                    window_s=collector.window_s,
+                    error=collector.error,
+                )
+                print(json.dumps(found, sort_keys=True, indent=None if args.watch else 2))
+            else:
+                print_table(report.HEADERS, report.table_rows(snapshot, fleet))
+                failures = report.problems(snapshot)
+                for line in failures + ([collector.error] if collector.error else []):
+                    print(f"  ! {line}")
+            sys.stdout.flush()
+            if not args.watch:
+                return 0
+            if not args.json:
+                print()
+            keys = {d.key for d in backend.deployments(args.selector)}
+            collector.set_wanted(keys)
+    finally:
+        collector.stop()
+
+
+def autoscale(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    from console.backends.kubernetes.autoscale import AutoscaleRequest
+    from console.backends.kubernetes.autoscale import autoscale as create_or_update
+
+    if backend.name != "kubernetes":
+        raise ActionFailed(f"autoscale needs a Kubernetes profile ({profile.name!r} is local)")
+    namespace = _namespace(backend, args)
+    if not backend.can("patch", "horizontalpodautoscalers", namespace):
+        raise ActionFailed(
+            f"forbidden: user {args.user!r} may not patch horizontalpodautoscalers in "
+            f"namespace {namespace}; nothing was sent (ask for a role that allows it)"
+        )
+    request = AutoscaleRequest(
+        args.name, args.min_replicas, args.max_replicas, args.cpu, args.rps_per_pod
+    )
+    if request.problems():
+        raise UsageError("; ".join(request.problems()))
+    result = create_or_update(
+        backend.api_client, namespace, request, user=args.user, dry_run=args.dry_run
+    )
+    parameters = {
+        "min": args.min_replicas,
+        "max": args.max_replicas,
+        "cpu": args.cpu,
+        "rps_per_pod": args.rps_per_pod,
+    }
+    return _finish("autoscale", [result], profile, args, parameters)
+
+
 def cancel(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     namespace = _namespace(backend, args)
     names = [n.removeprefix("job/") for n in args.jobs]
@@ -485,6 +557,8 @@ HANDLERS: dict[str, Handler] = {
     "deploy": deploy,
     "train": train,
     "cancel": cancel,
+    "top": top,
+    "autoscale": autoscale,
     "rollout": _each(
         "rollout",
         lambda b, a, ns, n: b.rollout(ns, n, a.version, dry_run=a.dry_run, verify=not a.no_verify),

@@ -42,12 +42,12 @@ def fleet_query(window_s: float, namespace_label: str, deployment_label: str) ->
         "batch_count": f"sum by ({by}) (rate({BATCH}_count[{window}]))",
         "queue": f"sum by ({by}) ({QUEUE})",
         "hits": (
-            f'sum by ({by}) (rate({{__name__=~"{PRECOMPUTED}.*_hits?_total"}}[{window}]))'
+            f'sum by ({by}) (rate({{__name__=~"{PRECOMPUTED}(.*_)?hits?_total"}}[{window}]))'
             f' or sum by ({by}) (rate({{__name__=~"{PRECOMPUTED}.*_total",result="hit"}}'
             f"[{window}]))"
         ),
         "misses": (
-            f'sum by ({by}) (rate({{__name__=~"{PRECOMPUTED}.*_miss(es)?_total"}}[{window}]))'
+            f'sum by ({by}) (rate({{__name__=~"{PRECOMPUTED}(.*_)?miss(es)?_total"}}[{window}]))'
             f' or sum by ({by}) (rate({{__name__=~"{PRECOMPUTED}.*_total",result="miss"}}'
             f"[{window}]))"
         ),

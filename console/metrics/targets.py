@@ -165,9 +165,9 @@ class PodProxyFetch:
                 _preload_content=False,
             )
         except ApiException as exc:
-            raise ScrapeError(f"{target.address}: {_api_reason(exc)}") from None
+            raise ScrapeError(_api_reason(exc)) from None
         except urllib3.exceptions.HTTPError as exc:
-            raise ScrapeError(f"{target.address}: {_reason(exc)}") from None
+            raise ScrapeError(f"API server: {_reason(exc)}") from None
         return str(answer.data.decode("utf-8", errors="replace"))
 
     def close(self) -> None:
