@@ -18,6 +18,8 @@ from console.backends import BackendUnavailable
 from console.backends.kubernetes.backend import BackendError
 from console.backends.kubernetes.templates import TemplateError
 from console.backends.local import LocalError
+from console.batch import cli as batch_cli
+from console.batch.journal import JournalError
 from console.local.manage import AgentCommandError
 from console.profile import ProfileError
 
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _targets(rollout)
     rollout.add_argument("--version", type=int, required=True)
     rollout.add_argument("--no-verify", action="store_true")
+    batch_cli.add_wave_flags(rollout)
 
     status = sub.add_parser("status", help="rollout status (kubectl rollout status)")
     status.add_argument("name", metavar="NAME")
@@ -152,20 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="what was done, by whom")
     audit.add_argument("--since", help="e.g. 1h")
     audit.add_argument("--json", action="store_true")
+    batch_cli.add_batch_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        print(
-            "fleetdeck: the deck (TUI) arrives with a later issue; see `fleetdeck --help` "
-            "for the commands",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     try:
+        if args.command is None:  # no subcommand: the deck (TUI)
+            from console.tui.launch import open_deck
+
+            return open_deck(args)
         return commands.run(args)
     except (commands.UsageError, ValueError) as exc:  # bad names, selectors, durations
         print(f"fleetdeck: {exc}", file=sys.stderr)
@@ -176,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         BackendError,
         TemplateError,
         commands.ActionFailed,
+        batch_cli.BatchFailed,
+        JournalError,
         AgentCommandError,
         LocalError,
     ) as exc:

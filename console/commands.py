@@ -12,6 +12,7 @@ from typing import Any
 from console import audit
 from console.backends import open_backend
 from console.backends.base import LogRequest
+from console.batch import cli as batch_cli
 from console.model import ActionResult, DeploymentState, DeployRequest, TrainingRequest
 from console.output import age, print_json, print_table, to_json
 from console.profile import Profile, load_profile
@@ -35,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         return models(profile, args)
     if args.command == "audit":
         return show_audit(args)
+    if batch_cli.reads_only(args):  # batch list/status/halt: the journals, no cluster needed
+        return batch_cli.show(profile, args)
     if args.command == "agent":
         from console.local.manage import agent_command
 
@@ -548,6 +551,12 @@ def cancel(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     return _finish("cancel", results, profile, args, {})
 
 
+_rollout_each = _each(
+    "rollout",
+    lambda b, a, ns, n: b.rollout(ns, n, a.version, dry_run=a.dry_run, verify=not a.no_verify),
+    ["version"],
+)
+
 HANDLERS: dict[str, Handler] = {
     "ls": ls,
     "status": status,
@@ -559,11 +568,12 @@ HANDLERS: dict[str, Handler] = {
     "cancel": cancel,
     "top": top,
     "autoscale": autoscale,
-    "rollout": _each(
-        "rollout",
-        lambda b, a, ns, n: b.rollout(ns, n, a.version, dry_run=a.dry_run, verify=not a.no_verify),
-        ["version"],
+    "rollout": lambda b, p, a: (
+        batch_cli.rollout_in_waves(b, p, a, _resolve_targets(b, a), _confirm)
+        if batch_cli.wants_waves(a)
+        else _rollout_each(b, p, a)
     ),
+    "batch": batch_cli.act,
     "rollback": _each(
         "rollback",
         lambda b, a, ns, n: b.rollback(ns, n, a.to_revision, dry_run=a.dry_run),
