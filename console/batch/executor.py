@@ -219,17 +219,17 @@ class BatchExecutor:
         for target in targets:
             if target in self.state.baselines:
                 continue  # resumed: keep the numbers from before the first attempt
-            reading = self._reading(target)
+            reading = self._reading(target, baseline=True)
             if reading is not None:
                 self.state.baselines[target] = (reading.p99_ms, reading.error_percent)
                 values.append([list(target), [reading.p99_ms, reading.error_percent]])
         if values:
             self._record("baselines", values=values)
 
-    def _reading(self, target: Target) -> SloReading | None:
+    def _reading(self, target: Target, *, baseline: bool = False) -> SloReading | None:
         assert self.gate is not None
         try:
-            return self.gate.reading(target)
+            return self.gate.baseline(target) if baseline else self.gate.reading(target)
         except Exception:  # a metrics hiccup is no verdict on the deployment
             return None
 

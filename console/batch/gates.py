@@ -26,6 +26,10 @@ class SloSource(Protocol):
         """The target's numbers over the recent window, or None when nothing is known."""
         ...
 
+    def baseline(self, target: Target) -> SloReading | None:
+        """The target's numbers from before its wave (the last window with traffic)."""
+        ...
+
 
 def violation(
     thresholds: SloThresholds, baseline: SloReading | None, now: SloReading | None
@@ -50,17 +54,24 @@ def violation(
 
 
 class CollectorSource:
-    """Readings from the metrics collector: ``snapshot()`` maps ``namespace/name`` (or the
-    ``(namespace, name)`` key) to an object with ``p99_ms`` and ``error_percent``."""
+    """Readings from the metrics collector (``console.metrics.MetricsCollector``).
+
+    Its numbers cover a sliding window (30 s by default): a bake shorter than the window
+    still mixes in traffic from before the rollout, so bake at least one window long.
+    """
 
     def __init__(self, collector: Any) -> None:
         self.collector = collector
 
     def reading(self, target: Target) -> SloReading | None:
-        snapshot = self.collector.snapshot()
-        found = snapshot.get(target)
-        if found is None:
-            found = snapshot.get(f"{target[0]}/{target[1]}")
-        if found is None:
-            return None
-        return SloReading(getattr(found, "p99_ms", None), getattr(found, "error_percent", None))
+        return _numbers(self.collector.get(target))
+
+    def baseline(self, target: Target) -> SloReading | None:
+        return _numbers(self.collector.baseline(target))
+
+
+def _numbers(metrics: Any) -> SloReading | None:
+    if metrics is None:
+        return None
+    numbers = metrics.numbers
+    return SloReading(numbers.p99_ms, numbers.error_percent)
