@@ -1,0 +1,327 @@
+"""The local runtime with real processes: an agent, predictors behind its gateway, training
+runs, and the CLI, on a real trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from console.backends.local import LocalBackend
+from console.local.launch import paths_for, running_agent, stop_agent
+from console.model import DeploymentState, DeployRequest
+from console.profile import Profile
+from serving.store import ModelStore
+from tests.infra.k8s_fixtures import poll_until
+from tests.integration.local.fixtures import DigitsStore, local_backend, predictor_pids
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def predict(backend: LocalBackend, name: str, images: Any, session: Any = requests) -> Any:
+    return session.post(
+        f"{backend.gateway_url()}/models/{name}/v1/models/{name}:predict",
+        json={"instances": images.tolist()},
+        timeout=30,
+    )
+
+
+def deploy(backend: LocalBackend, name: str, version: int = 1, replicas: int = 1) -> None:
+    result = backend.deploy(DeployRequest(name, "digits", version, "default", replicas))
+    assert result.ok, result.message
+    wait_state(backend, name, DeploymentState.AVAILABLE)
+
+
+def wait_state(
+    backend: LocalBackend, name: str, state: DeploymentState, version: str | None = None
+) -> Any:
+    def reached() -> Any:
+        row = backend.deployment("default", name)
+        ok = row is not None and row.state is state and version in (None, row.version)
+        return row if ok else None
+
+    return poll_until(f"{name} {state.value} {version or ''}", reached, timeout=120)
+
+
+def fleetdeck(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+
+
+class LoadGenerator:
+    """Sends predictions through the gateway from a few threads until stopped; keeps every
+    failure (a status other than 200, or no answer)."""
+
+    def __init__(self, backend: LocalBackend, name: str, images: Any, threads: int = 3) -> None:
+        self.backend, self.name, self.images = backend, name, images[:2]
+        self.stop = threading.Event()
+        self.sent = 0
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def __enter__(self) -> LoadGenerator:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            while not self.stop.is_set():
+                try:
+                    answer = predict(self.backend, self.name, self.images, session)
+                    failure = (
+                        "" if answer.status_code == 200 else f"{answer.status_code} {answer.text}"
+                    )
+                except requests.RequestException as exc:
+                    failure = str(exc)
+                with self._lock:
+                    self.sent += 1
+                    if failure:
+                        self.failures.append(failure)
+
+
+def test_a_deployed_model_answers_predictions_through_the_gateway(
+    backend: LocalBackend, digits_store: DigitsStore
+) -> None:
+    deploy(backend, "digits", replicas=2)
+    answer = predict(backend, "digits", digits_store.images[:3])
+    assert answer.status_code == 200, answer.text
+    scores = answer.json()["predictions"]
+    assert len(scores) == 3
+    assert all(len(row) == 10 for row in scores)
+    endpoints = backend.endpoints("default", "digits")
+    assert sorted(pod for pod, _ in endpoints) == ["digits-1-0", "digits-1-1"]
+    for _, url in endpoints:
+        assert requests.get(f"{url}/v2/health/ready", timeout=10).json() == {"ready": True}
+    assert [(p.phase, p.ready, p.restarts) for p in backend.pods("default", "digits")] == [
+        ("Running", True, 0),
+        ("Running", True, 0),
+    ]
+    unknown = requests.get(f"{backend.gateway_url()}/models/nothing/v2", timeout=10)
+    assert unknown.status_code == 404
+    assert "no deployment named 'nothing'" in unknown.json()["error"]
+
+
+def test_a_rollout_and_a_rollback_under_load_fail_no_request(
+    backend: LocalBackend, digits_store: DigitsStore
+) -> None:
+    deploy(backend, "digits", replicas=2)
+    with LoadGenerator(backend, "digits", digits_store.images) as load:
+        poll_until("some traffic", lambda: load.sent >= 20)
+        assert backend.rollout("default", "digits", 2).ok
+        wait_state(backend, "digits", DeploymentState.AVAILABLE, version="2")
+        poll_until("old replicas gone", lambda: len(backend.pods("default", "digits")) == 2)
+        before = load.sent
+        poll_until("traffic on version 2", lambda: load.sent >= before + 20)
+        assert backend.rollback("default", "digits").ok
+        wait_state(backend, "digits", DeploymentState.AVAILABLE, version="1")
+        poll_until("old replicas gone", lambda: len(backend.pods("default", "digits")) == 2)
+        before = load.sent
+        poll_until("traffic after the rollback", lambda: load.sent >= before + 20)
+    assert load.failures == []
+    assert [(r.number, r.model_version) for r in backend.history("default", "digits")] == [
+        (2, "2"),
+        (3, "1"),
+    ]
+    assert {p.revision for p in backend.pods("default", "digits")} == {3}
+
+
+def test_a_killed_predictor_is_restarted_and_its_restart_counted(
+    backend: LocalBackend, profile: Profile, digits_store: DigitsStore
+) -> None:
+    deploy(backend, "digits")
+    (pid,) = predictor_pids(profile)
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted() -> Any:
+        pods = backend.pods("default", "digits")
+        return pods if pods and pods[0].restarts == 1 and pods[0].ready else None
+
+    (pod,) = poll_until("the predictor back, restart counted", restarted, timeout=120)
+    assert pod.name == "digits-1-0"
+    assert "killed by SIGKILL" in pod.reason
+    assert predictor_pids(profile) != [pid]
+    assert predict(backend, "digits", digits_store.images[:1]).status_code == 200
+    previous = fleetdeck("logs", "--previous", "pod-does-not-matter")
+    assert previous.returncode == 1
+    earlier = fleetdeck("logs", "--previous", "digits-1-0")
+    assert earlier.returncode == 0, earlier.stderr
+    assert "listening on http://127.0.0.1:" in earlier.stdout
+
+
+def test_a_rollout_to_a_corrupted_version_fails_with_the_reason_and_the_old_keeps_serving(
+    backend: LocalBackend, digits_store: DigitsStore
+) -> None:
+    deploy(backend, "digits")
+    corrupted = digits_store.publish_copy(1)
+    for name in ("model.tflite", "model.int8.tflite"):
+        path = digits_store.root / "digits" / str(corrupted) / name
+        path.write_bytes(path.read_bytes()[:-16] + b"\0" * 16)
+
+    assert backend.rollout("default", "digits", corrupted).ok
+    row = wait_state(backend, "digits", DeploymentState.FAILED)
+    assert row.version == str(corrupted)
+    assert "revision 2: digits-2-0:" in row.reason
+    assert "sha256 mismatch" in row.reason
+    assert predict(backend, "digits", digits_store.images[:1]).status_code == 200
+    status = fleetdeck("status", "digits")
+    assert status.returncode == 1
+    assert "sha256 mismatch" in status.stdout
+
+    assert backend.rollback("default", "digits").ok
+    wait_state(backend, "digits", DeploymentState.AVAILABLE, version="1")
+    assert predict(backend, "digits", digits_store.images[:1]).status_code == 200
+
+
+def test_every_deployment_serves_again_after_the_agent_stops_and_starts(
+    profile: Profile, digits_store: DigitsStore
+) -> None:
+    with local_backend(profile) as backend:
+        deploy(backend, "digits")
+        deploy(backend, "digits-b", replicas=2)
+        assert backend.rollout("default", "digits-b", 2).ok
+        wait_state(backend, "digits-b", DeploymentState.AVAILABLE, version="2")
+        gateway = backend.gateway_url()
+    assert stop_agent(profile) is not None
+    assert predictor_pids(profile) == []
+    assert running_agent(paths_for(profile)) is None
+
+    with local_backend(profile) as backend:
+        assert backend.gateway_url() == gateway
+        for name, version in (("digits", "1"), ("digits-b", "2")):
+            wait_state(backend, name, DeploymentState.AVAILABLE, version=version)
+            assert predict(backend, name, digits_store.images[:1]).status_code == 200
+        assert [d.name for d in backend.deployments()] == ["digits", "digits-b"]
+        assert len(backend.pods("default", "digits-b")) == 2
+        assert [r.model_version for r in backend.history("default", "digits-b")] == ["1", "2"]
+
+
+def test_two_clis_deploying_at_once_start_one_agent_and_keep_the_state_whole(
+    profile: Profile,
+) -> None:
+    commands = [
+        ["deploy", "alpha", "--model", "digits", "--version", "1"],
+        ["deploy", "beta", "--model", "digits", "--version", "2"],
+        ["deploy", "twin", "--model", "digits", "--version", "1"],
+        ["deploy", "twin", "--model", "digits", "--version", "2"],
+    ]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "console", *c],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for c in commands
+    ]
+    outcomes = [(p.wait(300), *p.communicate()) for p in processes]
+    assert [code for code, _, _ in outcomes[:2]] == [0, 0], outcomes
+    twins = sorted(code for code, _, _ in outcomes[2:])
+    assert twins == [0, 1], outcomes
+    assert any("already exists" in out for _, out, _ in outcomes[2:])
+
+    listed = fleetdeck("ls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert sorted(r["name"] for r in rows) == ["alpha", "beta", "twin"]
+    agents = fleetdeck("agent", "status", "--json")
+    assert agents.returncode == 0
+    pid = json.loads(agents.stdout)["pid"]
+    assert [p for p in _agent_pids(profile)] == [pid]
+
+
+def _agent_pids(profile: Profile) -> list[int]:
+    state = str(paths_for(profile).root)
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if "console.local" in words and state in words:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_training_jobs_logs_follow_live_and_it_publishes_a_version(
+    backend: LocalBackend, digits_store: DigitsStore
+) -> None:
+    store = ModelStore(str(digits_store.root))
+    before = store.versions("digits")
+    (result,) = backend.train(_training(digits_store, epochs=3))
+    assert result.ok, result.message
+    name = result.target.split("/", 1)[1]
+    poll_until("the job's log", lambda: backend.job_pods("default", name), timeout=60)
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "console", "logs", "-f", f"job/{name}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert follow.stdout is not None
+    seen_running = False
+    for line in follow.stdout:
+        if "epoch 1/3" in line:
+            seen_running = _phase(backend, name) == "Running"
+            break
+    rest = follow.stdout.read()
+    assert follow.wait(300) == 0
+    assert seen_running, "the first epoch's line arrived only after the job had ended"
+    assert "epoch 3/3" in rest
+    poll_until("job succeeded", lambda: _phase(backend, name) == "Succeeded", timeout=120)
+    assert len(store.versions("digits")) == len(before) + 1
+
+
+def test_a_cancelled_training_job_publishes_nothing(
+    backend: LocalBackend, digits_store: DigitsStore
+) -> None:
+    store = ModelStore(str(digits_store.root))
+    before = store.versions("digits")
+    (result,) = backend.train(_training(digits_store, epochs=50))
+    name = result.target.split("/", 1)[1]
+    poll_until("the job's log", lambda: backend.job_pods("default", name), timeout=60)
+    lines = backend.logs(_log_request(name))
+    next(line for line in lines if "epoch 1/50" in line)
+    cancelled = fleetdeck("cancel", f"job/{name}")
+    assert cancelled.returncode == 0, cancelled.stderr
+    poll_until("job ended", lambda: _phase(backend, name) == "Failed", timeout=120)
+    (job,) = [j for j in backend.jobs() if j.name == name]
+    assert job.pending_reason.startswith("Cancelled")
+    assert store.versions("digits") == before
+
+
+def _training(store: DigitsStore, epochs: int) -> Any:
+    from console.model import TrainingRequest
+
+    return TrainingRequest("digits", str(store.data), epochs=epochs, params={"width": 8})
+
+
+def _log_request(name: str) -> Any:
+    from console.backends.base import LogRequest
+
+    return LogRequest([name], "default", follow=True)
+
+
+def _phase(backend: LocalBackend, name: str) -> str:
+    return next((j.phase.value for j in backend.jobs() if j.name == name), "")
