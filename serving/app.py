@@ -7,15 +7,12 @@ request in the metrics. No middleware and no application router: see ``serving.r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
-from aiohttp.web_request import BaseRequest
 
 from serving import precomputed, protocol_v1, protocol_v2
 from serving.batching import Arrays
@@ -26,6 +23,7 @@ from serving.errors import (
     PredictorError,
     UnsupportedMediaType,
 )
+from serving.http11 import HttpRequest, HttpResponse
 from serving.metrics import PredictorMetrics
 from serving.precomputed import KeyRequest, KeysNotFound
 from serving.routing import Endpoint, Route, UnknownVerb, resolve
@@ -46,23 +44,18 @@ _PROTOCOL = {
 }
 _TIMED = frozenset((Endpoint.V1_PREDICT, Endpoint.V2_INFER))
 
-EndpointHandler = Callable[[BaseRequest, Route], Awaitable[web.Response]]
+EndpointHandler = Callable[[HttpRequest, Route], Awaitable[HttpResponse]]
 
 
 def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body, option=_DUMP_OPTIONS),
-        status=status,
-        headers=headers,
-        content_type=_JSON,
-    )
+) -> HttpResponse:
+    return HttpResponse(orjson.dumps(body, option=_DUMP_OPTIONS), status, _JSON, headers)
 
 
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
-) -> web.Response:
+) -> HttpResponse:
     return json_response({"error": message}, status, headers)
 
 
@@ -84,23 +77,7 @@ class PredictorHttp:
             Endpoint.V1_PREDICT: self.v1_predict,
         }
 
-    def server(self) -> web.Server:
-        def make_request(
-            message: Any, payload: Any, protocol: Any, writer: Any, task: asyncio.Task[None]
-        ) -> BaseRequest:
-            return BaseRequest(
-                message,
-                payload,
-                protocol,
-                writer,
-                task,
-                asyncio.get_running_loop(),
-                client_max_size=self.max_body_bytes,
-            )
-
-        return web.Server(self.handle, request_factory=make_request, access_log=None)
-
-    async def handle(self, request: BaseRequest) -> web.Response:
+    async def handle(self, request: HttpRequest) -> HttpResponse:
         route = resolve(request.path)
         if route is None:
             self.metrics.observe_request("other", 404)
@@ -131,10 +108,10 @@ class PredictorHttp:
         return response
 
     # -- health and metrics -------------------------------------------------------------------
-    async def live(self, request: BaseRequest, route: Route) -> web.Response:
+    async def live(self, request: HttpRequest, route: Route) -> HttpResponse:
         return json_response({"live": True})
 
-    async def ready(self, request: BaseRequest, route: Route) -> web.Response:
+    async def ready(self, request: HttpRequest, route: Route) -> HttpResponse:
         served = self.served
         if served.ready:
             return json_response({"ready": True})
@@ -142,10 +119,8 @@ class PredictorHttp:
             {"ready": False, "phase": served.phase.value, "reason": served.reason}, 503
         )
 
-    async def prometheus(self, request: BaseRequest, route: Route) -> web.Response:
-        return web.Response(
-            body=self.metrics.exposition(), headers={"Content-Type": self.metrics.content_type}
-        )
+    async def prometheus(self, request: HttpRequest, route: Route) -> HttpResponse:
+        return HttpResponse(self.metrics.exposition(), content_type=self.metrics.content_type)
 
     # -- shared checks ------------------------------------------------------------------------
     def _model(self, route: Route) -> Loaded:
@@ -163,12 +138,12 @@ class PredictorHttp:
             )
         return loaded
 
-    async def _json_body(self, request: BaseRequest) -> Any:
-        content_type = request.headers.get("Content-Type")
+    def _json_body(self, request: HttpRequest) -> Any:
+        content_type = request.headers.get("content-type")
         if content_type is not None:
             mime = content_type.split(";", 1)[0].strip().lower()
             if mime != _JSON and not mime.endswith("+json"):
-                if "Inference-Header-Content-Length" in request.headers:
+                if "inference-header-content-length" in request.headers:
                     raise UnsupportedMediaType(
                         "binary tensor data is not supported; send JSON "
                         "(tritonclient: binary_data=False)"
@@ -181,12 +156,9 @@ class PredictorHttp:
             raise PayloadTooLarge(
                 f"request body of {length} bytes exceeds the limit of {self.max_body_bytes}"
             )
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise PayloadTooLarge(
-                f"request body exceeds the limit of {self.max_body_bytes} bytes"
-            ) from None
+        if request.body_exceeded:  # chunked, no length given: the server stopped reading
+            raise PayloadTooLarge(f"request body exceeds the limit of {self.max_body_bytes} bytes")
+        raw = request.body
         if not raw:
             raise BadRequest("empty request body; send a JSON object")
         try:
@@ -195,10 +167,10 @@ class PredictorHttp:
             raise BadRequest(f"invalid JSON: {exc}") from None
 
     # -- Open Inference Protocol V2 -----------------------------------------------------------
-    async def server_metadata(self, request: BaseRequest, route: Route) -> web.Response:
+    async def server_metadata(self, request: HttpRequest, route: Route) -> HttpResponse:
         return json_response(protocol_v2.server_metadata())
 
-    async def v2_metadata(self, request: BaseRequest, route: Route) -> web.Response:
+    async def v2_metadata(self, request: HttpRequest, route: Route) -> HttpResponse:
         loaded = self._model(route)
         return json_response(
             protocol_v2.model_metadata(
@@ -209,15 +181,15 @@ class PredictorHttp:
             )
         )
 
-    async def v2_model_ready(self, request: BaseRequest, route: Route) -> web.Response:
+    async def v2_model_ready(self, request: HttpRequest, route: Route) -> HttpResponse:
         if route.model != self.served.name:
             raise ModelNotFound(f"model {route.model!r} is not served here")
         ready = self.served.ready
         return json_response({"name": route.model, "ready": ready}, 200 if ready else 503)
 
-    async def v2_infer(self, request: BaseRequest, route: Route) -> web.Response:
+    async def v2_infer(self, request: HttpRequest, route: Route) -> HttpResponse:
         loaded = self._model(route)
-        body = await self._json_body(request)
+        body = self._json_body(request)
         signature = loaded.manifest.signature
         key_position = precomputed.v2_key_position(body)
         if key_position is not None:
@@ -243,7 +215,7 @@ class PredictorHttp:
         )
 
     # -- TensorFlow Serving REST V1 -----------------------------------------------------------
-    async def v1_status(self, request: BaseRequest, route: Route) -> web.Response:
+    async def v1_status(self, request: HttpRequest, route: Route) -> HttpResponse:
         served = self.served
         if route.model != served.name:
             raise ModelNotFound(
@@ -260,7 +232,7 @@ class PredictorHttp:
         error = served.reason if served.phase is Phase.FAILED else ""
         return json_response(protocol_v1.model_status(version, state, error))
 
-    async def v1_metadata(self, request: BaseRequest, route: Route) -> web.Response:
+    async def v1_metadata(self, request: HttpRequest, route: Route) -> HttpResponse:
         loaded = self._model(route)
         return json_response(
             protocol_v1.model_metadata(
@@ -268,9 +240,9 @@ class PredictorHttp:
             )
         )
 
-    async def v1_predict(self, request: BaseRequest, route: Route) -> web.Response:
+    async def v1_predict(self, request: HttpRequest, route: Route) -> HttpResponse:
         loaded = self._model(route)
-        body = await self._json_body(request)
+        body = self._json_body(request)
         signature = loaded.manifest.signature
         if type(body) is dict and "keys" in body:
             keyed, rows = precomputed.v1_key_request(body)

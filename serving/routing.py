@@ -1,9 +1,8 @@
 """Path resolution for the predictor's small, fixed API.
 
-The predictor runs on aiohttp's low-level server rather than ``web.Application``: its router,
-middleware freeze and app dispatch cost about 9 µs a request, a quarter of the whole budget on
-the LiteRT path (measured: constant-JSON 27.5k req/s low-level vs 22k with an Application).
-The API is a dozen fixed shapes, so resolving it is a dictionary lookup and one split.
+The API is a dozen fixed shapes, so resolving it is a dictionary lookup and one split: an
+application router with middleware cost about 9 µs a request on aiohttp, a quarter of the LiteRT
+path's budget (see ``serving.http11`` for the server itself).
 """
 
 from __future__ import annotations

@@ -13,12 +13,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 
-from aiohttp import web
-
-from serving.app import PredictorHttp
+from serving.app import PredictorHttp, error_response
 from serving.config import PredictorConfig
+from serving.http11 import HttpServer
 from serving.metrics import PredictorMetrics
 from serving.served_model import ServedModel
 
@@ -32,13 +30,9 @@ async def serve(config: PredictorConfig) -> int:
     metrics = PredictorMetrics()
     served = ServedModel(config, metrics)
     http = PredictorHttp(served, metrics, config.max_body_bytes)
-    runner = web.ServerRunner(
-        http.server(), handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, backlog=2048, reuse_address=True)
-    await site.start()
-    log.info("listening on http://%s:%d", config.host, _bound_port(site) or config.port)
+    server = HttpServer(http.handle, error_response, max_body_bytes=config.max_body_bytes)
+    port = await server.start(config.host, config.port, backlog=2048)
+    log.info("listening on http://%s:%d", config.host, port)
 
     stop_requested = asyncio.Event()
     signals_seen = 0
@@ -64,19 +58,10 @@ async def serve(config: PredictorConfig) -> int:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(drain_cut_short.wait(), config.drain_seconds)
     log.info("closing the listener; waiting for in-flight requests")
-    await runner.cleanup()
+    await server.shutdown(SHUTDOWN_GRACE_SECONDS)
     loading.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await loading
     await served.close()
     log.info("stopped")
     return 0
-
-
-def _bound_port(site: web.TCPSite) -> int | None:
-    server = site._server  # aiohttp keeps the asyncio server here; used only to report port 0
-    sockets = getattr(server, "sockets", None) or []
-    for sock in sockets:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            return int(sock.getsockname()[1])
-    return None

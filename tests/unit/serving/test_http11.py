@@ -1,0 +1,153 @@
+"""The predictor's HTTP/1.1 server, spoken to over real sockets: keep-alive, pipelining in
+order, chunked bodies, the body limit before the body is read, 100-continue, malformed requests,
+and a shutdown that lets in-flight requests finish."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from serving.http11 import HttpRequest, HttpResponse, HttpServer
+
+LIMIT = 1024
+
+
+def error(status: int, message: str) -> HttpResponse:
+    return HttpResponse(b'{"error":"%s"}' % message.encode(), status)
+
+
+async def handler(request: HttpRequest) -> HttpResponse:
+    if request.body_exceeded:
+        return error(413, "too large")
+    if request.path == "/slow":
+        await asyncio.sleep(0.2)
+    return HttpResponse(
+        b"%s %s %d" % (request.method.encode(), request.path.encode(), len(request.body))
+    )
+
+
+async def exchange(port: int, raw: bytes, responses: int = 1) -> list[tuple[int, bytes, str]]:
+    """Send raw bytes, read ``responses`` answers: (status, body, headers text)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    await writer.drain()
+    answers = []
+    for _ in range(responses):
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        status = int(head.split(" ", 2)[1])
+        length = int(head.lower().split("content-length: ")[1].split("\r\n")[0])
+        answers.append((status, await reader.readexactly(length), head))
+    writer.close()
+    return answers
+
+
+def run(coro: object) -> None:
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_keep_alive_answers_pipelined_requests_in_order() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        raw = (
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+            b"GET /last?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        answers = await exchange(port, raw, 3)
+        assert [body for _, body, _ in answers] == [b"GET /slow 0", b"POST /fast 3", b"GET /last 0"]
+        assert all("connection: close" not in head.lower() for _, _, head in answers)
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_chunked_bodies_are_joined_and_percent_paths_decoded() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        raw = (
+            b"POST /v1/models/a%20b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+        )
+        ((status, body, _),) = await exchange(port, raw)
+        assert (status, body) == (200, b"POST /v1/models/a b 5")
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent_and_closes() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        raw = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n"
+        ((status, _, head),) = await exchange(port, raw)
+        assert status == 413
+        assert "connection: close" in head.lower()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_a_chunked_body_over_the_limit_gets_413() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        chunk = b"%x\r\n%s\r\n" % (600, b"a" * 600)
+        raw = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 2 + b"0\r\n\r\n"
+        ((status, _, _),) = await exchange(port, raw)
+        assert status == 413
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_expect_100_continue_is_answered_before_the_body() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /x HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"ok")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK")
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_malformed_requests_get_400_and_http10_closes() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        ((status, body, _),) = await exchange(port, b"NOT HTTP AT ALL\r\n\r\n")
+        assert status == 400
+        assert b"malformed" in body
+        ((status, _, head),) = await exchange(port, b"GET /x HTTP/1.0\r\n\r\n")
+        assert status == 200
+        assert "connection: close" in head.lower()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        idle_reader, _ = await asyncio.open_connection("127.0.0.1", port)
+        in_flight = asyncio.create_task(exchange(port, b"GET /slow HTTP/1.1\r\n\r\n"))
+        await asyncio.sleep(0.05)
+        await http.shutdown(5.0)
+        ((status, body, head),) = await in_flight
+        assert (status, body) == (200, b"GET /slow 0")
+        assert "connection: close" in head.lower()
+        assert await idle_reader.read() == b""  # closed by the server
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+
+    run(scenario())
