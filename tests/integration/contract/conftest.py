@@ -17,9 +17,12 @@ import pytest
 from console.model import DeploymentState
 from serving.store import ModelStore
 from tests.infra.k8s_fixtures import poll_until
+from tests.integration.local.fixtures import digits_store
 from tests.support.versions import describe, make_version
 
-BACKENDS = ["kubernetes"]
+__all__ = ["digits_store"]  # the local backend's trained store (session-scoped fixture)
+
+BACKENDS = ["kubernetes", "local"]
 
 
 @dataclasses.dataclass
@@ -45,8 +48,16 @@ class Fleet:
 
 
 @pytest.fixture(params=BACKENDS)
-def fleet(request: pytest.FixtureRequest, hdfs_root: str, tmp_path: Path) -> Iterator[Fleet]:
+def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
     """A backend whose store holds digits versions 1 and 2, in a namespace of its own."""
+    if request.param == "local":
+        # Real processes need real models: a trained store, a temporary user, its own agent.
+        from tests.integration.local.fixtures import open_local_fleet
+
+        with open_local_fleet(request, tmp_path, user="alice") as (local, local_namespace):
+            yield Fleet(local, local_namespace)
+        return
+    hdfs_root = request.getfixturevalue("hdfs_root")
     store = ModelStore(hdfs_root)
     source = make_version(tmp_path / "version")
     for _ in range(2):

@@ -136,3 +136,21 @@ def predictor_pids(profile: Profile) -> list[int]:
         if "serving" in words and cache in words:
             pids.append(int(entry.name))
     return sorted(pids)
+
+
+@contextlib.contextmanager
+def open_local_fleet(
+    request: pytest.FixtureRequest, tmp_path: Path, user: str
+) -> Iterator[tuple[LocalBackend, str]]:
+    """The backend contract's local branch: a temporary user whose ``local`` profile points at
+    the trained store, and its agent; everything stopped afterwards."""
+    store: DigitsStore = request.getfixturevalue("digits_store")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_temporary_xdg(tmp_path / "home", monkeypatch)
+        profile = write_local_profile(store.root)
+        try:
+            namespace = "contract"
+            with local_backend(profile, namespace=namespace, user=user) as backend:
+                yield backend, namespace
+        finally:
+            stop_every_agent(profile)
