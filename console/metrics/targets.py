@@ -65,10 +65,11 @@ class HttpFetch:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return "timed out"
+    # NewConnectionError is a ConnectTimeoutError in urllib3: ask about it first.
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
         return "connection refused or unreachable"
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
