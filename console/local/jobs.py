@@ -78,7 +78,9 @@ class JobRunner:
         ]
         if job.sweep:
             command += ["--sweep", job.sweep, "--trial", str(job.trial or 0)]
-        child = await spawn(command, self.log_path(job.namespace, job.name))
+        # TensorFlow's C++ start-up chatter would bury the epoch lines a person follows.
+        env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+        child = await spawn(command, self.log_path(job.namespace, job.name), env=env)
         self.running[job.key] = child
         self.on_change()
         code = await child.wait()
