@@ -66,7 +66,7 @@ class FleetRow:
     metrics: RowMetrics
     cells: tuple[str, ...]  # one per COLUMNS entry
     sort_values: tuple[SortValue, ...]  # one per COLUMNS entry
-    haystack: str  # "name namespace model", lowercase: what substring and regex filters search
+    haystack: str  # name, namespace, model (a line each), lowercase: what text filters search
 
     @property
     def key(self) -> Key:
@@ -133,7 +133,8 @@ def build_row(d: ModelDeployment, metrics: RowMetrics, now: datetime) -> FleetRo
         _sortable_number(metrics.p99_ms),
         _sortable_number(metrics.error_percent),
     )
-    haystack = f"{d.name} {d.namespace} {d.model}".lower()
+    # One line per field: a regex's ^ and $ anchor to a field (re.MULTILINE), not the whole.
+    haystack = f"{d.name}\n{d.namespace}\n{d.model}".lower()
     return FleetRow(d, metrics, cells, sort_values, haystack)
 
 
@@ -197,7 +198,7 @@ def _term_test(term: str) -> tuple[Callable[[FleetRow], bool], str]:
     needle = term.lower()
     if _REGEX_CHARS.intersection(term):
         try:
-            pattern = re.compile(term, re.IGNORECASE)
+            pattern = re.compile(term, re.IGNORECASE | re.MULTILINE)
         except re.error as exc:
             error = f"not a regular expression ({exc}); matching it as text"
             return (lambda row: needle in row.haystack), error
