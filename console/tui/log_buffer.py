@@ -55,7 +55,12 @@ class LogBuffer:
         """How many lines fell off the front."""
         return self.first
 
-    def extend(self, lines: Sequence[str]) -> None:
+    def extend(self, lines: Sequence[str], skipped: int = 0) -> None:
+        """Add ``lines``; ``skipped`` lines came before them but were never handed over (a reader
+        that fell behind): they count, and the lines held from before that gap are dropped too."""
+        if skipped:
+            self.total += skipped
+            self.clear()
         capacity, ring = self.capacity, self._ring
         self.total += len(lines)
         if len(lines) >= capacity:  # only the newest ``capacity`` survive
@@ -151,7 +156,8 @@ class PodColours:
 
     def __init__(self, pods: Iterable[str] = (), palette: Sequence[str] = POD_PALETTE) -> None:
         self.palette = tuple(palette)
-        self._known = {pod: self.palette[i % len(self.palette)] for i, pod in enumerate(sorted(pods))}
+        ordered = sorted(pods)
+        self._known = {pod: self.palette[i % len(self.palette)] for i, pod in enumerate(ordered)}
 
     def __call__(self, pod: str) -> str:
         known = self._known.get(pod)
