@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
@@ -140,10 +140,10 @@ def rollout_in_waves(
             f"({shown}{more}); nothing was sent"
         )
     confirm("rollout", [f"{ns}/{n}" for ns, n in plan.targets], args)
-    gate = _metrics_gate(profile, backend)
+    gate = _metrics_gate(profile, backend, plan.targets) if plan.bake_seconds > 0 else None
     if gate is None:
-        print("SLO gates off: no metrics for this profile (rollouts are still watched)",
-              file=sys.stderr)  # fmt: skip
+        print("SLO gates off: no bake, or no metrics for this profile (rollouts are still "
+              "watched)", file=sys.stderr)  # fmt: skip
     meta = {
         "profile": profile.name,
         "context": context.context,
@@ -167,8 +167,12 @@ def _execute(
 ) -> int:
     printer = _EventPrinter(bool(args.json))
     executor = BatchExecutor(backend, journal, audit_context=context, gate=gate, on_event=printer)
-    with _interrupts(executor, journal.id):
-        state = executor.abort_now() if abort else executor.run()
+    try:
+        with _interrupts(executor, journal.id):
+            state = executor.abort_now() if abort else executor.run()
+    finally:
+        if isinstance(gate, CollectorSource):
+            gate.collector.stop()
     if args.json:
         print(json.dumps(_state_json(state, journal), sort_keys=True), flush=True)
     else:
@@ -216,18 +220,22 @@ def _interrupts(executor: BatchExecutor, batch_id: str) -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def _metrics_gate(profile: Profile, backend: Any) -> SloSource | None:
-    """The profile's metrics collector as the SLO gate, or None when it has none."""
+def _metrics_gate(profile: Profile, backend: Any, targets: Sequence[Target]) -> SloSource | None:
+    """The profile's metrics collector, scraping only the batch's targets, as the SLO gate;
+    None when the profile has no metrics. It gets a few refreshes first: the baselines are
+    the numbers from before each wave."""
     try:
         from console.metrics.factory import collector_for
     except ImportError:
         return None
     try:
         collector = collector_for(profile, backend)
+        collector.set_wanted(set(targets))
         collector.start()
     except Exception as exc:  # no metrics is no reason to refuse a rollout: say so
-        print(f"metrics unavailable ({exc})", file=sys.stderr)
+        print(f"metrics unavailable ({exc}); SLO gates off", file=sys.stderr)
         return None
+    collector.wait_for_refreshes(2, timeout=30.0)
     return CollectorSource(collector)
 
 
@@ -324,7 +332,8 @@ def act(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
             f"batch {journal.id} is {state.state.value}; nothing to {args.batch_command}"
         )
     try:
-        gate = _metrics_gate(profile, backend) if args.batch_command == "resume" else None
+        resume = args.batch_command == "resume" and state.plan.bake_seconds > 0
+        gate = _metrics_gate(profile, backend, state.plan.targets) if resume else None
         return _execute(backend, journal, context, gate, args, abort=args.batch_command == "abort")
     except JournalError as exc:
         raise BatchFailed(str(exc)) from None

@@ -207,6 +207,7 @@ class BatchExecutor:
         if passed:
             self._record("healthy", targets=[list(t) for t in passed])
             for target in passed:
+                self.state.targets[target].step = Step.HEALTHY
                 self._target_event(target, number, Step.HEALTHY, "rolled out and baked")
         self._record("wave", wave=number, event="passed")
         self._emit(EventKind.WAVE_PASSED, f"wave {number + 1} passed", number)
