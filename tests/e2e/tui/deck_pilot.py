@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,14 +38,14 @@ class KwokFleet:
             )
             assert result.ok, result.message
         for name in names:
-            poll_until(
-                f"{name} Available in the cache",
-                lambda n=name: (
-                    (row := self.backend.deployment(self.namespace, n)) is not None
-                    and row.state is DeploymentState.AVAILABLE
-                ),
-                timeout=120,
-            )
+            poll_until(f"{name} in the cache", partial(self.cached, name), 60)
+
+    def cached(self, name: str) -> bool:
+        return self.backend.deployment(self.namespace, name) is not None
+
+    def available(self, name: str) -> bool:
+        row = self.backend.deployment(self.namespace, name)
+        return row is not None and row.state is DeploymentState.AVAILABLE
 
     def deck(self, *, user_backend: KubernetesBackend | None = None, **options: Any) -> DeckApp:
         return DeckApp(
@@ -68,8 +69,10 @@ class KwokFleet:
         return backend
 
 
-@pytest.fixture
-def kwok_fleet(k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path) -> Iterator[KwokFleet]:
+@pytest.fixture(name="kwok_fleet")
+def kwok_fleet_fixture(
+    k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path
+) -> Iterator[KwokFleet]:
     backend = KubernetesBackend(
         load_profile("kwok"),
         api_client=k8s_cluster.api_client(),
@@ -84,16 +87,16 @@ def kwok_fleet(k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path) -> I
 
 
 async def wait_for(
-    pilot: Pilot[None], what: str, check: Callable[[], T | bool | None], timeout: float = 60.0
+    pilot: Pilot[None], what: str, check: Callable[[], T | bool | None], within: float = 60.0
 ) -> T:
     """Let the app run until ``check`` gives something truthy; fail saying what was awaited."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = check()
         if result is not None and result is not False:
             return result  # type: ignore[return-value]
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
         await pilot.pause(0.1)
 
 

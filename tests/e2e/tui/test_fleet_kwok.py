@@ -3,6 +3,7 @@ mark; a change arriving while the cursor is on a row leaves the cursor, marks an
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kubernetes import client
@@ -10,13 +11,15 @@ from kubernetes import client
 from tests.e2e.tui.deck_pilot import (
     KwokFleet,
     cursor_name,
-    kwok_fleet,  # noqa: F401 (the fixture)
+    kwok_fleet_fixture,
     run,
     shown_names,
     type_text,
     wait_for,
 )
+from tests.infra.k8s_fixtures import poll_until
 
+kwok_fleet = kwok_fleet_fixture  # the fixture, by the name the tests ask for
 NAMES = ["digits-a", "digits-b", "iris-a", "iris-b"]
 
 
@@ -29,6 +32,8 @@ def test_the_fleet_shows_every_deployment_with_its_model_version_and_readiness(
     kwok_fleet: KwokFleet,
 ) -> None:
     deploy_four(kwok_fleet)
+    for name in NAMES:
+        poll_until(f"{name} Available", partial(kwok_fleet.available, name), 120)
 
     async def scenario() -> None:
         app = kwok_fleet.deck()
