@@ -1,0 +1,119 @@
+"""What a training job's log says about its progress: the JSON event lines of ``training.logs``.
+
+A training pod writes one human line and one JSON line per event; ``{"event": "epoch", ...}``
+carries the epoch's metrics and ``{"event": "exported", ...}`` the model version it published.
+Other lines (the human ones, a framework's warnings, a merged stream's ``[pod]`` prefix) are
+skipped. Pure: the Training screen reads the log in a worker and hands the lines here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from console.tui.log_buffer import split_pod_prefix
+
+# The metrics a row and a plot show, in this order; others stay in ``Epoch.metrics``.
+SHOWN_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+_NOT_METRICS = frozenset(("event", "epoch", "epochs", "examples_per_s", "seconds"))
+
+
+@dataclass(frozen=True)
+class Epoch:
+    number: int
+    of: int
+    metrics: Mapping[str, float]
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Exported:
+    model: str
+    version: int
+    uri: str = ""
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    epochs: tuple[Epoch, ...] = ()
+    exported: Exported | None = None
+    interrupted: str = ""  # the signal that stopped it, when one did
+    device: str = ""
+
+    @property
+    def last(self) -> Epoch | None:
+        return self.epochs[-1] if self.epochs else None
+
+    def series(self, metric: str) -> list[float]:
+        """``metric`` per epoch, for a plot (epochs without it are left out)."""
+        return [e.metrics[metric] for e in self.epochs if metric in e.metrics]
+
+
+@dataclass
+class _Reading:
+    epochs: dict[int, Epoch] = field(default_factory=dict)
+    exported: Exported | None = None
+    interrupted: str = ""
+    device: str = ""
+
+
+def parse_progress(lines: Iterable[str]) -> JobProgress:
+    """The epochs (the last report of each number wins: a retried pod starts over), the export
+    and the interruption a training log reports."""
+    reading = _Reading()
+    for raw in lines:
+        _, line = split_pod_prefix(raw)
+        start = line.find('{"event"')
+        if start < 0:
+            continue
+        try:
+            event = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            _read_event(event, reading)
+    return JobProgress(
+        tuple(reading.epochs[n] for n in sorted(reading.epochs)),
+        reading.exported,
+        reading.interrupted,
+        reading.device,
+    )
+
+
+def _read_event(event: dict[str, object], reading: _Reading) -> None:
+    kind = event.get("event")
+    if kind == "epoch":
+        number, of = event.get("epoch"), event.get("epochs")
+        if not isinstance(number, int) or not isinstance(of, int):
+            return
+        metrics = {
+            key: float(value)
+            for key, value in event.items()
+            if key not in _NOT_METRICS and isinstance(value, int | float)
+        }
+        seconds = event.get("seconds")
+        reading.epochs[number] = Epoch(
+            number, of, metrics, float(seconds) if isinstance(seconds, int | float) else None
+        )
+    elif kind == "exported":
+        model, version = event.get("model"), event.get("version")
+        if isinstance(model, str) and isinstance(version, int):
+            reading.exported = Exported(model, version, str(event.get("uri", "")))
+    elif kind == "interrupted":
+        reading.interrupted = str(event.get("signal", "a signal"))
+    elif kind == "start":
+        reading.device = str(event.get("device", ""))
+
+
+def format_metrics(epoch: Epoch | None) -> str:
+    """``"3/5 loss 0.412 acc 0.871 val_acc 0.850"``, or "-" before the first epoch."""
+    if epoch is None:
+        return "-"
+    short = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    shown = [
+        f"{short[name]} {epoch.metrics[name]:.3f}"
+        for name in SHOWN_METRICS
+        if name in epoch.metrics
+    ]
+    return " ".join([f"{epoch.number}/{epoch.of}", *shown])
