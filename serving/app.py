@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -45,6 +45,16 @@ _PROTOCOL = {
 _TIMED = frozenset((Endpoint.V1_PREDICT, Endpoint.V2_INFER))
 
 EndpointHandler = Callable[[HttpRequest, Route], Awaitable[HttpResponse]]
+# Resolved paths are remembered (a predictor sees a handful); bounded against path scans.
+_ROUTE_CACHE_SIZE = 64
+
+
+class _Dispatch(NamedTuple):
+    route: Route
+    handler: EndpointHandler
+    methods: tuple[str, ...]
+    protocol: str  # the metrics label
+    timed: bool
 
 
 def json_response(
@@ -76,23 +86,37 @@ class PredictorHttp:
             Endpoint.V1_METADATA: self.v1_metadata,
             Endpoint.V1_PREDICT: self.v1_predict,
         }
+        self._routes: dict[str, _Dispatch] = {}
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
-        route = resolve(request.path)
-        if route is None:
-            self.metrics.observe_request("other", 404)
-            return error_response(404, f"no such endpoint: {request.path}")
-        if isinstance(route, UnknownVerb):
-            self.metrics.observe_request("other", 404)
-            return error_response(404, f"unknown verb {route.verb!r}; TF Serving REST has :predict")
-        endpoint = route.endpoint
-        if request.method not in endpoint.methods:
-            allowed = ", ".join(endpoint.methods)
+        dispatch = self._routes.get(request.path)
+        if dispatch is None:
+            route = resolve(request.path)
+            if route is None:
+                self.metrics.observe_request("other", 404)
+                return error_response(404, f"no such endpoint: {request.path}")
+            if isinstance(route, UnknownVerb):
+                self.metrics.observe_request("other", 404)
+                return error_response(
+                    404, f"unknown verb {route.verb!r}; TF Serving REST has :predict"
+                )
+            endpoint = route.endpoint
+            dispatch = _Dispatch(
+                route,
+                self._handlers[endpoint],
+                endpoint.methods,
+                _PROTOCOL.get(endpoint, "meta"),
+                endpoint in _TIMED,
+            )
+            if len(self._routes) < _ROUTE_CACHE_SIZE:
+                self._routes[request.path] = dispatch
+        if request.method not in dispatch.methods:
+            allowed = ", ".join(dispatch.methods)
             self.metrics.observe_request("other", 405)
             return error_response(405, f"use {allowed} for {request.path}", {"Allow": allowed})
         started = time.perf_counter()
         try:
-            response = await self._handlers[endpoint](request, route)
+            response = await dispatch.handler(request, dispatch.route)
         except KeysNotFound as exc:
             response = json_response({"error": exc.message, "missing_keys": exc.missing}, 404)
         except PredictorError as exc:
@@ -101,9 +125,9 @@ class PredictorHttp:
             log.exception("internal error answering %s %s", request.method, request.path)
             response = error_response(500, "internal error; see the predictor's log")
         self.metrics.observe_request(
-            _PROTOCOL.get(endpoint, "meta"),
+            dispatch.protocol,
             response.status,
-            time.perf_counter() - started if endpoint in _TIMED else None,
+            time.perf_counter() - started if dispatch.timed else None,
         )
         return response
 
