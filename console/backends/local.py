@@ -379,7 +379,8 @@ class LocalBackend:
         lines: queue.Queue[str | None] = queue.Queue(maxsize=10_000)
 
         def pump() -> None:
-            with contextlib.suppress(OSError, ValueError):
+            # Closing the response (stop, or the reader went away) ends this loop with an error.
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 for raw in response:
                     lines.put(raw.decode("utf-8", errors="replace").rstrip("\n"))
             lines.put(None)

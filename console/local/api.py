@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from console.local.wire import to_json
 if TYPE_CHECKING:
     from console.local.agent import Agent
 
+log = logging.getLogger(__name__)
 PREFIX = f"/api/v{API_VERSION}"
 MAX_WAIT = 30.0
 
@@ -62,6 +64,11 @@ async def _action(agent: Agent, request: web.Request) -> web.Response:
         result = await handler(**arguments)
     except TypeError as exc:  # arguments that do not fit the action
         return web.json_response({"error": f"{verb}: {exc}"}, status=400)
+    except Exception as exc:  # a bug or a broken store: one line for the client, trace in the log
+        log.exception("%s failed", verb)
+        return web.json_response(
+            {"error": f"{verb} failed: {type(exc).__name__}: {exc}"}, status=500
+        )
     agent.changed()
     return web.json_response({"result": to_json(result)})
 

@@ -60,6 +60,7 @@ class Fleet:
         self.on_change = on_change
         self.store = ModelStore(settings.store)
         self.sets: dict[Key, dict[int, list[Replica]]] = {}
+        self.serving: dict[Key, int | None] = {}  # the gateway's view, kept without a query
         self.rollout_since: dict[Key, float] = {}
         self.failures: dict[Key, str] = {}
         self.events: dict[Key, deque[EventInfo]] = {}
@@ -90,6 +91,7 @@ class Fleet:
         rows = {row.key: row for row in self.state.deployments()}
         for key in list(self.sets):
             if key not in rows:  # deleted
+                self.serving.pop(key, None)
                 for number, replicas in self.sets.pop(key).items():
                     self._retire(key, number, replicas)
                 self.failures.pop(key, None)
@@ -101,6 +103,7 @@ class Fleet:
     def _reconcile(self, row: DeploymentRow) -> None:
         key, desired, serving = row.key, row.revision, row.serving_revision
         sets = self.sets.setdefault(key, {})
+        self.serving[key] = serving
         keep = {desired} | ({serving} if serving is not None else set())
         for number in [n for n in sets if n not in keep]:
             self._retire(key, number, sets.pop(number))
@@ -114,6 +117,7 @@ class Fleet:
         new = sets[desired]
         if len(new) == row.replicas and all(r.routable for r in new):
             self.state.update_deployment(row.namespace, row.name, serving_revision=desired)
+            self.serving[key] = desired
             self.failures.pop(key, None)
             self.rollout_since.pop(key, None)
             self.event(key, "Switched", f"traffic moved to revision {desired}")
@@ -165,13 +169,25 @@ class Fleet:
                 cache_dir=self.paths.cache,
             )
             log_path = self.paths.pod_log(row.namespace, pod)
-            replicas.append(Replica(pod, number, spec, log_path, self.http, self.on_change))
+            replicas.append(
+                Replica(
+                    pod, number, spec, log_path, self.http, self.on_change, self._exited(row.key)
+                )
+            )
         self.event(
             row.key,
             "ScalingReplicaSet",
             f"scaled revision {number} to {count}",
             f"Revision/{number}",
         )
+
+    def _exited(self, key: Key) -> Callable[[Replica], None]:
+        def record(replica: Replica) -> None:
+            self.event(
+                key, "BackOff", f"restarting: {replica.last_exit}", f"Pod/{replica.pod}", True
+            )
+
+        return record
 
     def _retire(self, key: Key, number: int, replicas: list[Replica]) -> None:
         if not replicas:
@@ -213,10 +229,10 @@ class Fleet:
                 f"{name!r} is deployed in several namespaces ({spaces}); "
                 f"use /ns/<namespace>/models/{name}/..."
             )
-        row = self.state.deployment(*keys[0])
-        if row is None or row.serving_revision is None:
+        serving = self.serving.get(keys[0])
+        if serving is None:
             return [], ""
-        return list(self.sets[keys[0]].get(row.serving_revision, [])), ""
+        return self.sets[keys[0]].get(serving, []), ""
 
     def replicas(self, key: Key) -> list[Replica]:
         return [r for number in sorted(self.sets.get(key, {})) for r in self.sets[key][number]]

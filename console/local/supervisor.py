@@ -25,7 +25,8 @@ from console.local.process import Child, exit_reason, spawn
 log = logging.getLogger(__name__)
 
 LISTENING = re.compile(r"listening on http://[^:\s]+:(\d+)")
-PROBE_SECONDS = 0.25
+PROBE_SECONDS = 0.25  # until ready: a rollout switches as soon as the new revision is
+PROBE_READY_SECONDS = 1.0  # once ready: a crash is seen at once anyway (the process exits)
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
 STABLE_SECONDS = 30.0  # ready this long: the next crash starts the backoff from the beginning
 STOP_GRACE = 30.0
@@ -75,8 +76,10 @@ class Replica:
         log_path: Path,
         http: aiohttp.ClientSession,
         on_change: Callable[[], None],
+        on_exit: Callable[[Replica], None] | None = None,
     ) -> None:
         self.pod = pod
+        self.on_exit = on_exit
         self.revision = revision
         self.spec = spec
         self.log_path = log_path
@@ -112,6 +115,8 @@ class Replica:
 
     @property
     def reason(self) -> str:
+        if self.stopping:
+            return "Terminating"
         if self.failure:
             return self.failure
         if self.child is None or self.child.process.returncode is not None:
@@ -124,7 +129,15 @@ class Replica:
         while not self.stopping:
             if self.restarts and self.log_path.exists():  # `logs --previous` reads this
                 self.log_path.replace(self.log_path.with_suffix(".previous.log"))
-            self.child = await spawn(self.spec.command(), self.log_path, on_line=self._line)
+            try:
+                self.child = await spawn(self.spec.command(), self.log_path, on_line=self._line)
+            except OSError as exc:  # cannot even start (no Python, no memory): say so and retry
+                self.restarts += 1
+                self.last_exit = f"cannot start the predictor: {exc}"
+                self.on_change()
+                await self._backoff(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
             self.on_change()
             started = asyncio.get_running_loop().time()
             probing = asyncio.create_task(self._probe(self.child))
@@ -139,13 +152,18 @@ class Replica:
             last = self.child.last_line()
             self.last_exit = exit_reason(code) + (f" ({last[-200:]})" if last else "")
             log.warning("%s: predictor %s; restarting in %.1f s", self.pod, self.last_exit, backoff)
+            if self.on_exit is not None:
+                self.on_exit(self)
             self.on_change()
             if asyncio.get_running_loop().time() - started > STABLE_SECONDS:
                 backoff = BACKOFF_FIRST
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), backoff)
+            await self._backoff(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
         self.on_change()
+
+    async def _backoff(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     def _stopped(self) -> bool:
         return self.stopping  # read again: stop() sets it while this task waits
@@ -158,7 +176,7 @@ class Replica:
     async def _probe(self, child: Child) -> None:
         timeout = aiohttp.ClientTimeout(total=2)
         while child.process.returncode is None:
-            await asyncio.sleep(PROBE_SECONDS)
+            await asyncio.sleep(PROBE_READY_SECONDS if self.ready else PROBE_SECONDS)
             if self.port is None:
                 continue
             ready, failure = False, ""
