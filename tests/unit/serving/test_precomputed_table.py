@@ -122,3 +122,17 @@ def test_v2_key_input_is_found_checked_and_split_from_the_tensors() -> None:
         v2_key_request({"inputs": [{**key, "datatype": "FP32"}]}, 0)
     with pytest.raises(BadRequest, match=r"shape must be \[2\]"):
         v2_key_request({"inputs": [{**key, "shape": [3]}]}, 0)
+
+
+def test_a_single_key_is_found_or_missed_like_in_a_batch(tmp_path: Path) -> None:
+    keys = ["abc", "abd", "b"]
+    table = table_of(tmp_path, keys)
+    for asked in ("abc", "abcd", "ab", "abc\0", "zzz", "b", "0"):
+        alone = table.lookup([asked])
+        in_batch = table.lookup([asked, "abd"])
+        assert alone.hits == in_batch.hits - 1
+        assert alone.rows.tolist() == in_batch.rows[:1].tolist()
+        if alone.hits:
+            np.testing.assert_array_equal(
+                table.rows(alone.rows)["scores"], outputs_for(3)[0][[keys.index(asked)]]
+            )
