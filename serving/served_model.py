@@ -118,10 +118,15 @@ class ServedModel:
         self.metrics.ready.set(1)
         total = time.monotonic() - self._started
         self.metrics.load_seconds.labels("total").set(total)
+        table = (
+            f" and a precomputed table of {len(loaded.table)} keys"
+            if loaded.table is not None
+            else ""
+        )
         self._enter(
             Phase.READY,
             f"serving {loaded.manifest.model} version {loaded.manifest.version} "
-            f"with {loaded.runtime.name} ({total:.2f} s after start)",
+            f"with {loaded.runtime.name}{table} ({total:.2f} s after start)",
         )
 
     def _load_blocking(self) -> Loaded:

@@ -108,6 +108,7 @@ def test_every_key_answers_what_the_model_predicts_for_its_example(
         )
     assert counters(predictor)["hits"] >= len(keys)
     assert counters(predictor)["rows"] == len(keys)
+    assert f"with tflite-int8 and a precomputed table of {len(keys)} keys" in predictor.log()
 
 
 def test_v2_answers_a_bytes_key_input_like_the_tensor_and_keeps_the_request_id(
