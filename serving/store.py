@@ -262,6 +262,13 @@ class ModelStore:
             document = json.dumps(updated.to_json(), indent=2, sort_keys=True).encode()
             self.fs.write_bytes(pending_manifest, document)
             checkpoint()
+            if self.manifest(model, version) != manifest:
+                # Not a lock (stores have none), but it turns the common race, two jobs
+                # scoring one version, into an error instead of a silently lost table.
+                raise StoreError(
+                    f"{self.version_uri(model, version)}: the manifest changed while this "
+                    "table was made (another scoring job published?); run the job again"
+                )
             self.fs.replace(pending_manifest, join(base, MANIFEST_NAME))
             replaced = True
         finally:

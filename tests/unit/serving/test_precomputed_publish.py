@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from serving.precomputed import write_table
-from serving.store import ModelStore, verify_folder
+from serving.store import ModelStore, StoreError, verify_folder
 from tests.support.versions import describe, make_version
 
 
@@ -80,3 +80,21 @@ def test_a_publish_stopped_at_any_step_leaves_the_version_as_it_was(
         store.publish_table("digits", 1, table(tmp_path / "t", ["a"]), {}, checkpoint)
     assert (version / "manifest.json").read_bytes() == manifest_before
     assert sorted(p.relative_to(version) for p in version.rglob("*") if p.is_file()) == files_before
+
+
+def test_a_table_made_while_another_was_published_is_refused_not_lost(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    def publish_meanwhile() -> None:
+        if store.manifest("digits", 1).precomputed is None:
+            store.publish_table("digits", 1, table(tmp_path / "other", ["x"]), {"rows": 1})
+
+    with pytest.raises(StoreError, match="the manifest changed while this table was made"):
+        store.publish_table(
+            "digits", 1, table(tmp_path / "t", ["a"]), {"rows": 1}, publish_meanwhile
+        )
+    info = store.manifest("digits", 1).precomputed
+    assert info is not None
+    assert info.rows == 1
+    version = Path(store.version_path("digits", 1))
+    assert [p.name for p in (version / "precomputed").iterdir()] == [info.path.split("/")[1]]
