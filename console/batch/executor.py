@@ -165,6 +165,7 @@ class BatchExecutor:
                     self._emit(EventKind.DONE, self._summary())
             finally:
                 unsubscribe()
+            self.state = self.journal.replay()  # what is shown is what the journal says
             return self.state
 
     def abort_now(self) -> Replay:
@@ -180,6 +181,7 @@ class BatchExecutor:
                 self._abort_all()
             finally:
                 unsubscribe()
+            self.state = self.journal.replay()
             return self.state
 
     # -- one wave -----------------------------------------------------------------------------
@@ -188,6 +190,7 @@ class BatchExecutor:
         wave = self.plan.waves[number]
         if self.state.wave != number:
             self._record("wave", wave=number, event="start")
+            self.state.wave = number
         self._emit(EventKind.WAVE_STARTED, f"wave {number + 1}: {len(wave)} targets", number)
         self._audit_step("batch-wave", wave, f"wave {number + 1} of {len(self.plan.waves)}")
         to_send = [t for t in wave if self.state.targets[t].step in (Step.PENDING, Step.SENT)]
@@ -210,6 +213,7 @@ class BatchExecutor:
                 self.state.targets[target].step = Step.HEALTHY
                 self._target_event(target, number, Step.HEALTHY, "rolled out and baked")
         self._record("wave", wave=number, event="passed")
+        self.state.waves_passed.add(number)
         self._emit(EventKind.WAVE_PASSED, f"wave {number + 1} passed", number)
         return True
 

@@ -88,8 +88,9 @@ class Plan:
         return [
             f"{self.spec.describe()} of {len(self.targets)} deployments "
             f"in {len(self.waves)} waves ({sizes})",
-            f"at most {self.max_parallel} at a time; halt after {self.halt_threshold} "
-            f"failed ({self.halt_after}); bake {self.bake_seconds:g} s after each wave",
+            f"at most {self.max_parallel} at a time; halt after {self.halt_threshold} failed"
+            + (f" ({self.halt_after})" if self.halt_after.percent is not None else "")
+            + f"; bake {self.bake_seconds:g} s after each wave",
             f"gates: {gates}; on failure: {self.on_failure}",
         ]
 

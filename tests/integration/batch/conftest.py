@@ -56,7 +56,10 @@ def predictor(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "labels": {**labels, VERSION: version}},
+        "metadata": {
+            "name": name,
+            "labels": {**labels, "fleetdeck.io/model": "digits", VERSION: version},
+        },
         "spec": spec,
     }
 
