@@ -56,7 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         await Agent(settings).run()
 
     try:
-        asyncio.run(run())
+        try:
+            import uvloop
+        except ImportError:  # optional, as for the predictor: the stdlib loop also works
+            asyncio.run(run())
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(run())
     except AgentError as exc:
         print(f"fleetdeck agent: {exc}", file=sys.stderr)
         return 1
