@@ -1,0 +1,456 @@
+"""The Training screen: jobs and sweeps with phase, GPUs, node, duration, pending reason and the
+last epoch's metrics, a loss/accuracy plot of the job under the cursor, and the ways on from
+there: launch a job or a sweep, open a job's (or a sweep's) logs, deploy or roll out the version
+a finished job exported.
+
+Jobs come from the backend's cache and progress from each job's log (its JSON epoch lines), both
+read by a thread worker; a refresh never overlaps a running one, and finished jobs' logs are read
+once. Results come back as one message and are applied in one update that keeps the cursor.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual_plotext import PlotextPlot
+
+from console.backends.base import LogRequest
+from console.model import ActionResult, JobPhase, TrainingJob
+from console.profile import Profile
+from console.tui.context import DeckContext
+from console.tui.epoch_log import JobProgress, format_metrics, parse_progress
+from console.tui.fleet_data import Clock
+from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
+from console.tui.widgets.train_form import TrainForm
+
+REFRESH_SECONDS = 5.0
+PROGRESS_TAIL = 2_000  # log lines read per job for its epochs (two lines per epoch)
+LOGS_TAIL = 1_000
+COLUMNS = ("NAME", "PHASE", "GPUS", "DURATION", "LAST EPOCH", "NODE", "MODEL", "SWEEP", "REASON")
+JobKey = tuple[str, str]
+
+
+def duration(job: TrainingJob, now: datetime) -> str:
+    if job.started is None:
+        return "-"
+    seconds = int(((job.finished or now) - job.started).total_seconds())
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def job_row(job: TrainingJob, progress: JobProgress | None, now: datetime) -> tuple[str, ...]:
+    sweep = f"{job.sweep}#{job.trial}" if job.sweep is not None else "-"
+    return (
+        job.name,
+        job.phase.value,
+        str(job.gpus),
+        duration(job, now),
+        format_metrics(progress.last if progress else None),
+        job.node or "-",
+        job.model,
+        sweep,
+        job.pending_reason or "-",
+    )
+
+
+def why_not(deck: DeckContext, verb: str, resource: str, namespace: str) -> str:
+    """Why this mutation is not offered ("" when it is): read-only first, then RBAC."""
+    if deck.read_only:
+        return f"read-only: profile {deck.profile.name!r} (or --readonly) allows no changes"
+    try:
+        allowed = bool(deck.backend.can(verb, resource, namespace))
+    except Exception:  # cannot ask now: offer it, the server decides and says so
+        return ""
+    who = f"user {deck.user!r}" if deck.user else "you"
+    return "" if allowed else f"forbidden: {who} may not {verb} {resource} in namespace {namespace}"
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """Which of this screen's mutations are not offered, and why."""
+
+    train: str = ""
+    deploy: str = ""
+    rollout: str = ""
+
+    def lines(self) -> list[str]:
+        named = (("launch", self.train), ("deploy", self.deploy), ("roll out", self.rollout))
+        return [f"{action}: {reason}" for action, reason in named if reason]
+
+
+class TrainingScreen(Screen[None]):
+    DEFAULT_CSS = """
+    TrainingScreen #training-header { height: 1; background: $panel; padding: 0 1; }
+    TrainingScreen DataTable { height: 1fr; min-height: 5; }
+    TrainingScreen #training-detail { height: 9; }
+    TrainingScreen #training-info { width: 1fr; min-width: 30; padding: 0 1; }
+    TrainingScreen PlotextPlot { width: 2fr; }
+    TrainingScreen #training-notice {
+        height: auto; max-height: 2; color: $text-muted; padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("n", "launch", "Launch job/sweep"),
+        Binding("l", "logs", "Logs"),
+        Binding("L", "sweep_logs", "Sweep logs"),
+        Binding("d", "deploy", "Deploy version"),
+        Binding("r", "rollout", "Roll out"),
+        Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    class Loaded(Message):
+        def __init__(
+            self, jobs: list[TrainingJob], progress: dict[JobKey, JobProgress], error: str
+        ) -> None:
+            super().__init__()
+            self.jobs = jobs
+            self.progress = progress
+            self.error = error
+
+    class Checked(Message):
+        def __init__(self, refusals: Refusals) -> None:
+            super().__init__()
+            self.refusals = refusals
+
+    def __init__(
+        self,
+        backend: Any,
+        profile: Profile,
+        *,
+        deck: DeckContext | None = None,
+        clock: Clock | None = None,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.backend, self.profile = backend, profile
+        self._deck = deck
+        self.clock = clock
+        self.live = live
+        self.jobs: list[TrainingJob] = []
+        self.progress: dict[JobKey, JobProgress] = {}
+        self.refusals = Refusals()
+        self.notice = ""
+        self.error = ""
+        self._loading = False
+        self._dirty = False
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def deck(self) -> DeckContext:
+        if self._deck is None:
+            self._deck = getattr(self.app, "deck", None) or DeckContext(
+                self.backend, self.profile, read_only=bool(getattr(self.backend, "read_only", 0))
+            )
+        return self._deck
+
+    def now(self) -> datetime:
+        return (self.clock or self.deck.clock)()
+
+    @property
+    def namespace(self) -> str:
+        return str(getattr(self.backend, "default_namespace", "") or "default")
+
+    # -- layout ---------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Training", id="training-header", markup=False)
+            table: DataTable[str] = DataTable(id="training-jobs", cursor_type="row")
+            table.add_columns(*COLUMNS)
+            yield table
+            with Horizontal(id="training-detail"):
+                yield Static("", id="training-info", markup=False)
+                yield PlotextPlot(id="training-plot")
+            yield Static("", id="training-notice", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self._check_permissions()
+        self.action_refresh()
+        if self.live:
+            self._unsubscribe = self.backend.subscribe(self._changed)
+            self.set_interval(REFRESH_SECONDS, self.action_refresh)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _changed(self) -> None:
+        """From the backend's watch thread: ask for a refresh (coalesced by ``_loading``)."""
+        self.app.call_from_thread(self.action_refresh)
+
+    # -- loading --------------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        if self._loading:  # never two at once; one more after the running one
+            self._dirty = True
+            return
+        self._loading = True
+        self._load(dict(self.progress))
+
+    @work(thread=True, group="training-load", exit_on_error=False)
+    def _load(self, known: dict[JobKey, JobProgress]) -> None:
+        error = ""
+        progress: dict[JobKey, JobProgress] = {}
+        try:
+            jobs = list(self.backend.jobs())
+        except Exception as exc:
+            jobs, error = list(self.jobs), f"cannot list jobs: {exc}"
+        for job in jobs:
+            key = (job.namespace, job.name)
+            finished = job.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
+            if key in known and ((finished and known[key].epochs) or job.phase is JobPhase.PENDING):
+                progress[key] = known[key]  # a finished job's log does not change
+                continue
+            if job.phase is JobPhase.PENDING:
+                continue
+            progress[key] = self._read_progress(job) or known.get(key) or JobProgress()
+        self.post_message(self.Loaded(jobs, progress, error))
+
+    def _read_progress(self, job: TrainingJob) -> JobProgress | None:
+        try:
+            pods = self.backend.job_pods(job.namespace, job.name)
+            if not pods:
+                return None
+            stop = threading.Event()
+            request = LogRequest(pods, job.namespace, tail=PROGRESS_TAIL, stop=stop)
+            return parse_progress(self.backend.logs(request))
+        except Exception:  # a log that cannot be read now: keep what was shown
+            return None
+
+    def on_training_screen_loaded(self, message: Loaded) -> None:
+        self._loading = False
+        self.jobs, self.progress, self.error = message.jobs, message.progress, message.error
+        self._show_jobs()
+        if self._dirty:
+            self._dirty = False
+            self.action_refresh()
+
+    def _show_jobs(self) -> None:
+        table: DataTable[str] = self.query_one(DataTable)
+        cursor_key = self._cursor_key()
+        now = self.now()
+        with self.app.batch_update():
+            table.clear()
+            for job in self.jobs:
+                key = f"{job.namespace}/{job.name}"
+                table.add_row(
+                    *job_row(job, self.progress.get((job.namespace, job.name)), now), key=key
+                )
+            if cursor_key is not None:
+                for index, job in enumerate(self.jobs):
+                    if (job.namespace, job.name) == cursor_key:
+                        table.move_cursor(row=index, animate=False)
+        self._show_header()
+        self._show_detail()
+
+    def _show_header(self) -> None:
+        counts = {phase: sum(1 for j in self.jobs if j.phase is phase) for phase in JobPhase}
+        sweeps = len({j.sweep for j in self.jobs if j.sweep})
+        parts = [f"Training · {len(self.jobs)} jobs"]
+        parts += [f"{n} {phase.value.lower()}" for phase, n in counts.items() if n]
+        if sweeps:
+            parts.append(f"{sweeps} sweeps")
+        if self.error:
+            parts.append(self.error)
+        self.query_one("#training-header", Static).update(" · ".join(parts))
+
+    def _cursor_key(self) -> JobKey | None:
+        job = self.cursor_job
+        return (job.namespace, job.name) if job else None
+
+    @property
+    def cursor_job(self) -> TrainingJob | None:
+        table: DataTable[str] = self.query_one(DataTable)
+        if not self.jobs or not 0 <= table.cursor_row < len(self.jobs):
+            return None
+        return self.jobs[table.cursor_row]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    # -- the job under the cursor ---------------------------------------------------------------
+    def _show_detail(self) -> None:
+        job = self.cursor_job
+        info = self.query_one("#training-info", Static)
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if job is None:
+            info.update("no training jobs yet: n launches one")
+            plot.refresh()
+            self._show_notice()
+            return
+        progress = self.progress.get((job.namespace, job.name)) or JobProgress()
+        info.update("\n".join(self._describe(job, progress)))
+        epochs = [e.number for e in progress.epochs]
+        for metric, label in (("loss", "loss"), ("accuracy", "acc"), ("val_accuracy", "val_acc")):
+            values = progress.series(metric)
+            if values and len(values) == len(epochs):
+                plt.plot(epochs, values, label=label, marker="braille")
+        plt.title(f"{job.name}: per epoch" if epochs else f"{job.name}: no epochs yet")
+        plt.xlabel("epoch")
+        plot.refresh()
+        self._show_notice()
+
+    def _describe(self, job: TrainingJob, progress: JobProgress) -> list[str]:
+        lines = [
+            f"{job.namespace}/{job.name}",
+            f"{job.phase.value} · {job.gpus} GPU · node {job.node or '-'}",
+            f"running {duration(job, self.now())}",
+            f"epoch {format_metrics(progress.last)}",
+        ]
+        if job.pending_reason:
+            lines.append(f"pending: {job.pending_reason}")
+        if progress.exported is not None:
+            exported = progress.exported
+            lines.append(f"exported {exported.model} v{exported.version} (d deploy, r roll out)")
+        elif progress.interrupted:
+            lines.append(f"stopped by {progress.interrupted}: nothing published")
+        return lines
+
+    def _show_notice(self) -> None:
+        lines = [self.notice] if self.notice else []
+        refusals = self.refusals.lines()
+        if refusals:
+            lines.append("not offered: " + "; ".join(refusals))
+        self.query_one("#training-notice", Static).update("\n".join(lines))
+
+    # -- permissions ----------------------------------------------------------------------------
+    @work(thread=True, group="training-permissions", exit_on_error=False)
+    def _check_permissions(self) -> None:
+        deck, namespace = self.deck, self.namespace
+        self.post_message(
+            self.Checked(
+                Refusals(
+                    train=why_not(deck, "create", "jobs", namespace),
+                    deploy=why_not(deck, "create", "deployments", namespace),
+                    rollout=why_not(deck, "patch", "deployments", namespace),
+                )
+            )
+        )
+
+    def on_training_screen_checked(self, message: Checked) -> None:
+        self.refusals = message.refusals
+        self.refresh_bindings()
+        self._show_notice()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Mutations the user may not do are not offered (the notice line says why)."""
+        refused: Mapping[str, str] = {
+            "launch": self.refusals.train,
+            "deploy": self.refusals.deploy,
+            "rollout": self.refusals.rollout,
+        }
+        return not refused.get(action, "")
+
+    # -- actions --------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+    def action_launch(self) -> None:
+        job = self.cursor_job
+        form = TrainForm(
+            self.backend,
+            self.deck.audit,
+            namespace=self.namespace,
+            gpus=self.profile.training.gpus,
+            model=job.model if job else "",
+        )
+        self.app.push_screen(form, self._launched)
+
+    def _launched(self, results: list[ActionResult] | None) -> None:
+        if results:
+            names = ", ".join(r.target for r in results)
+            self.notice = f"launched {names}"
+            self._show_notice()
+            self.action_refresh()
+
+    def _open_logs(self, jobs: list[TrainingJob], title: str) -> None:
+        pods = [pod for job in jobs for pod in self.backend.job_pods(job.namespace, job.name)]
+        if not pods:
+            self.notice = f"{title}: no pods yet (the job is waiting to be scheduled)"
+            self._show_notice()
+            return
+        from console.tui.screens.logs import LogsScreen
+
+        request = LogRequest(pods, jobs[0].namespace, follow=True, tail=LOGS_TAIL)
+        self.app.push_screen(LogsScreen(self.backend, request, title))
+
+    def action_logs(self) -> None:
+        job = self.cursor_job
+        if job is not None:
+            self._open_logs([job], f"job {job.name}")
+
+    def action_sweep_logs(self) -> None:
+        job = self.cursor_job
+        if job is None:
+            return
+        if job.sweep is None:
+            self.notice = f"{job.name} is not part of a sweep; l opens its logs"
+            self._show_notice()
+            return
+        trials = [j for j in self.jobs if j.sweep == job.sweep and j.namespace == job.namespace]
+        self._open_logs(trials, f"sweep {job.sweep}")
+
+    def _exported(self) -> tuple[TrainingJob, str, int] | None:
+        job = self.cursor_job
+        if job is None:
+            return None
+        progress = self.progress.get((job.namespace, job.name))
+        if progress is None or progress.exported is None:
+            why = "is still running" if job.phase is JobPhase.RUNNING else "exported no version"
+            self.notice = f"{job.name} {why}: nothing to deploy yet"
+            self._show_notice()
+            return None
+        return job, progress.exported.model, progress.exported.version
+
+    def action_deploy(self) -> None:
+        found = self._exported()
+        if found is not None:
+            job, model, version = found
+            dialog = DeployDialog(self.deck, model, version, job.namespace)
+            self.app.push_screen(dialog, self._released)
+
+    def _released(self, result: ActionResult | None) -> None:
+        if result is not None:
+            self.notice = f"{result.target}: {result.message}"
+            self._show_notice()
+
+    def action_rollout(self) -> None:
+        found = self._exported()
+        if found is None:
+            return
+        _, model, version = found
+        deployments = list(self.backend.deployments())
+        if not deployments:
+            self.notice = "no deployments to roll out; d deploys this version"
+            self._show_notice()
+            return
+
+        def chosen(targets: list[Any] | None) -> None:
+            if targets:
+                self.app.push_screen(RolloutDialog(self.deck, version, targets))
+
+        self.app.push_screen(RolloutPicker(model, version, deployments), chosen)

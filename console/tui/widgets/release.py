@@ -1,0 +1,270 @@
+"""Releasing a model version from the Training and Models screens: deploy it as a new
+deployment, or pick deployments to roll out to it (the deck's action dialog then confirms,
+previews and runs the batch, with an audit line per target).
+
+A deploy goes through the backend in a thread worker and is audited like ``fleetdeck deploy``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, SelectionList, Static
+from textual.widgets.selection_list import Selection
+
+from console import audit
+from console.batch.runner import AuditContext
+from console.model import ActionResult, DeployRequest, ModelDeployment
+from console.tui.context import DeckContext
+from console.tui.screens.action_dialog import ActionDialog
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+DIALOG_CSS = """
+    {name} {{ align: center middle; }}
+    {name} > Vertical {{
+        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }}
+    {name} Input {{ margin: 0; }}
+    {name} .problem {{ color: $error; height: auto; }}
+    {name} Horizontal {{ height: auto; }}
+    {name} Button {{ margin: 0 1 0 0; }}
+"""
+
+
+def deploy_request(
+    name: str, model: str, version: int, namespace: str, replicas: str
+) -> DeployRequest | str:
+    """The deploy to send, or what to fix (shown in the dialog)."""
+    if not _NAME.fullmatch(name):
+        return (
+            f"name {name!r}: lower-case letters, digits and '-', starting and ending with a "
+            "letter or digit (at most 63)"
+        )
+    count: int | None = None
+    if replicas.strip():
+        if not replicas.strip().isdigit():
+            return f"replicas {replicas!r}: a whole number (empty: the profile's default)"
+        count = int(replicas)
+    return DeployRequest(name, model, version, namespace or None, count)
+
+
+def record_deploy(
+    context: AuditContext, request: DeployRequest, result: ActionResult, dry_run: bool
+) -> str:
+    """Append the audit line; "" or why it could not be written (the change is made anyway)."""
+    try:
+        audit.record(
+            "deploy",
+            [result.target],
+            profile=context.profile,
+            context=context.context,
+            results=[audit.TargetResult(result.target, result.ok, result.message)],
+            parameters={
+                "model": request.model,
+                "version": request.version,
+                "replicas": request.replicas,
+                "gpus": request.gpus,
+            },
+            dry_run=dry_run,
+            user=context.user or None,
+            path=context.path,
+        )
+    except OSError as exc:
+        return f"could not write the audit log: {exc}"
+    return ""
+
+
+class DeployDialog(ModalScreen[ActionResult | None]):
+    """Deploy ``model`` version ``version`` as a new deployment (name, namespace, replicas)."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="DeployDialog")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("ctrl+t", "dry_run", "Dry run"),
+    ]
+
+    class Done(Message):
+        def __init__(self, result: ActionResult, note: str) -> None:
+            super().__init__()
+            self.result = result
+            self.note = note
+
+    def __init__(self, deck: DeckContext, model: str, version: int, namespace: str) -> None:
+        super().__init__()
+        self.deck, self.model, self.version, self.namespace = deck, model, version, namespace
+        self.result: ActionResult | None = None
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Deploy {self.model} version {self.version}")
+            yield Input(self.model, placeholder="deployment name", id="deploy-name")
+            yield Input(self.namespace, placeholder="namespace", id="deploy-namespace")
+            yield Input(
+                placeholder=f"replicas (empty: {self.deck.profile.predictor.replicas})",
+                id="deploy-replicas",
+                type="integer",
+            )
+            yield Static("", id="deploy-problem", classes="problem", markup=False)
+            with Horizontal():
+                yield Button("Dry run", id="dry-run")
+                yield Button("Deploy", id="run", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#deploy-name", Input).focus()
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.action_close()
+        else:
+            self._start(dry_run=event.button.id == "dry-run")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._start(dry_run=False)
+
+    def action_dry_run(self) -> None:
+        self._start(dry_run=True)
+
+    def action_close(self) -> None:
+        if not self.running:
+            self.dismiss(self.result)
+
+    def _start(self, *, dry_run: bool) -> None:
+        if self.running:
+            return
+        request = deploy_request(
+            self._value("deploy-name"),
+            self.model,
+            self.version,
+            self._value("deploy-namespace"),
+            self._value("deploy-replicas"),
+        )
+        problem = self.query_one("#deploy-problem", Static)
+        if isinstance(request, str):
+            problem.update(request)
+            return
+        self.running = True
+        problem.update("dry run..." if dry_run else "deploying...")
+        self._deploy(request, dry_run)
+
+    @work(thread=True, group="deploy", exit_on_error=False)
+    def _deploy(self, request: DeployRequest, dry_run: bool) -> None:
+        try:
+            result = self.deck.backend.deploy(request, dry_run=dry_run)
+        except Exception as exc:  # the backend's reason, shown; the deck goes on
+            target = f"{request.namespace}/{request.name}"
+            result = ActionResult(target, False, str(exc) or type(exc).__name__, dry_run)
+        note = record_deploy(self.deck.audit, request, result, dry_run)
+        self.post_message(self.Done(result, note))
+
+    def on_deploy_dialog_done(self, message: Done) -> None:
+        self.running = False
+        result = message.result
+        text = f"{result.target}: {'ok' if result.ok else 'FAILED'}: {result.message}"
+        text += "".join(f"\n    {change}" for change in result.changes)
+        if message.note:
+            text += f"\n{message.note}"
+        self.query_one("#deploy-problem", Static).update(text)
+        if result.ok and not result.dry_run:
+            self.dismiss(result)
+
+
+class RolloutPicker(ModalScreen[list[ModelDeployment] | None]):
+    """Choose the deployments to roll out to a version (those serving the model are chosen)."""
+
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="RolloutPicker")
+        + """
+    RolloutPicker SelectionList { height: auto; max-height: 14; }
+    """
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("ctrl+a", "all", "All"),
+        Binding("ctrl+n", "none", "None"),
+    ]
+
+    def __init__(self, model: str, version: int, deployments: Sequence[ModelDeployment]) -> None:
+        super().__init__()
+        self.model, self.version = model, version
+        self.deployments = sorted(deployments, key=lambda d: (d.model != model, d.key))
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Roll out {self.model} version {self.version} to (space toggles):")
+            yield SelectionList[int](
+                *(
+                    Selection(
+                        f"{d.namespace}/{d.name}  {d.model} v{d.version}  {d.state.value}",
+                        index,
+                        d.model == self.model and d.version != str(self.version),
+                    )
+                    for index, d in enumerate(self.deployments)
+                ),
+                id="rollout-choice",
+            )
+            yield Static("", id="rollout-problem", classes="problem", markup=False)
+            with Horizontal():
+                yield Button("Next", id="run", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    @property
+    def chosen(self) -> list[ModelDeployment]:
+        selected = self.query_one("#rollout-choice", SelectionList).selected
+        return [self.deployments[i] for i in sorted(selected)]
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.action_close()
+        else:
+            self.action_next()
+
+    def action_next(self) -> None:
+        if not self.chosen:
+            self.query_one("#rollout-problem", Static).update(
+                "choose at least one deployment (space toggles, ctrl+a all)"
+            )
+            return
+        self.dismiss(self.chosen)
+
+    def key_enter(self) -> None:
+        self.action_next()
+
+    def action_all(self) -> None:
+        self.query_one("#rollout-choice", SelectionList).select_all()
+
+    def action_none(self) -> None:
+        self.query_one("#rollout-choice", SelectionList).deselect_all()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class RolloutDialog(ActionDialog):
+    """The deck's action dialog for a rollout, with the version already filled in."""
+
+    def __init__(self, deck: DeckContext, version: int, targets: Sequence[ModelDeployment]) -> None:
+        super().__init__(deck, "rollout", targets)
+        self.version = version
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#version", Input).value = str(self.version)
+        self.query_one("#run", Button).focus()

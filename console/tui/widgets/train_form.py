@@ -1,0 +1,229 @@
+"""The form that launches a training job, or a grid sweep (one job per combination).
+
+Everything is checked before anything is sent, with the same parsers as ``fleetdeck train``
+(``--param key=value``, ``--grid key=v1,v2``), and the errors say what to type. The launch runs
+``backend.train`` in a thread worker and is audited like the CLI's ``train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from console import audit
+from console.batch.runner import AuditContext
+from console.model import ActionResult, TrainingRequest
+from console.tui.widgets.release import DIALOG_CSS
+
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("model", "model name (a store name: letters, digits, - and _)"),
+    ("data", "data set (e.g. digits, or a path/URI the training image can read)"),
+    ("namespace", "namespace"),
+    ("gpus", "GPUs per job"),
+    ("epochs", "epochs (empty: the training default)"),
+    ("params", "model params: key=value ... (e.g. width=32 depth=3)"),
+    ("grid", "sweep grid: key=v1,v2 ... (e.g. learning_rate=0.001,0.01 width=16,32)"),
+)
+MAX_TRIALS = 64  # a bigger grid is almost always a typo; the CLI is there for it
+
+
+def build_request(values: Mapping[str, str]) -> TrainingRequest | str:
+    """The request the form describes, or the first thing to fix (shown under the form)."""
+    from serving.store import StoreError, check_model_name
+    from training.fit import parse_param
+    from training.sweep import parse_grid
+
+    model, data = values.get("model", "").strip(), values.get("data", "").strip()
+    if not model:
+        return "model: name the model to train (e.g. digits)"
+    try:
+        check_model_name(model)
+    except (StoreError, ValueError) as exc:
+        return f"model: {exc}"
+    if not data:
+        return "data: name the data set to train on (e.g. digits)"
+    gpus = _count(values.get("gpus", ""), "gpus")
+    epochs = _count(values.get("epochs", ""), "epochs", minimum=1)
+    for parsed in (gpus, epochs):
+        if isinstance(parsed, str):
+            return parsed
+    try:
+        params = dict(parse_param(p) for p in values.get("params", "").split())
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        return f"params: {exc}"
+    try:
+        grid = {key: tuple(v) for key, v in (parse_grid(g) for g in values.get("grid", "").split())}
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        return f"grid: {exc}"
+    if any(not choices for choices in grid.values()):
+        return "grid: give each key at least one value (key=v1,v2)"
+    trials = 1
+    for choices in grid.values():
+        trials *= len(choices)
+    if trials > MAX_TRIALS:
+        return f"grid: {trials} trials is more than {MAX_TRIALS}; narrow it or use the CLI"
+    return TrainingRequest(
+        model,
+        data,
+        values.get("namespace", "").strip() or None,
+        gpus if isinstance(gpus, int) else None,
+        epochs if isinstance(epochs, int) else None,
+        params,
+        grid,
+    )
+
+
+def _count(text: str, field: str, minimum: int = 0) -> int | str | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < minimum:
+        return f"{field} {text!r}: a whole number, {minimum} or more"
+    return int(text)
+
+
+def record_train(
+    context: AuditContext, request: TrainingRequest, results: list[ActionResult], dry_run: bool
+) -> str:
+    """Append the audit line; "" or why it could not be written."""
+    try:
+        audit.record(
+            "train",
+            [r.target for r in results],
+            profile=context.profile,
+            context=context.context,
+            results=[audit.TargetResult(r.target, r.ok, r.message) for r in results],
+            parameters={
+                "model": request.model,
+                "data": request.data,
+                "gpus": request.gpus,
+                "epochs": request.epochs,
+                "params": dict(request.params),
+                "grid": {k: list(v) for k, v in request.grid.items()},
+            },
+            dry_run=dry_run,
+            user=context.user or None,
+            path=context.path,
+        )
+    except OSError as exc:
+        return f"could not write the audit log: {exc}"
+    return ""
+
+
+class TrainForm(ModalScreen[list[ActionResult] | None]):
+    """Launch a job (or a sweep); dismissed with the results once a real launch succeeds."""
+
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="TrainForm")
+        + """
+    TrainForm VerticalScroll { height: auto; max-height: 16; }
+    TrainForm #train-results { height: auto; }
+    """
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("ctrl+t", "dry_run", "Dry run"),
+    ]
+
+    class Done(Message):
+        def __init__(self, results: list[ActionResult], note: str, dry_run: bool) -> None:
+            super().__init__()
+            self.results = results
+            self.note = note
+            self.dry_run = dry_run
+
+    def __init__(
+        self,
+        backend: Any,
+        audit_context: AuditContext,
+        *,
+        namespace: str,
+        gpus: int,
+        model: str = "",
+        data: str = "",
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.audit_context = audit_context
+        self.defaults = {"namespace": namespace, "gpus": str(gpus), "model": model, "data": data}
+        self.running = False
+        self.results: list[ActionResult] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Launch a training job (a grid launches one job per combination)")
+            with VerticalScroll():
+                for name, placeholder in FIELDS:
+                    yield Input(
+                        self.defaults.get(name, ""),
+                        placeholder=placeholder,
+                        id=f"train-{name}",
+                        type="integer" if name in ("gpus", "epochs") else "text",
+                    )
+            yield Static("", id="train-results", classes="problem", markup=False)
+            with Horizontal():
+                yield Button("Dry run", id="dry-run")
+                yield Button("Launch", id="run", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#train-model", Input).focus()
+
+    def values(self) -> dict[str, str]:
+        return {name: self.query_one(f"#train-{name}", Input).value for name, _ in FIELDS}
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.action_close()
+        else:
+            self._start(dry_run=event.button.id == "dry-run")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._start(dry_run=False)
+
+    def action_dry_run(self) -> None:
+        self._start(dry_run=True)
+
+    def action_close(self) -> None:
+        if not self.running:
+            self.dismiss(self.results)
+
+    def _start(self, *, dry_run: bool) -> None:
+        if self.running:
+            return
+        request = build_request(self.values())
+        shown = self.query_one("#train-results", Static)
+        if isinstance(request, str):
+            shown.update(request)
+            return
+        self.running = True
+        shown.update("dry run..." if dry_run else "launching...")
+        self._train(request, dry_run)
+
+    @work(thread=True, group="train", exit_on_error=False)
+    def _train(self, request: TrainingRequest, dry_run: bool) -> None:
+        try:
+            results = self.backend.train(request, dry_run=dry_run)
+        except Exception as exc:  # the backend's reason, shown; the deck goes on
+            results = [ActionResult(request.model, False, str(exc) or type(exc).__name__, dry_run)]
+        note = record_train(self.audit_context, request, results, dry_run)
+        self.post_message(self.Done(results, note, dry_run))
+
+    def on_train_form_done(self, message: Done) -> None:
+        self.running = False
+        lines = [f"{r.target}: {'ok' if r.ok else 'FAILED'}: {r.message}" for r in message.results]
+        if message.note:
+            lines.append(message.note)
+        self.query_one("#train-results", Static).update("\n".join(lines))
+        if not message.dry_run and all(r.ok for r in message.results):
+            self.results = message.results
+            self.dismiss(message.results)

@@ -1,0 +1,181 @@
+"""The Training screen on the KWOK cluster: a job launched through the form is listed with its
+phase; a GPU job that fits no node says why it is Pending; the last epoch's metrics come from the
+job's JSON log lines; the version a finished job exported is deployed from the screen. Every
+launch and deploy is in the audit log."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable
+
+from console.audit import read_audit
+from console.backends.kubernetes.backend import KubernetesBackend
+from console.profile import load_profile
+from console.tui.screens.training import TrainingScreen
+from console.tui.widgets.release import DeployDialog
+from console.tui.widgets.train_form import TrainForm
+from serving.store import ModelStore
+from tests.e2e.tui.screen_host import ScreenHost, run, wait_for
+from tests.infra.k8s_fixtures import K8sCluster
+from tests.support.versions import describe, make_version
+from training.logs import TrainingLog
+
+
+@pytest.fixture
+def backend(
+    k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[KubernetesBackend]:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))  # this test's own audit log
+    kwok = load_profile("kwok")
+    store = dataclasses.replace(kwok.store, root=str(tmp_path / "store"))  # a real local store
+    backend = KubernetesBackend(
+        dataclasses.replace(kwok, store=store),
+        api_client=k8s_cluster.api_client(),
+        namespaces=[k8s_namespace],
+        user="test",
+    )
+    assert backend.start()
+    yield backend
+    backend.close()
+
+
+def host(backend: KubernetesBackend) -> ScreenHost:
+    return ScreenHost(lambda: TrainingScreen(backend, backend.profile))
+
+
+def rows(screen: TrainingScreen) -> dict[str, dict[str, str]]:
+    """The jobs table as the user reads it: job name → column → cell."""
+    table: DataTable[str] = screen.query_one(DataTable)
+    titles = [str(column.label) for column in table.columns.values()]
+    shown = {}
+    for index in range(table.row_count):
+        cells = [str(cell) for cell in table.get_row_at(index)]
+        shown[cells[0]] = dict(zip(titles, cells, strict=True))
+    return shown
+
+
+async def fill_form(pilot: Any, namespace: str, **values: str) -> None:
+    """Type into the launch form, field by field (tab moves on; ctrl+u clears a field)."""
+    fields = ("model", "data", "namespace", "gpus", "epochs", "params", "grid")
+    pilot.app.screen.query_one("#train-model").focus()
+    for index, field in enumerate(fields):
+        text = values.get(field, namespace if field == "namespace" else None)
+        if text is not None:
+            await pilot.press("ctrl+u", *text)
+        if index < len(fields) - 1:
+            await pilot.press("tab")  # enter in the last field launches
+
+
+def epoch_lines(epochs: int, exported: int | None = None) -> list[str]:
+    out = io.StringIO()
+    log = TrainingLog(out)
+    for n in range(1, epochs + 1):
+        log.epoch(n, epochs, {"loss": 1.0 / n, "accuracy": 0.6 + n / 20}, 1000.0, 1.0)
+    if exported is not None:
+        log.event("exported", "published", model="digits", version=exported)
+    return out.getvalue().splitlines()
+
+
+def test_a_gpu_job_that_fits_no_node_is_listed_pending_with_the_reason(
+    backend: KubernetesBackend, k8s_namespace: str
+) -> None:
+    async def scenario() -> None:
+        app = host(backend)
+        async with app.run_test(size=(160, 50)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            await pilot.press("n")
+            assert isinstance(app.screen, TrainForm)
+            await fill_form(pilot, k8s_namespace, model="digits", data="digits", gpus="16")
+            await pilot.press("enter")
+            await wait_for(pilot, "the form to close", lambda: app.screen is screen)
+            assert "launched" in screen.notice
+            job = await wait_for(
+                pilot,
+                "the job listed with its pending reason",
+                lambda: next(
+                    (r for r in rows(screen).values() if "gpu" in r["REASON"].lower()), None
+                ),
+            )
+            assert job["PHASE"] == "Pending"
+            assert job["GPUS"] == "16"
+            assert job["NODE"] == "-"
+
+    run(scenario)
+    (entry,) = read_audit()
+    assert entry.action == "train"
+    assert entry.parameters["gpus"] == 16
+    assert all(r.ok for r in entry.results)
+
+
+def test_a_form_with_mistakes_says_what_to_fix_and_sends_nothing(
+    backend: KubernetesBackend, k8s_namespace: str
+) -> None:
+    async def scenario() -> None:
+        app = host(backend)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("n")
+            form = app.screen
+            assert isinstance(form, TrainForm)
+            await fill_form(pilot, k8s_namespace, model="digits", data="digits", grid="width=")
+            await pilot.press("enter")
+            assert "grid:" in str(form.query_one("#train-results").render())
+            await fill_form(pilot, k8s_namespace, model="Bad Name!", data="digits", grid="")
+            await pilot.press("enter")
+            assert "model: invalid model name" in str(form.query_one("#train-results").render())
+            assert app.screen is form
+
+    run(scenario)
+    assert backend.jobs() == []
+    assert read_audit() == []
+
+
+def test_a_running_job_shows_its_last_epoch_and_a_finished_one_deploys_its_version(
+    backend: KubernetesBackend, k8s_namespace: str, k8s_cluster: K8sCluster, tmp_path: Path
+) -> None:
+    store = ModelStore(backend.profile.store.root)
+    version = store.publish("digits", make_version(tmp_path / "trained"), describe).version
+
+    async def scenario() -> None:
+        app = host(backend)
+        async with app.run_test(size=(160, 50)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            await pilot.press("n")
+            await fill_form(pilot, k8s_namespace, model="digits", data="digits", gpus="0")
+            await pilot.press("enter")
+            await wait_for(pilot, "the form to close", lambda: app.screen is screen)
+            name = await wait_for(pilot, "the job listed", lambda: next(iter(rows(screen)), None))
+            pod = await wait_for(
+                pilot,
+                "the job's pod",
+                lambda: next(iter(backend.job_pods(k8s_namespace, name)), None),
+            )
+            k8s_cluster.append_log(k8s_namespace, pod, epoch_lines(3, exported=version))
+            await pilot.press("ctrl+r")
+            await wait_for(
+                pilot,
+                "the last epoch's metrics",
+                lambda: rows(screen)[name]["LAST EPOCH"].startswith("3/3 loss 0.333 acc 0.750"),
+            )
+            assert f"exported digits v{version}" in str(screen.query_one("#training-info").render())
+            await pilot.press("d")
+            dialog = app.screen
+            assert isinstance(dialog, DeployDialog)
+            await pilot.press("ctrl+u", *"digits-from-job", "enter")
+            await wait_for(pilot, "the deploy", lambda: app.screen is screen, within=120)
+            assert "created" in screen.notice or "digits-from-job" in screen.notice
+
+    run(scenario)
+    from kubernetes import client
+
+    apps: Any = client.AppsV1Api(k8s_cluster.api_client())
+    deployment = apps.read_namespaced_deployment("digits-from-job", k8s_namespace)
+    assert deployment.metadata.labels["fleetdeck.io/model-version"] == str(version)
+    assert [e.action for e in read_audit()] == ["train", "deploy"]
