@@ -1,0 +1,326 @@
+"""The Models screen: every version in the profile's model store with its manifest (accuracy,
+int8 delta, size, created, the training run that made it) and how many deployments serve it;
+deploy a version, or roll a selection of deployments out to it.
+
+The store (a folder or HDFS) is read by a thread worker; the table is rebuilt in one update that
+keeps the cursor on the same version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from console.model import ActionResult, ModelDeployment
+from console.profile import Profile
+from console.tui.context import DeckContext
+from console.tui.screens.training import why_not
+from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
+from serving.manifest import Manifest
+
+COLUMNS = (
+    "MODEL",
+    "VERSION",
+    "ACCURACY",
+    "INT8 Δ",
+    "SIZE",
+    "CREATED",
+    "RUNTIME",
+    "TRAINED BY",
+    "SERVING",
+)
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    model: str
+    version: int
+    manifest: Manifest
+    serving: int  # deployments at this version
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}/{self.version}"
+
+
+def size_text(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def metric_text(value: object, signed: bool = False) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def trained_by(manifest: Manifest) -> str:
+    """The run (a Kubernetes job's name) that trained it; a sweep's trial says which."""
+    training = manifest.training
+    run = str(training.get("run_id") or training.get("run") or "-")
+    if "sweep" in training:
+        return f"{run} ({training['sweep']}#{training.get('trial')})"
+    return run
+
+
+def version_cells(row: VersionRow) -> tuple[str, ...]:
+    manifest = row.manifest
+    size = sum(entry.size for entry in manifest.files.values())
+    return (
+        row.model,
+        str(row.version),
+        metric_text(manifest.metrics.get("accuracy")),
+        metric_text(manifest.metrics.get("int8_accuracy_delta"), signed=True),
+        size_text(size),
+        manifest.created.replace("T", " ").removesuffix("Z")[:16] or "-",
+        manifest.default_runtime or "-",
+        trained_by(manifest),
+        str(row.serving) if row.serving else "-",
+    )
+
+
+def read_store(root: str, deployments: list[ModelDeployment]) -> list[VersionRow]:
+    """Every version of every model, newest version first within a model (blocking)."""
+    from serving.store import ModelStore
+
+    store = ModelStore(root)
+    serving: dict[tuple[str, str], int] = {}
+    for deployment in deployments:
+        key = (deployment.model, deployment.version)
+        serving[key] = serving.get(key, 0) + 1
+    rows = []
+    for model in sorted(store.models()):
+        for version in sorted(store.versions(model), reverse=True):
+            manifest = store.manifest(model, version)
+            rows.append(VersionRow(model, version, manifest, serving.get((model, str(version)), 0)))
+    return rows
+
+
+class ModelsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    ModelsScreen #models-header { height: 1; background: $panel; padding: 0 1; }
+    ModelsScreen DataTable { height: 1fr; min-height: 5; }
+    ModelsScreen #models-detail { height: auto; max-height: 8; padding: 0 1; }
+    ModelsScreen #models-notice { height: auto; max-height: 2; color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("d", "deploy", "Deploy version"),
+        Binding("r", "rollout", "Roll out to it"),
+        Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[VersionRow], deployments: list[Any], error: str) -> None:
+            super().__init__()
+            self.rows = rows
+            self.deployments = deployments
+            self.error = error
+
+    class Checked(Message):
+        def __init__(self, refusals: Mapping[str, str]) -> None:
+            super().__init__()
+            self.refusals = refusals
+
+    def __init__(self, backend: Any, profile: Profile, *, deck: DeckContext | None = None) -> None:
+        super().__init__()
+        self.backend, self.profile = backend, profile
+        self._deck = deck
+        self.rows: list[VersionRow] = []
+        self.deployments: list[ModelDeployment] = []
+        self.refusals: Mapping[str, str] = {}
+        self.error = ""
+        self.notice = ""
+        self._loading = False
+
+    @property
+    def deck(self) -> DeckContext:
+        if self._deck is None:
+            self._deck = getattr(self.app, "deck", None) or DeckContext(
+                self.backend, self.profile, read_only=bool(getattr(self.backend, "read_only", 0))
+            )
+        return self._deck
+
+    @property
+    def namespace(self) -> str:
+        return str(getattr(self.backend, "default_namespace", "") or "default")
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Models", id="models-header", markup=False)
+            table: DataTable[str] = DataTable(id="models-versions", cursor_type="row")
+            table.add_columns(*COLUMNS)
+            yield table
+            yield Static("", id="models-detail", markup=False)
+            yield Static("", id="models-notice", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self._check_permissions()
+        self.action_refresh()
+
+    # -- loading --------------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        if not self._loading:
+            self._loading = True
+            self._load()
+
+    @work(thread=True, group="models-load", exit_on_error=False)
+    def _load(self) -> None:
+        error = ""
+        try:
+            deployments = list(self.backend.deployments())
+        except Exception as exc:  # the store still shows; the serving column waits
+            deployments, error = [], f"cannot list deployments: {exc}"
+        try:
+            rows = read_store(self.profile.store.root, deployments)
+        except Exception as exc:  # StoreError and I/O: say which store and why
+            rows, error = list(self.rows), f"cannot read the store {self.profile.store.root}: {exc}"
+        self.post_message(self.Loaded(rows, deployments, error))
+
+    def on_models_screen_loaded(self, message: Loaded) -> None:
+        self._loading = False
+        cursor = self.cursor_row
+        self.rows, self.deployments, self.error = message.rows, message.deployments, message.error
+        table: DataTable[str] = self.query_one(DataTable)
+        with self.app.batch_update():
+            table.clear()
+            for row in self.rows:
+                table.add_row(*version_cells(row), key=row.key)
+            if cursor is not None:
+                for index, row in enumerate(self.rows):
+                    if row.key == cursor.key:
+                        table.move_cursor(row=index, animate=False)
+        models = len({r.model for r in self.rows})
+        parts = [f"Models · {models} models, {len(self.rows)} versions · {self.profile.store.root}"]
+        if self.error:
+            parts.append(self.error)
+        self.query_one("#models-header", Static).update(" · ".join(parts))
+        self._show_detail()
+
+    @property
+    def cursor_row(self) -> VersionRow | None:
+        table: DataTable[str] = self.query_one(DataTable)
+        if not self.rows or not 0 <= table.cursor_row < len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        row = self.cursor_row
+        detail = self.query_one("#models-detail", Static)
+        if row is None:
+            detail.update("the store has no models yet: train one (:jobs, then n)")
+        else:
+            manifest = row.manifest
+            metrics = ", ".join(
+                f"{k} {metric_text(v)}" for k, v in sorted(manifest.metrics.items())
+            )
+            params = manifest.training.get("params") or {}
+            serving = [
+                f"{d.namespace}/{d.name}"
+                for d in self.deployments
+                if d.model == row.model and d.version == str(row.version)
+            ]
+            lines = [
+                f"{row.model} v{row.version} · runtimes {', '.join(manifest.runtimes()) or '-'}"
+                f" · {len(manifest.labels)} labels",
+                f"metrics: {metrics or '-'}",
+                f"training: data {manifest.training.get('data', '-')}, "
+                f"epochs {manifest.training.get('epochs', '-')}, params {params or '-'}",
+                f"serving: {', '.join(serving) if serving else 'no deployment'}",
+            ]
+            detail.update("\n".join(lines))
+        self._show_notice()
+
+    def _show_notice(self) -> None:
+        lines = [self.notice] if self.notice else []
+        named = (("deploy", "deploy"), ("rollout", "roll out"))
+        refused = [f"{word}: {self.refusals[k]}" for k, word in named if self.refusals.get(k)]
+        if refused:
+            lines.append("not offered: " + "; ".join(refused))
+        self.query_one("#models-notice", Static).update("\n".join(lines))
+
+    # -- permissions ----------------------------------------------------------------------------
+    @work(thread=True, group="models-permissions", exit_on_error=False)
+    def _check_permissions(self) -> None:
+        deck, namespace = self.deck, self.namespace
+        self.post_message(
+            self.Checked(
+                {
+                    "deploy": why_not(deck, "create", "deployments", namespace),
+                    "rollout": why_not(deck, "patch", "deployments", namespace),
+                }
+            )
+        )
+
+    def on_models_screen_checked(self, message: Checked) -> None:
+        self.refusals = message.refusals
+        self.refresh_bindings()
+        self._show_notice()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not self.refusals.get(action, "")
+
+    # -- actions --------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+    def action_deploy(self) -> None:
+        row = self.cursor_row
+        if row is not None:
+            dialog = DeployDialog(self.deck, row.model, row.version, self.namespace)
+            self.app.push_screen(dialog, self._deployed)
+
+    def _deployed(self, result: ActionResult | None) -> None:
+        if result is not None:
+            self.notice = f"{result.target}: {result.message}"
+            self.action_refresh()
+            self._show_notice()
+
+    def action_rollout(self) -> None:
+        row = self.cursor_row
+        if row is None:
+            return
+        if not self.deployments:
+            self.notice = "no deployments to roll out; d deploys this version"
+            self._show_notice()
+            return
+        version = row.version
+
+        def done(results: list[ActionResult] | None) -> None:
+            if results:
+                ok = sum(1 for r in results if r.ok)
+                self.notice = f"rollout to {row.model} v{version}: {ok} of {len(results)} ok"
+                self.action_refresh()
+                self._show_notice()
+
+        def chosen(targets: list[ModelDeployment] | None) -> None:
+            if targets:
+                self.app.push_screen(RolloutDialog(self.deck, version, targets), done)
+
+        self.app.push_screen(RolloutPicker(row.model, version, self.deployments), chosen)
