@@ -60,6 +60,7 @@ class ScrapeSource:
         self._in_flight: dict[tuple[Key, str], Future[str]] = {}
         self._lock = threading.Lock()
         self._on_close = on_close
+        self._failing: set[tuple[Key, str]] = set()  # failed last time: fetched last
 
     def read(self, wanted: Wanted, window_s: float) -> Reading:
         targets, keys = self._discover(wanted)
@@ -68,8 +69,11 @@ class ScrapeSource:
             reading.pods.setdefault(target.key, {})
             reading.targeted.setdefault(target.key, set()).add(target.pod)
         started: dict[Future[str], Target] = {}
+        # Targets that answered last time go first, so dead ones queue behind them and never
+        # push a healthy target past the read's deadline.
+        ordered = sorted(targets, key=lambda t: (t.key, t.pod) in self._failing)
         with self._lock:
-            for target in targets:
+            for target in ordered:
                 ident = (target.key, target.pod)
                 previous = self._in_flight.get(ident)
                 if previous is not None and not previous.done():
@@ -93,6 +97,13 @@ class ScrapeSource:
                 self._collect(reading, started[future], future)
         for future in pending:
             _problem(reading, started[future], f"no answer within {self.timeout_s:g} s")
+        # Failing: answered with an error, or still busy with an earlier fetch. A target merely
+        # not reached before the deadline keeps its place.
+        answered = {(key, pod) for key, pods in reading.pods.items() for pod in pods}
+        unreached = {(started[f].key, started[f].pod) for f in pending}
+        self._failing = ({(t.key, t.pod) for t in targets} - answered - unreached) | (
+            unreached & self._failing
+        )
         return reading
 
     def _collect(self, reading: Reading, target: Target, future: Future[str]) -> None:
