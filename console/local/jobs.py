@@ -5,7 +5,6 @@ publishes nothing, exit 143)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -37,7 +36,10 @@ class JobRunner:
         self.on_change = on_change
         self.running: dict[tuple[str, str], Child] = {}
         self._cancelled: set[tuple[str, str]] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Every job being started or run, from the moment it leaves Pending: what the bound on
+        # parallelism counts (its process may not exist yet).
+        self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._stopping = False
 
     def recover(self) -> None:
         """A job that was running when the agent stopped died with it: run it again (a killed
@@ -49,19 +51,30 @@ class JobRunner:
                 )
 
     def start_pending(self) -> None:
+        if self._stopping:
+            return
         for job in self.state.jobs():
-            if len(self.running) >= self.parallel:
+            if len(self._active) >= self.parallel:
                 return
-            if job.phase == PENDING and job.key not in self.running:
-                self._start(job)
-
-    def _start(self, job: JobRow) -> None:
-        self.state.set_job_phase(job.namespace, job.name, RUNNING, started=now())
-        placeholder: asyncio.Task[None] = asyncio.create_task(self._run(job))
-        self._tasks.add(placeholder)
-        placeholder.add_done_callback(self._tasks.discard)
+            if job.phase == PENDING and job.key not in self._active:
+                self.state.set_job_phase(job.namespace, job.name, RUNNING, started=now())
+                self._active[job.key] = asyncio.create_task(self._run(job))
 
     async def _run(self, job: JobRow) -> None:
+        try:
+            phase, reason = await self._train(job)
+        except OSError as exc:  # the process could not start
+            phase, reason = FAILED, f"cannot start python -m training: {exc}"
+        finally:
+            self._active.pop(job.key, None)
+        if self._stopping:  # stopped with the agent: left Running, so it is requeued on start
+            return
+        if self.state.job(job.namespace, job.name) is not None:
+            self.state.set_job_phase(job.namespace, job.name, phase, reason, finished=now())
+        self.on_change()
+        self.start_pending()
+
+    async def _train(self, job: JobRow) -> tuple[str, str]:
         command = [
             sys.executable,
             "-m",
@@ -82,28 +95,28 @@ class JobRunner:
         env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
         child = await spawn(command, self.log_path(job.namespace, job.name), env=env)
         self.running[job.key] = child
+        if job.key in self._cancelled:  # cancelled while it was being started
+            child.signal(signal.SIGTERM)
         self.on_change()
-        code = await child.wait()
-        del self.running[job.key]
+        try:
+            code = await child.wait()
+        finally:
+            self.running.pop(job.key, None)
         if job.key in self._cancelled:
             self._cancelled.discard(job.key)
-            phase, reason = FAILED, f"{CANCELLED}: stopped on request ({exit_reason(code)})"
-        elif code == 0:
-            phase, reason = SUCCEEDED, ""
-        else:
-            last = child.last_line()
-            phase, reason = FAILED, exit_reason(code) + (f": {last[-300:]}" if last else "")
-        if self.state.job(job.namespace, job.name) is not None:
-            self.state.set_job_phase(job.namespace, job.name, phase, reason, finished=now())
-        self.on_change()
-        self.start_pending()
+            return FAILED, f"{CANCELLED}: stopped on request ({exit_reason(code)})"
+        if code == 0:
+            return SUCCEEDED, ""
+        last = child.last_line()
+        return FAILED, exit_reason(code) + (f": {last[-300:]}" if last else "")
 
     def cancel(self, namespace: str, name: str) -> None:
         key = (namespace, name)
-        child = self.running.get(key)
-        if child is not None:
+        if key in self._active:
             self._cancelled.add(key)
-            child.signal(signal.SIGTERM)
+            child = self.running.get(key)
+            if child is not None:
+                child.signal(signal.SIGTERM)
             return
         job = self.state.job(namespace, name)
         if job is not None and job.phase == PENDING:
@@ -115,12 +128,11 @@ class JobRunner:
     async def stop(self) -> None:
         """The agent is stopping: end running trainings (they publish nothing); they are
         requeued when the agent starts again."""
+        self._stopping = True
         for child in list(self.running.values()):
             child.signal(signal.SIGTERM)
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for child in list(self.running.values()):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(child.process.wait(), 30)
+        tasks = list(self._active.values())
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=30)
+            for task in late:
+                task.cancel()

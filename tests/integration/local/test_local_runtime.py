@@ -325,3 +325,28 @@ def _log_request(name: str) -> Any:
 
 def _phase(backend: LocalBackend, name: str) -> str:
     return next((j.phase.value for j in backend.jobs() if j.name == name), "")
+
+
+def test_a_sweeps_trials_run_at_most_two_at_once_and_each_publishes(
+    backend: LocalBackend, digits_store: DigitsStore
+) -> None:
+    from console.model import TrainingRequest
+
+    store = ModelStore(str(digits_store.root))
+    before = len(store.versions("digits"))
+    request = TrainingRequest("digits", str(digits_store.data), epochs=1, grid={"width": (4, 6, 8)})
+    results = backend.train(request)
+    assert [r.ok for r in results] == [True, True, True]
+    names = {r.target.split("/", 1)[1] for r in results}
+    most_running = 0
+
+    def finished() -> bool:
+        nonlocal most_running
+        phases = [j.phase.value for j in backend.jobs() if j.name in names]
+        most_running = max(most_running, phases.count("Running"))
+        return phases.count("Succeeded") == 3
+
+    poll_until("every trial succeeded", finished, timeout=300)
+    assert most_running == 2
+    assert {j.sweep for j in backend.jobs() if j.name in names} != {None}
+    assert len(store.versions("digits")) == before + 3
