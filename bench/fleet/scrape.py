@@ -35,6 +35,11 @@ APISERVER_PID = Path.home() / (
     ".cache/fleetdeck/run/cluster/kwok/clusters/fleetdeck/pids/kube-apiserver.pid"
 )
 NAME_LABEL = "app.kubernetes.io/name"
+# Simulated nodes of the benchmark's own, tainted so only its pods land there: the shared
+# cluster's nodes keep their room for the tests running beside it.
+BENCH_POOL = {"fleetdeck.io/pool": "bench-scrape"}
+BENCH_TAINT = {"key": "fleetdeck.io/bench", "value": "scrape", "effect": "NoSchedule"}
+PODS_PER_NODE = 110
 
 
 # -- the endpoints: one process, N ports, a real predictor's page -----------------------------
@@ -103,17 +108,36 @@ def deployment(name: str, port: int) -> dict[str, Any]:
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
+                    "nodeSelector": BENCH_POOL,
+                    "tolerations": [{**BENCH_TAINT, "operator": "Equal"}],
                     "containers": [
                         {
                             "name": "predictor",
                             "image": "predictor:1",
                             "ports": [{"name": "http", "containerPort": port}],
                         }
-                    ]
+                    ],
                 },
             },
         },
     }
+
+
+def bench_nodes(count: int) -> list[dict[str, Any]]:
+    nodes = -(-count // (PODS_PER_NODE - 10))
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": f"kwok-bench-scrape-{i}",
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {"type": "kwok", "kubernetes.io/os": "linux", **BENCH_POOL},
+            },
+            "spec": {"taints": [BENCH_TAINT]},
+        }
+        for i in range(nodes)
+    ]
 
 
 def make_fleet(api_client: Any, namespace: str, ports: list[int], address: str) -> None:
@@ -124,6 +148,8 @@ def make_fleet(api_client: Any, namespace: str, ports: list[int], address: str) 
     core: Any = client.CoreV1Api(api_client)
     apps: Any = client.AppsV1Api(api_client)
     core.create_namespace({"metadata": {"name": namespace}})
+    for node in bench_nodes(len(ports)):
+        core.create_node(node)
     with ThreadPoolExecutor(8) as pool:
         list(
             pool.map(
@@ -319,6 +345,12 @@ def main() -> None:
 
         core: Any = client.CoreV1Api(api_client)
         core.delete_namespace(namespace)
+        for node in bench_nodes(args.targets):
+            try:
+                core.delete_node(node["metadata"]["name"])
+            except client.exceptions.ApiException as exc:
+                if exc.status != 404:
+                    raise
 
 
 if __name__ == "__main__":
