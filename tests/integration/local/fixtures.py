@@ -79,7 +79,7 @@ def use_temporary_xdg(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLEETDECK_PROFILE", raising=False)
 
 
-def write_local_profile(store: Path, drain_seconds: float = 1.0) -> Profile:
+def write_local_profile(store: Path | str, drain_seconds: float = 1.0) -> Profile:
     """The user's ``local`` profile (in the temporary XDG config), on a free gateway port, so
     the CLI run as a subprocess uses it too."""
     bundled = (Path(__file__).resolve().parents[3] / "profiles" / "local.toml").read_text()

@@ -3,8 +3,10 @@ runs, and the CLI, on a real trained model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,15 +14,24 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
-from console.backends.local import LocalBackend
+from console.backends.base import LogRequest
+from console.backends.local import LocalBackend, LocalError
 from console.local.launch import paths_for, running_agent, stop_agent
-from console.model import DeploymentState, DeployRequest
-from console.profile import Profile
+from console.model import DeploymentState, DeployRequest, TrainingRequest
+from console.profile import Profile, TrainingSettings
 from serving.store import ModelStore
 from tests.infra.k8s_fixtures import poll_until
-from tests.integration.local.fixtures import DigitsStore, local_backend, predictor_pids
+from tests.integration.local.fixtures import (
+    DigitsStore,
+    local_backend,
+    predictor_pids,
+    stop_every_agent,
+    use_temporary_xdg,
+    write_local_profile,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -195,24 +206,79 @@ def test_a_rollout_to_a_corrupted_version_fails_with_the_reason_and_the_old_keep
 def test_every_deployment_serves_again_after_the_agent_stops_and_starts(
     profile: Profile, digits_store: DigitsStore
 ) -> None:
-    with local_backend(profile) as backend:
-        deploy(backend, "digits")
-        deploy(backend, "digits-b", replicas=2)
-        assert backend.rollout("default", "digits-b", 2).ok
-        wait_state(backend, "digits-b", DeploymentState.AVAILABLE, version="2")
-        gateway = backend.gateway_url()
-    assert stop_agent(profile) is not None
-    assert predictor_pids(profile) == []
-    assert running_agent(paths_for(profile)) is None
+    with local_backend(profile) as console:  # an open console, across the agent's restart
+        changes = threading.Event()
+        console.subscribe(changes.set)
+        deploy(console, "digits")
+        deploy(console, "digits-b", replicas=2)
+        assert console.rollout("default", "digits-b", 2).ok
+        wait_state(console, "digits-b", DeploymentState.AVAILABLE, version="2")
+        gateway = console.gateway_url()
+
+        assert stop_agent(profile) is not None
+        assert predictor_pids(profile) == []
+        assert running_agent(paths_for(profile)) is None
+        lost = poll_until("the console sees the agent gone", lambda: not console.connection().live)
+        assert lost is True
+        assert "reconnecting" in console.connection().detail
+
+        assert fleetdeck("agent", "start").returncode == 0
+        poll_until("the console reconnected", lambda: console.connection().live)
+        changes.clear()
+        for name, version in (("digits", "1"), ("digits-b", "2")):
+            wait_state(console, name, DeploymentState.AVAILABLE, version=version)
+        assert changes.is_set()
 
     with local_backend(profile) as backend:
         assert backend.gateway_url() == gateway
-        for name, version in (("digits", "1"), ("digits-b", "2")):
-            wait_state(backend, name, DeploymentState.AVAILABLE, version=version)
+        for name in ("digits", "digits-b"):
             assert predict(backend, name, digits_store.images[:1]).status_code == 200
         assert [d.name for d in backend.deployments()] == ["digits", "digits-b"]
         assert len(backend.pods("default", "digits-b")) == 2
         assert [r.model_version for r in backend.history("default", "digits-b")] == ["1", "2"]
+
+
+def test_kubernetes_only_concepts_are_refused_with_a_reason(backend: LocalBackend) -> None:
+    gpus = backend.deploy(DeployRequest("digits", "digits", 1, "default", 1, gpus=1))
+    assert not gpus.ok
+    assert "--gpus needs a Kubernetes profile" in gpus.message
+    assert backend.deployments() == []
+    with_selector = dataclasses.replace(
+        backend.profile, training=TrainingSettings(node_selector={"gpu": "a100"})
+    )
+    scheduled = LocalBackend(with_selector, namespaces=["default"])
+    try:
+        (refused,) = scheduled.train(TrainingRequest("digits", "/data"))
+    finally:
+        scheduled.close()
+    assert not refused.ok
+    assert "node_selector" in refused.message
+    assert backend.jobs() == []
+    with pytest.raises(LocalError, match="one process each"):
+        list(backend.logs(_log_request("x", container="sidecar")))
+
+
+def test_the_local_runtime_serves_from_a_store_on_hdfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_store: DigitsStore, hdfs_root: str
+) -> None:
+    local = ModelStore(str(digits_store.root))
+    manifest = local.manifest("digits", 1)
+    source = tmp_path / "v1"
+    shutil.copytree(digits_store.root / "digits" / "1", source)
+    (source / "manifest.json").unlink()
+    ModelStore(hdfs_root).publish(
+        "digits", source, lambda v, files: dataclasses.replace(manifest, version=v, files=files)
+    )
+    use_temporary_xdg(tmp_path / "home", monkeypatch)
+    profile = write_local_profile(hdfs_root)
+    try:
+        with local_backend(profile) as backend:
+            deploy(backend, "digits")
+            assert predict(backend, "digits", digits_store.images[:2]).status_code == 200
+            missing = backend.deploy(DeployRequest("other", "digits", 5, "default"))
+            assert "version 5 of model 'digits' not found" in missing.message
+    finally:
+        stop_every_agent(profile)
 
 
 def test_two_clis_deploying_at_once_start_one_agent_and_keep_the_state_whole(
@@ -312,15 +378,11 @@ def test_a_cancelled_training_job_publishes_nothing(
 
 
 def _training(store: DigitsStore, epochs: int) -> Any:
-    from console.model import TrainingRequest
-
     return TrainingRequest("digits", str(store.data), epochs=epochs, params={"width": 8})
 
 
-def _log_request(name: str) -> Any:
-    from console.backends.base import LogRequest
-
-    return LogRequest([name], "default", follow=True)
+def _log_request(name: str, container: str | None = None) -> Any:
+    return LogRequest([name], "default", follow=True, container=container)
 
 
 def _phase(backend: LocalBackend, name: str) -> str:
@@ -330,8 +392,6 @@ def _phase(backend: LocalBackend, name: str) -> str:
 def test_a_sweeps_trials_run_at_most_two_at_once_and_each_publishes(
     backend: LocalBackend, digits_store: DigitsStore
 ) -> None:
-    from console.model import TrainingRequest
-
     store = ModelStore(str(digits_store.root))
     before = len(store.versions("digits"))
     request = TrainingRequest("digits", str(digits_store.data), epochs=1, grid={"width": (4, 6, 8)})
