@@ -16,6 +16,7 @@ from console.tui.log_buffer import split_pod_prefix
 
 # The metrics a row and a plot show, in this order; others stay in ``Epoch.metrics``.
 SHOWN_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+ROW_METRICS = ("loss", "accuracy", "val_accuracy")  # a table cell has room for three
 _NOT_METRICS = frozenset(("event", "epoch", "epochs", "examples_per_s", "seconds"))
 
 
@@ -106,14 +107,11 @@ def _read_event(event: dict[str, object], reading: _Reading) -> None:
         reading.device = str(event.get("device", ""))
 
 
-def format_metrics(epoch: Epoch | None) -> str:
+def format_metrics(epoch: Epoch | None, names: tuple[str, ...] = SHOWN_METRICS) -> str:
     """``"3/5 loss 0.412 acc 0.871 val_acc 0.850"``, or "-" before the first epoch."""
     if epoch is None:
         return "-"
     short = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
-    shown = [
-        f"{short[name]} {epoch.metrics[name]:.3f}"
-        for name in SHOWN_METRICS
-        if name in epoch.metrics
-    ]
+    values = epoch.metrics
+    shown = [f"{short[name]} {values[name]:.3f}" for name in names if name in values]
     return " ".join([f"{epoch.number}/{epoch.of}", *shown])

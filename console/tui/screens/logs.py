@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 from textual import work
 from textual.app import ComposeResult
@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from console.backends.base import Backend, LogRequest
+from console.backends.base import LogRequest
 from console.tui.log_buffer import DEFAULT_CAPACITY, LogBuffer, PodColours, SearchQuery
 from console.tui.widgets.log_view import LogView
 
@@ -40,6 +40,12 @@ PROMPTS: dict[PromptKind, str] = {
     "container": "container (empty: the pod's default)",
     "save": "save to file",
 }
+
+
+class LogSource(Protocol):
+    """What the screen needs of a backend (every ``Backend`` is one)."""
+
+    def logs(self, request: LogRequest) -> Iterator[str]: ...
 
 
 class _Stream:
@@ -141,7 +147,7 @@ class LogsScreen(Screen[None]):
 
     def __init__(
         self,
-        backend: Backend,
+        backend: LogSource,
         request: LogRequest,
         title: str,
         *,

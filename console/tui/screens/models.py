@@ -27,16 +27,17 @@ from console.tui.screens.training import why_not
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from serving.manifest import Manifest
 
+# Fixed widths: stable columns while rows come and go.
 COLUMNS = (
-    "MODEL",
-    "VERSION",
-    "ACCURACY",
-    "INT8 Δ",
-    "SIZE",
-    "CREATED",
-    "RUNTIME",
-    "TRAINED BY",
-    "SERVING",
+    ("MODEL", 14),
+    ("VERSION", 7),
+    ("ACCURACY", 8),
+    ("INT8 Δ", 7),
+    ("SIZE", 8),
+    ("CREATED", 16),
+    ("TRAINED BY", 32),
+    ("SERVING", 7),
+    ("RUNTIME", 11),
 )
 
 
@@ -86,9 +87,9 @@ def version_cells(row: VersionRow) -> tuple[str, ...]:
         metric_text(manifest.metrics.get("int8_accuracy_delta"), signed=True),
         size_text(size),
         manifest.created.replace("T", " ").removesuffix("Z")[:16] or "-",
-        manifest.default_runtime or "-",
         trained_by(manifest),
         str(row.serving) if row.serving else "-",
+        manifest.default_runtime or "-",
     )
 
 
@@ -146,6 +147,7 @@ class ModelsScreen(Screen[None]):
         self.refusals: Mapping[str, str] = {}
         self.error = ""
         self.notice = ""
+        self.checked = False  # the permission check has answered
         self._loading = False
 
     @property
@@ -164,7 +166,8 @@ class ModelsScreen(Screen[None]):
         with Vertical():
             yield Static("Models", id="models-header", markup=False)
             table: DataTable[str] = DataTable(id="models-versions", cursor_type="row")
-            table.add_columns(*COLUMNS)
+            for label, width in COLUMNS:
+                table.add_column(label, width=width)
             yield table
             yield Static("", id="models-detail", markup=False)
             yield Static("", id="models-notice", markup=False)
@@ -208,7 +211,8 @@ class ModelsScreen(Screen[None]):
                     if row.key == cursor.key:
                         table.move_cursor(row=index, animate=False)
         models = len({r.model for r in self.rows})
-        parts = [f"Models · {models} models, {len(self.rows)} versions · {self.profile.store.root}"]
+        counts = f"{models} model{'s' * (models != 1)}, {len(self.rows)} versions"
+        parts = [f"Models · {counts} · {self.profile.store.root}"]
         if self.error:
             parts.append(self.error)
         self.query_one("#models-header", Static).update(" · ".join(parts))
@@ -244,7 +248,7 @@ class ModelsScreen(Screen[None]):
                 f"{row.model} v{row.version} · runtimes {', '.join(manifest.runtimes()) or '-'}"
                 f" · {len(manifest.labels)} labels",
                 f"metrics: {metrics or '-'}",
-                f"training: data {manifest.training.get('data', '-')}, "
+                f"trained by {trained_by(manifest)}: data {manifest.training.get('data', '-')}, "
                 f"epochs {manifest.training.get('epochs', '-')}, params {params or '-'}",
                 f"serving: {', '.join(serving) if serving else 'no deployment'}",
             ]
@@ -274,6 +278,7 @@ class ModelsScreen(Screen[None]):
 
     def on_models_screen_checked(self, message: Checked) -> None:
         self.refusals = message.refusals
+        self.checked = True
         self.refresh_bindings()
         self._show_notice()
 

@@ -29,7 +29,7 @@ from console.backends.base import LogRequest
 from console.model import ActionResult, JobPhase, TrainingJob
 from console.profile import Profile
 from console.tui.context import DeckContext
-from console.tui.epoch_log import JobProgress, format_metrics, parse_progress
+from console.tui.epoch_log import ROW_METRICS, JobProgress, format_metrics, parse_progress
 from console.tui.fleet_data import Clock
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.tui.widgets.train_form import TrainForm
@@ -37,7 +37,18 @@ from console.tui.widgets.train_form import TrainForm
 REFRESH_SECONDS = 5.0
 PROGRESS_TAIL = 2_000  # log lines read per job for its epochs (two lines per epoch)
 LOGS_TAIL = 1_000
-COLUMNS = ("NAME", "PHASE", "GPUS", "DURATION", "LAST EPOCH", "NODE", "MODEL", "SWEEP", "REASON")
+# Fixed widths: stable columns while rows come and go (the reason is long: scroll right).
+COLUMNS = (
+    ("NAME", 24),
+    ("PHASE", 9),
+    ("GPUS", 4),
+    ("DURATION", 8),
+    ("LAST EPOCH", 38),
+    ("NODE", 12),
+    ("MODEL", 12),
+    ("SWEEP", 24),
+    ("REASON", 120),
+)
 JobKey = tuple[str, str]
 
 
@@ -57,7 +68,7 @@ def job_row(job: TrainingJob, progress: JobProgress | None, now: datetime) -> tu
         job.phase.value,
         str(job.gpus),
         duration(job, now),
-        format_metrics(progress.last if progress else None),
+        format_metrics(progress.last if progress else None, ROW_METRICS),
         job.node or "-",
         job.model,
         sweep,
@@ -145,6 +156,7 @@ class TrainingScreen(Screen[None]):
         self.progress: dict[JobKey, JobProgress] = {}
         self.refusals = Refusals()
         self.notice = ""
+        self.checked = False  # the permission check has answered
         self.error = ""
         self._loading = False
         self._dirty = False
@@ -170,7 +182,8 @@ class TrainingScreen(Screen[None]):
         with Vertical():
             yield Static("Training", id="training-header", markup=False)
             table: DataTable[str] = DataTable(id="training-jobs", cursor_type="row")
-            table.add_columns(*COLUMNS)
+            for label, width in COLUMNS:
+                table.add_column(label, width=width)
             yield table
             with Horizontal(id="training-detail"):
                 yield Static("", id="training-info", markup=False)
@@ -347,6 +360,7 @@ class TrainingScreen(Screen[None]):
 
     def on_training_screen_checked(self, message: Checked) -> None:
         self.refusals = message.refusals
+        self.checked = True
         self.refresh_bindings()
         self._show_notice()
 
