@@ -12,9 +12,13 @@ Usage (the TUI, ``fleetdeck top`` and the batch engine all do this; no Textual h
     row.numbers.batch_size, row.numbers.queue_depth, row.numbers.precomputed_hit_ratio
     row.pods, row.pods_failed, row.problems                 # which targets did not answer
     collector.fleet()                                       # FleetMetrics (summed histograms)
-    collector.deployment_history(key)                       # [DeploymentMetrics], oldest first
+    collector.history(key)                                  # [DeploymentMetrics], oldest first
     collector.fleet_history()                               # [FleetMetrics] for the overview
-    before = collector.baseline(key)                        # pre-rollout window, for SLO gates
+    collector.get(key)                                      # one deployment, or None
+    before = collector.baseline(key, before=wave_started)   # last window with traffic before a
+                                                            # Unix time: the SLO gate's reference
+    collector.wait_for_refreshes(2)                         # e.g. before taking baselines
+    collector.error                                         # "" or why the source failed
     collector.stop()
 
 Any source works the same: ``MetricsCollector(source, window_s, interval_s=...)`` with

@@ -217,18 +217,16 @@ class MetricsCollector:
         with self._lock:
             return self._fleet
 
-    def history(self, key: Key | None = None) -> list[DeploymentMetrics] | list[FleetMetrics]:
-        """Oldest first, at most ``history_points``; ``None``: the fleet's history."""
+    def history(self, key: Key) -> list[DeploymentMetrics]:
+        """The deployment's numbers after each refresh, oldest first, at most
+        ``history_points`` (a bounded ring): what the plots draw."""
         with self._lock:
-            if key is None:
-                return list(self._fleet_history)
             return list(self._history.get(key, ()))
 
-    def deployment_history(self, key: Key) -> list[DeploymentMetrics]:
-        with self._lock:
-            return list(self._history.get(key, ()))
+    deployment_history = history
 
     def fleet_history(self) -> list[FleetMetrics]:
+        """The fleet's numbers after each refresh, oldest first (the overview's plots)."""
         with self._lock:
             return list(self._fleet_history)
 
