@@ -171,10 +171,15 @@ class Actions:
             if dry_run:
                 return ActionResult(target, True, f"would roll {what}", True, changes)
             cause = change_cause(f"rollback to revision {to_revision}", user)
-            self.state.new_revision(
+            number = self.state.new_revision(
                 namespace, name, chosen.model, chosen.version, cause, moved=to_revision
             )
             self.fleet.new_rollout(row.key)
+            if row.serving_revision == to_revision:
+                # Back to what still serves (a failed rollout): as kubectl's undo reuses the old
+                # ReplicaSet, its running predictors become the new revision; nothing restarts.
+                self.fleet.renumber(row.key, to_revision, number)
+                self.state.update_deployment(namespace, name, serving_revision=number)
         return ActionResult(target, True, f"rolled {what}", False, changes)
 
     async def scale(

@@ -86,6 +86,19 @@ class Fleet:
         self.failures.pop(key, None)
         self.rollout_since.pop(key, None)
 
+    def renumber(self, key: Key, old: int, new: int) -> None:
+        """Revision ``old`` was moved to number ``new`` (a rollback): same predictors."""
+        sets = self.sets.get(key, {})
+        if old in sets:
+            sets[new] = sets.pop(old)
+            for replica in sets[new]:
+                replica.revision = new
+            self.event(
+                key, "RollbackReused", f"revision {old}'s predictors serve as revision {new}"
+            )
+        if self.serving.get(key) == old:
+            self.serving[key] = new
+
     # -- reconciling ------------------------------------------------------------------------
     def reconcile(self) -> None:
         rows = {row.key: row for row in self.state.deployments()}

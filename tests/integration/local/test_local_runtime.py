@@ -201,6 +201,13 @@ def test_a_rollout_to_a_corrupted_version_fails_with_the_reason_and_the_old_keep
     assert backend.rollback("default", "digits").ok
     wait_state(backend, "digits", DeploymentState.AVAILABLE, version="1")
     assert predict(backend, "digits", digits_store.images[:1]).status_code == 200
+    # As kubectl's undo reuses the old ReplicaSet: the predictor that kept serving is revision 3.
+    poll_until(
+        "the failed revision's predictor gone",
+        lambda: (
+            [(p.name, p.revision) for p in backend.pods("default", "digits")] == [("digits-1-0", 3)]
+        ),
+    )
 
 
 def test_every_deployment_serves_again_after_the_agent_stops_and_starts(
