@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,12 +135,12 @@ def score(spec: ScoringSpec, out: TrainingLog, stop: StopFlag | None = None) -> 
     manifest = store.manifest(spec.model, version)
     inputs = load_keyed_inputs(spec.input)
     order_keys(inputs.keys, where=spec.input)  # duplicates fail now, not after the model ran
-    spec_input = manifest.signature.inputs
-    if len(spec_input) != 1 or inputs.images.shape[1:] != spec_input[0].instance_shape:
+    model_inputs = manifest.signature.inputs
+    if len(model_inputs) != 1 or inputs.images.shape[1:] != model_inputs[0].instance_shape:
         raise DataError(
             f"{spec.input}: examples of shape {list(inputs.images.shape[1:])}, but "
             f"{spec.model} version {version} takes "
-            + ", ".join(f"{s.name} {list(s.instance_shape)}" for s in spec_input)
+            + ", ".join(f"{s.name} {list(s.instance_shape)}" for s in model_inputs)
         )
     total = len(inputs.keys)
     with tempfile.TemporaryDirectory(prefix="fleetdeck-score-") as tmp:
@@ -161,7 +161,7 @@ def score(spec: ScoringSpec, out: TrainingLog, stop: StopFlag | None = None) -> 
             batch_size=spec.batch_size,
             run_id=spec.run_id,
         )
-        outputs, seconds = _run(runtime, spec_input[0].name, inputs.images, spec, out, checkpoint)
+        outputs, seconds = _run(runtime, model_inputs[0].name, inputs.images, spec, out, checkpoint)
         rate = total / seconds if seconds > 0 else 0.0
         rows = write_table(
             scratch / "table", inputs.keys, [outputs[o.name] for o in manifest.signature.outputs]
@@ -208,7 +208,7 @@ def _run(
     images: npt.NDArray[np.float32],
     spec: ScoringSpec,
     out: TrainingLog,
-    checkpoint: Any,
+    checkpoint: Callable[[int, int], None],
 ) -> tuple[dict[str, npt.NDArray[Any]], float]:
     """Every example through the model, batch by batch; the outputs and the seconds taken."""
     total = len(images)

@@ -9,10 +9,12 @@ against the SavedModel called one example at a time, side by side in one run.
    time in one process. Reported: the job's scoring-loop examples/s, its end-to-end examples/s
    (process start to exit: imports, fetch, publish), and the ratios.
 2. Serving: one predictor process per runtime (LiteRT int8, SavedModel) serving the scored
-   version, pinned to core 0, wrk on core 1. On the same predictor and the same load, requests
-   alternate between naming a key (``{"keys": ["digit-00000"]}``, V2 ``key`` BYTES input) and
-   sending that example's tensor. A LiteRT predictor of the same version without a table serves
-   the tensor body too, so the cost of the key check on the tensor path shows up as a ratio.
+   version, pinned to core 0, wrk on core 1. On the same predictor and the same load (wrk
+   concurrency), requests either name a key (``{"keys": ["digit-00000"]}``, V2 ``key`` BYTES
+   input) or send that example's tensor. A LiteRT predictor of the same version without a table
+   serves the tensor bodies too, so the cost of the key check on the tensor path shows as a
+   ratio. Each row's time is split into short turns taken in rotation across all rows, so a
+   neighbour's burst of load lands on every row alike (the machine is shared).
 Rounds repeat everything; every ratio is within one round.
 """
 
@@ -22,13 +24,14 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import timeit
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,7 +137,8 @@ def predictor(store: Path, runtime: str, scratch: Path) -> Iterator[int]:
         "-m",
         "serving",
         *("--model-uri", str(store / "digits"), "--runtime", runtime),
-        *("--host", "127.0.0.1", "--port", str(port), "--cache-dir", str(scratch / "cache")),
+        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--cache-dir", str(scratch / f"cache-{port}")),
     ]
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -164,57 +168,58 @@ def bodies(store: Path) -> dict[str, tuple[str, bytes]]:
     }
 
 
-def measure(
-    port: int, label: str, body: tuple[str, bytes], duration: float, scratch: Path
-) -> dict[str, dict[str, float]]:
-    path, data = body
-    name = label.replace(" ", "-").replace(",", "")
+def wrk_files(label: str, body: tuple[str, bytes], scratch: Path) -> tuple[Path, Path]:
+    name = label.replace(" ", "-").replace(",", "").replace(":", "")
     body_file = scratch / f"{name}.json"
-    body_file.write_bytes(data)
+    body_file.write_bytes(body[1])
     script = scratch / f"{name}.lua"
     script.write_text(WRK_SCRIPT.format(body=body_file))
-    rows = {}
-    for concurrency in CONCURRENCY:
-        row = wrk(port, path, body_file, script, concurrency, duration)
-        if row["errors"]:
-            raise RuntimeError(f"{label}: {row['errors']:.0f} errors (body {data[:80]!r})")
-        print(
-            f"  {label:<38} c={concurrency:<3} {row['rps']:>8.0f} req/s  "
-            f"p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms",
-            flush=True,
-        )
-        rows[str(concurrency)] = row
-    return rows
+    return body_file, script
 
 
 def serving_round(
-    scored: Path, plain: Path, duration: float, scratch: Path
+    scored: Path, plain: Path, duration: float, slices: int, scratch: Path
 ) -> dict[tuple[str, int], dict[str, float]]:
-    results: dict[tuple[str, int], dict[str, float]] = {}
+    """Every (server, request) pair, measured in ``slices`` short runs taken in turn, so a
+    neighbour's load lands on all of them alike rather than on whichever ran at that moment."""
     all_bodies = bodies(scored)
     plan: list[tuple[Path, str, str, list[str]]] = [
         (scored, "tflite-int8", "LiteRT int8", ["V1 key", "V1 tensor", "V2 key", "V2 tensor"]),
         (plain, "tflite-int8", "LiteRT int8, no table", ["V1 tensor", "V2 tensor"]),
         (scored, "savedmodel", "SavedModel", ["V1 key", "V1 tensor"]),
     ]
-    for store, runtime, server, names in plan:
-        with predictor(store, runtime, scratch) as port:
-            for name in names:  # warm each path before measuring
-                wrk_warm(port, all_bodies[name], scratch)
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    with ExitStack() as stack:
+        jobs = []
+        for store, runtime, server, names in plan:
+            port = stack.enter_context(predictor(store, runtime, scratch))
             for name in names:
                 label = f"{server}: {name}"
-                for c, row in measure(port, label, all_bodies[name], duration, scratch).items():
-                    results[(label, int(c))] = row
+                path = all_bodies[name][0]
+                jobs.append((label, port, path, *wrk_files(label, all_bodies[name], scratch)))
+        for _label, port, path, body_file, script in jobs:  # warm every path first
+            wrk(port, path, body_file, script, 16, 1)
+        for concurrency in CONCURRENCY:
+            samples: dict[str, list[dict[str, float]]] = {job[0]: [] for job in jobs}
+            for _ in range(slices):
+                for label, port, path, body_file, script in jobs:
+                    row = wrk(port, path, body_file, script, concurrency, duration / slices)
+                    if row["errors"]:
+                        raise RuntimeError(f"{label}: {row['errors']:.0f} errors")
+                    samples[label].append(row)
+            for label, rows in samples.items():
+                merged = {
+                    "rps": statistics.fmean(r["rps"] for r in rows),
+                    "p50_ms": statistics.median(r["p50_ms"] for r in rows),
+                    "p99_ms": statistics.median(r["p99_ms"] for r in rows),
+                }
+                results[(label, concurrency)] = merged
+                print(
+                    f"  {label:<38} c={concurrency:<3} {merged['rps']:>8.0f} req/s  "
+                    f"p50 {merged['p50_ms']:.2f} ms  p99 {merged['p99_ms']:.2f} ms",
+                    flush=True,
+                )
     return results
-
-
-def wrk_warm(port: int, body: tuple[str, bytes], scratch: Path) -> None:
-    path, data = body
-    body_file = scratch / "warm.json"
-    body_file.write_bytes(data)
-    script = scratch / "warm.lua"
-    script.write_text(WRK_SCRIPT.format(body=body_file))
-    wrk(port, path, body_file, script, 16, 1)
 
 
 def key_check_cost() -> dict[str, float]:
@@ -241,9 +246,10 @@ def report(rounds: list[Round], args: argparse.Namespace, examples: int) -> str:
     )
     lines = [
         f"### Precomputed serving ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} "
-        f"cores, {cpu}; {len(rounds)} rounds, {args.duration:.0f} s per row; machine shared "
-        "with other jobs during the run: absolute numbers are noisy, compare ratios within a "
-        "round)",
+        f"cores, {cpu}; {len(rounds)} rounds; {args.duration:.0f} s per row in {args.slices} "
+        "interleaved turns, req/s the mean of the turns, p50/p99 their median; the machine was "
+        "shared with other jobs during the run: absolute numbers are noisy, compare ratios "
+        "within a round)",
         "",
         "| round | server: request | c | req/s | p50 ms | p99 ms |",
         "|---|---|---|---|---|---|",
@@ -342,6 +348,9 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk row")
     parser.add_argument("--rounds", type=int, default=2, help="times to repeat everything")
+    parser.add_argument(
+        "--slices", type=int, default=4, help="turns each row's time is split into (interleaved)"
+    )
     parser.add_argument("--copies", type=int, default=50, help="sample copies to score")
     parser.add_argument("--write", action="store_true", help="record in bench/README.md")
     args = parser.parse_args()
@@ -361,9 +370,12 @@ def main() -> int:
             scored = scratch / f"scored-{number}"
             shutil.copytree(plain, scored, ignore=shutil.ignore_patterns("cache"))
             current = Round()
+            # The baseline runs before and after the jobs: a neighbour's load shifts both alike.
+            version, data = plain / "digits" / "1", scratch / "digits-data"
+            single_before = savedmodel_one_at_a_time(version, data, 2000)
             saved_loop, saved_wall = run_scoring(scored, inputs, "savedmodel")
             int8_loop, int8_wall = run_scoring(scored, inputs, "tflite-int8")  # served table
-            single = savedmodel_one_at_a_time(plain / "digits" / "1", scratch / "digits-data", 2000)
+            single = (single_before + savedmodel_one_at_a_time(version, data, 2000)) / 2
             current.scoring = {
                 "single": single,
                 "int8_loop": int8_loop,
@@ -372,7 +384,7 @@ def main() -> int:
                 "saved_wall": saved_wall,
             }
             print(f"  scoring: {current.scoring}", flush=True)
-            current.serving = serving_round(scored, plain, args.duration, scratch)
+            current.serving = serving_round(scored, plain, args.duration, args.slices, scratch)
             rounds.append(current)
         text = report(rounds, args, examples)
     print("\n" + text)

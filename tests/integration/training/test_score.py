@@ -143,7 +143,7 @@ def test_a_scoring_job_stopped_by_sigterm_mid_run_publishes_nothing(
     assert leftovers == []
 
 
-def test_inputs_without_keys_or_with_duplicate_keys_fail_before_anything_is_published(
+def test_inputs_without_keys_with_duplicate_keys_or_the_wrong_shape_fail_before_publishing(
     trained: TinyModel, store: Path, tmp_path: Path
 ) -> None:
     sample = load_dataset(data_of(trained))
@@ -155,10 +155,19 @@ def test_inputs_without_keys_or_with_duplicate_keys_fail_before_anything_is_publ
     write_dataset(
         str(duplicates), sample.tags, sample.images[:4], sample.labels[:4], np.array(["a"] * 4)
     )
+    wrong_shape = tmp_path / "wrong-shape"
+    write_dataset(
+        str(wrong_shape),
+        sample.tags,
+        np.zeros((4, 6, 6, 1), np.float32),
+        sample.labels[:4],
+        sample.keys[:4],
+    )
     manifest_before = (store / "digits" / "1" / "manifest.json").read_bytes()
     for inputs, message in (
         (no_keys, "no 'keys' array; scoring needs a key per example"),
         (duplicates, "3 duplicate key(s), e.g. 'a'"),
+        (wrong_shape, "examples of shape [6, 6, 1], but digits version 1 takes image [8, 8, 1]"),
     ):
         run = run_score(
             "--model", "digits", "--version", "1", "--input", str(inputs), "--store", str(store)
