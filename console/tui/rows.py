@@ -9,6 +9,7 @@ comprehension and a sort is one ``list.sort`` with precomputed keys.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,17 +61,14 @@ COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 SortValue = tuple[int, float, str]  # (missing last, number, text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FleetRow:
+    key: Key  # (namespace, name): a field, not a property, as sorts and lookups read it often
     deployment: ModelDeployment
     metrics: RowMetrics
     cells: tuple[str, ...]  # one per COLUMNS entry
     sort_values: tuple[SortValue, ...]  # one per COLUMNS entry
     haystack: str  # name, namespace, model (a line each), lowercase: what text filters search
-
-    @property
-    def key(self) -> Key:
-        return self.deployment.key
 
     @property
     def state(self) -> DeploymentState:
@@ -135,7 +133,7 @@ def build_row(d: ModelDeployment, metrics: RowMetrics, now: datetime) -> FleetRo
     )
     # One line per field: a regex's ^ and $ anchor to a field (re.MULTILINE), not the whole.
     haystack = f"{d.name}\n{d.namespace}\n{d.model}".lower()
-    return FleetRow(d, metrics, cells, sort_values, haystack)
+    return FleetRow(d.key, d, metrics, cells, sort_values, haystack)
 
 
 # Worst first when sorting by status ascending.
@@ -153,9 +151,12 @@ def build_rows(
     metrics: MetricsSnapshot | None = None,
     now: datetime | None = None,
 ) -> list[FleetRow]:
+    """Rows in (namespace, name) order, the order every sort starts from."""
     now = now or datetime.now(UTC)
     metrics = metrics or {}
-    return [build_row(d, metrics.get(d.key, NO_METRICS), now) for d in deployments]
+    rows = [build_row(d, metrics.get(d.key, NO_METRICS), now) for d in deployments]
+    rows.sort(key=lambda r: r.key)  # already sorted when the backend returns it so: ~free
+    return rows
 
 
 # -- filtering --------------------------------------------------------------------------------
@@ -246,14 +247,13 @@ class SortOrder:
 
 
 def sort_rows(rows: Iterable[FleetRow], order: SortOrder) -> list[FleetRow]:
-    """Sorted by ``order``; rows without a value (``-``) stay last either way; ties by
-    namespace and name so equal rows never swap places between refreshes."""
+    """Sorted by ``order``; rows without a value (``-``) stay last either way; ties keep the
+    input's (namespace, name) order (``build_rows`` gives it; the sort is stable, reversed
+    included) so equal rows never swap places between refreshes."""
     index = COLUMN_KEYS.index(order.column)
     present = [r for r in rows if r.sort_values[index][0] == 0]
     missing = [r for r in rows if r.sort_values[index][0] != 0]
-    present.sort(key=lambda r: r.key)
     present.sort(key=lambda r: r.sort_values[index], reverse=order.descending)
-    missing.sort(key=lambda r: r.key)
     return present + missing
 
 
@@ -290,14 +290,15 @@ class FleetCounts:
     marked: int = 0
 
 
-def count_rows(rows: Sequence[FleetRow], shown: int, marked: int) -> FleetCounts:
-    states = [r.state for r in rows]
+def count_rows(rows: Sequence[FleetRow], shown: int | None = None, marked: int = 0) -> FleetCounts:
+    """Counts of the whole fleet (once per refresh); ``shown`` defaults to all of them."""
+    states = Counter(r.deployment.state for r in rows)
     return FleetCounts(
         total=len(rows),
-        shown=shown,
-        degraded=states.count(DeploymentState.DEGRADED),
-        failed=states.count(DeploymentState.FAILED),
-        progressing=states.count(DeploymentState.PROGRESSING),
+        shown=len(rows) if shown is None else shown,
+        degraded=states[DeploymentState.DEGRADED],
+        failed=states[DeploymentState.FAILED],
+        progressing=states[DeploymentState.PROGRESSING],
         marked=marked,
     )
 

@@ -10,6 +10,7 @@ marks are a set of keys, the filter and sort are re-applied: a refresh never mov
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from functools import partial
 from typing import Any, ClassVar
@@ -100,6 +101,8 @@ class FleetScreen(Screen[None]):
         self._load_timer: Any = None
         self._unsubscribe: Any = None
         self._asked_namespaces: set[str] = set()
+        self._counts = count_rows([])
+        self._namespaces: list[str] = sorted(deck.namespaces)
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -167,6 +170,8 @@ class FleetScreen(Screen[None]):
             self.app.notify(snapshot.error, severity="warning", timeout=4)
         else:
             self.rows, self.widths = snapshot.rows, snapshot.widths
+            self._counts = count_rows(self.rows)
+            self._namespaces = sorted({r.key[0] for r in self.rows} | set(self.deck.namespaces))
             self.marks = live_marks(self.marks, self.rows)
             self._apply()
             self._check_new_namespaces()
@@ -177,8 +182,7 @@ class FleetScreen(Screen[None]):
     def _check_new_namespaces(self) -> None:
         if self.deck.read_only or not self.deck.live:
             return
-        seen = {r.key[0] for r in self.rows} | set(self.deck.namespaces)
-        new = seen - self._asked_namespaces
+        new = set(self._namespaces) - self._asked_namespaces
         if new:
             self._asked_namespaces |= new
             self._check_permissions(sorted(new))
@@ -205,7 +209,7 @@ class FleetScreen(Screen[None]):
 
     def _status_info(self) -> StatusInfo:
         shown = len(self.table.view) if self.is_mounted else 0
-        counts = count_rows(self.rows, shown, len(self.marks))
+        counts = dataclasses.replace(self._counts, shown=shown, marked=len(self.marks))
         connection = self.snapshot.connection if self.snapshot else None
         if self.deck.live and self.is_mounted:
             with contextlib.suppress(Exception):  # keep the last known state
@@ -224,7 +228,7 @@ class FleetScreen(Screen[None]):
         )
 
     def _namespaces_shown(self) -> list[str]:
-        return sorted({r.key[0] for r in self.rows} | set(self.deck.namespaces))
+        return self._namespaces
 
     def _show_status(self) -> None:
         self.query_one(StatusBar).show(self._status_info())

@@ -85,6 +85,7 @@ class FleetTable(ScrollView, can_focus=True):
         self._widths: tuple[int, ...] = tuple(len(c.title) + 1 for c in COLUMNS)
         self._order = SortOrder()
         self._strips: dict[tuple[Key, bool, bool], Strip] = {}
+        self._styles: dict[str, Style] = {}  # resolved once per theme, not once per line
         self.cursor = 0
 
     # -- what the screen calls ----------------------------------------------------------------
@@ -184,10 +185,24 @@ class FleetTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - rows_shown + 1, animate=False, immediate=True)
 
     # -- drawing ------------------------------------------------------------------------------
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()
+
+    def _style(self, name: str) -> Style:
+        """A component's style ("" for the widget's own), resolved once until the CSS changes."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = (
+                self.get_component_rich_style(name) if name else self.rich_style
+            )
+        return style
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._style("")
         if y == 0:
             strip = self._header_strip()
         else:
@@ -205,7 +220,7 @@ class FleetTable(ScrollView, can_focus=True):
                 title += "▼" if self._order.descending else "▲"
             titles.append(fit(title, width, column.numeric))
         text = " " * GUTTER + (" " * GAP).join(titles)
-        style = self.rich_style + self.get_component_rich_style("fleet-table--header")
+        style = self._style("") + self._style("fleet-table--header")
         return Strip([Segment(text, style)], len(text))
 
     def _row_strip(self, index: int) -> Strip:
@@ -216,9 +231,9 @@ class FleetTable(ScrollView, can_focus=True):
         strip = self._strips.get(cache_key)
         if strip is not None:
             return strip
-        style = self.rich_style
+        style = self._style("")
         if marked:
-            style += self.get_component_rich_style("fleet-table--marked")
+            style += self._style("fleet-table--marked")
         cells = [
             fit(cell, width, column.numeric)
             for cell, width, column in zip(row.cells, self._widths, COLUMNS, strict=True)
@@ -233,7 +248,7 @@ class FleetTable(ScrollView, can_focus=True):
             Segment(after, style),
         ]
         if selected:
-            cursor = self.get_component_rich_style("fleet-table--cursor")
+            cursor = self._style("fleet-table--cursor")
             segments = [Segment(s.text, (s.style or Style()) + cursor) for s in segments]
         strip = Strip(segments, self._line_width)
         self._strips[cache_key] = strip
@@ -246,4 +261,4 @@ class FleetTable(ScrollView, can_focus=True):
             DeploymentState.PROGRESSING: "fleet-table--progressing",
             DeploymentState.PAUSED: "fleet-table--paused",
         }.get(state)
-        return self.get_component_rich_style(component) if component else Style()
+        return self._style(component) if component else Style()

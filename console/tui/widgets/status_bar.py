@@ -75,8 +75,16 @@ class StatusBar(Static):
     def __init__(self, info: StatusInfo, *, id: str | None = None) -> None:
         super().__init__(status_text(info), id=id)
         self.info = info
+        self._lines = 0
 
     def show(self, info: StatusInfo) -> None:
-        if info != self.info:
-            self.info = info
-            self.update(status_text(info))
+        if info == self.info:
+            return
+        self.info = info
+        text = status_text(info)
+        # A relayout of the screen only when the bar needs another number of lines: counts
+        # change on every filter keystroke, the bar's height rarely does.
+        width = max(1, self.content_region.width)
+        lines = len(text.wrap(self.app.console, width))
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines
