@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,41 @@ from console.selectors import parse_selector
 
 POLL_WAIT = 25.0
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class _View:
+    """One snapshot of the agent, parsed once when it arrives (reads are then lookups)."""
+
+    deployments: dict[tuple[str, str], ModelDeployment] = field(default_factory=dict)
+    revisions: dict[str, list[RevisionInfo]] = field(default_factory=dict)
+    pods: dict[str, list[PodInfo]] = field(default_factory=dict)
+    events: dict[str, list[EventInfo]] = field(default_factory=dict)
+    endpoints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    jobs: list[TrainingJob] = field(default_factory=list)
+    job_pods: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, snapshot: dict[str, Any]) -> _View:
+        def each(part: str, kind: Any) -> dict[str, list[Any]]:
+            return {k: [from_json(kind, v) for v in vs] for k, vs in snapshot[part].items()}
+
+        rows = [from_json(ModelDeployment, d) for d in snapshot["deployments"]]
+        return cls(
+            deployments={r.key: r for r in rows},
+            revisions=each("revisions", RevisionInfo),
+            pods=each("pods", PodInfo),
+            events=each("events", EventInfo),
+            endpoints={
+                k: [(str(pod), str(url)) for pod, url in v]
+                for k, v in snapshot["endpoints"].items()
+            },
+            jobs=sorted(
+                (from_json(TrainingJob, j) for j in snapshot["jobs"]),
+                key=lambda j: (j.namespace, j.name),
+            ),
+            job_pods={k: [str(p) for p in v] for k, v in snapshot["job_pods"].items()},
+        )
 
 
 class LocalError(Exception):
@@ -66,7 +102,7 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[], None]] = []
         self._connection = Connection(True, datetime.now(UTC))
-        self._snapshot: dict[str, Any] = {}
+        self._view = _View()
         self._generation = -1
         self._closed = threading.Event()
         self._store(self._get_snapshot(wait=0))
@@ -109,7 +145,7 @@ class LocalBackend:
     def _store(self, snapshot: dict[str, Any]) -> None:
         with self._lock:
             changed = snapshot.get("generation") != self._generation
-            self._snapshot = snapshot
+            self._view = _View.parse(snapshot)
             self._generation = int(snapshot.get("generation", -1))
             subscribers = list(self._subscribers)
         if changed:
@@ -158,40 +194,30 @@ class LocalBackend:
 
     def deployments(self, selector: str | None = None) -> list[ModelDeployment]:
         matches = parse_selector(selector)
-        rows = [from_json(ModelDeployment, d) for d in self._snapshot.get("deployments", [])]
+        rows = self._view.deployments.values()
         return [r for r in rows if self._visible(r.namespace) and matches(dict(r.labels))]
 
     def deployment(self, namespace: str, name: str) -> ModelDeployment | None:
-        for row in self._snapshot.get("deployments", []):
-            if row["namespace"] == namespace and row["name"] == name:
-                return from_json(ModelDeployment, row)
-        return None
-
-    def _of(self, part: str, namespace: str, name: str) -> list[Any]:
-        found: list[Any] = self._snapshot.get(part, {}).get(f"{namespace}/{name}", [])
-        return found
+        return self._view.deployments.get((namespace, name))
 
     def history(self, namespace: str, name: str) -> list[RevisionInfo]:
-        return [from_json(RevisionInfo, r) for r in self._of("revisions", namespace, name)]
+        return list(self._view.revisions.get(f"{namespace}/{name}", []))
 
     def pods(self, namespace: str, name: str) -> list[PodInfo]:
-        return [from_json(PodInfo, p) for p in self._of("pods", namespace, name)]
+        return list(self._view.pods.get(f"{namespace}/{name}", []))
 
     def events(self, namespace: str, name: str) -> list[EventInfo]:
-        return [from_json(EventInfo, e) for e in self._of("events", namespace, name)]
+        return list(self._view.events.get(f"{namespace}/{name}", []))
 
     def jobs(self) -> list[TrainingJob]:
-        rows = [from_json(TrainingJob, j) for j in self._snapshot.get("jobs", [])]
-        return sorted(
-            (j for j in rows if self._visible(j.namespace)), key=lambda j: (j.namespace, j.name)
-        )
+        return [j for j in self._view.jobs if self._visible(j.namespace)]
 
     def job_pods(self, namespace: str, name: str) -> list[str]:
-        return [str(p) for p in self._of("job_pods", namespace, name)]
+        return list(self._view.job_pods.get(f"{namespace}/{name}", []))
 
     def endpoints(self, namespace: str, name: str) -> list[tuple[str, str]]:
         """(pod, predictor base URL) of every running replica, e.g. to scrape ``/metrics``."""
-        return [(str(pod), str(url)) for pod, url in self._of("endpoints", namespace, name)]
+        return list(self._view.endpoints.get(f"{namespace}/{name}", []))
 
     def gateway_url(self) -> str:
         return str(self._agent["gateway_url"])
