@@ -38,10 +38,15 @@ def predictor(
     version: str = "1",
     annotations: Mapping[str, str] | None = None,
     progress_deadline: int | None = None,
+    replicas: int = 1,
 ) -> dict[str, Any]:
+    """A predictor-like Deployment. Several replicas roll one pod at a time (KWOK readies a
+    pod in about a second and caps ``fleetdeck.io/ready-after`` at that), so a rollout of
+    five replicas takes several seconds: room for a test to act mid-wave."""
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "fleetdeck"}
     spec: dict[str, Any] = {
-        "replicas": 1,
+        "replicas": replicas,
+        "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
         "template": {
             "metadata": {

@@ -11,7 +11,7 @@ from console.batch.journal import Journal
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.batch.conftest import Fleet, Fleetdeck
 
-SLOW = {"fleetdeck.io/ready-after": "4s"}  # each wave takes a few seconds: room to kill it
+SLOW = {"replicas": 5}  # one pod at a time: each wave takes several seconds, room to act
 SELECTOR = ("-l", "fleetdeck.io/model=digits")
 
 
@@ -25,7 +25,7 @@ def journal_records(fleetdeck: Fleetdeck) -> list[dict[str, Any]]:
 def test_a_batch_killed_mid_wave_is_finished_by_resume_from_its_journal(
     fleet: Fleet, fleetdeck: Fleetdeck
 ) -> None:
-    fleet.create([f"digits-{i:02}" for i in range(12)], annotations=SLOW)
+    fleet.create([f"digits-{i:02}" for i in range(12)], **SLOW)
     fleet.wait_available(12)
     process = fleetdeck.start(
         "rollout", *SELECTOR, "--version", "2", "--no-verify", "--yes",
@@ -113,3 +113,33 @@ def test_a_read_only_batch_command_is_refused(fleet: Fleet, fleetdeck: Fleetdeck
     missing = fleetdeck("batch", "status", "20990101-000000-beef")
     assert missing.code == 1
     assert "no batch '20990101-000000-beef'" in missing.err
+
+
+def test_batch_abort_stops_the_running_batch_and_rolls_back_what_it_changed(
+    fleet: Fleet, fleetdeck: Fleetdeck
+) -> None:
+    fleet.create([f"digits-{i}" for i in range(6)], **SLOW)
+    fleet.wait_available(6)
+    before = fleet.versions()
+    process = fleetdeck.start(
+        "rollout", *SELECTOR, "--version", "2", "--no-verify", "--yes",
+        "--waves", "2,100%", "--bake", "0",
+    )  # fmt: skip
+
+    def first_wave_sent() -> bool:
+        records = journal_records(fleetdeck)
+        sent = [r for r in records if r["kind"] == "result" and r["purpose"] == "apply"]
+        return len(sent) >= 2
+
+    poll_until("the first wave sent", first_wave_sent, timeout=120)
+    (batch_id,) = [p.stem for p in fleetdeck.batches.glob("*.jsonl")]
+    aborted = fleetdeck("batch", "abort", batch_id)
+    out, _ = process.communicate(timeout=120)
+    assert aborted.code == 0, aborted.err + aborted.out
+    assert f"batch {batch_id}: aborted" in aborted.out
+    assert process.returncode == 1
+    assert "aborted: " in out
+    assert fleet.versions() == before
+    status = json.loads(fleetdeck("batch", "status", batch_id, "--json").out)
+    assert status["state"] == "aborted"
+    assert {t["step"] for t in status["targets"].values()} <= {"rolled-back", "pending"}

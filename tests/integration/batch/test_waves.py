@@ -8,8 +8,9 @@ from pathlib import Path
 from console.audit import read_audit
 from console.backends.kubernetes.backend import KubernetesBackend
 from console.batch.executor import BatchEvent, BatchExecutor, EventKind
+from console.batch.gates import SloReading
 from console.batch.journal import BatchState, Journal, Step
-from console.batch.plan import make_plan
+from console.batch.plan import SloThresholds, make_plan
 from console.batch.runner import ActionSpec, AuditContext, Target
 from console.profile import BatchSettings, Quota
 from console.profile_reader import parse_waves
@@ -152,3 +153,48 @@ def test_a_rollout_stalled_past_its_progress_deadline_is_rolled_back_and_the_bat
     assert fleet.versions() == {"digits-a": "2", "digits-b": "1", "digits-c": "2"}
     journal = Journal.open(executor.journal.id, tmp_path)
     assert journal.replay().targets[stalled].step is Step.ROLLED_BACK
+
+
+class ScriptedLatency:
+    """An SLO source whose numbers the test sets: the executor's gate Protocol, not a metrics
+    pipeline (the collector behind the same Protocol is tested in console/metrics)."""
+
+    def __init__(self, baseline_ms: float) -> None:
+        self.baseline_ms = baseline_ms
+        self.now_ms: dict[Target, float] = {}
+
+    def baseline(self, target: Target) -> SloReading | None:
+        return SloReading(self.baseline_ms, 0.0)
+
+    def reading(self, target: Target) -> SloReading | None:
+        return SloReading(self.now_ms.get(target, self.baseline_ms), 0.0)
+
+
+def test_a_p99_regression_during_bake_rolls_the_target_back_with_the_numbers(
+    fleet: Fleet, backend: KubernetesBackend, audit_context: AuditContext, tmp_path: Path
+) -> None:
+    targets = fleet.create(["digits-a", "digits-b", "digits-c"])
+    fleet.wait_available(3)
+    poll_until("the cache sees all 3", lambda: len(backend.deployments()) == 3)
+    latency = ScriptedLatency(baseline_ms=120.0)
+    latency.now_ms[targets[2]] = 312.0  # the new version of digits-c is slow
+    plan = make_plan(
+        ActionSpec("rollout", version=2, verify=False),
+        targets,
+        settings("100%", halt_after=Quota(count=2), bake_seconds=1.0),
+        slo=SloThresholds(p99_ratio=1.5, error_percent=1.0),
+    )
+    journal = Journal.create(plan, {"profile": "kwok"}, tmp_path)
+    executor = BatchExecutor(
+        backend, journal, audit_context=audit_context, gate=latency, gate_seconds=0.2
+    )
+
+    state = executor.run()
+
+    assert state.state is BatchState.DONE
+    assert state.failed == {targets[2]}
+    assert state.targets[targets[2]].reason == "p99 312 ms > 1.5 × baseline 120 ms"
+    assert state.targets[targets[2]].step is Step.ROLLED_BACK
+    assert fleet.versions() == {"digits-a": "2", "digits-b": "2", "digits-c": "1"}
+    failures = [e for e in read_audit(path=audit_context.path) if e.action == "batch-failure"]
+    assert [e.results[0].message for e in failures] == ["p99 312 ms > 1.5 × baseline 120 ms"]
