@@ -1,23 +1,39 @@
 """Reading the fleet for the Fleet screen (in a worker thread): rows, widths, connection.
 
 ``read_metrics`` is the one place the deck reads serving metrics: the metrics collector
-(console/metrics) is passed in as a callable returning a snapshot per deployment; until one is
-given, the metric columns show ``-``.
+(console/metrics) is handed to the deck; without one the metric columns show ``-``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from console.backends.base import Connection
-from console.tui.rows import FleetRow, MetricsSnapshot, build_rows, column_widths
+from console.tui.rows import (
+    FleetRow,
+    Key,
+    MetricsSnapshot,
+    RowMetrics,
+    build_rows,
+    column_widths,
+)
 
-MetricsSource = Callable[[], MetricsSnapshot]
 Clock = Callable[[], datetime]
+
+
+class MetricsFeed(Protocol):
+    """What the deck needs of the metrics collector (``console.metrics.MetricsCollector``):
+    the latest numbers per deployment, and a call after each refresh."""
+
+    def snapshot(self) -> Mapping[Key, Any]: ...
+    def subscribe(self, on_refresh: Callable[[], None]) -> Callable[[], None]: ...
+
+
+MetricsSource = MetricsFeed
 
 
 def utc_now() -> datetime:
@@ -34,12 +50,16 @@ class FleetSnapshot:
 
 
 def read_metrics(source: MetricsSource | None) -> MetricsSnapshot:
-    """The metrics hook: a snapshot keyed by (namespace, name); empty without a source or when
-    the source fails (the columns then show ``-``, the fleet still shows)."""
+    """The metrics hook: the collector's latest numbers as row metrics, keyed by (namespace,
+    name); empty without a collector or when it fails (the columns then show ``-``, the fleet
+    still shows)."""
     if source is None:
         return {}
     try:
-        return source()
+        return {
+            key: RowMetrics(m.requests_per_s, m.p50_ms, m.p99_ms, m.error_percent)
+            for key, m in source.snapshot().items()
+        }
     except Exception:
         return {}
 

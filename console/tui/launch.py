@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from console import audit
 from console.backends import open_backend
@@ -37,10 +38,29 @@ def open_deck(args: argparse.Namespace, metrics: MetricsSource | None = None) ->
     backend = open_backend(
         profile, context=args.context, namespaces=namespaces, read_only=read_only, user=user
     )
+    collector = metrics_collector(profile, backend) if metrics is None else None
     try:
         DeckApp(
-            backend, profile, read_only=read_only, context=context, user=user, metrics=metrics
+            backend,
+            profile,
+            read_only=read_only,
+            context=context,
+            user=user,
+            metrics=metrics or collector,
         ).run()
     finally:
+        if collector is not None:
+            collector.stop()
         backend.close()
     return 0
+
+
+def metrics_collector(profile: Profile, backend: Any) -> Any:
+    """The profile's metrics collector, started; None when it cannot start (the columns then
+    show ``-`` and the deck says nothing more: metrics are an aid, not a requirement)."""
+    try:
+        from console.metrics import collector_for
+
+        return collector_for(profile, backend).start()
+    except Exception:
+        return None

@@ -100,6 +100,7 @@ class FleetScreen(Screen[None]):
         self._next_load = 0.0
         self._load_timer: Any = None
         self._unsubscribe: Any = None
+        self._unsubscribe_metrics: Any = None
         self._asked_namespaces: set[str] = set()
         self._counts = count_rows([])
         self._namespaces: list[str] = sorted(deck.namespaces)
@@ -120,14 +121,17 @@ class FleetScreen(Screen[None]):
         self.table.focus()
         if self.deck.live:
             self._unsubscribe = self.deck.backend.subscribe(self._backend_changed)
+            if self.deck.metrics is not None:  # new numbers: the same coalesced refresh
+                self._unsubscribe_metrics = self.deck.metrics.subscribe(self._backend_changed)
             self.set_interval(1.0, self._show_status)
             self.set_interval(AGE_REFRESH_SECONDS, self.request_load)
         self.request_load()
 
     def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in (self._unsubscribe, self._unsubscribe_metrics):
+            if unsubscribe is not None:
+                unsubscribe()
+        self._unsubscribe = self._unsubscribe_metrics = None
 
     # -- loading ------------------------------------------------------------------------------
     def _backend_changed(self) -> None:
