@@ -216,3 +216,76 @@ def _read_hpa(autoscaling: Any, namespace: str, name: str) -> dict[str, Any] | N
             return None
         raise
     return dict(json.loads(answer.data))
+
+
+@dataclass(frozen=True)
+class AutoscalerCondition:
+    type: str  # AbleToScale | ScalingActive | ScalingLimited
+    status: str  # True | False | Unknown
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AutoscalerInfo:
+    """What the Deployment screen shows of a deployment's HPA."""
+
+    name: str
+    min_replicas: int
+    max_replicas: int
+    current_replicas: int | None
+    desired_replicas: int | None
+    targets: tuple[str, ...]  # "60% CPU", "12.5 req/s per pod"
+    conditions: tuple[AutoscalerCondition, ...]
+    managed_by_fleetdeck: bool
+
+
+def _target_text(metric: dict[str, Any]) -> str:
+    kind = metric.get("type", "")
+    body = metric.get(kind[:1].lower() + kind[1:], {}) if kind else {}
+    target = body.get("target") or {}
+    if kind == "Resource":
+        name = body.get("name", "")
+        if "averageUtilization" in target:
+            return f"{target['averageUtilization']}% {name.upper()}"
+        return f"{target.get('averageValue', target.get('value', '?'))} {name}"
+    if kind == "Pods" and (body.get("metric") or {}).get("name") == REQUESTS_PER_SECOND:
+        return f"{_per_pod(str(target.get('averageValue', '?')))} req/s per pod"
+    name = (body.get("metric") or {}).get("name", kind)
+    return f"{name} {target.get('averageValue', target.get('value', '?'))}"
+
+
+def _per_pod(text: str) -> str:
+    """``12500m`` back to ``12.5`` (the inverse of :func:`quantity`)."""
+    try:
+        value = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        return text
+    return f"{value:g}"
+
+
+def autoscaler_info(hpa: dict[str, Any]) -> AutoscalerInfo:
+    meta, spec, status = hpa.get("metadata") or {}, hpa.get("spec") or {}, hpa.get("status") or {}
+    return AutoscalerInfo(
+        name=meta.get("name", ""),
+        min_replicas=int(spec.get("minReplicas", 1)),
+        max_replicas=int(spec.get("maxReplicas", 0)),
+        current_replicas=status.get("currentReplicas"),
+        desired_replicas=status.get("desiredReplicas"),
+        targets=tuple(_target_text(m) for m in spec.get("metrics") or ()),
+        conditions=tuple(
+            AutoscalerCondition(
+                c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")
+            )
+            for c in status.get("conditions") or ()
+        ),
+        managed_by_fleetdeck=((meta.get("labels") or {}).get(MANAGED_BY_KEY) == "fleetdeck"),
+    )
+
+
+def read_autoscaler(api_client: Any, namespace: str, name: str) -> AutoscalerInfo | None:
+    """The deployment's autoscaler (an HPA of the same name), or None when it has none."""
+    from kubernetes import client
+
+    hpa = _read_hpa(client.AutoscalingV2Api(api_client), namespace, name)
+    return None if hpa is None else autoscaler_info(hpa)

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from console.backends.kubernetes.autoscale import AutoscalerInfo, read_autoscaler
 from console.backends.kubernetes.backend import KubernetesBackend
 from console.model import DeployRequest
 from console.profile import load_profile
-from tests.infra.k8s_fixtures import K8sCluster
+from tests.infra.k8s_fixtures import K8sCluster, poll_until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -124,6 +125,17 @@ def test_autoscale_creates_an_hpa_on_requests_per_pod_then_updates_it_to_cpu(
         "autoscale 2..6 replicas at 12.5 req/s per pod by"
         in (hpa["metadata"]["annotations"]["kubernetes.io/change-cause"])
     )
+
+    def reported() -> AutoscalerInfo | None:
+        info = read_autoscaler(k8s_cluster.api_client(), k8s_namespace, "digits")
+        return info if info is not None and info.conditions else None
+
+    # What the Deployment screen shows: bounds, targets and the controller's conditions.
+    info = poll_until("the HPA controller's conditions", reported)
+    assert (info.min_replicas, info.max_replicas) == (2, 6)
+    assert info.targets == ("12.5 req/s per pod",)
+    assert info.managed_by_fleetdeck
+    assert {c.type for c in info.conditions} >= {"AbleToScale"}
 
     dry_update = cli("autoscale", "digits", "--min", "1", "--max", "4", "--cpu", "80", "--dry-run")
     assert dry_update.code == 0, dry_update.err
