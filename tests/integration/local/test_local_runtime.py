@@ -127,6 +127,12 @@ def test_a_deployed_model_answers_predictions_through_the_gateway(
         ("Running", True, 0),
         ("Running", True, 0),
     ]
+    logs = fleetdeck("logs", "deploy/digits", "--tail", "1")
+    assert logs.returncode == 0, logs.stderr
+    assert sorted(line.split(" ", 1)[0] for line in logs.stdout.splitlines()) == [
+        "[digits-1-0]",
+        "[digits-1-1]",
+    ]
     unknown = requests.get(f"{backend.gateway_url()}/models/nothing/v2", timeout=10)
     assert unknown.status_code == 404
     assert "no deployment named 'nothing'" in unknown.json()["error"]
