@@ -7,8 +7,8 @@ little resident memory and opens in constant time:
     keys.npy        the keys, UTF-8, sorted bytewise, fixed width (numpy ``S<width>``)
     output-<i>.npy  the i-th output of the signature, one row per key, in the keys' order
 
-A lookup is a vectorised binary search over the mapped keys (``np.searchsorted``): it touches
-O(log n) pages per key and allocates nothing per row. The manifest's ``precomputed`` entry
+A lookup is a binary search over the mapped keys (``np.searchsorted``; vectorised for several
+keys, scalar for one): it touches O(log n) pages per key. The manifest's ``precomputed`` entry
 says where the table lives and what it holds (``serving.manifest.TableInfo``).
 """
 

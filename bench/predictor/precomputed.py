@@ -126,7 +126,7 @@ print({count} / (time.perf_counter() - started))
 
 
 @contextmanager
-def predictor(store: Path, runtime: str, scratch: Path) -> Iterator[int]:
+def predictor(store: Path, runtime: str, scratch: Path) -> Iterator[tuple[int, int]]:
     port = free_port()
     log = (scratch / f"predictor-{runtime}-{port}.log").open("wb")
     command = [
@@ -144,7 +144,7 @@ def predictor(store: Path, runtime: str, scratch: Path) -> Iterator[int]:
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_ready(port, process, started)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -166,6 +166,12 @@ def bodies(store: Path) -> dict[str, tuple[str, bytes]]:
         "V2 key": (V2, json.dumps({"inputs": [key]}).encode()),
         "V2 tensor": (V2, json.dumps({"inputs": [tensor]}).encode()),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk_files(label: str, body: tuple[str, bytes], scratch: Path) -> tuple[Path, Path]:
@@ -192,18 +198,23 @@ def serving_round(
     with ExitStack() as stack:
         jobs = []
         for store, runtime, server, names in plan:
-            port = stack.enter_context(predictor(store, runtime, scratch))
+            port, pid = stack.enter_context(predictor(store, runtime, scratch))
             for name in names:
                 label = f"{server}: {name}"
                 path = all_bodies[name][0]
-                jobs.append((label, port, path, *wrk_files(label, all_bodies[name], scratch)))
-        for _label, port, path, body_file, script in jobs:  # warm every path first
+                jobs.append((label, port, pid, path, *wrk_files(label, all_bodies[name], scratch)))
+        for _label, port, _pid, path, body_file, script in jobs:  # warm every path first
             wrk(port, path, body_file, script, 16, 1)
+        turn = max(1, round(duration / slices))
         for concurrency in CONCURRENCY:
             samples: dict[str, list[dict[str, float]]] = {job[0]: [] for job in jobs}
             for _ in range(slices):
-                for label, port, path, body_file, script in jobs:
-                    row = wrk(port, path, body_file, script, concurrency, duration / slices)
+                for label, port, pid, path, body_file, script in jobs:
+                    cpu_before = cpu_seconds(pid)
+                    row = wrk(port, path, body_file, script, concurrency, turn)
+                    # The server's own CPU per answered request: unlike req/s it barely moves
+                    # when neighbours take the cores, so it shows what a quiet machine would.
+                    row["cpu_us"] = (cpu_seconds(pid) - cpu_before) / (row["rps"] * turn) * 1e6
                     if row["errors"]:
                         raise RuntimeError(f"{label}: {row['errors']:.0f} errors")
                     samples[label].append(row)
@@ -212,11 +223,13 @@ def serving_round(
                     "rps": statistics.fmean(r["rps"] for r in rows),
                     "p50_ms": statistics.median(r["p50_ms"] for r in rows),
                     "p99_ms": statistics.median(r["p99_ms"] for r in rows),
+                    "cpu_us": statistics.median(r["cpu_us"] for r in rows),
                 }
                 results[(label, concurrency)] = merged
                 print(
                     f"  {label:<38} c={concurrency:<3} {merged['rps']:>8.0f} req/s  "
-                    f"p50 {merged['p50_ms']:.2f} ms  p99 {merged['p99_ms']:.2f} ms",
+                    f"p50 {merged['p50_ms']:.2f} ms  p99 {merged['p99_ms']:.2f} ms  "
+                    f"CPU {merged['cpu_us']:.0f} us/request",
                     flush=True,
                 )
     return results
@@ -251,14 +264,14 @@ def report(rounds: list[Round], args: argparse.Namespace, examples: int) -> str:
         "shared with other jobs during the run: absolute numbers are noisy, compare ratios "
         "within a round)",
         "",
-        "| round | server: request | c | req/s | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|",
+        "| round | server: request | c | req/s | p50 ms | p99 ms | server CPU µs/request |",
+        "|---|---|---|---|---|---|---|",
     ]
     for number, r in enumerate(rounds, 1):
         for (label, c), row in r.serving.items():
             lines.append(
                 f"| {number} | {label} | {c} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} |"
+                f"{row['p99_ms']:.2f} | {row['cpu_us']:.0f} |"
             )
     lines += [
         "",
@@ -302,6 +315,23 @@ def report(rounds: list[Round], args: argparse.Namespace, examples: int) -> str:
                     f"key p99 / LiteRT int8 tensor p99, V1 c={c}",
                     key["p99_ms"] / sv[("LiteRT int8: V1 tensor", c)]["p99_ms"],
                     "< 1",
+                ),
+                (
+                    f"LiteRT int8 tensor / key lookup, server CPU per request, V1 c={c}",
+                    sv[("LiteRT int8: V1 tensor", c)]["cpu_us"] / key["cpu_us"],
+                    ">= 1.2",
+                ),
+                (
+                    f"SavedModel tensor / key lookup, server CPU per request, V1 c={c}",
+                    sv[("SavedModel: V1 tensor", c)]["cpu_us"]
+                    / sv[("SavedModel: V1 key", c)]["cpu_us"],
+                    ">= 5",
+                ),
+                (
+                    f"tensor path with a table / without, server CPU per request, V1 c={c}",
+                    sv[("LiteRT int8: V1 tensor", c)]["cpu_us"]
+                    / sv[("LiteRT int8, no table: V1 tensor", c)]["cpu_us"],
+                    "< 1.05",
                 ),
                 (
                     f"tensor path with a table / without, V1 c={c} req/s",
