@@ -8,7 +8,6 @@ cluster (reads run in workers, the backend's cache keeps serving while it reconn
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,12 +24,14 @@ from console.tui.context import DeckContext, PaletteCommand
 from console.tui.fleet_data import MetricsSource, utc_now
 from console.tui.screens.fleet import ACTION_KEYS, FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
+from console.tui.screens.logs import LogsScreen
+from console.tui.screens.models import ModelsScreen
 from console.tui.screens.prompt import COMMAND_HELP, CommandPrompt
+from console.tui.screens.training import TrainingScreen
 
 LOG_TAIL = 500
 
-# `:` words and the screen each opens; the Logs, Training and Models screens are optional
-# modules (another part of the deck), found at run time.
+# `:` words and the screen each opens.
 FLEET_WORDS = frozenset({"deploy", "deploys", "deployment", "deployments", "dp", "fleet", "home"})
 JOB_WORDS = frozenset({"jobs", "job", "training", "train"})
 MODEL_WORDS = frozenset({"models", "model", "mo"})
@@ -158,9 +159,9 @@ class DeckApp(App[None]):
             if rest:
                 self.fleet.set_filter(rest)
         elif word in JOB_WORDS:
-            self._open_optional("training", "TrainingScreen", "Training")
+            self.open_training()
         elif word in MODEL_WORDS:
-            self._open_optional("models", "ModelsScreen", "Models")
+            self.open_models()
         elif word in LOG_WORDS:
             self._logs_by_name(rest)
         elif word in {"help", "h", "?"}:
@@ -170,21 +171,22 @@ class DeckApp(App[None]):
         else:
             self.notify(f"unknown command {word!r}; try {COMMAND_HELP}", severity="warning")
 
-    def _open_optional(self, module: str, class_name: str, title: str) -> None:
+    def _open(self, make: Callable[[], Screen[Any]], title: str) -> None:
         try:
-            screen_class = getattr(
-                importlib.import_module(f"console.tui.screens.{module}"), class_name
-            )
-        except (ImportError, AttributeError):
-            self.notify(f"the {title} screen is not part of this build yet", severity="warning")
-            return
-        try:
-            screen = screen_class(self.deck.backend, self.deck.profile)
+            screen = make()
         except Exception as exc:  # a screen that cannot start says why, the deck goes on
             self.notify(f"cannot open {title}: {exc}", severity="error")
             return
         self.go_home()
         self.push_screen(screen)
+
+    def open_training(self) -> None:
+        deck = self.deck
+        self._open(lambda: TrainingScreen(deck.backend, deck.profile, deck=deck), "Training")
+
+    def open_models(self) -> None:
+        deck = self.deck
+        self._open(lambda: ModelsScreen(deck.backend, deck.profile, deck=deck), "Models")
 
     def _logs_by_name(self, text: str) -> None:
         if not text:
@@ -201,11 +203,6 @@ class DeckApp(App[None]):
 
     def open_logs(self, namespace: str, name: str) -> None:
         """The Logs screen on a deployment's pods, merged with a prefix per pod."""
-        try:
-            from console.tui.screens.logs import LogsScreen
-        except ImportError:
-            self.notify("the Logs screen is not part of this build yet", severity="warning")
-            return
         pods = [p.name for p in self.deck.backend.pods(namespace, name)]
         if not pods:
             self.notify(f"{namespace}/{name} has no pods yet", severity="warning")
@@ -217,8 +214,8 @@ class DeckApp(App[None]):
     def global_commands(self) -> list[PaletteCommand]:
         return [
             ("Go to the fleet", ":deploy", self.go_home),
-            ("Go to training jobs", ":jobs", lambda: self.run_command("jobs")),
-            ("Go to models", ":models", lambda: self.run_command("models")),
+            ("Go to training jobs", ":jobs", self.open_training),
+            ("Go to models", ":models", self.open_models),
             ("Command line", ":", self.action_command_line),
             ("Help: keys of this screen", "?", self.action_help),
             ("Quit", "q", self.exit),
