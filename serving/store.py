@@ -230,7 +230,8 @@ class ModelStore:
         sha256) replace the old one in a single rename: a reader sees the version without the
         table or with all of it. ``checkpoint`` is called between steps and may raise to
         abandon the publish (a stop signal); until the manifest is replaced, abandoning leaves
-        the version as it was. A previous table is removed once the new one is in place.
+        the version as it was. The table it replaces is kept one generation (for readers of
+        the old manifest); older ones are removed.
         """
         manifest = self.manifest(model, version)
         files = file_entries(source)
@@ -275,9 +276,15 @@ class ModelStore:
             for leftover in (staging, pending_manifest, *(() if replaced else (final,))):
                 if self.fs.exists(leftover):
                     self.fs.delete(leftover)
+        # The table just replaced stays for one generation: a predictor that read the old
+        # manifest a moment ago may be fetching it now. Older ones go (staging folders are
+        # other jobs' work in progress, left alone).
         previous = manifest.precomputed
-        if previous is not None and previous.path != relative_final:
-            self.fs.delete(join(base, previous.path))
+        keep = {table_id, previous.path.split("/")[-1] if previous is not None else table_id}
+        tables = join(base, PRECOMPUTED_DIR)
+        for name in self.fs.list_dir(tables):
+            if name not in keep and not name.startswith(STAGING_PREFIX):
+                self.fs.delete(join(tables, name))
         return updated
 
     def _numbered(self, model: str) -> list[int]:

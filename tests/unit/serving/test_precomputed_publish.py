@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from serving.manifest import Manifest
 from serving.precomputed import write_table
 from serving.store import ModelStore, StoreError, verify_folder
 from tests.support.versions import describe, make_version
@@ -47,18 +48,22 @@ def test_a_published_table_is_listed_with_sha256_and_the_rest_of_the_version_kep
     verify_folder(Path(store.version_path("digits", 1)), updated)
 
 
-def test_a_second_table_replaces_the_first_whose_files_are_removed(
+def test_a_new_table_replaces_the_listed_one_which_is_kept_one_generation_for_readers(
     store: ModelStore, tmp_path: Path
 ) -> None:
+    def tables() -> set[str]:
+        return {p.name for p in (Path(store.version_path("digits", 1)) / "precomputed").iterdir()}
+
+    def folder(manifest: Manifest) -> str:
+        assert manifest.precomputed is not None
+        return manifest.precomputed.path.split("/")[1]
+
     first = store.publish_table("digits", 1, table(tmp_path / "t1", ["a"]), {"rows": 1})
     second = store.publish_table("digits", 1, table(tmp_path / "t2", ["a", "b", "c"]), {"rows": 3})
-    assert first.precomputed is not None
-    assert second.precomputed is not None
-    version = Path(store.version_path("digits", 1))
-    assert [p.name for p in (version / "precomputed").iterdir()] == [
-        second.precomputed.path.split("/")[1]
-    ]
-    assert not any(p.startswith(first.precomputed.path) for p in second.files)
+    assert not any(p.startswith(f"precomputed/{folder(first)}") for p in second.files)
+    assert tables() == {folder(first), folder(second)}  # a fetch of the old manifest still works
+    third = store.publish_table("digits", 1, table(tmp_path / "t3", ["a", "b"]), {"rows": 2})
+    assert tables() == {folder(second), folder(third)}
 
 
 @pytest.mark.parametrize("stop_at", [1, 2, 3, 4])
