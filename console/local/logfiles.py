@@ -53,7 +53,7 @@ async def read_logs(query: LogQuery, alive: Callable[[str], bool]) -> AsyncItera
         if lines and not lines[-1].endswith("\n"):  # half-written: read it when complete
             offsets[pod] -= len(lines.pop().encode("utf-8"))
         shown = [s for raw in lines if (s := _shown(raw, query, prefix, cutoff)) is not None]
-        for line in shown[-query.tail :] if query.tail is not None else shown:
+        for line in shown[max(0, len(shown) - query.tail) :] if query.tail is not None else shown:
             yield line
     if not query.follow:
         return

@@ -423,3 +423,30 @@ def test_a_sweeps_trials_run_at_most_two_at_once_and_each_publishes(
     assert most_running == 2
     assert {j.sweep for j in backend.jobs() if j.name in names} != {None}
     assert len(store.versions("digits")) == before + 3
+
+
+def test_a_job_running_when_the_agent_stops_runs_again_when_it_starts(
+    profile: Profile, digits_store: DigitsStore
+) -> None:
+    store = ModelStore(str(digits_store.root))
+    before = store.versions("digits")
+    with local_backend(profile) as backend:
+        (result,) = backend.train(_training(digits_store, epochs=50))
+        name = result.target.split("/", 1)[1]
+        poll_until("the job's log", lambda: backend.job_pods("default", name), timeout=60)
+        next(line for line in backend.logs(_log_request(name)) if "epoch 1/50" in line)
+    assert stop_agent(profile) is not None
+    assert store.versions("digits") == before  # stopped mid-run: nothing published
+
+    with local_backend(profile) as backend:
+        (job,) = [j for j in backend.jobs() if j.name == name]
+        assert job.phase.value in ("Pending", "Running")
+
+        def first_epochs() -> int:
+            request = LogRequest([name], "default")
+            return sum("epoch 1/50" in line for line in backend.logs(request))
+
+        poll_until("a second run's first epoch", lambda: first_epochs() == 2, timeout=120)
+        assert backend.cancel_job("default", name).ok
+        poll_until("job ended", lambda: _phase(backend, name) == "Failed", timeout=120)
+    assert len([j for j in backend.jobs() if j.name == name]) == 1

@@ -49,3 +49,9 @@ def test_a_half_written_last_line_waits_until_it_is_complete(tmp_path: Path) -> 
     log.write_text("2026-11-26T20:00:00.000000Z done\n2026-11-26T20:00:01.000000Z half")
     query = LogQuery([("a", log)], follow=True, tail=None, since=None, timestamps=False)
     assert _lines(query, alive=False) == ["done"]
+
+
+def test_a_tail_of_zero_shows_no_earlier_line(tmp_path: Path) -> None:
+    log = _write(tmp_path / "a.log", "2026-11-26T20:00:00.000000Z old")
+    query = LogQuery([("a", log)], follow=False, tail=0, since=None, timestamps=False)
+    assert _lines(query) == []
