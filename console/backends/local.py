@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from console.backends.base import Connection, LogRequest
@@ -362,7 +363,7 @@ class LocalBackend:
             {
                 "namespace": namespace,
                 "model": request.model,
-                "data": request.data,
+                "data": _absolute(request.data),
                 "gpus": request.gpus if request.gpus is not None else training.gpus,
                 "epochs": request.epochs,
                 "params": dict(request.params),
@@ -433,3 +434,10 @@ class LocalBackend:
 
     def close(self) -> None:
         self._closed.set()
+
+
+def _absolute(location: str) -> str:
+    """A local path as the agent (whose working folder is not the CLI's) can open it."""
+    if "://" in location:
+        return location
+    return str(Path(location).expanduser().resolve())

@@ -39,6 +39,9 @@ def agent_command(profile: Profile, paths: AgentPaths) -> list[str]:
     local = profile.local
     gateway_port = local.gateway_port if local else 8600
     predictor = profile.predictor
+    store = profile.store.root
+    if "://" not in store:  # the agent's working folder is not necessarily the CLI's
+        store = str(Path(store).expanduser().resolve())
     return [
         sys.executable,
         "-m",
@@ -48,7 +51,7 @@ def agent_command(profile: Profile, paths: AgentPaths) -> list[str]:
         "--state-dir",
         str(paths.root),
         "--store",
-        profile.store.root,
+        store,
         "--gateway-port",
         str(gateway_port),
         "--replicas",
