@@ -98,6 +98,11 @@ class LogBuffer:
         self._ring = []
         self._start = 0
 
+    def reset(self) -> None:
+        """Start over, numbering from 0 (a new stream)."""
+        self.clear()
+        self.total = 0
+
     def find(self, query: SearchQuery, start: int, *, forward: bool = True) -> int | None:
         """The next line after ``start`` (or before it) that matches, wrapping around."""
         held = len(self._ring)

@@ -22,8 +22,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from console.backends.base import LogRequest
@@ -95,6 +97,24 @@ def parse_since(text: str) -> timedelta:
         raise ValueError(
             f"since {text!r}: give a number and a unit, e.g. 30s, 5m, 2h, 1d"
         ) from None
+
+
+class StatusLine(Widget):
+    """One line of text that repaints without a layout pass (it changes 20 times a second)."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; }"
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text = ""
+
+    def show(self, text: str) -> None:
+        if text != self.text:
+            self.text = text
+            self.refresh()
+
+    def render(self) -> Content:
+        return Content(self.text)
 
 
 class LogsScreen(Screen[None]):
@@ -181,7 +201,7 @@ class LogsScreen(Screen[None]):
             yield Static(self._header(), id="logs-header", markup=False)
             yield self.view
             yield Input(id="logs-prompt")
-            yield Static("", id="logs-status", markup=False)
+            yield StatusLine(id="logs-status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -228,7 +248,8 @@ class LogsScreen(Screen[None]):
         error = ""
         try:
             for line in self.backend.logs(request):
-                stream.running.wait()  # paused: stop reading; the backend holds the stream back
+                if not stream.running.is_set():  # paused: stop reading; the backend holds back
+                    stream.running.wait()
                 if stream.cancelled:
                     break
                 with stream.lock:
@@ -292,8 +313,8 @@ class LogsScreen(Screen[None]):
         return " · ".join(parts)
 
     def _show_status(self) -> None:
-        status = self.query_one("#logs-status", Static)
-        status.update(self.status_text())
+        status = self.query_one("#logs-status", StatusLine)
+        status.show(self.status_text())
         status.set_class(bool(self.ended and self.ended.startswith("logs of")), "-problem")
 
     # -- actions --------------------------------------------------------------------------------

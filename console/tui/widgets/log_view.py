@@ -78,6 +78,7 @@ class LogView(ScrollView, can_focus=True):
         self._seen_total = 0  # buffer.total when follow last stopped
         self._widest = 0
         self._jumping = False
+        self._base_style: Style | None = None
         self._strips: LRUCache[int, Strip] = LRUCache(2048)
         self._wrapped: tuple[tuple[int, int, int, int, bool], list[Strip]] | None = None
 
@@ -109,9 +110,10 @@ class LogView(ScrollView, can_focus=True):
 
     def reset(self) -> None:
         """Empty the view for a new stream (new since/tail/container...)."""
-        self.buffer.clear()
+        self.buffer.reset()
         self._strips.clear()
         self._widest = 0
+        self._seen_total = 0
         self.current_match = None
         self.virtual_size = Size(0, 0)
         self.set_following(True)
@@ -201,10 +203,18 @@ class LogView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._base_style = None
+
+    @property
+    def base_style(self) -> Style:
+        """The widget's style, worked out once per style change (not once per line)."""
+        if self._base_style is None:
+            self._base_style = self.rich_style
+        return self._base_style
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        base = self.base_style
         if self.wrap:
             key = (self.buffer.total, self.top_line, width, self.size.height, self.following)
             if self._wrapped is None or self._wrapped[0] != key:  # one layout per frame

@@ -41,7 +41,7 @@ def pods(k8s_cluster: K8sCluster, k8s_namespace: str) -> tuple[KubernetesBackend
         names = sorted(p.metadata.name for p in items if p.status.phase == "Running")
         return names if len(names) == 2 else None
 
-    names = poll_until("two running pods", running)
+    names = poll_until("two running pods", running, timeout=180)
     for pod in names:
         k8s_cluster.ensure_log_file(k8s_namespace, pod)
     return backend, names
@@ -220,5 +220,58 @@ def test_a_missing_pod_is_said_plainly_and_the_screen_stays(pods: Any, k8s_names
             assert isinstance(screen, LogsScreen)
             await wait_for(pilot, "the error", lambda: screen.ended)
             assert 'pods "nope" not found' in status(screen)
+
+    run(scenario)
+
+
+def test_pause_holds_new_lines_back_until_resumed(
+    pods: Any, k8s_namespace: str, k8s_cluster: K8sCluster
+) -> None:
+    backend, names = pods
+    pod = names[0]
+    k8s_cluster.append_log(k8s_namespace, pod, ["before"])
+
+    async def scenario() -> None:
+        app = logs_host(backend, k8s_namespace, [pod])
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, LogsScreen)
+            await wait_for(pilot, "the first line", lambda: screen.buffer.total == 1)
+            await pilot.press("p")
+            assert status(screen).startswith("PAUSED")
+            k8s_cluster.append_log(k8s_namespace, pod, ["during"])
+            await pilot.pause(2.0)  # time for the line to arrive, were it read
+            assert "during" not in visible(screen.view)
+            await pilot.press("p")
+            await wait_for(pilot, "the held line", lambda: "during" in visible(screen.view))
+
+    run(scenario)
+
+
+def test_wrap_shows_a_long_line_whole_and_timestamps_restart_the_stream(
+    pods: Any, k8s_namespace: str, k8s_cluster: K8sCluster
+) -> None:
+    backend, names = pods
+    pod = names[0]
+    long_line = "x" * 150 + " END"
+    k8s_cluster.append_log(k8s_namespace, pod, [long_line])
+
+    async def scenario() -> None:
+        app = logs_host(backend, k8s_namespace, [pod])
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, LogsScreen)
+            await wait_for(pilot, "the long line", lambda: screen.buffer.total == 1)
+            assert not any(row.endswith("END") for row in visible(screen.view))
+            await pilot.press("w")
+            assert "wrap" in status(screen)
+            assert any(row.endswith("END") for row in visible(screen.view))
+            await pilot.press("t")
+            assert "timestamps" in str(screen.query_one("#logs-header").render())
+            await wait_for(
+                pilot,
+                "the line again, stamped",
+                lambda: screen.buffer.total == 1 and screen.buffer[0][:4].isdigit(),
+            )
 
     run(scenario)

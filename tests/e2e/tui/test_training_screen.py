@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 from console.audit import read_audit
 from console.backends.kubernetes.backend import KubernetesBackend
 from console.profile import load_profile
+from console.tui.screens.logs import LogsScreen
 from console.tui.screens.training import TrainingScreen
 from console.tui.widgets.release import DeployDialog
 from console.tui.widgets.train_form import TrainForm
@@ -165,6 +166,13 @@ def test_a_running_job_shows_its_last_epoch_and_a_finished_one_deploys_its_versi
                 lambda: rows(screen)[name]["LAST EPOCH"].startswith("3/3 loss 0.333 acc 0.750"),
             )
             assert f"exported digits v{version}" in str(screen.query_one("#training-info").render())
+            await pilot.press("l")  # the job's logs
+            logs = app.screen
+            assert isinstance(logs, LogsScreen)
+            await wait_for(pilot, "the job's log lines", lambda: logs.buffer.total >= 4)
+            assert '"event": "exported"' in "\n".join(logs.buffer.lines())
+            await pilot.press("escape")
+            assert isinstance(app.screen, TrainingScreen)
             await pilot.press("d")
             dialog = app.screen
             assert isinstance(dialog, DeployDialog)
@@ -179,3 +187,31 @@ def test_a_running_job_shows_its_last_epoch_and_a_finished_one_deploys_its_versi
     deployment = apps.read_namespaced_deployment("digits-from-job", k8s_namespace)
     assert deployment.metadata.labels["fleetdeck.io/model-version"] == str(version)
     assert [e.action for e in read_audit()] == ["train", "deploy"]
+
+
+def test_a_viewer_is_not_offered_launch_or_deploy_and_is_told_why(
+    k8s_cluster: K8sCluster, k8s_namespace: str
+) -> None:
+    backend = KubernetesBackend(
+        load_profile("kwok"),
+        api_client=k8s_cluster.api_client("viewer"),
+        namespaces=[k8s_namespace],
+        user="viewer",
+    )
+    assert backend.start()
+
+    async def scenario() -> None:
+        app = host(backend)
+        async with app.run_test(size=(160, 50)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            await wait_for(pilot, "the permission check", lambda: screen.checked)
+            notice = str(screen.query_one("#training-notice").render())
+            assert "launch: forbidden: you may not create jobs in namespace" in notice
+            await pilot.press("n")
+            assert app.screen is screen  # no form: the key is not offered
+
+    try:
+        run(scenario)
+    finally:
+        backend.close()

@@ -99,3 +99,11 @@ def test_known_pods_get_distinct_colours_in_name_order_on_every_run() -> None:
     colours = PodColours(["b-pod", "a-pod", "c-pod"])
     assert [colours(p) for p in ("a-pod", "b-pod", "c-pod")] == list(POD_PALETTE[:3])
     assert PodColours()("stranger") == PodColours()("stranger") in POD_PALETTE
+
+
+def test_a_reset_starts_numbering_again_for_a_new_stream() -> None:
+    buffer = LogBuffer(capacity=3)
+    buffer.extend(numbered(0, 5))
+    buffer.reset()
+    buffer.extend(["again"])
+    assert (buffer.total, buffer.first, buffer[0]) == (1, 0, "again")
