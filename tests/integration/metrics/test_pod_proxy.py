@@ -73,7 +73,7 @@ class ProxiedFleet:
             DeployRequest(name, "digits", 1, replicas=1), self.namespace, verify=False
         )
         assert result.ok, result.message
-        return str(poll_until(f"{name}'s pod running", lambda: self._running(name)))
+        return str(poll_until(f"{name}'s pod running", lambda: self._running(name), 180))
 
     def _running(self, name: str) -> str | None:
         pods = self.core.list_namespaced_pod(
