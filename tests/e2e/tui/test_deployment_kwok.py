@@ -12,6 +12,9 @@ from textual.widgets import DataTable
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen
+from console.tui.screens.logs import LogsScreen
+from console.tui.screens.models import ModelsScreen
+from console.tui.screens.training import TrainingScreen
 from tests.e2e.tui.deck_pilot import (
     KwokFleet,
     cursor_name,
@@ -71,7 +74,7 @@ def test_detail_shows_revisions_pods_events_and_conditions_live(kwok_fleet: Kwok
 
 def test_colon_commands_jump_between_screens(kwok_fleet: KwokFleet) -> None:
     kwok_fleet.deploy("digits-a")
-    poll_until("a pod", lambda: kwok_fleet.backend.pods(kwok_fleet.namespace, "digits-a"))
+    poll_until("a pod", lambda: kwok_fleet.backend.pods(kwok_fleet.namespace, "digits-a") or None)
 
     async def scenario() -> None:
         app = kwok_fleet.deck()
@@ -80,7 +83,19 @@ def test_colon_commands_jump_between_screens(kwok_fleet: KwokFleet) -> None:
             await pilot.press("colon")
             await type_text(pilot, "logs digits-a")
             await pilot.press("enter")
-            await wait_for(pilot, "the logs screen", lambda: "Logs" in type(app.screen).__name__)
+            await wait_for(
+                pilot,
+                f"the logs screen ({notices(app)})",
+                lambda: isinstance(app.screen, LogsScreen),
+            )
+            await pilot.press("colon")
+            await type_text(pilot, "jobs")
+            await pilot.press("enter")
+            assert isinstance(app.screen, TrainingScreen)
+            await pilot.press("colon")
+            await type_text(pilot, "models")
+            await pilot.press("enter")
+            assert isinstance(app.screen, ModelsScreen)
             await pilot.press("colon")
             await type_text(pilot, "deploy")
             await pilot.press("enter")
