@@ -194,6 +194,11 @@ def test_read_only_offers_no_action_and_says_why(kwok_fleet: KwokFleet) -> None:
             assert not isinstance(app.screen, ActionDialog)
             assert any("read-only: profile 'kwok'" in n for n in notices(app))
             assert app.fleet.query_one("#fleet-status").info.read_only  # type: ignore[attr-defined]
+            palette = {title: why for title, why, _ in app.fleet.palette_commands()}
+            assert palette["Scale (marked rows or cursor row)"].startswith("not offered: read-only")
+            await pilot.press("question_mark")
+            unavailable = dict(app.screen.unavailable)  # type: ignore[attr-defined]
+            assert unavailable["s"].startswith("scale: read-only: profile 'kwok'")
 
     run(scenario)
     assert desired(kwok_fleet, "digits-a") == 1

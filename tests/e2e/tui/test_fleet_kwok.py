@@ -114,6 +114,12 @@ def test_space_marks_a_key_marks_all_filtered_another_clears(kwok_fleet: KwokFle
             await pilot.press("space")  # marks digits-a, moves down
             assert cursor_name(app) == "digits-b"
             assert {name for _, name in app.fleet.marks} == {"digits-a"}
+            # A mark reads without colour too (NO_COLOR, a monochrome terminal): a "*" gutter.
+            table = app.fleet.table
+            assert table.render_line(1).text.startswith("* digits-a")
+            assert table.render_line(2).text.startswith("  digits-b")
+            await pilot.press("y")  # copy the target names (OSC 52 over SSH)
+            assert app.clipboard == f"{kwok_fleet.namespace}/digits-a"
             await pilot.press("slash")
             await type_text(pilot, "iris")
             await pilot.press("enter", "A")
