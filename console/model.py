@@ -98,6 +98,7 @@ class TrainingJob:
     finished: datetime | None
     sweep: str | None = None
     trial: int | None = None
+    kind: str = "train"  # "train" (python -m training) | "score" (python -m training.score)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,18 @@ class TrainingRequest:
     epochs: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # non-empty: a sweep
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    """A batch scoring job: precompute ``model`` version ``version``'s outputs for the keyed
+    inputs at ``input`` and publish them as that version's precomputed table."""
+
+    model: str
+    version: int
+    input: str  # keyed inputs: a folder, file:// or hdfs:// data set
+    namespace: str | None = None  # None: the profile's first namespace
+    batch_size: int | None = None  # None: the scoring job's default
 
 
 @dataclass(frozen=True)
