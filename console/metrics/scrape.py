@@ -3,8 +3,10 @@
 The targets come from a discovery function (the backend's pods or endpoints); the pages come
 from a fetch function (plain HTTP, or the Kubernetes API server's pod proxy). Fetches run on a
 fixed pool of threads, each with its own timeout; a read waits for the targets at most
-``timeout_s`` in total, and a target whose previous fetch is still running is skipped (and
-reported) instead of queued, so a dead target never piles up work or delays the others.
+``READ_BUDGET × timeout_s`` in total (room for a large fleet to pass through the pool), targets
+that failed last time are fetched after the others, and a target whose previous fetch is still
+running is skipped (and reported) instead of queued: a dead target never piles up work or
+delays the others.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from console.metrics.exposition import ExpositionError, parse_counters
-from console.metrics.readings import Key
+from console.metrics.readings import Key, PodCounters
 from console.metrics.sources import Reading, Wanted
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 2.0
+READ_BUDGET = 3.0  # a read's total wait, in per-target timeouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,7 @@ class Target:
 
 Discover = Callable[[Wanted], tuple[list[Target], set[Key]]]
 Fetch = Callable[[Target, float], str]
+Scraped = PodCounters | str  # the counters, or why the target gave none
 
 
 class ScrapeError(Exception):
@@ -57,7 +61,7 @@ class ScrapeSource:
         self.concurrency = max(1, concurrency)
         self.timeout_s = timeout_s
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"scrape-{name}")
-        self._in_flight: dict[tuple[Key, str], Future[str]] = {}
+        self._in_flight: dict[tuple[Key, str], Future[Scraped]] = {}
         self._lock = threading.Lock()
         self._on_close = on_close
         self._failing: set[tuple[Key, str]] = set()  # failed last time: fetched last
@@ -68,7 +72,7 @@ class ScrapeSource:
         for target in targets:
             reading.pods.setdefault(target.key, {})
             reading.targeted.setdefault(target.key, set()).add(target.pod)
-        started: dict[Future[str], Target] = {}
+        started: dict[Future[Scraped], Target] = {}
         # Targets that answered last time go first, so dead ones queue behind them and never
         # push a healthy target past the read's deadline.
         ordered = sorted(targets, key=lambda t: (t.key, t.pod) in self._failing)
@@ -79,14 +83,14 @@ class ScrapeSource:
                 if previous is not None and not previous.done():
                     _problem(reading, target, "previous scrape still running")
                     continue
-                future = self._pool.submit(self._fetch, target, self.timeout_s)
+                future = self._pool.submit(self._scrape, target)
                 self._in_flight[ident] = future
                 started[future] = target
             # Forget finished fetches of targets that went away.
             live = {(t.key, t.pod) for t in targets}
             for ident in [i for i, f in self._in_flight.items() if i not in live and f.done()]:
                 del self._in_flight[ident]
-        deadline = time.monotonic() + self.timeout_s + 0.5
+        deadline = time.monotonic() + READ_BUDGET * self.timeout_s + 0.5
         pending = set(started)
         while pending:
             left = deadline - time.monotonic()
@@ -106,17 +110,21 @@ class ScrapeSource:
         )
         return reading
 
-    def _collect(self, reading: Reading, target: Target, future: Future[str]) -> None:
+    def _scrape(self, target: Target) -> Scraped:
+        """Fetch and parse one target (on a pool thread); never raises."""
         try:
-            text = future.result()
-            counters = parse_counters(text)
+            return parse_counters(self._fetch(target, self.timeout_s))
         except (ScrapeError, ExpositionError) as exc:
-            _problem(reading, target, str(exc))
-            return
+            return str(exc)
         except Exception as exc:  # a client library's own error: keep it to one line
-            _problem(reading, target, f"{type(exc).__name__}: {_first_line(exc)}")
-            return
-        reading.pods[target.key][target.pod] = counters
+            return f"{type(exc).__name__}: {_first_line(exc)}"
+
+    def _collect(self, reading: Reading, target: Target, future: Future[Scraped]) -> None:
+        scraped = future.result()
+        if isinstance(scraped, str):
+            _problem(reading, target, scraped)
+        else:
+            reading.pods[target.key][target.pod] = scraped
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

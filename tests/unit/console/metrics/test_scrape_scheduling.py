@@ -28,17 +28,17 @@ def source(targets: list[Target], timeout_s: float) -> ScrapeSource:
 
 
 def test_targets_that_failed_last_time_wait_behind_the_healthy_ones() -> None:
-    hung = [Target(KEY, f"hung-{i}", "x") for i in range(3)]
+    hung = [Target(KEY, f"hung-{i}", "x") for i in range(6)]  # 6 × 0.3 s > the read budget
     healthy = [Target(KEY, f"ok-{i}", "x") for i in range(2)]
     scraper = source(hung + healthy, timeout_s=0.3)
     try:
         first = scraper.read(None, 30.0)
-        time.sleep(1.5)  # let the first round's queued fetches finish
+        time.sleep(2.0)  # let the first round's queued fetches finish
         second = scraper.read(None, 30.0)
     finally:
         scraper.close()
 
-    # One worker, three hung targets first: the healthy ones missed the first round...
+    # One worker, six hung targets first: the healthy ones missed the first round...
     assert set(first.pods[KEY]) == set()
     assert any(p.startswith("ok-0: no answer within 0.3 s") for p in first.problems[KEY])
     # ...and go first in the next, while the hung ones are reported again.
