@@ -43,6 +43,8 @@ from console.model import ActionResult, DeploymentState, ModelDeployment
 
 POLL_SECONDS = 0.5
 GATE_SECONDS = 5.0
+READ_COST_FACTOR = 10.0
+IDLE_READ_SECONDS = 5.0
 _STUCK = (*sorted(STUCK_REASONS), "Unschedulable")
 
 
@@ -110,17 +112,19 @@ class BatchExecutor:
         self._failures_before = 0
         self._halt_reason = ""
         self._rolled_out: set[Target] = set()  # applied targets whose rollout finished
+        self._read_seconds = 0.0  # what the last fleet read cost
         self._handled: set[Target] = set()  # failed targets already undone or kept by design
 
     # -- control (any thread) -----------------------------------------------------------------
     def halt(self) -> None:
         """Stop after the requests in flight; nothing is undone; ``run`` returns halted."""
         self._halt.set()
+        self._changed.set()  # wake a wait for changes
 
     def abort(self) -> None:
         """Stop and roll back everything this batch changed."""
         self._abort.set()
-        self._halt.set()
+        self.halt()
 
     # -- running ------------------------------------------------------------------------------
     def run(self) -> Replay:
@@ -344,7 +348,7 @@ class BatchExecutor:
                             target, number, f"not rolled out within {self.plan.wait_timeout:g} s"
                         )
             self._after_failures(number)
-            self._wait(self.poll_seconds)
+            self._wait(self._tick())
 
     def _reflects_change(self, target: Target, row: ModelDeployment) -> bool:
         """Whether the backend's view already holds the change this batch sent."""
@@ -391,7 +395,8 @@ class BatchExecutor:
             self._after_failures(number)
             if now >= end:
                 return
-            self._wait(min(self.poll_seconds, max(0.0, end - now)))
+            # The gates need their readings on time, changes or not.
+            self._wait(min(self._tick(), max(0.0, end - now)), until_change=False)
 
     # -- failures and undo --------------------------------------------------------------------
     def _failed(
@@ -559,7 +564,15 @@ class BatchExecutor:
             self.halt()
 
     def _rows(self) -> dict[Target, ModelDeployment]:
-        return {row.key: row for row in self.backend.deployments()}
+        started = time.perf_counter()
+        rows = {row.key: row for row in self.backend.deployments()}
+        self._read_seconds = time.perf_counter() - started
+        return rows
+
+    def _tick(self) -> float:
+        """Seconds between fleet reads: at least ``poll_seconds``, and ten times what a read
+        costs, so watching a thousand rollouts keeps reads under a tenth of a core."""
+        return max(self.poll_seconds, READ_COST_FACTOR * self._read_seconds)
 
     def _subscribe(self) -> Callable[[], None]:
         subscribe = getattr(self.backend, "subscribe", None)
@@ -568,12 +581,14 @@ class BatchExecutor:
         unsubscribe: Callable[[], None] = subscribe(self._changed.set)
         return unsubscribe
 
-    def _wait(self, seconds: float) -> None:
-        """Until the backend reports a change (or ``seconds`` pass): no busy polling."""
-        self._changed.wait(seconds)
-        self._changed.clear()
-        # Coalesce a burst of changes: one fleet read per short interval at most.
-        self._halt.wait(min(0.2, seconds))
+    def _wait(self, seconds: float, *, until_change: bool = True) -> None:
+        """At least ``seconds`` between fleet reads, then until the backend reports a change
+        (at most ``IDLE_READ_SECONDS`` more): a quiet fleet is not re-read for nothing."""
+        if self._halt.wait(seconds):
+            return
+        if until_change and not self._changed.is_set():
+            self._changed.wait(IDLE_READ_SECONDS)
+        self._changed.clear()  # the next read sees everything up to now
 
     def _record(self, kind: str, **fields: Any) -> None:
         self.journal.append(kind, **fields)
