@@ -225,7 +225,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, started: str) -
     base = rows[0]
     lines = [
         f"### Metrics refresh cost ({started}, 2 cores shared; {args.targets} predictors' "
-        f"/metrics pages, scrape concurrency {args.concurrency}, {args.refreshes} refreshes)",
+        f"/metrics pages, scrape concurrency {args.concurrency}, timeout {args.timeout:g} s, "
+        f"{args.refreshes} refreshes; Prometheus scraping every 5 s)",
         "",
         "| source | deployments | wall p50 | wall p90 | console CPU / refresh "
         "| API server CPU / refresh | failed targets | wall vs pod proxy "
@@ -254,7 +255,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=500)
     parser.add_argument("--refreshes", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=16, help="the profile default: 16")
+    parser.add_argument("--timeout", type=float, default=2.0, help="per target; default 2 s")
     parser.add_argument(
         "--kubeconfig", default=os.environ.get("KUBECONFIG", str(DEFAULT_KUBECONFIG))
     )
@@ -311,13 +313,16 @@ def main() -> None:
         apiserver = int(APISERVER_PID.read_text()) if APISERVER_PID.exists() else None
         window, interval = 30.0, 2.0
         sources: list[tuple[str, Source]] = [
-            ("pod proxy", pod_proxy_source(backend, concurrency=args.concurrency, timeout_s=5)),
+            (
+                "pod proxy",
+                pod_proxy_source(backend, concurrency=args.concurrency, timeout_s=args.timeout),
+            ),
             (
                 "direct",
                 static_source(
                     lambda: [(k, pod, f"http://127.0.0.1:{port}") for k, pod, port in keys],
                     concurrency=args.concurrency,
-                    timeout_s=5,
+                    timeout_s=args.timeout,
                 ),
             ),
             ("Prometheus (1 query)", PrometheusSource(prometheus.url, timeout_s=30)),
