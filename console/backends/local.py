@@ -33,6 +33,7 @@ from console.model import (
     ModelDeployment,
     PodInfo,
     RevisionInfo,
+    ScoringRequest,
     TrainingJob,
     TrainingRequest,
 )
@@ -372,6 +373,21 @@ class LocalBackend:
             },
         )
         return [self._result(a) for a in answer]
+
+    def score(self, request: ScoringRequest, *, dry_run: bool = False) -> ActionResult:
+        """A scoring job in the agent's job runner: ``python -m training.score`` on this
+        machine, its log a job's log, cancelled like training."""
+        namespace = request.namespace or self.default_namespace
+        return self._act(
+            "score",
+            f"{namespace}/score-{request.model}",
+            dry_run,
+            namespace=namespace,
+            model=request.model,
+            version=request.version,
+            inputs=_absolute(request.input),
+            batch_size=request.batch_size,
+        )
 
     def cancel_job(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
         return self._act(

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from console.local.fleet import Fleet
-from console.local.jobs import PENDING, RUNNING, JobRunner
+from console.local.jobs import PENDING, RUNNING, SCORE, JobRunner
 from console.local.state import JobRow, State, now
 from console.model import ActionResult
 from serving.store import ModelStore, StoreError
@@ -314,6 +314,54 @@ class Actions:
                 self.state.add_jobs(rows)
             self.jobs.start_pending()
         return results
+
+    async def score(
+        self,
+        namespace: str,
+        model: str,
+        version: int,
+        inputs: str,
+        batch_size: int | None,
+        *,
+        dry_run: bool,
+    ) -> ActionResult:
+        """A scoring job (``python -m training.score``) for a version the store has."""
+        name = f"score-{model}"[:40].rstrip("-") + f"-{uuid.uuid4().hex[:5]}"
+        target = f"{namespace}/{name}"
+        if version < 1:
+            return ActionResult(target, False, "--version must be 1 or more", dry_run)
+        if batch_size is not None and batch_size < 1:
+            return ActionResult(target, False, "--batch-size must be 1 or more", dry_run)
+        if refusal := await self._verify(model, version):
+            return ActionResult(target, False, refusal, dry_run)
+        args = ["--version", str(version)]
+        if batch_size is not None:
+            args += ["--batch-size", str(batch_size)]
+        row = JobRow(
+            namespace,
+            name,
+            model,
+            inputs,
+            tuple(args),
+            0,
+            None,
+            None,
+            PENDING,
+            "",
+            now(),
+            None,
+            None,
+            kind=SCORE,
+        )
+        change = f"+ job {name}: python -m training.score --model {model} --input {inputs} " + (
+            " ".join(args)
+        )
+        if not dry_run:
+            async with self.lock:
+                self.state.add_jobs([row])
+            self.jobs.start_pending()
+        verb = "would create" if dry_run else "created"
+        return ActionResult(target, True, f"{verb} scoring job {name}", dry_run, (change,))
 
     async def cancel_job(self, namespace: str, name: str, *, dry_run: bool) -> ActionResult:
         target = f"{namespace}/{name}"

@@ -64,6 +64,7 @@ def _job_view(job: JobRow) -> TrainingJob:
         finished=parse_time(job.finished),
         sweep=job.sweep,
         trial=job.trial,
+        kind=job.kind,
     )
 
 
@@ -242,6 +243,7 @@ class Agent:
             "resume": lambda **kw: a.set_paused(paused=False, **kw),
             "delete": a.delete,
             "train": a.train,
+            "score": a.score,
             "cancel_job": a.cancel_job,
         }
 

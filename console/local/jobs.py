@@ -1,6 +1,6 @@
-"""Training jobs and sweep trials as ``python -m training`` processes: at most ``parallel`` at
-once, oldest first, logs in files, cancel = SIGTERM (training stops at the next batch and
-publishes nothing, exit 143)."""
+"""Training jobs, sweep trials and scoring jobs as ``python -m training`` and ``python -m
+training.score`` processes: at most ``parallel`` at once, oldest first, logs in files, cancel =
+SIGTERM (both stop at the next batch and publish nothing, exit 143)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
 CANCELLED = "Cancelled"
+SCORE = "score"  # a JobRow's kind: python -m training.score, its data the keyed inputs
 
 
 class JobRunner:
@@ -64,7 +65,7 @@ class JobRunner:
         try:
             phase, reason = await self._train(job)
         except OSError as exc:  # the process could not start
-            phase, reason = FAILED, f"cannot start python -m training: {exc}"
+            phase, reason = FAILED, f"cannot start python -m {_module(job)}: {exc}"
         finally:
             self._active.pop(job.key, None)
         if self._stopping:  # stopped with the agent: left Running, so it is requeued on start
@@ -78,10 +79,10 @@ class JobRunner:
         command = [
             sys.executable,
             "-m",
-            "training",
+            _module(job),
             "--model",
             job.model,
-            "--data",
+            "--input" if job.kind == SCORE else "--data",
             job.data,
             "--store",
             self.store,
@@ -136,3 +137,7 @@ class JobRunner:
             _done, late = await asyncio.wait(tasks, timeout=30)
             for task in late:
                 task.cancel()
+
+
+def _module(job: JobRow) -> str:
+    return "training.score" if job.kind == SCORE else "training"

@@ -52,9 +52,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     created TEXT NOT NULL,
     started TEXT,
     finished TEXT,
+    kind TEXT NOT NULL DEFAULT 'train', -- train (python -m training) | score (training.score)
     PRIMARY KEY (namespace, name)
 );
 """
+# Columns added after the first release, with their definitions: a state written by an older
+# agent gets them when a newer one opens it.
+ADDED_COLUMNS = {"jobs": {"kind": "TEXT NOT NULL DEFAULT 'train'"}}
+JOB_COLUMNS = (
+    "namespace, name, model, data, args, gpus, sweep, trial, phase, reason, created, started, "
+    "finished, kind"
+)
 
 
 def now() -> str:
@@ -107,6 +115,7 @@ class JobRow:
     created: str
     started: str | None
     finished: str | None
+    kind: str = "train"  # "score": python -m training.score (data is the keyed inputs)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -121,6 +130,11 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            present = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for column, definition in columns.items():
+                if column not in present:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         self.db.close()
@@ -234,7 +248,8 @@ class State:
         with self.transaction() as db:
             for j in jobs:
                 db.execute(
-                    "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         j.namespace,
                         j.name,
@@ -249,6 +264,7 @@ class State:
                         j.created,
                         j.started,
                         j.finished,
+                        j.kind,
                     ),
                 )
 

@@ -20,7 +20,13 @@ from console.backends.kubernetes.access import AccessReviewer
 from console.backends.kubernetes.actions import KubernetesActions, api_error
 from console.backends.kubernetes.cache import ALL_KINDS, FleetCache, Kind
 from console.backends.kubernetes.logs import LogError, LogOptions, stream_logs
-from console.backends.kubernetes.manifests import change_cause, check_name, training_job
+from console.backends.kubernetes.manifests import (
+    ManifestError,
+    change_cause,
+    check_name,
+    scoring_job,
+    training_job,
+)
 from console.model import (
     ActionResult,
     DeployRequest,
@@ -28,6 +34,7 @@ from console.model import (
     ModelDeployment,
     PodInfo,
     RevisionInfo,
+    ScoringRequest,
     TrainingJob,
     TrainingRequest,
 )
@@ -344,6 +351,48 @@ class KubernetesBackend:
                 )
             )
         return results
+
+    def score(self, request: ScoringRequest, *, dry_run: bool = False) -> ActionResult:
+        """A scoring Job (``python -m training.score``, labelled ``fleetdeck.io/kind=score``);
+        a dry run has the API server check it and creates nothing."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        namespace = request.namespace or self.default_namespace
+        name = f"score-{request.model}"[:40].rstrip("-") + f"-{uuid.uuid4().hex[:5]}"
+        target = f"{namespace}/{name}"
+        refused = self._refuse(target, dry_run)
+        if refused:
+            return refused
+        try:
+            job = scoring_job(
+                self.profile,
+                namespace,
+                name,
+                request.model,
+                request.version,
+                request.input,
+                batch_size=request.batch_size,
+                cause=change_cause(f"score {request.model} v{request.version}", self.actions.user),
+            )
+        except ManifestError as exc:
+            return ActionResult(target, False, str(exc), dry_run)
+        batch: Any = client.BatchV1Api(self.api_client)
+        try:
+            batch.create_namespaced_job(namespace, job, dry_run="All" if dry_run else None)
+        except (ApiException, HTTPError) as exc:
+            return ActionResult(target, False, _error(exc), dry_run)
+        verb = "would create" if dry_run else "created"
+        flags = f"--model {request.model} --version {request.version} --input {request.input}"
+        if request.batch_size is not None:
+            flags += f" --batch-size {request.batch_size}"
+        return ActionResult(
+            target,
+            True,
+            f"{verb} scoring Job/{name}",
+            dry_run,
+            (f"+ Job/{name}: python -m training.score {flags}",),
+        )
 
     def cancel_job(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
         from kubernetes import client

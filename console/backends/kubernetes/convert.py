@@ -6,7 +6,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from console.backends.kubernetes.manifests import MODEL_LABEL, SWEEP_LABEL, VERSION_LABEL
+from console.backends.kubernetes.manifests import (
+    KIND_LABEL,
+    MODEL_LABEL,
+    SWEEP_LABEL,
+    VERSION_LABEL,
+)
 from console.backends.kubernetes.rollout import (
     Phase,
     history,
@@ -165,6 +170,7 @@ def job(obj: Obj, pods: Iterable[Obj]) -> TrainingJob:
         finished=timestamp(status.get("completionTime")),
         sweep=labels.get(SWEEP_LABEL),
         trial=_trial(containers),
+        kind=labels.get(KIND_LABEL, "train"),
     )
 
 

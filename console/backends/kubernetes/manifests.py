@@ -21,6 +21,8 @@ NAME_LABEL = "app.kubernetes.io/name"
 MODEL_LABEL = "fleetdeck.io/model"
 VERSION_LABEL = "fleetdeck.io/model-version"
 SWEEP_LABEL = "fleetdeck.io/sweep"
+KIND_LABEL = "fleetdeck.io/kind"  # on Jobs: "score" for scoring (training's carry none)
+SCORE_COMMAND = ("python", "-m", "training.score")
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 MODEL_URI = "fleetdeck.io/model-uri"
 GPU = "nvidia.com/gpu"
@@ -226,3 +228,59 @@ def training_job(
     if args:
         job["spec"]["template"]["spec"]["containers"][0]["args"] = list(args)
     return job
+
+
+def scoring_job(
+    profile: Profile,
+    namespace: str,
+    name: str,
+    model: str,
+    version: int,
+    inputs: str,
+    *,
+    batch_size: int | None = None,
+    cause: str,
+) -> dict[str, Any]:
+    """A ``batch/v1`` Job running ``python -m training.score`` in the training image: no GPU
+    (the runtimes score on CPU, every core), the predictor's requests and limits (the same
+    model in the same runtime), the training Job's backoff, deadline and TTL."""
+    settings = profile.training
+    if settings.code:
+        raise ManifestError(
+            f"profile {profile.name!r} sets [training] code: the image's start.sh installs it "
+            "only for `python -m training`, and a scoring Job runs `python -m training.score` "
+            "directly; use an image with the training code in it (leave code empty)"
+        )
+    labels = {
+        **MANAGED_BY,
+        NAME_LABEL: check_name(name, "job name"),
+        MODEL_LABEL: model,
+        VERSION_LABEL: str(version),
+        KIND_LABEL: "score",
+    }
+    env = {
+        "FLEETDECK_MODEL": model,
+        "FLEETDECK_VERSION": str(version),
+        "FLEETDECK_INPUT": inputs,
+        "FLEETDECK_STORE": profile.store.root,
+        "FLEETDECK_RUN_ID": name,
+    }
+    if batch_size is not None:
+        env["FLEETDECK_BATCH_SIZE"] = str(batch_size)
+    resources = profile.predictor.resources
+    return render(
+        "score-job",
+        {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {CHANGE_CAUSE: cause, MODEL_URI: model_uri(profile, model, version)},
+            "backoff_limit": settings.backoff_limit,
+            "active_deadline_seconds": settings.active_deadline_seconds,
+            "ttl_seconds_after_finished": settings.ttl_seconds_after_finished,
+            "image": profile.images.training,
+            "command": list(SCORE_COMMAND),
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+            "resources": _resources(resources.requests, resources.limits, 0),
+        },
+    )
