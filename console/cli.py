@@ -117,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--follow", action="store_true", help="then stream the jobs' logs")
     train.add_argument("--dry-run", action="store_true")
     train.add_argument("--json", action="store_true")
+    score = sub.add_parser(
+        "score", help="launch a batch scoring job: precompute a version's outputs for keyed inputs"
+    )
+    score.add_argument("--model", required=True)
+    score.add_argument("--version", type=int, required=True)
+    score.add_argument("--input", required=True, help="keyed inputs: a folder, file:// or hdfs://")
+    score.add_argument("--batch-size", type=int, help="examples per model call")
+    score.add_argument("--follow", action="store_true", help="then stream the job's logs")
+    score.add_argument("--dry-run", action="store_true")
+    score.add_argument("--json", action="store_true")
     cancel = sub.add_parser("cancel", help="stop training jobs (their pods get SIGTERM)")
     cancel.add_argument("jobs", nargs="+", metavar="JOB")
     cancel.add_argument("--yes", action="store_true")

@@ -13,7 +13,13 @@ from console import audit
 from console.backends import open_backend
 from console.backends.base import LogRequest
 from console.batch import cli as batch_cli
-from console.model import ActionResult, DeploymentState, DeployRequest, TrainingRequest
+from console.model import (
+    ActionResult,
+    DeploymentState,
+    DeployRequest,
+    ScoringRequest,
+    TrainingRequest,
+)
 from console.output import age, print_json, print_table, to_json
 from console.profile import Profile, load_profile
 from console.selectors import SelectorError
@@ -77,6 +83,7 @@ PERMISSIONS = {
     "scale": ("patch", "deployments"),
     "delete": ("delete", "deployments"),
     "train": ("create", "jobs"),
+    "score": ("create", "jobs"),
     "cancel": ("delete", "jobs"),
     "autoscale": ("create", "horizontalpodautoscalers"),
 }
@@ -183,11 +190,12 @@ def jobs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     print_table(
-        ["NAMESPACE", "NAME", "MODEL", "PHASE", "GPUS", "NODE", "AGE", "REASON"],
+        ["NAMESPACE", "NAME", "KIND", "MODEL", "PHASE", "GPUS", "NODE", "AGE", "REASON"],
         [
             [
                 j.namespace,
                 j.name,
+                j.kind,
                 j.model,
                 j.phase.value,
                 j.gpus,
@@ -444,6 +452,28 @@ def train(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     return _follow_jobs(backend, [r.target for r in results])
 
 
+def score(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+    if args.version < 1 or (args.batch_size is not None and args.batch_size < 1):
+        raise UsageError("--version and --batch-size must be 1 or more")
+    request = ScoringRequest(args.model, args.version, args.input, args.namespace, args.batch_size)
+    result = backend.score(request, dry_run=args.dry_run)
+    code = _finish(
+        "score",
+        [result],
+        profile,
+        args,
+        {
+            "model": args.model,
+            "version": args.version,
+            "input": args.input,
+            "batch_size": args.batch_size,
+        },
+    )
+    if code or args.dry_run or not args.follow:
+        return code
+    return _follow_jobs(backend, [result.target])
+
+
 def _follow_jobs(backend: Any, targets: list[str], timeout: float = 600.0) -> int:
     """Stream the new jobs' logs (merged, prefixed) once their pods exist; exit 1 if any fails."""
     namespace = targets[0].split("/", 1)[0]
@@ -565,6 +595,7 @@ HANDLERS: dict[str, Handler] = {
     "logs": logs,
     "deploy": deploy,
     "train": train,
+    "score": score,
     "cancel": cancel,
     "top": top,
     "autoscale": autoscale,
