@@ -192,6 +192,10 @@ class MetricsSettings:
 @dataclass(frozen=True)
 class LocalSettings:
     gateway_port: int = 8600
+    # A rollout whose new revision is not ready this long is Failed (a Deployment's
+    # progressDeadlineSeconds).
+    progress_deadline_seconds: float = 300.0
+    training_parallel: int = 2  # training and scoring jobs run at once; the rest wait
 
 
 @dataclass(frozen=True)
@@ -538,6 +542,13 @@ def _metrics(t: Table, backend: str) -> MetricsSettings:
 
 
 def _local(t: Table) -> LocalSettings:
-    settings = LocalSettings(gateway_port=t.integer("gateway_port", 8600, low=1, high=65535))
+    defaults = LocalSettings()
+    settings = LocalSettings(
+        gateway_port=t.integer("gateway_port", defaults.gateway_port, low=1, high=65535),
+        progress_deadline_seconds=t.number(
+            "progress_deadline_seconds", defaults.progress_deadline_seconds, low=1.0
+        ),
+        training_parallel=t.integer("training_parallel", defaults.training_parallel, low=1),
+    )
     t.finish()
     return settings

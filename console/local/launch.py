@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from console.local.paths import API_VERSION, AgentPaths
-from console.profile import Profile
+from console.profile import LocalSettings, Profile
 
 START_SECONDS = 60.0
 STOP_SECONDS = 90.0
@@ -36,8 +36,7 @@ def paths_for(profile: Profile) -> AgentPaths:
 
 
 def agent_command(profile: Profile, paths: AgentPaths) -> list[str]:
-    local = profile.local
-    gateway_port = local.gateway_port if local else 8600
+    local = profile.local or LocalSettings()
     predictor = profile.predictor
     store = profile.store.root
     if "://" not in store:  # the agent's working folder is not necessarily the CLI's
@@ -53,7 +52,7 @@ def agent_command(profile: Profile, paths: AgentPaths) -> list[str]:
         "--store",
         store,
         "--gateway-port",
-        str(gateway_port),
+        str(local.gateway_port),
         "--replicas",
         str(predictor.replicas),
         "--drain-seconds",
@@ -62,6 +61,10 @@ def agent_command(profile: Profile, paths: AgentPaths) -> list[str]:
         str(predictor.max_batch_size),
         "--batch-timeout-ms",
         str(predictor.batch_timeout_ms),
+        "--progress-deadline",
+        str(local.progress_deadline_seconds),
+        "--training-parallel",
+        str(local.training_parallel),
     ]
 
 
