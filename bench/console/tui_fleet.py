@@ -306,6 +306,8 @@ def main() -> None:
         patch_loop(args.patch, args.count, args.seconds)
         return
     if args.deck:
+        import kubernetes.client  # noqa: F401 (imported before the clock starts: "after imports")
+
         run = asyncio.run(
             deck_run(args.deck, args.count, interact=args.interact, idle_seconds=args.seconds)
         )

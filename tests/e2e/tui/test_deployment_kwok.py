@@ -35,6 +35,11 @@ def table_rows(screen: DeploymentScreen, table: str) -> list[list[str]]:
     return [[str(cell) for cell in widget.get_row_at(i)] for i in range(widget.row_count)]
 
 
+def current(app: Any) -> Any:
+    """The screen on top (read afresh each time: keys change it)."""
+    return app.screen
+
+
 def test_detail_shows_revisions_pods_events_and_conditions_live(kwok_fleet: KwokFleet) -> None:
     kwok_fleet.deploy("digits-a", "digits-b")
     poll_until("digits-b Available", partial(kwok_fleet.available, "digits-b"), 120)
@@ -86,32 +91,32 @@ def test_colon_commands_jump_between_screens(kwok_fleet: KwokFleet) -> None:
             await wait_for(
                 pilot,
                 f"the logs screen ({notices(app)})",
-                lambda: isinstance(app.screen, LogsScreen),
+                lambda: isinstance(current(app), LogsScreen),
             )
             await pilot.press("colon")
             await type_text(pilot, "jobs")
             await pilot.press("enter")
-            assert isinstance(app.screen, TrainingScreen)
+            assert isinstance(current(app), TrainingScreen)
             await pilot.press("colon")
             await type_text(pilot, "models")
             await pilot.press("enter")
-            assert isinstance(app.screen, ModelsScreen)
+            assert isinstance(current(app), ModelsScreen)
             await pilot.press("colon")
             await type_text(pilot, "deploy")
             await pilot.press("enter")
-            assert isinstance(app.screen, FleetScreen)
+            assert isinstance(current(app), FleetScreen)
             await pilot.press("colon")
             await type_text(pilot, "nonsense")
             await pilot.press("enter")
             assert any("unknown command 'nonsense'" in n for n in notices(app))
             await pilot.press("question_mark")
-            assert isinstance(app.screen, HelpScreen)
-            keys = dict(app.screen.keys)
+            assert isinstance(current(app), HelpScreen)
+            keys = dict(current(app).keys)
             assert keys["/"] == "Filter"
             assert keys["^d"] == "Delete"
             await pilot.press("escape")
-            assert isinstance(app.screen, FleetScreen)
+            assert isinstance(current(app), FleetScreen)
             await pilot.press("escape")  # home: esc does not leave the fleet
-            assert isinstance(app.screen, FleetScreen)
+            assert isinstance(current(app), FleetScreen)
 
     run(scenario)

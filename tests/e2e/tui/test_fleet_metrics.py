@@ -63,8 +63,10 @@ def test_metric_columns_show_the_collectors_numbers_live(
                 await wait_for(
                     pilot,
                     "req/s and p99 of digits-a",
-                    lambda: cell(app, "digits-a", "rps") not in ("-", "0.0")
-                    and cell(app, "digits-a", "p99") != "-",
+                    lambda: (
+                        cell(app, "digits-a", "rps") not in ("-", "0.0")
+                        and cell(app, "digits-a", "p99") != "-"
+                    ),
                 )
                 assert float(cell(app, "digits-a", "rps")) > 0
                 assert float(cell(app, "digits-a", "p50")) <= float(cell(app, "digits-a", "p99"))
