@@ -35,6 +35,7 @@ from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPick
 from console.tui.widgets.train_form import TrainForm
 
 REFRESH_SECONDS = 5.0
+CHANGE_SECONDS = 2.0  # after the cache reports a change, load at most this often
 PROGRESS_TAIL = 2_000  # log lines read per job for its epochs (two lines per epoch)
 LOGS_TAIL = 1_000
 # Fixed widths: stable columns while rows come and go (the reason is long: scroll right).
@@ -160,6 +161,7 @@ class TrainingScreen(Screen[None]):
         self.error = ""
         self._loading = False
         self._dirty = False
+        self._change_pending = False
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
@@ -203,9 +205,20 @@ class TrainingScreen(Screen[None]):
         if self._unsubscribe is not None:
             self._unsubscribe()
 
+    class Changed(Message):
+        """The backend's cache changed (posted from its watch thread, never blocking it)."""
+
     def _changed(self) -> None:
-        """From the backend's watch thread: ask for a refresh (coalesced by ``_loading``)."""
-        self.app.call_from_thread(self.action_refresh)
+        self.post_message(self.Changed())
+
+    def on_training_screen_changed(self, message: Changed) -> None:
+        if not self._change_pending:  # a busy cluster changes constantly: one load per window
+            self._change_pending = True
+            self.set_timer(CHANGE_SECONDS, self._load_after_change)
+
+    def _load_after_change(self) -> None:
+        self._change_pending = False
+        self.action_refresh()
 
     # -- loading --------------------------------------------------------------------------------
     def action_refresh(self) -> None:

@@ -15,7 +15,6 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -79,7 +78,6 @@ class LogView(ScrollView, can_focus=True):
         self._widest = 0
         self._jumping = False
         self._base_style: Style | None = None
-        self._strips: LRUCache[int, Strip] = LRUCache(2048)
         self._wrapped: tuple[tuple[int, int, int, int, bool], list[Strip]] | None = None
 
     # -- what the screen calls ------------------------------------------------------------------
@@ -111,7 +109,6 @@ class LogView(ScrollView, can_focus=True):
     def reset(self) -> None:
         """Empty the view for a new stream (new since/tail/container...)."""
         self.buffer.reset()
-        self._strips.clear()
         self._widest = 0
         self._seen_total = 0
         self.current_match = None
@@ -140,7 +137,6 @@ class LogView(ScrollView, can_focus=True):
     def set_query(self, query: SearchQuery | None) -> None:
         self.query_ = query
         self.current_match = None
-        self._strips.clear()
         self._wrapped = None
         self.refresh()
 
@@ -148,7 +144,6 @@ class LogView(ScrollView, can_focus=True):
         """Bring a line (a search hit) into the middle of the view; stops follow."""
         self.set_following(False)
         self.current_match = absolute
-        self._strips.clear()
         self._wrapped = None
         row = absolute - self.buffer.first
         self._jumping = True  # a jump to the last lines is not the user scrolling down to follow
@@ -202,7 +197,6 @@ class LogView(ScrollView, can_focus=True):
     # -- rendering ------------------------------------------------------------------------------
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips.clear()
         self._base_style = None
 
     @property
@@ -254,17 +248,14 @@ class LogView(ScrollView, can_focus=True):
         return [strip.crop_extend(start, start + width, base) for start in range(0, length, step)]
 
     def _strip(self, absolute: int, base: Style) -> Strip:
-        cached = self._strips.get(absolute)
-        if cached is not None:
-            return cached
         pod, text = split_pod_prefix(self.buffer[absolute])
         segments: list[Segment] = []
         if pod:
             segments.append(Segment(f"[{pod}] ", base + Style(color=self.pod_colours(pod))))
         segments.extend(self._highlighted(printable(text), base, absolute))
-        strip = Strip(segments)
-        self._strips[absolute] = strip
-        return strip
+        # Not cached: a frame renders only the rows in view, and cached strips would live long
+        # enough to reach the oldest GC generation, making its (UI-stalling) collections slower.
+        return Strip(segments)
 
     def _highlighted(self, text: str, base: Style, absolute: int) -> list[Segment]:
         spans = self.query_.spans(text) if self.query_ is not None else []
