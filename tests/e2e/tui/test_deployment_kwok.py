@@ -79,7 +79,10 @@ def test_detail_shows_revisions_pods_events_and_conditions_live(kwok_fleet: Kwok
 
 def test_colon_commands_jump_between_screens(kwok_fleet: KwokFleet) -> None:
     kwok_fleet.deploy("digits-a")
-    poll_until("a pod", lambda: kwok_fleet.backend.pods(kwok_fleet.namespace, "digits-a") or None)
+    # A shared cluster's controllers can take a while to make the pod: wait generously.
+    poll_until(
+        "a pod", lambda: kwok_fleet.backend.pods(kwok_fleet.namespace, "digits-a") or None, 180
+    )
 
     async def scenario() -> None:
         app = kwok_fleet.deck()
