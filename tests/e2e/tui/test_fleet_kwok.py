@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from kubernetes import client
+from textual.widgets import OptionList
 
 from tests.e2e.tui.deck_pilot import (
     KwokFleet,
@@ -100,6 +101,13 @@ def test_sort_by_any_column_and_reverse(kwok_fleet: KwokFleet) -> None:
             ] * 2
             await pilot.press("o")  # the next column
             assert app.fleet.order.column == "version"
+            await pilot.press("ctrl+p")  # the command palette has every sort (and action)
+            await type_text(pilot, "sort by age")
+            await wait_for(
+                pilot, "the palette's match", lambda: app.screen.query_one(OptionList).option_count
+            )
+            await pilot.press("enter")
+            await wait_for(pilot, "sorted by age", lambda: app.fleet.order.column == "age")
 
     run(scenario)
 
