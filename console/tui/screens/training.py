@@ -470,14 +470,34 @@ class TrainingScreen(Screen[None]):
         if found is None:
             return
         _, model, version = found
-        deployments = list(self.backend.deployments())
-        if not deployments:
-            self.notice = "no deployments to roll out; d deploys this version"
+        self._list_deployments(model, version)
+
+    class Deployments(Message):
+        def __init__(self, model: str, version: int, deployments: list[Any], error: str) -> None:
+            super().__init__()
+            self.model, self.version = model, version
+            self.deployments = deployments
+            self.error = error
+
+    @work(thread=True, group="training-deployments", exit_on_error=False)
+    def _list_deployments(self, model: str, version: int) -> None:
+        """The rollout's candidates (a big fleet takes a moment: off the event loop)."""
+        try:
+            found, error = list(self.backend.deployments()), ""
+        except Exception as exc:
+            found, error = [], f"cannot list deployments: {exc}"
+        self.post_message(self.Deployments(model, version, found, error))
+
+    def on_training_screen_deployments(self, message: Deployments) -> None:
+        if not message.deployments:
+            self.notice = message.error or "no deployments to roll out; d deploys this version"
             self._show_notice()
             return
+        version = message.version
 
         def chosen(targets: list[Any] | None) -> None:
             if targets:
                 self.app.push_screen(RolloutDialog(self.deck, version, targets))
 
-        self.app.push_screen(RolloutPicker(model, version, deployments), chosen)
+        picker = RolloutPicker(message.model, version, message.deployments)
+        self.app.push_screen(picker, chosen)

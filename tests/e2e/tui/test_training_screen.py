@@ -19,7 +19,7 @@ from console.backends.kubernetes.backend import KubernetesBackend
 from console.profile import load_profile
 from console.tui.screens.logs import LogsScreen
 from console.tui.screens.training import TrainingScreen
-from console.tui.widgets.release import DeployDialog
+from console.tui.widgets.release import DeployDialog, RolloutPicker
 from console.tui.widgets.train_form import TrainForm
 from serving.store import ModelStore
 from tests.e2e.tui.screen_host import ScreenHost, run, wait_for
@@ -179,6 +179,15 @@ def test_a_running_job_shows_its_last_epoch_and_a_finished_one_deploys_its_versi
             await pilot.press("ctrl+u", *"digits-from-job", "enter")
             await wait_for(pilot, "the deploy", lambda: app.screen is screen, within=120)
             assert "created" in screen.notice or "digits-from-job" in screen.notice
+            await wait_for(pilot, "the deployment in the cache", lambda: backend.deployments())
+            await pilot.press("r")  # roll deployments out to the job's version
+            picker = await wait_for(
+                pilot,
+                "the rollout picker",
+                lambda: app.screen if isinstance(app.screen, RolloutPicker) else None,
+            )
+            assert [d.name for d in picker.deployments] == ["digits-from-job"]
+            await pilot.press("escape")
 
     run(scenario)
     from kubernetes import client
