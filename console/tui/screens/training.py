@@ -146,7 +146,7 @@ class TrainingScreen(Screen[None]):
         *,
         deck: DeckContext | None = None,
         clock: Clock | None = None,
-        live: bool = True,
+        live: bool | None = None,
     ) -> None:
         super().__init__()
         self.backend, self.profile = backend, profile
@@ -197,6 +197,8 @@ class TrainingScreen(Screen[None]):
         self.query_one(DataTable).focus()
         self._check_permissions()
         self.action_refresh()
+        if self.live is None:
+            self.live = self.deck.live  # the deck's snapshot mode holds still
         if self.live:
             self._unsubscribe = self.backend.subscribe(self._changed)
             self.set_interval(REFRESH_SECONDS, self.action_refresh)

@@ -224,3 +224,23 @@ def test_a_viewer_is_not_offered_launch_or_deploy_and_is_told_why(
         run(scenario)
     finally:
         backend.close()
+
+
+def test_the_deck_opens_training_with_colon_jobs_and_models_with_colon_models(
+    backend: KubernetesBackend,
+) -> None:
+    from console.tui.app import DeckApp
+    from console.tui.screens.models import ModelsScreen
+
+    async def scenario() -> None:
+        app = DeckApp(backend, backend.profile, user="test", live=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("colon", *"jobs", "enter")
+            await wait_for(
+                pilot, "the Training screen", lambda: isinstance(app.screen, TrainingScreen)
+            )
+            await pilot.press("escape")
+            await pilot.press("colon", *"models", "enter")
+            await wait_for(pilot, "the Models screen", lambda: isinstance(app.screen, ModelsScreen))
+
+    run(scenario)
