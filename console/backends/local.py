@@ -397,10 +397,10 @@ class LocalBackend:
     # -- streams and permissions ------------------------------------------------------------
     def logs(self, request: LogRequest) -> Iterator[str]:
         """One pod's lines, or several merged with a ``[pod]`` prefix; follows when asked."""
-        if request.container not in (None, "predictor", "training"):
+        if request.container not in (None, "predictor", "training", "score"):
             raise LocalError(
                 f"container {request.container!r}: local pods have one process each "
-                "(predictor or training); leave out -c"
+                "(predictor, training or score); leave out -c"
             )
         query: list[tuple[str, Any]] = [("namespace", request.namespace)]
         query += [("pod", pod) for pod in request.pods]

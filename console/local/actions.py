@@ -368,16 +368,20 @@ class Actions:
         job = self.state.job(namespace, name)
         if job is None:
             return ActionResult(
-                target, False, f"training job {name!r} not found in namespace {namespace}", dry_run
+                target, False, f"job {name!r} not found in namespace {namespace}", dry_run
             )
         if job.phase not in (PENDING, RUNNING):
             return ActionResult(
-                target, False, f"training job {name!r} already ended ({job.phase})", dry_run
+                target, False, f"{_what(job)} {name!r} already ended ({job.phase})", dry_run
             )
         if dry_run:
             return ActionResult(target, True, f"would cancel job {name}", True)
         self.jobs.cancel(namespace, name)
         return ActionResult(target, True, f"cancelled job {name} (SIGTERM; nothing is published)")
+
+
+def _what(job: JobRow) -> str:
+    return "scoring job" if job.kind == SCORE else "training job"
 
 
 def _not_found(target: str, name: str, namespace: str, dry_run: bool) -> ActionResult:
