@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--input", required=True, help="keyed inputs: a folder, file:// or hdfs://")
     score.add_argument("--batch-size", type=int, help="examples per model call")
     score.add_argument("--follow", action="store_true", help="then stream the job's logs")
+    score.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip checking the version exists in the profile's store",
+    )
     score.add_argument("--dry-run", action="store_true")
     score.add_argument("--json", action="store_true")
     cancel = sub.add_parser("cancel", help="stop training jobs (their pods get SIGTERM)")

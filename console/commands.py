@@ -456,7 +456,7 @@ def score(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     if args.version < 1 or (args.batch_size is not None and args.batch_size < 1):
         raise UsageError("--version and --batch-size must be 1 or more")
     request = ScoringRequest(args.model, args.version, args.input, args.namespace, args.batch_size)
-    result = backend.score(request, dry_run=args.dry_run)
+    result = backend.score(request, dry_run=args.dry_run, verify=not args.no_verify)
     code = _finish(
         "score",
         [result],

@@ -374,7 +374,9 @@ class LocalBackend:
         )
         return [self._result(a) for a in answer]
 
-    def score(self, request: ScoringRequest, *, dry_run: bool = False) -> ActionResult:
+    def score(
+        self, request: ScoringRequest, *, dry_run: bool = False, verify: bool = True
+    ) -> ActionResult:
         """A scoring job in the agent's job runner: ``python -m training.score`` on this
         machine, its log a job's log, cancelled like training."""
         namespace = request.namespace or self.default_namespace
@@ -387,6 +389,7 @@ class LocalBackend:
             version=request.version,
             inputs=_absolute(request.input),
             batch_size=request.batch_size,
+            verify=verify,
         )
 
     def cancel_job(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:

@@ -324,6 +324,7 @@ class Actions:
         batch_size: int | None,
         *,
         dry_run: bool,
+        verify: bool = True,
     ) -> ActionResult:
         """A scoring job (``python -m training.score``) for a version the store has."""
         name = f"score-{model}"[:40].rstrip("-") + f"-{uuid.uuid4().hex[:5]}"
@@ -332,7 +333,7 @@ class Actions:
             return ActionResult(target, False, "--version must be 1 or more", dry_run)
         if batch_size is not None and batch_size < 1:
             return ActionResult(target, False, "--batch-size must be 1 or more", dry_run)
-        if refusal := await self._verify(model, version):
+        if verify and (refusal := await self._verify(model, version)):
             return ActionResult(target, False, refusal, dry_run)
         args = ["--version", str(version)]
         if batch_size is not None:

@@ -352,9 +352,12 @@ class KubernetesBackend:
             )
         return results
 
-    def score(self, request: ScoringRequest, *, dry_run: bool = False) -> ActionResult:
-        """A scoring Job (``python -m training.score``, labelled ``fleetdeck.io/kind=score``);
-        a dry run has the API server check it and creates nothing."""
+    def score(
+        self, request: ScoringRequest, *, dry_run: bool = False, verify: bool = True
+    ) -> ActionResult:
+        """A scoring Job (``python -m training.score``, labelled ``fleetdeck.io/kind=score``)
+        for a version the store has (``verify``); a dry run has the API server check it and
+        creates nothing."""
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
@@ -364,6 +367,8 @@ class KubernetesBackend:
         refused = self._refuse(target, dry_run)
         if refused:
             return refused
+        if verify and (why := self.actions._verify(request.model, request.version)):
+            return ActionResult(target, False, why, dry_run)
         try:
             job = scoring_job(
                 self.profile,
