@@ -1,6 +1,7 @@
-"""``fleetdeck score`` on Kubernetes (the KWOK test cluster): a batch/v1 Job running
-``python -m training.score`` that says what it is, checked by the API server in a dry run,
-refused to a user the cluster would refuse, listed with training's jobs under its own kind."""
+"""``fleetdeck score`` on Kubernetes (the KWOK test cluster, the test HDFS as the store): a
+batch/v1 Job running ``python -m training.score`` that says what it is, for a version the store
+has, checked by the API server in a dry run, refused to a user the cluster would refuse, listed
+with training's jobs under its own kind."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import pytest
 
 from console.backends.kubernetes.manifests import ManifestError, scoring_job
 from console.profile import load_profile
+from serving.store import ModelStore
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.versions import describe, make_version
 
 ROOT = Path(__file__).resolve().parents[3]
-STORE = "hdfs://namenode:9870/fleetdeck/models"
 INPUT = "hdfs://namenode:9870/photos/2026-11"
 SCORE = ("score", "--model", "digits", "--version", "2", "--input", INPUT)
 
@@ -36,14 +38,14 @@ class Fleetdeck:
     """The CLI with a profile of its own: the test cluster, one namespace, predictor resources
     (which a scoring Job takes)."""
 
-    def __init__(self, home: Path, namespace: str, kubeconfig: Path) -> None:
+    def __init__(self, home: Path, namespace: str, kubeconfig: Path, store: str) -> None:
         profiles = home / "config" / "fleetdeck" / "profiles"
         profiles.mkdir(parents=True)
         (profiles / "test.toml").write_text(
             'backend = "kubernetes"\n'
             f'[kubernetes]\nkubeconfig = "{kubeconfig}"\ncontext = "kwok-admin"\n'
             f'namespaces = ["{namespace}"]\n'
-            f'[store]\nroot = "{STORE}"\n'
+            f'[store]\nroot = "{store}"\n'
             '[images]\npredictor = "fleetdeck-predictor:0.1.0"\n'
             'training = "fleetdeck-training:0.1.0"\n'
             "[predictor]\nreplicas = 1\n"
@@ -73,8 +75,14 @@ class Fleetdeck:
 
 
 @pytest.fixture
-def fleetdeck(k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path) -> Fleetdeck:
-    return Fleetdeck(tmp_path / "home", k8s_namespace, k8s_cluster.kubeconfig)
+def fleetdeck(
+    k8s_cluster: K8sCluster, k8s_namespace: str, hdfs_root: str, tmp_path: Path
+) -> Fleetdeck:
+    """Versions 1 and 2 of ``digits`` in a fresh store on the test HDFS."""
+    source = make_version(tmp_path / "version")
+    for _ in range(2):
+        ModelStore(hdfs_root).publish("digits", source, describe)
+    return Fleetdeck(tmp_path / "home", k8s_namespace, k8s_cluster.kubeconfig, hdfs_root)
 
 
 def jobs_in(cluster: K8sCluster, namespace: str) -> list[Any]:
@@ -84,7 +92,7 @@ def jobs_in(cluster: K8sCluster, namespace: str) -> list[Any]:
 
 
 def test_score_creates_a_labelled_job_running_the_scorer_on_cpu_with_the_predictors_resources(
-    fleetdeck: Fleetdeck, k8s_cluster: K8sCluster, k8s_namespace: str
+    fleetdeck: Fleetdeck, k8s_cluster: K8sCluster, k8s_namespace: str, hdfs_root: str
 ) -> None:
     launched = fleetdeck(*SCORE, "--batch-size", "512", "--json")
 
@@ -103,7 +111,8 @@ def test_score_creates_a_labelled_job_running_the_scorer_on_cpu_with_the_predict
         "fleetdeck.io/kind": "score",
     }
     assert job.metadata.annotations["kubernetes.io/change-cause"].startswith("score digits v2 by ")
-    assert job.metadata.annotations["fleetdeck.io/model-uri"] == f"{STORE}/digits/2"
+    store = hdfs_root.rstrip("/")
+    assert job.metadata.annotations["fleetdeck.io/model-uri"] == f"{store}/digits/2"
     assert job.spec.active_deadline_seconds == 1800
     pod = job.spec.template.spec
     assert pod.restart_policy == "Never"
@@ -115,7 +124,7 @@ def test_score_creates_a_labelled_job_running_the_scorer_on_cpu_with_the_predict
         "FLEETDECK_MODEL": "digits",
         "FLEETDECK_VERSION": "2",
         "FLEETDECK_INPUT": INPUT,
-        "FLEETDECK_STORE": STORE,
+        "FLEETDECK_STORE": hdfs_root,
         "FLEETDECK_RUN_ID": name,
         "FLEETDECK_BATCH_SIZE": "512",
     }
@@ -152,6 +161,24 @@ def test_a_dry_run_is_checked_by_the_api_server_and_creates_nothing(
     assert jobs_in(k8s_cluster, k8s_namespace) == []
     (entry,) = json.loads(fleetdeck("audit", "--json").out)
     assert entry["dry_run"] is True
+
+
+def test_a_version_the_store_lacks_is_refused_unless_told_not_to_check(
+    fleetdeck: Fleetdeck, k8s_cluster: K8sCluster, k8s_namespace: str
+) -> None:
+    missing = fleetdeck("score", "--model", "digits", "--version", "7", "--input", INPUT)
+    assert missing.code == 1
+    assert "FAILED" in missing.out
+    assert "7" in missing.out
+    assert jobs_in(k8s_cluster, k8s_namespace) == []
+
+    unchecked = fleetdeck(
+        "score", "--model", "digits", "--version", "7", "--input", INPUT, "--no-verify"
+    )
+    assert unchecked.code == 0, unchecked.err
+    assert [
+        j.metadata.labels["fleetdeck.io/model-version"] for j in jobs_in(k8s_cluster, k8s_namespace)
+    ] == ["7"]
 
 
 def test_a_viewer_and_a_read_only_profile_are_refused_before_anything_is_sent(
