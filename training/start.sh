@@ -4,8 +4,9 @@
 # FLEETDECK_TRAINING_CODE names the code: a wheel path (e.g. on a mounted volume), an
 # hdfs://namenode:port/path/to.whl (fetched through WebHDFS), or any pip requirement
 # ("fleetdeck[training]==0.1.0"). Unset: the code is already in the image.
-# Arguments and FLEETDECK_* variables go to `python -m training`. exec hands SIGTERM straight
-# to Python, which stops training without publishing (exit 143).
+# Arguments and FLEETDECK_* variables go to `python -m training` (or to the module named by
+# FLEETDECK_ENTRY_MODULE, e.g. training.score for a scoring Job). exec hands SIGTERM straight
+# to Python, which stops without publishing (exit 143).
 set -eu
 
 code="${FLEETDECK_TRAINING_CODE:-}"
@@ -36,4 +37,4 @@ PY
     "$python" -m pip install --quiet --no-cache-dir --disable-pip-version-check "$code"
 fi
 
-exec "$python" -m training "$@"
+exec "$python" -m "${FLEETDECK_ENTRY_MODULE:-training}" "$@"

@@ -23,6 +23,8 @@ VERSION_LABEL = "fleetdeck.io/model-version"
 SWEEP_LABEL = "fleetdeck.io/sweep"
 KIND_LABEL = "fleetdeck.io/kind"  # on Jobs: "score" for scoring (training's carry none)
 SCORE_COMMAND = ("python", "-m", "training.score")
+# The training image's entrypoint (training/Dockerfile): installs the code, then runs the module.
+START_COMMAND = ("/opt/fleetdeck/start.sh",)
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 MODEL_URI = "fleetdeck.io/model-uri"
 GPU = "nvidia.com/gpu"
@@ -245,12 +247,6 @@ def scoring_job(
     (the runtimes score on CPU, every core), the predictor's requests and limits (the same
     model in the same runtime), the training Job's backoff, deadline and TTL."""
     settings = profile.training
-    if settings.code:
-        raise ManifestError(
-            f"profile {profile.name!r} sets [training] code: the image's start.sh installs it "
-            "only for `python -m training`, and a scoring Job runs `python -m training.score` "
-            "directly; use an image with the training code in it (leave code empty)"
-        )
     labels = {
         **MANAGED_BY,
         NAME_LABEL: check_name(name, "job name"),
@@ -267,6 +263,11 @@ def scoring_job(
     }
     if batch_size is not None:
         env["FLEETDECK_BATCH_SIZE"] = str(batch_size)
+    command: tuple[str, ...] = SCORE_COMMAND
+    if settings.code:  # the image's start.sh installs the code, then runs training.score
+        env["FLEETDECK_TRAINING_CODE"] = settings.code
+        env["FLEETDECK_ENTRY_MODULE"] = "training.score"
+        command = START_COMMAND
     resources = profile.predictor.resources
     return render(
         "score-job",
@@ -279,7 +280,7 @@ def scoring_job(
             "active_deadline_seconds": settings.active_deadline_seconds,
             "ttl_seconds_after_finished": settings.ttl_seconds_after_finished,
             "image": profile.images.training,
-            "command": list(SCORE_COMMAND),
+            "command": list(command),
             "env": [{"name": k, "value": v} for k, v in env.items()],
             "resources": _resources(resources.requests, resources.limits, 0),
         },

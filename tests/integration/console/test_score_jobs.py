@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from console.backends.kubernetes.manifests import ManifestError, scoring_job
+from console.backends.kubernetes.manifests import scoring_job
 from console.profile import load_profile
 from serving.store import ModelStore
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
@@ -197,10 +197,14 @@ def test_a_viewer_and_a_read_only_profile_are_refused_before_anything_is_sent(
     assert json.loads(fleetdeck("audit", "--json").out) == []
 
 
-def test_a_profile_installing_training_code_at_start_is_told_scoring_cannot() -> None:
+def test_a_profile_installing_training_code_at_start_scores_through_start_sh() -> None:
     kwok = load_profile("kwok")
     with_code = dataclasses.replace(
         kwok, training=dataclasses.replace(kwok.training, code="fleetdeck[training]==0.1.0")
     )
-    with pytest.raises(ManifestError, match=r"sets \[training\] code.*use an image with"):
-        scoring_job(with_code, "models", "score-digits-1", "digits", 2, INPUT, cause="test")
+    job = scoring_job(with_code, "models", "score-digits-1", "digits", 2, INPUT, cause="test")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert container["command"] == ["/opt/fleetdeck/start.sh"]
+    assert env["FLEETDECK_ENTRY_MODULE"] == "training.score"
+    assert env["FLEETDECK_TRAINING_CODE"] == "fleetdeck[training]==0.1.0"

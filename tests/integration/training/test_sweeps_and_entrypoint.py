@@ -170,3 +170,19 @@ def test_start_sh_fetches_a_wheel_from_hdfs(
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"fetching {hdfs_root}/code/{wheel.name}" in run.stderr
+
+
+def test_start_sh_runs_the_module_a_scoring_job_names(tmp_path: Path) -> None:
+    shown = subprocess.run(
+        [str(ROOT / "training" / "start.sh"), "--help"],
+        env={
+            "PYTHON": sys.executable,
+            "FLEETDECK_ENTRY_MODULE": "training.score",
+            "PATH": "/usr/bin:/bin",
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "--input" in shown.stdout  # training.score's usage, not training's
