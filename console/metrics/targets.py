@@ -7,7 +7,9 @@ the batch engine gates on those whether they are visible or not.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -178,12 +180,13 @@ class PodProxyFetch:
 def _api_reason(exc: Any) -> str:
     body = (getattr(exc, "body", None) or "").strip()
     detail = body.splitlines()[0][:200] if body else (exc.reason or "")
-    try:
-        import json
-
+    with contextlib.suppress(ValueError, AttributeError):
         detail = json.loads(body).get("message", detail)
-    except (ValueError, AttributeError):
-        pass
+    if exc.status == 403 and "pods/proxy" in detail:
+        detail += (
+            " (metrics through the pod proxy need `get pods/proxy`; or name a Prometheus"
+            " in the profile: [metrics] prometheus_url)"
+        )
     return f"HTTP {exc.status}: {detail}"
 
 

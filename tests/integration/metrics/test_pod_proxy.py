@@ -126,6 +126,7 @@ def when(
 def test_predictors_behind_pods_are_measured_through_the_api_servers_pod_proxy(
     fleet: ProxiedFleet,
     backend: KubernetesBackend,
+    k8s_cluster: K8sCluster,
     k8s_namespace: str,
     serve: Callable[..., PredictorProcess],
     start_load: StartLoad,
@@ -156,6 +157,21 @@ def test_predictors_behind_pods_are_measured_through_the_api_servers_pod_proxy(
     assert b.p50_ms > a.p50_ms  # beta's batch timeout, seen through the proxy
     assert c.pods == 0
     assert c.problems[0].startswith(f"{unreachable}: HTTP ")  # the API server's answer
+
+    # A user without `get pods/proxy` is told what is missing, and what else would do.
+    as_viewer = KubernetesBackend(
+        fleet.profile, api_client=k8s_cluster.api_client("viewer"), namespaces=[k8s_namespace]
+    )
+    assert as_viewer.start()
+    source = pod_proxy_source(as_viewer)
+    try:
+        refused = source.read({alpha}, WINDOW_S)
+    finally:
+        source.close()
+        as_viewer.cache.stop()
+    (problem,) = refused.problems[alpha]
+    assert 'cannot get resource "pods/proxy"' in problem
+    assert "need `get pods/proxy`; or name a Prometheus in the profile" in problem
 
 
 def test_fleetdeck_top_prints_the_proxied_numbers(
