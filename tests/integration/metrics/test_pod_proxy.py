@@ -165,7 +165,7 @@ def test_predictors_behind_pods_are_measured_through_the_api_servers_pod_proxy(
     assert as_viewer.start()
     source = pod_proxy_source(as_viewer)
     try:
-        refused = source.read({alpha}, WINDOW_S)
+        refused = source.read(frozenset({alpha}), WINDOW_S)
     finally:
         source.close()
         as_viewer.cache.stop()
