@@ -237,6 +237,7 @@ class LogsScreen(Screen[None]):
         self._read(self.stream, dataclasses.replace(self.request, stop=self.stream.stop))
 
     def _restart(self, **changes: object) -> None:
+        self.notice = ""
         self.request = dataclasses.replace(self.request, **changes)  # type: ignore[arg-type]
         self.query_one("#logs-header", Static).update(self._header())
         self._start()

@@ -275,3 +275,33 @@ def test_wrap_shows_a_long_line_whole_and_timestamps_restart_the_stream(
             )
 
     run(scenario)
+
+
+def test_tail_restarts_with_the_last_lines_and_a_wrong_container_is_said_plainly(
+    pods: Any, k8s_namespace: str, k8s_cluster: K8sCluster
+) -> None:
+    backend, names = pods
+    pod = names[0]
+    k8s_cluster.append_log(k8s_namespace, pod, [f"line {i}" for i in range(10)])
+
+    async def scenario() -> None:
+        app = logs_host(backend, k8s_namespace, [pod])
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, LogsScreen)
+            await wait_for(pilot, "10 lines", lambda: screen.buffer.total == 10)
+            await pilot.press("T", "ctrl+u", "2", "enter")
+            assert "tail 2" in str(screen.query_one("#logs-header").render())
+            await wait_for(
+                pilot,
+                "the last two lines only",
+                lambda: list(screen.buffer.lines()) == ["line 8", "line 9"],
+            )
+            await pilot.press("T", "ctrl+u", *"many", "enter")
+            assert "tail 'many': give a number of lines or 'all'" in status(screen)
+            await pilot.press("escape", "c", *"sidecar", "enter")
+            await wait_for(pilot, "the refusal", lambda: screen.ended)
+            assert "400 Bad Request: container sidecar is not valid for pod" in status(screen)
+            assert "tail 'many'" not in status(screen)  # the old complaint is gone
+
+    run(scenario)
