@@ -125,8 +125,12 @@ class TrainForm(ModalScreen[list[ActionResult] | None]):
     DEFAULT_CSS = (
         DIALOG_CSS.format(name="TrainForm")
         + """
-    TrainForm VerticalScroll { height: auto; max-height: 16; }
-    TrainForm #train-results { height: auto; }
+    TrainForm VerticalScroll { height: auto; max-height: 14; }
+    TrainForm .field { height: 1; }
+    TrainForm .field Label { width: 11; color: $text-muted; }
+    TrainForm .field Input { width: 1fr; height: 1; border: none; padding: 0 1; }
+    TrainForm .field Input:focus { background: $boost; }
+    TrainForm #train-results { height: auto; max-height: 4; }
     """
     )
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -162,13 +166,15 @@ class TrainForm(ModalScreen[list[ActionResult] | None]):
         with Vertical():
             yield Label("Launch a training job (a grid launches one job per combination)")
             with VerticalScroll():
-                for name, placeholder in FIELDS:
-                    yield Input(
-                        self.defaults.get(name, ""),
-                        placeholder=placeholder,
-                        id=f"train-{name}",
-                        type="integer" if name in ("gpus", "epochs") else "text",
-                    )
+                for name, placeholder in FIELDS:  # one line each: the form fits 80×24
+                    with Horizontal(classes="field"):
+                        yield Label(name)
+                        yield Input(
+                            self.defaults.get(name, ""),
+                            placeholder=placeholder,
+                            id=f"train-{name}",
+                            type="integer" if name in ("gpus", "epochs") else "text",
+                        )
             yield Static("", id="train-results", classes="problem", markup=False)
             with Horizontal():
                 yield Button("Dry run", id="dry-run")
