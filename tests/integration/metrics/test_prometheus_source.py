@@ -108,8 +108,10 @@ def test_prometheus_gives_the_direct_scrapes_numbers_for_the_same_traffic(
                 a, b = d[key], p[key]
                 if not close(a.requests_per_s, b.requests_per_s, tolerance):
                     return None
-                for q in ("p50_ms", "p90_ms", "p99_ms"):
-                    if not close(getattr(a.numbers, q), getattr(b.numbers, q), 0.25):
+                # The p99 of a 10 s window at 8-30 req/s rests on a handful of observations,
+                # and the two windows' edges differ by a scrape: it may move further.
+                for q, within in (("p50_ms", 0.15), ("p90_ms", 0.15), ("p99_ms", 0.4)):
+                    if not close(getattr(a.numbers, q), getattr(b.numbers, q), within):
                         return None
             return d[BETA], p[BETA]
 
