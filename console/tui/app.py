@@ -26,6 +26,7 @@ from console.tui.screens.fleet import ACTION_KEYS, FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
 from console.tui.screens.logs import LogsScreen
 from console.tui.screens.models import ModelsScreen
+from console.tui.screens.overview import OverviewScreen
 from console.tui.screens.prompt import COMMAND_HELP, CommandPrompt
 from console.tui.screens.training import TrainingScreen
 
@@ -36,6 +37,7 @@ FLEET_WORDS = frozenset({"deploy", "deploys", "deployment", "deployments", "dp",
 JOB_WORDS = frozenset({"jobs", "job", "training", "train"})
 MODEL_WORDS = frozenset({"models", "model", "mo"})
 LOG_WORDS = frozenset({"logs", "log"})
+OVERVIEW_WORDS = frozenset({"overview", "top"})
 QUIT_WORDS = frozenset({"q", "q!", "quit", "exit"})
 
 
@@ -164,6 +166,8 @@ class DeckApp(App[None]):
             self.open_models()
         elif word in LOG_WORDS:
             self._logs_by_name(rest)
+        elif word in OVERVIEW_WORDS:
+            self.open_overview()
         elif word in {"help", "h", "?"}:
             self.action_help()
         elif word in QUIT_WORDS:
@@ -187,6 +191,10 @@ class DeckApp(App[None]):
     def open_models(self) -> None:
         deck = self.deck
         self._open(lambda: ModelsScreen(deck.backend, deck.profile, deck=deck), "Models")
+
+    def open_overview(self) -> None:
+        deck = self.deck
+        self._open(lambda: OverviewScreen(deck), "Overview")
 
     def _logs_by_name(self, text: str) -> None:
         if not text:
@@ -216,6 +224,7 @@ class DeckApp(App[None]):
             ("Go to the fleet", ":deploy", self.go_home),
             ("Go to training jobs", ":jobs", self.open_training),
             ("Go to models", ":models", self.open_models),
+            ("Fleet overview: numbers, plots, top deployments", ":overview", self.open_overview),
             ("Command line", ":", self.action_command_line),
             ("Help: keys of this screen", "?", self.action_help),
             ("Quit", "q", self.exit),

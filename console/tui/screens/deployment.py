@@ -1,8 +1,12 @@
-"""The Deployment screen: one deployment's revisions, pods, events and conditions, live.
+"""The Deployment screen: one deployment's revisions, pods, events, conditions and metrics, live.
 
 Reads run in a thread worker on every change the backend reports (one at a time, bursts
 merged) and come back as one ``DetailLoaded`` message; the tables are refilled keeping their
 cursor. The action keys are the Fleet screen's, acting on this deployment.
+
+The Metrics tab plots the collector's history of this deployment (redrawn after the
+collector's refreshes only while the tab is shown) and, on Kubernetes, its autoscaler, read
+in a worker when the tab is shown and every ``AUTOSCALER_REFRESH_SECONDS`` while it is.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ from console.tui.context import DeckContext, PaletteCommand
 from console.tui.permissions import ACTION_LABELS, ACTION_TITLES
 from console.tui.rows import status_text
 from console.tui.screens.fleet import ACTION_KEYS, MIN_REFRESH_SECONDS
+from console.tui.widgets.metrics_plot import (
+    MetricsPanel,
+    MetricsRefreshed,
+    RefreshCoalescer,
+    history_source,
+)
+
+AUTOSCALER_REFRESH_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,34 @@ def read_conditions(backend: Any, namespace: str, name: str) -> list[Condition]:
     ]
 
 
+def read_autoscaler_text(backend: Any, namespace: str, name: str) -> str:
+    """What the Metrics tab says of the deployment's HorizontalPodAutoscaler (in a worker)."""
+    if getattr(backend, "name", "") != "kubernetes" or not hasattr(backend, "api_client"):
+        return "autoscaler: only on Kubernetes"
+    from console.backends.kubernetes.autoscale import read_autoscaler
+
+    try:
+        info = read_autoscaler(backend.api_client, namespace, name)
+    except Exception as exc:
+        return f"autoscaler: cannot read it: {exc}"
+    if info is None:
+        return f"no autoscaler (fleetdeck autoscale {name} --min R --max R --cpu P adds one)"
+
+    def replicas(value: int | None) -> str:
+        return "-" if value is None else str(value)
+
+    lines = [
+        f"autoscaler {info.name}: {info.min_replicas}..{info.max_replicas} replicas, "
+        f"current {replicas(info.current_replicas)}, desired {replicas(info.desired_replicas)}, "
+        f"target {', '.join(info.targets) or '-'}"
+        + ("" if info.managed_by_fleetdeck else " (not made by fleetdeck)")
+    ]
+    lines += [
+        f"  {c.type} {c.status} {c.reason}: {c.message}".rstrip(": ") for c in info.conditions
+    ]
+    return "\n".join(lines)
+
+
 def read_detail(backend: Any, namespace: str, name: str) -> DeploymentDetail:
     try:
         return DeploymentDetail(
@@ -96,6 +136,7 @@ class DeploymentScreen(Screen[None]):
         Binding("2", "tab('pods')", "Pods", show=False),
         Binding("3", "tab('events')", "Events", show=False),
         Binding("4", "tab('conditions')", "Conditions", show=False),
+        Binding("5,M", "tab('metrics')", "Metrics", show=False),
     ]
 
     class DetailChanged(Message):
@@ -117,6 +158,12 @@ class DeploymentScreen(Screen[None]):
         self._dirty = False
         self._unsubscribe: Any = None
         self._next_load = 0.0
+        self.metrics = history_source(deck.metrics)
+        self.metric_draws = 0
+        self.autoscaler_text = ""
+        self._metrics_stale = False
+        self._coalescer = RefreshCoalescer(self)
+        self._unsubscribe_metrics: Any = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.namespace}/{self.deployment_name}: loading…", id="detail-summary")
@@ -129,6 +176,9 @@ class DeploymentScreen(Screen[None]):
                 yield DataTable(id="detail-events", cursor_type="row", zebra_stripes=True)
             with TabPane("Conditions", id="conditions"):
                 yield DataTable(id="detail-conditions", cursor_type="row", zebra_stripes=True)
+            with TabPane("Metrics", id="metrics"):
+                yield Static("autoscaler: …", id="detail-autoscaler")
+                yield MetricsPanel(id="detail-metrics")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -146,12 +196,66 @@ class DeploymentScreen(Screen[None]):
                 lambda: self.post_message(self.DetailChanged())
             )
             self.set_interval(15.0, self._load)  # ages move on
+            if self.metrics is not None:
+                self._unsubscribe_metrics = self.metrics.subscribe(self._coalescer)
+            self.set_interval(AUTOSCALER_REFRESH_SECONDS, self._autoscaler_if_shown)
         self._load()
 
     def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in (self._unsubscribe, self._unsubscribe_metrics):
+            if unsubscribe is not None:
+                unsubscribe()
+        self._unsubscribe = self._unsubscribe_metrics = None
+
+    # -- the Metrics tab ----------------------------------------------------------------------
+    @property
+    def metrics_shown(self) -> bool:
+        return self.is_current and self.query_one(TabbedContent).active == "metrics"
+
+    def on_metrics_refreshed(self, _: MetricsRefreshed) -> None:
+        self._coalescer.taken()
+        if self.metrics_shown:
+            self.draw_metrics()
+        else:
+            self._metrics_stale = True
+
+    def on_screen_resume(self) -> None:
+        if self._metrics_stale and self.metrics_shown:
+            self.draw_metrics()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "metrics":
+            self.draw_metrics()
+            self._read_autoscaler()
+
+    def draw_metrics(self) -> None:
+        self._metrics_stale = False
+        panel = self.query_one("#detail-metrics", MetricsPanel)
+        if self.metrics is None:
+            panel.show([], "(no metrics collector)")
+            return
+        self.metric_draws += 1
+        key = (self.namespace, self.deployment_name)
+        latest = self.metrics.snapshot().get(key)
+        extra = ""
+        if latest is not None:
+            extra = f"pods {latest.pods}"
+            if latest.pods_failed:
+                extra += f" ({latest.pods_failed} not answering: {'; '.join(latest.problems)})"
+        panel.show(self.metrics.history(key), extra)
+
+    def _autoscaler_if_shown(self) -> None:
+        if self.metrics_shown:
+            self._read_autoscaler()
+
+    @work(thread=True, group="autoscaler-read", exclusive=True, exit_on_error=False)
+    def _read_autoscaler(self) -> None:
+        text = read_autoscaler_text(self.deck.backend, self.namespace, self.deployment_name)
+        self.app.call_from_thread(self._show_autoscaler, text)
+
+    def _show_autoscaler(self, text: str) -> None:
+        self.autoscaler_text = text
+        self.query_one("#detail-autoscaler", Static).update(text)
 
     # -- loading ------------------------------------------------------------------------------
     def on_deployment_screen_detail_changed(self, _: DetailChanged) -> None:
@@ -274,7 +378,8 @@ class DeploymentScreen(Screen[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        self.query_one(f"#detail-{tab}", DataTable).focus()
+        if tab != "metrics":
+            self.query_one(f"#detail-{tab}", DataTable).focus()
 
     def action_logs(self) -> None:
         self.app.open_logs(self.namespace, self.deployment_name)  # type: ignore[attr-defined]
@@ -308,7 +413,7 @@ class DeploymentScreen(Screen[None]):
                 commands.append((title, f"not offered: {reason}", partial(self.app.notify, reason)))
             else:
                 commands.append((title, action, partial(self.action_act, action)))
-        for tab in ("revisions", "pods", "events", "conditions"):
+        for tab in ("revisions", "pods", "events", "conditions", "metrics"):
             commands.append((f"Show {tab}", f"the {tab} tab", partial(self.action_tab, tab)))
         commands.append(("Logs", f"live tail of {self.deployment_name}'s pods", self.action_logs))
         return commands

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from console.batch.runner import ACTIONS, Action
+from console.model import DeploymentState
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.fleet_data import FleetSnapshot, read_fleet
 from console.tui.permissions import ACTION_LABELS, ACTION_TITLES, check_permissions
@@ -46,6 +47,9 @@ MIN_REFRESH_SECONDS = 0.3
 # goes to re-reading a large fleet however fast it changes.
 REFRESH_SPACING = 8.0
 AGE_REFRESH_SECONDS = 15.0
+# Above this many rows only what is on screen (and any rollout) is scraped for metrics.
+WANTED_ALL_UP_TO = 100
+WANTED_CHECK_SECONDS = 0.5  # scrolling is noticed this often
 
 ACTION_KEYS: dict[str, Action] = {
     "u": "rollout",
@@ -69,6 +73,7 @@ class FleetScreen(Screen[None]):
         Binding("O", "sort_reverse", "Reverse sort"),
         Binding("d,enter", "detail", "Detail"),
         Binding("l", "logs", "Logs"),
+        Binding("t", "overview", "Overview", show=False),
         Binding("y", "copy", "Copy name", show=False),
         *(
             Binding(key, f"act('{action}')", ACTION_LABELS[action])
@@ -104,6 +109,8 @@ class FleetScreen(Screen[None]):
         self._asked_namespaces: set[str] = set()
         self._counts = count_rows([])
         self._namespaces: list[str] = sorted(deck.namespaces)
+        self.wanted: frozenset[Key] | None = None  # what the collector was last told to scrape
+        self._wanted_sent = False
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -125,6 +132,7 @@ class FleetScreen(Screen[None]):
                 self._unsubscribe_metrics = self.deck.metrics.subscribe(self._backend_changed)
             self.set_interval(1.0, self._show_status)
             self.set_interval(AGE_REFRESH_SECONDS, self.request_load)
+            self.set_interval(WANTED_CHECK_SECONDS, self.update_wanted)
         self.request_load()
 
     def on_unmount(self) -> None:
@@ -210,6 +218,34 @@ class FleetScreen(Screen[None]):
         cursor = cursor_index(view, current.key if current else None, table.cursor)
         table.show(view, cursor=cursor, marks=self.marks, widths=self.widths, order=self.order)
         self._show_status()
+        self.update_wanted()
+
+    # -- what the collector scrapes -----------------------------------------------------------
+    def on_screen_resume(self) -> None:
+        self._wanted_sent = False  # another screen (the overview) may have widened it
+        self.update_wanted()
+
+    def wanted_keys(self) -> frozenset[Key] | None:
+        """None (everything) for a fleet of up to ``WANTED_ALL_UP_TO`` rows; above that the
+        rows on screen plus every deployment in a rollout."""
+        if len(self.rows) <= WANTED_ALL_UP_TO:
+            return None
+        table = self.table
+        top = int(table.scroll_y)
+        shown = max(1, table.scrollable_content_region.height - 1)  # minus the header
+        visible = {r.key for r in table.view[top : top + shown]}
+        rolling = {r.key for r in self.rows if r.state is DeploymentState.PROGRESSING}
+        return frozenset(visible | rolling)
+
+    def update_wanted(self) -> None:
+        metrics = self.deck.metrics
+        if metrics is None or not hasattr(metrics, "set_wanted") or not self.is_current:
+            return
+        wanted = self.wanted_keys()
+        if self._wanted_sent and wanted == self.wanted:
+            return
+        self.wanted, self._wanted_sent = wanted, True
+        metrics.set_wanted(wanted)
 
     def _status_info(self) -> StatusInfo:
         shown = len(self.table.view) if self.is_mounted else 0
@@ -341,6 +377,9 @@ class FleetScreen(Screen[None]):
 
             self.app.push_screen(DeploymentScreen(self.deck, *row.key))
 
+    def action_overview(self) -> None:
+        self.app.open_overview()  # type: ignore[attr-defined]
+
     def action_logs(self) -> None:
         row = self.table.cursor_row
         if row is not None:
@@ -393,6 +432,7 @@ class FleetScreen(Screen[None]):
             ("Clear marks", "unmark every row", self.action_clear_marks),
             ("Deployment detail", "revisions, pods, events, conditions", self.action_detail),
             ("Logs of the cursor row", "live tail of its pods", self.action_logs),
+            ("Fleet overview", "fleet-wide numbers, plots, top deployments", self.action_overview),
             ("Copy names", "marked rows or cursor row, via OSC 52", self.action_copy),
         ]
         return commands
