@@ -199,7 +199,9 @@ class BatchExecutor:
         self._audit_step("batch-wave", wave, f"wave {number + 1} of {len(self.plan.waves)}")
         to_send = [t for t in wave if self.state.targets[t].step in (Step.PENDING, Step.SENT)]
         if to_send:
-            self._take_baselines(to_send)
+            # Only traffic from before this wave's first request: a reading that includes the
+            # new version would make a regression its own baseline.
+            self._take_baselines(to_send, before=time.time())
             self._send(number, to_send)
         if self._stopping():
             return False
@@ -221,24 +223,29 @@ class BatchExecutor:
         self._emit(EventKind.WAVE_PASSED, f"wave {number + 1} passed", number)
         return True
 
-    def _take_baselines(self, targets: Sequence[Target]) -> None:
+    def _take_baselines(self, targets: Sequence[Target], *, before: float) -> None:
         if self.gate is None or self.plan.slo is None:
             return
         values = []
         for target in targets:
             if target in self.state.baselines:
                 continue  # resumed: keep the numbers from before the first attempt
-            reading = self._reading(target, baseline=True)
+            reading = self._reading(target, baseline_before=before)
             if reading is not None:
                 self.state.baselines[target] = (reading.p99_ms, reading.error_percent)
                 values.append([list(target), [reading.p99_ms, reading.error_percent]])
         if values:
             self._record("baselines", values=values)
 
-    def _reading(self, target: Target, *, baseline: bool = False) -> SloReading | None:
+    def _reading(
+        self, target: Target, *, baseline_before: float | None = None
+    ) -> SloReading | None:
+        """The target's current numbers, or its baseline from before ``baseline_before``."""
         assert self.gate is not None
         try:
-            return self.gate.baseline(target) if baseline else self.gate.reading(target)
+            if baseline_before is not None:
+                return self.gate.baseline(target, before=baseline_before)
+            return self.gate.reading(target)
         except Exception:  # a metrics hiccup is no verdict on the deployment
             return None
 

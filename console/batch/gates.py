@@ -26,8 +26,9 @@ class SloSource(Protocol):
         """The target's numbers over the recent window, or None when nothing is known."""
         ...
 
-    def baseline(self, target: Target) -> SloReading | None:
-        """The target's numbers from before its wave (the last window with traffic)."""
+    def baseline(self, target: Target, before: float | None = None) -> SloReading | None:
+        """The target's numbers from before its wave: the last window with traffic that ended
+        at or before ``before`` (Unix time, the wave's start; None: the latest)."""
         ...
 
 
@@ -66,8 +67,8 @@ class CollectorSource:
     def reading(self, target: Target) -> SloReading | None:
         return _numbers(self.collector.get(target))
 
-    def baseline(self, target: Target) -> SloReading | None:
-        return _numbers(self.collector.baseline(target))
+    def baseline(self, target: Target, before: float | None = None) -> SloReading | None:
+        return _numbers(self.collector.baseline(target, before=before))
 
 
 def _numbers(metrics: Any) -> SloReading | None:

@@ -163,7 +163,7 @@ class ScriptedLatency:
         self.baseline_ms = baseline_ms
         self.now_ms: dict[Target, float] = {}
 
-    def baseline(self, target: Target) -> SloReading | None:
+    def baseline(self, target: Target, before: float | None = None) -> SloReading | None:
         return SloReading(self.baseline_ms, 0.0)
 
     def reading(self, target: Target) -> SloReading | None:
