@@ -1,7 +1,10 @@
-"""What a training job's log says about its progress: the JSON event lines of ``training.logs``.
+"""What a training or scoring job's log says about its progress: the JSON event lines of
+``training.logs``.
 
 A training pod writes one human line and one JSON line per event; ``{"event": "epoch", ...}``
 carries the epoch's metrics and ``{"event": "exported", ...}`` the model version it published.
+A scoring pod (``training.score``) reports ``start`` (the total), ``progress`` (done/total and
+examples/s) and ``published`` (the table's rows) instead.
 Other lines (the human ones, a framework's warnings, a merged stream's ``[pod]`` prefix) are
 skipped. Pure: the Training screen reads the log in a worker and hands the lines here.
 """
@@ -36,11 +39,32 @@ class Exported:
 
 
 @dataclass(frozen=True)
+class Scored:
+    """How far a scoring job got: examples scored of the input's total, at what rate."""
+
+    done: int
+    total: int
+    examples_per_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """The precomputed table a scoring job published into a model version."""
+
+    model: str
+    version: int
+    rows: int
+
+
+@dataclass(frozen=True)
 class JobProgress:
     epochs: tuple[Epoch, ...] = ()
     exported: Exported | None = None
     interrupted: str = ""  # the signal that stopped it, when one did
     device: str = ""
+    scored: Scored | None = None  # scoring jobs only
+    published: Published | None = None  # scoring jobs only
+    failed: str = ""  # a scoring job's last word when it gave up
 
     @property
     def last(self) -> Epoch | None:
@@ -57,11 +81,15 @@ class _Reading:
     exported: Exported | None = None
     interrupted: str = ""
     device: str = ""
+    scored: Scored | None = None
+    published: Published | None = None
+    failed: str = ""
 
 
 def parse_progress(lines: Iterable[str]) -> JobProgress:
     """The epochs (the last report of each number wins: a retried pod starts over), the export
-    and the interruption a training log reports."""
+    and the interruption a training log reports; for a scoring log, the last progress and the
+    published table."""
     reading = _Reading()
     for raw in lines:
         _, line = split_pod_prefix(raw)
@@ -79,6 +107,9 @@ def parse_progress(lines: Iterable[str]) -> JobProgress:
         reading.exported,
         reading.interrupted,
         reading.device,
+        reading.scored,
+        reading.published,
+        reading.failed,
     )
 
 
@@ -105,6 +136,21 @@ def _read_event(event: dict[str, object], reading: _Reading) -> None:
         reading.interrupted = str(event.get("signal", "a signal"))
     elif kind == "start":
         reading.device = str(event.get("device", ""))
+        total = event.get("total")
+        if isinstance(total, int):  # a scoring job: nothing scored yet (a retry starts over)
+            reading.scored = Scored(0, total)
+    elif kind == "progress":
+        done, total, rate = event.get("done"), event.get("total"), event.get("examples_per_s")
+        if isinstance(done, int) and isinstance(total, int):
+            reading.scored = Scored(
+                done, total, float(rate) if isinstance(rate, int | float) else None
+            )
+    elif kind == "published":
+        model, version, rows = event.get("model"), event.get("version"), event.get("rows")
+        if isinstance(model, str) and isinstance(version, int) and isinstance(rows, int):
+            reading.published = Published(model, version, rows)
+    elif kind == "failed":
+        reading.failed = str(event.get("error", "failed"))
 
 
 def format_metrics(epoch: Epoch | None, names: tuple[str, ...] = SHOWN_METRICS) -> str:
@@ -115,3 +161,16 @@ def format_metrics(epoch: Epoch | None, names: tuple[str, ...] = SHOWN_METRICS) 
     values = epoch.metrics
     shown = [f"{short[name]} {values[name]:.3f}" for name in names if name in values]
     return " ".join([f"{epoch.number}/{epoch.of}", *shown])
+
+
+def format_scored(progress: JobProgress | None) -> str:
+    """``"1,024/1,797 12,345 ex/s"``, ``"1,797/1,797 published"``, or "-" before the start."""
+    scored = progress.scored if progress else None
+    if scored is None:
+        return "-"
+    counts = f"{scored.done:,}/{scored.total:,}"
+    if progress is not None and progress.published is not None:
+        return f"{counts} published"
+    if scored.examples_per_s is None:
+        return counts
+    return f"{counts} {scored.examples_per_s:,.0f} ex/s"

@@ -57,7 +57,13 @@ def read_metrics(source: MetricsSource | None) -> MetricsSnapshot:
         return {}
     try:
         return {
-            key: RowMetrics(m.requests_per_s, m.p50_ms, m.p99_ms, m.error_percent)
+            key: RowMetrics(
+                m.requests_per_s,
+                m.p50_ms,
+                m.p99_ms,
+                m.error_percent,
+                m.numbers.precomputed_hit_ratio,
+            )
             for key, m in source.snapshot().items()
         }
     except Exception:

@@ -29,6 +29,8 @@ class RowMetrics:
     p50_ms: float | None = None
     p99_ms: float | None = None
     error_percent: float | None = None
+    # Precomputed-table hits / key lookups; None (``-``): no table, or no lookups in the window.
+    hit_ratio: float | None = None
 
 
 MetricsSnapshot = Mapping[Key, RowMetrics]
@@ -53,6 +55,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("revision", "REV", 5, numeric=True),
     Column("age", "AGE", 5, numeric=True),
     Column("rps", "REQ/S", 8, numeric=True),
+    Column("hit", "HIT%", 5, numeric=True),
     Column("p50", "P50", 8, numeric=True),
     Column("p99", "P99", 8, numeric=True),
     Column("errors", "ERR%", 6, numeric=True),
@@ -84,6 +87,10 @@ def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _percent(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{100.0 * ratio:.0f}"
+
+
 def _sortable_number(value: float | None) -> SortValue:
     return (1, 0.0, "") if value is None else (0, float(value), "")
 
@@ -110,6 +117,7 @@ def build_row(d: ModelDeployment, metrics: RowMetrics, now: datetime) -> FleetRo
         "-" if d.revision is None else str(d.revision),
         age(d.created, now),
         _number(metrics.rps, 1),
+        _percent(metrics.hit_ratio),
         _number(metrics.p50_ms, 1),
         _number(metrics.p99_ms, 1),
         _number(metrics.error_percent, 2),
@@ -127,6 +135,7 @@ def build_row(d: ModelDeployment, metrics: RowMetrics, now: datetime) -> FleetRo
         # Youngest first, as kubectl's AGE reads ascending.
         (1, 0.0, "") if created is None else (0, -created, ""),
         _sortable_number(metrics.rps),
+        _sortable_number(metrics.hit_ratio),
         _sortable_number(metrics.p50_ms),
         _sortable_number(metrics.p99_ms),
         _sortable_number(metrics.error_percent),

@@ -1,6 +1,7 @@
 """The Models screen: every version in the profile's model store with its manifest (accuracy,
-int8 delta, size, created, the training run that made it) and how many deployments serve it;
-deploy a version, or roll a selection of deployments out to it.
+int8 delta, size, created, the training run that made it, the precomputed table it carries)
+and how many deployments serve it; deploy a version, or roll a selection of deployments out to
+it.
 
 The store (a folder or HDFS) is read by a thread worker; the table is rebuilt in one update that
 keeps the cursor on the same version.
@@ -25,7 +26,7 @@ from console.profile import Profile
 from console.tui.context import DeckContext
 from console.tui.screens.training import why_not
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
-from serving.manifest import Manifest
+from serving.manifest import Manifest, TableInfo
 
 # Fixed widths: stable columns while rows come and go.
 COLUMNS = (
@@ -38,6 +39,7 @@ COLUMNS = (
     ("TRAINED BY", 32),
     ("SERVING", 7),
     ("RUNTIME", 11),
+    ("TABLE", 22),  # the precomputed table: rows and size
 )
 
 
@@ -77,9 +79,38 @@ def trained_by(manifest: Manifest) -> str:
     return run
 
 
+def table_size(manifest: Manifest, table: TableInfo) -> int:
+    """Bytes of the table's files, as the manifest lists them (what a predictor fetches)."""
+    prefix = table.path + "/"
+    return sum(e.size for path, e in manifest.files.items() if path.startswith(prefix))
+
+
+def table_text(manifest: Manifest) -> str:
+    """``"1,797 rows 70.2 KiB"``, or "-" without a table.
+
+    Rows only, no coverage percentage: the scoring job scores every key of its input (it
+    refuses duplicates), so the manifest's rows are the input's keys at scoring time and there
+    is no larger key set on record to divide by."""
+    table = manifest.precomputed
+    if table is None:
+        return "-"
+    return f"{table.rows:,} rows {size_text(table_size(manifest, table))}"
+
+
+def model_size(manifest: Manifest) -> int:
+    """The model's files; a precomputed table has its own column."""
+    table = manifest.precomputed
+    prefix = table.path + "/" if table else None
+    return sum(
+        e.size
+        for path, e in manifest.files.items()
+        if prefix is None or not path.startswith(prefix)
+    )
+
+
 def version_cells(row: VersionRow) -> tuple[str, ...]:
     manifest = row.manifest
-    size = sum(entry.size for entry in manifest.files.values())
+    size = model_size(manifest)
     return (
         row.model,
         str(row.version),
@@ -90,6 +121,7 @@ def version_cells(row: VersionRow) -> tuple[str, ...]:
         trained_by(manifest),
         str(row.serving) if row.serving else "-",
         manifest.default_runtime or "-",
+        table_text(manifest),
     )
 
 
@@ -252,6 +284,14 @@ class ModelsScreen(Screen[None]):
                 f"epochs {manifest.training.get('epochs', '-')}, params {params or '-'}",
                 f"serving: {', '.join(serving) if serving else 'no deployment'}",
             ]
+            table = manifest.precomputed
+            if table is not None:
+                details = table.details
+                lines.append(
+                    f"precomputed: {table_text(manifest)}, the keys of "
+                    f"{details.get('source', '-')} scored by {details.get('job', '-')} "
+                    f"({details.get('runtime', '-')}, {details.get('created', '-')})"
+                )
             detail.update("\n".join(lines))
         self._show_notice()
 

@@ -1,5 +1,6 @@
-"""The Training screen: jobs and sweeps with phase, GPUs, node, duration, pending reason and the
-last epoch's metrics, a loss/accuracy plot of the job under the cursor, and the ways on from
+"""The Training screen: training and scoring jobs and sweeps with kind, phase, GPUs, node,
+duration, pending reason and progress (a training job's last epoch, a scoring job's examples
+done/total and rate), a loss/accuracy plot of the job under the cursor, and the ways on from
 there: launch a job or a sweep, open a job's (or a sweep's) logs, deploy or roll out the version
 a finished job exported.
 
@@ -29,7 +30,13 @@ from console.backends.base import LogRequest
 from console.model import ActionResult, JobPhase, TrainingJob
 from console.profile import Profile
 from console.tui.context import DeckContext
-from console.tui.epoch_log import ROW_METRICS, JobProgress, format_metrics, parse_progress
+from console.tui.epoch_log import (
+    ROW_METRICS,
+    JobProgress,
+    format_metrics,
+    format_scored,
+    parse_progress,
+)
 from console.tui.fleet_data import Clock
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.tui.widgets.train_form import TrainForm
@@ -41,10 +48,11 @@ LOGS_TAIL = 1_000
 # Fixed widths: stable columns while rows come and go (the reason is long: scroll right).
 COLUMNS = (
     ("NAME", 24),
+    ("KIND", 5),
     ("PHASE", 9),
     ("GPUS", 4),
     ("DURATION", 8),
-    ("LAST EPOCH", 38),
+    ("PROGRESS", 38),  # a training job's last epoch, a scoring job's done/total
     ("NODE", 12),
     ("MODEL", 12),
     ("SWEEP", 24),
@@ -62,14 +70,21 @@ def duration(job: TrainingJob, now: datetime) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def progress_cell(job: TrainingJob, progress: JobProgress | None) -> str:
+    if job.kind == "score":
+        return format_scored(progress)
+    return format_metrics(progress.last if progress else None, ROW_METRICS)
+
+
 def job_row(job: TrainingJob, progress: JobProgress | None, now: datetime) -> tuple[str, ...]:
     sweep = f"{job.sweep}#{job.trial}" if job.sweep is not None else "-"
     return (
         job.name,
+        job.kind,
         job.phase.value,
         str(job.gpus),
         duration(job, now),
-        format_metrics(progress.last if progress else None, ROW_METRICS),
+        progress_cell(job, progress),
         job.node or "-",
         job.model,
         sweep,
@@ -241,7 +256,8 @@ class TrainingScreen(Screen[None]):
         for job in jobs:
             key = (job.namespace, job.name)
             finished = job.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
-            if key in known and ((finished and known[key].epochs) or job.phase is JobPhase.PENDING):
+            seen = key in known and bool(known[key].epochs or known[key].scored)
+            if key in known and ((finished and seen) or job.phase is JobPhase.PENDING):
                 progress[key] = known[key]  # a finished job's log does not change
                 continue
             if job.phase is JobPhase.PENDING:
@@ -341,15 +357,25 @@ class TrainingScreen(Screen[None]):
             f"{job.namespace}/{job.name}",
             f"{job.phase.value} · {job.gpus} GPU · node {job.node or '-'}",
             f"running {duration(job, self.now())}",
-            f"epoch {format_metrics(progress.last)}",
         ]
+        if job.kind == "score":
+            lines.append(f"scored {format_scored(progress)}")
+        else:
+            lines.append(f"epoch {format_metrics(progress.last)}")
         if job.pending_reason:
             lines.append(f"pending: {job.pending_reason}")
         if progress.exported is not None:
             exported = progress.exported
             lines.append(f"exported {exported.model} v{exported.version} (d deploy, r roll out)")
+        elif progress.published is not None:
+            table = progress.published
+            lines.append(
+                f"published a table of {table.rows:,} keys into {table.model} v{table.version}"
+            )
         elif progress.interrupted:
             lines.append(f"stopped by {progress.interrupted}: nothing published")
+        elif progress.failed:
+            lines.append(f"failed: {progress.failed}")
         return lines
 
     def _show_notice(self) -> None:

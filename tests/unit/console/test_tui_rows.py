@@ -74,6 +74,7 @@ def test_a_row_shows_readiness_status_with_reason_age_and_dashes_for_missing_met
         "revision": "4",
         "age": "2d",
         "rps": "-",
+        "hit": "-",
         "p50": "-",
         "p99": "-",
         "errors": "-",
@@ -90,6 +91,19 @@ def test_metrics_from_the_snapshot_fill_the_metric_columns() -> None:
         "48.0",
         "0.50",
     )
+    assert shown["hit"] == "-"  # no precomputed table: no hit ratio, not 0 %
+
+
+def test_the_hit_column_shows_the_precomputed_hit_ratio_as_a_percentage() -> None:
+    served, plain = deployment("digits-a"), deployment("digits-b")
+    snapshot = {
+        served.key: RowMetrics(rps=40.0, hit_ratio=0.875),
+        plain.key: RowMetrics(rps=40.0),
+    }
+    rows = build_rows([served, plain], snapshot, NOW)
+    assert [cells(r)["hit"] for r in rows] == ["88", "-"]
+    ordered = sort_rows(rows, SortOrder("hit", descending=True))
+    assert names(ordered) == ["digits-a", "digits-b"]  # no table sorts last
 
 
 FLEET = [
