@@ -1,0 +1,169 @@
+"""The p99 gate on the local runtime, with real predictors under real load: a version that is
+really slower (a much wider and deeper model of the same digits) is caught during bake and
+rolled back automatically, the batch halts before touching the rest, and no client request
+fails; the collector's history shows the regression and the recovery."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.backends.local import LocalBackend
+from console.batch.executor import BatchEvent, BatchExecutor
+from console.batch.gates import CollectorSource
+from console.batch.journal import BatchState, Journal, Step
+from console.batch.plan import SloThresholds, make_plan
+from console.batch.runner import ActionSpec, AuditContext, Target
+from console.metrics import MetricsCollector, direct_source
+from console.metrics.readings import DeploymentMetrics
+from console.profile import BatchSettings, Profile, Quota
+from console.profile_reader import parse_waves
+from tests.infra.k8s_fixtures import poll_until
+from tests.integration.local.fixtures import (
+    local_backend,
+    stop_every_agent,
+    use_temporary_xdg,
+    write_local_profile,
+)
+from tests.integration.local.test_local_runtime import LoadGenerator, deploy
+from tests.support.models import TinyModel, train_tiny_model
+
+# Conv widths 128, 256, 512 over the 8x8 digits instead of 8, 16: the same task with ~90 M
+# multiply-adds per image instead of ~80 k. Measured here under this test's load (2 cores, other
+# work running): p99 ~3 ms for version 1, ~34 ms for this one; widths 96, 192, 384 gave only
+# ~7 ms, too close to a noisy baseline for a 2 x gate.
+SLOW_PARAMS = {"width": 128, "depth": 3}
+WINDOW_S = 3.0  # the collector's window: a bake of 8 s sees only the new version
+INTERVAL_S = 0.5
+RATIO = 2.0
+NAMES = ("digits-a", "digits-b", "digits-c")
+
+
+@pytest.fixture(scope="module")
+def slow_store(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    """Version 1: the tiny model; version 2: a much larger one, trained for one epoch."""
+    from training.fit import TrainingSpec, train
+    from training.logs import TrainingLog
+
+    root = tmp_path_factory.mktemp("slo-store") / "store"
+    tiny = train_tiny_model(root)
+    spec = TrainingSpec(
+        model=tiny.name,
+        data=str(root.parent / "digits-data"),
+        store=str(root),
+        epochs=1,
+        params=SLOW_PARAMS,
+        run_id="slow",
+    )
+    assert train(spec, TrainingLog(io.StringIO())).manifest.version == 2
+    return tiny
+
+
+@pytest.fixture
+def backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow_store: TinyModel
+) -> Iterator[LocalBackend]:
+    use_temporary_xdg(tmp_path / "home", monkeypatch)
+    profile: Profile = write_local_profile(slow_store.store_root)
+    try:
+        with local_backend(profile) as backend:
+            yield backend
+    finally:
+        stop_every_agent(profile)
+
+
+def p99s(history: list[DeploymentMetrics], after: float, before: float) -> list[float]:
+    return [m.p99_ms for m in history if after <= m.at <= before and m.p99_ms is not None]
+
+
+def test_a_slower_version_is_caught_by_the_p99_gate_and_rolled_back_with_no_failed_request(
+    backend: LocalBackend, slow_store: TinyModel, tmp_path: Path
+) -> None:
+    for name in NAMES:
+        deploy(backend, name)
+    targets: list[Target] = [("default", name) for name in NAMES]
+    collector = MetricsCollector(direct_source(backend), WINDOW_S, interval_s=INTERVAL_S)
+    loads = [
+        LoadGenerator(backend, name, slow_store.images, threads=2 if name == NAMES[0] else 1)
+        for name in NAMES
+    ]
+    plan = make_plan(
+        ActionSpec("rollout", version=2),
+        targets,
+        BatchSettings(
+            waves=parse_waves("1,100%"),
+            max_parallel=4,
+            halt_after=Quota(count=1),
+            bake_seconds=8.0,
+            on_failure="rollback-wave",
+        ),
+        slo=SloThresholds(p99_ratio=RATIO, error_percent=1.0),
+    )
+    journal = Journal.create(plan, {"profile": "local"}, tmp_path / "batches")
+    events: list[BatchEvent] = []
+    executor = BatchExecutor(
+        backend,
+        journal,
+        audit_context=AuditContext("local", None, "alice", path=tmp_path / "audit.jsonl"),
+        gate=CollectorSource(collector),
+        on_event=events.append,
+        poll_seconds=0.2,
+        gate_seconds=1.0,
+    )
+    with collector:
+        for load in loads:
+            load.__enter__()
+        try:
+            # Baselines need traffic from before the rollout: a few full windows of it.
+            poll_until(
+                "a p99 for every target",
+                lambda: all((m := collector.get(t)) and m.p99_ms for t in targets),
+                timeout=60,
+            )
+            time.sleep(WINDOW_S)
+            rollout_started = time.time()
+            state = executor.run()
+            rolled_back = time.time()
+            # The recovery: the old version's predictors serving again, a window of them.
+            first = targets[0]
+            poll_until(
+                "a p99 of the rolled-back version",
+                lambda: p99s(collector.history(first), rolled_back + WINDOW_S, time.time()) or None,
+                timeout=60,
+            )
+        finally:
+            for load in loads:
+                load.__exit__(None, None, None)
+
+    failed = state.targets[first]
+    baseline_p99 = state.baselines[first][0]
+    assert baseline_p99 is not None
+    assert state.state is BatchState.HALTED
+    assert state.failed == {first}
+    assert failed.step is Step.ROLLED_BACK
+    assert failed.reason.startswith("p99 "), failed.reason
+    assert f"> {RATIO:g} × baseline {baseline_p99:.0f} ms" in failed.reason
+    assert "first: default/digits-a: p99 " in state.reason
+    assert backend.deployment(*first).version == "1"  # type: ignore[union-attr]
+    for other in targets[1:]:
+        assert state.targets[other].step is Step.PENDING
+        row = backend.deployment(*other)
+        assert row is not None
+        assert (row.version, row.revision) == ("1", 1)  # never sent anything
+    assert sum(load.sent for load in loads) > 0
+    assert [f for load in loads for f in load.failures] == []
+
+    history = collector.history(first)
+    before = p99s(history, 0.0, rollout_started)
+    during = p99s(history, rollout_started, rolled_back)
+    after = p99s(history, rolled_back + WINDOW_S, time.time())
+    seen = f"p99 ms before {before}, during {during}, after {after}"
+    assert before, seen
+    assert during, seen
+    assert after, seen
+    assert max(during) > RATIO * baseline_p99, seen  # the regression, as the plots draw it
+    assert after[-1] < max(during) / RATIO, seen  # and the recovery
