@@ -163,7 +163,7 @@ def test_a_running_job_shows_its_last_epoch_and_a_finished_one_deploys_its_versi
             await wait_for(
                 pilot,
                 "the last epoch's metrics",
-                lambda: rows(screen)[name]["LAST EPOCH"].startswith("3/3 loss 0.333 acc 0.750"),
+                lambda: rows(screen)[name]["PROGRESS"].startswith("3/3 loss 0.333 acc 0.750"),
             )
             assert f"exported digits v{version}" in str(screen.query_one("#training-info").render())
             await pilot.press("l")  # the job's logs
