@@ -160,6 +160,11 @@ class OverviewScreen(Screen[None]):
 
             self.app.push_screen(DeploymentScreen(self.deck, *key))
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # enter on a row: the table takes the key and says which row was chosen.
+        event.stop()
+        self.action_detail()
+
     def action_switch_table(self) -> None:
         rps = self.query_one("#overview-top-rps", DataTable)
         other = self.query_one("#overview-top-p99", DataTable) if rps.has_focus else rps

@@ -83,8 +83,10 @@ def test_metrics_tab_plots_a_served_deployment_and_shows_its_autoscaler(
                 await wait_for(
                     pilot,
                     "latency and req/s points in the plots",
-                    lambda: plotted_points(screen, "latency") >= 4
-                    and plotted_points(screen, "rps") >= 2,
+                    lambda: (
+                        plotted_points(screen, "latency") >= 4
+                        and plotted_points(screen, "rps") >= 2
+                    ),
                 )
                 latency, rps, errors = (plot(screen, k) for k in ("latency", "rps", "errors"))
                 p50, p99 = latency.lines
@@ -94,14 +96,17 @@ def test_metrics_tab_plots_a_served_deployment_and_shows_its_autoscaler(
                 assert errors.title_text == "errors %"  # requests were served: a 0 % line
                 assert latency.title_text == "latency ms"
                 numbers = screen.query_one(MetricsPanel).numbers_text
-                assert numbers.startswith("req/s ") and "p99 " in numbers and " ms" in numbers
+                assert numbers.startswith("req/s ")
+                assert "p99 " in numbers
+                assert " ms" in numbers
                 assert float(numbers.split()[1]) > 0
                 assert "errors 0.00 %" in numbers
                 # What the user sees at 80x24: the numbers and all three plots, with titles.
                 panel = screen.query_one(MetricsPanel)
                 assert on_screen(screen, panel.query_one(".metrics-numbers", Static))
                 for each in (latency, rps, errors):
-                    assert on_screen(screen, each) and each.region.height >= 6
+                    assert on_screen(screen, each)
+                    assert each.region.height >= 6
                 assert "latency ms" in each_plain(latency)
                 await wait_for(
                     pilot,
@@ -150,7 +155,8 @@ def test_metrics_tab_plots_a_served_deployment_and_shows_its_autoscaler(
 
 def each_plain(widget: MetricsPlot) -> str:
     """The plot as the terminal shows it, without colours."""
-    return widget.render().plain  # type: ignore[union-attr]
+    rendered: Any = widget.render()
+    return str(rendered.plain)
 
 
 def test_metrics_tab_says_no_traffic_for_a_deployment_nobody_calls(
@@ -174,7 +180,9 @@ def test_metrics_tab_says_no_traffic_for_a_deployment_nobody_calls(
             await pilot.press("enter", "5")
             screen = app.screen
             assert isinstance(screen, DeploymentScreen)
-            await wait_for(pilot, "three refreshes drawn", lambda: len(collector.history(idle)) >= 3)
+            await wait_for(
+                pilot, "three refreshes drawn", lambda: len(collector.history(idle)) >= 3
+            )
             await wait_for(pilot, "a draw", lambda: plot(screen, "latency").draws >= 2)
             assert plot(screen, "latency").title_text == "latency: no traffic"
             assert plot(screen, "errors").title_text == "errors: no traffic"
