@@ -22,6 +22,7 @@ from console.backends.base import LogRequest
 from console.profile import Profile
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.fleet_data import MetricsSource, utc_now
+from console.tui.screens.batch import BatchListScreen, BatchRuns
 from console.tui.screens.fleet import ACTION_KEYS, FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
 from console.tui.screens.logs import LogsScreen
@@ -37,6 +38,7 @@ FLEET_WORDS = frozenset({"deploy", "deploys", "deployment", "deployments", "dp",
 JOB_WORDS = frozenset({"jobs", "job", "training", "train"})
 MODEL_WORDS = frozenset({"models", "model", "mo"})
 LOG_WORDS = frozenset({"logs", "log"})
+BATCH_WORDS = frozenset({"batches", "batch"})
 OVERVIEW_WORDS = frozenset({"overview", "top"})
 QUIT_WORDS = frozenset({"q", "q!", "quit", "exit"})
 
@@ -99,9 +101,13 @@ class DeckApp(App[None]):
             live=live,
         )
         self.fleet = FleetScreen(self.deck)
+        self.batch_runs = BatchRuns()  # batches outlive their screens (esc leaves them running)
 
     def on_mount(self) -> None:
         self.push_screen(self.fleet)
+
+    def on_unmount(self) -> None:
+        self.batch_runs.halt_all()  # resumable from the journal, never cut mid-step
 
     # -- navigation ---------------------------------------------------------------------------
     def action_go_back(self) -> None:
@@ -166,6 +172,8 @@ class DeckApp(App[None]):
             self.open_models()
         elif word in LOG_WORDS:
             self._logs_by_name(rest)
+        elif word in BATCH_WORDS:
+            self.open_batches()
         elif word in OVERVIEW_WORDS:
             self.open_overview()
         elif word in {"help", "h", "?"}:
@@ -196,6 +204,10 @@ class DeckApp(App[None]):
         deck = self.deck
         self._open(lambda: OverviewScreen(deck), "Overview")
 
+    def open_batches(self) -> None:
+        deck = self.deck
+        self._open(lambda: BatchListScreen(deck), "Batches")
+
     def _logs_by_name(self, text: str) -> None:
         if not text:
             self.notify("logs NAME: which deployment (NAME or NAMESPACE/NAME)?", severity="warning")
@@ -224,6 +236,7 @@ class DeckApp(App[None]):
             ("Go to the fleet", ":deploy", self.go_home),
             ("Go to training jobs", ":jobs", self.open_training),
             ("Go to models", ":models", self.open_models),
+            ("Batches: rollouts in waves, halt, resume, abort", ":batches", self.open_batches),
             ("Fleet overview: numbers, plots, top deployments", ":overview", self.open_overview),
             ("Command line", ":", self.action_command_line),
             ("Help: keys of this screen", "?", self.action_help),

@@ -6,6 +6,10 @@ targets asks the operator to type the count. The batch runs in a thread worker t
 ``console.batch.runner.run_batch`` (bounded parallelism from the profile, an audit line per
 target); its progress events come back as messages and every target's outcome is listed with
 its reason as it arrives.
+
+A rollout or rollback on several targets also offers the plan fields (waves, parallelism, halt
+threshold, bake, SLO gates, what to do on failure): with waves set, Run checks the plan
+(read-only, RBAC, a server-side dry run), journals it and opens the Batch screen, which runs it.
 """
 
 from __future__ import annotations
@@ -23,13 +27,19 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Log, ProgressBar, Static
 
+from console.batch import preflight
+from console.batch.executor import dry_run as batch_dry_run
+from console.batch.journal import Journal
+from console.batch.plan import Plan, make_plan
 from console.batch.runner import Action, ActionSpec, Progress, TargetState, run_batch
 from console.model import ActionResult, ModelDeployment
 from console.tui.context import DeckContext
 from console.tui.permissions import ACTION_TITLES
+from console.tui.widgets.plan_fields import PlanFields
 
 TYPED_CONFIRMATION = 10  # more targets than this: type the count to confirm
 LISTED_TARGETS = 8
+PLAN_ACTIONS = frozenset({"rollout", "rollback"})  # what may run in waves
 MARKS = {
     TargetState.OK: "ok  ",
     TargetState.FAILED: "FAIL",
@@ -49,6 +59,16 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
             self.event = event
             self.dry_run = dry_run
 
+    class PlanRefused(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class PlanReady(Message):
+        def __init__(self, journal: Journal) -> None:
+            super().__init__()
+            self.journal = journal
+
     class BatchDone(Message):
         def __init__(self, results: list[ActionResult], dry_run: bool) -> None:
             super().__init__()
@@ -67,6 +87,7 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         self.finished = False
         self._states: Counter[TargetState] = Counter()
         self._stop = threading.Event()
+        self.offers_plan = action in PLAN_ACTIONS and len(self.targets) > 1
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -84,6 +105,8 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
                 yield Input(
                     placeholder="revision (empty: the previous one)", id="revision", type="integer"
                 )
+            if self.offers_plan:
+                yield PlanFields(self.deck.profile, id="plan-fields")
             if count > TYPED_CONFIRMATION:
                 yield Input(placeholder=f"type {count} to confirm", id="confirm-count")
             yield Static("", id="action-problem")
@@ -103,7 +126,7 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
 
     def _target_list(self) -> str:
         names = [f"{d.namespace}/{d.name}" for d in self.targets]
-        shown = names[:LISTED_TARGETS]
+        shown = names[: 2 if self.offers_plan else LISTED_TARGETS]  # the plan needs the room
         more = len(names) - len(shown)
         return "\n".join(shown) + (f"\n… and {more} more" if more else "")
 
@@ -168,6 +191,9 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         if not self._confirmed():
             self._problem(f"type {len(self.targets)} in the confirmation box to run on all of them")
             return
+        if self.offers_plan and self.query_one(PlanFields).in_waves():
+            self._start_plan()
+            return
         self._start(dry_run=False)
 
     def _start(self, *, dry_run: bool) -> None:
@@ -191,6 +217,70 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
             button.disabled = button.id != "cancel"
         self.query_one("#cancel", Button).label = "Stop" if not dry_run else "Cancel"
         self._run_batch(spec, dry_run)
+
+    # -- a plan in waves ----------------------------------------------------------------------
+    def _start_plan(self) -> None:
+        if self.running or self.finished:
+            return
+        spec = self.spec()
+        if isinstance(spec, str):
+            self._problem(spec)
+            return
+        choice = self.query_one(PlanFields).choice()
+        if choice is None:
+            self._problem("fix the plan fields marked above")
+            return
+        try:
+            plan = make_plan(spec, [d.key for d in self.targets], choice.settings, slo=choice.slo)
+        except ValueError as exc:
+            self._problem(str(exc))
+            return
+        self._problem("checking the plan: read-only, RBAC, a server-side dry run…")
+        self.running = True
+        for button in self.query(Button):
+            button.disabled = button.id != "cancel"
+        self._prepare_plan(plan)
+
+    @work(thread=True, group="batch", exit_on_error=False)
+    def _prepare_plan(self, plan: Plan) -> None:
+        """The CLI's order: read-only and RBAC, the server's dry run, then the journal."""
+        from console.tui.screens.batch import batch_meta
+
+        backend = self.deck.backend
+        problems = preflight.problems(backend, plan, read_only=self.deck.read_only)
+        if problems:
+            self.post_message(self.PlanRefused("; ".join(problems)))
+            return
+        checked = batch_dry_run(backend, plan.spec, plan.targets, plan.max_parallel)
+        refused = [r for r in checked if not r.ok]
+        if refused:
+            shown = "; ".join(f"{r.target}: {r.message}" for r in refused[:3])
+            more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+            self.post_message(
+                self.PlanRefused(
+                    f"the server refused {len(refused)} of {len(checked)} targets in the dry "
+                    f"run ({shown}{more}); nothing was sent"
+                )
+            )
+            return
+        self.post_message(self.PlanReady(Journal.create(plan, batch_meta(self.deck))))
+
+    def on_action_dialog_plan_refused(self, message: PlanRefused) -> None:
+        self.running = False
+        self._problem(message.text)
+        for button in self.query(Button):
+            button.disabled = False
+
+    def on_action_dialog_plan_ready(self, message: PlanReady) -> None:
+        from console.tui.screens.batch import BatchScreen, runs_of
+
+        self.running = False
+        self.finished = True
+        run = runs_of(self.app).get(self.deck, message.journal)
+        run.start(self.app)
+        app = self.app
+        self.dismiss(None)
+        app.push_screen(BatchScreen(self.deck, run))
 
     @work(thread=True, group="batch", exit_on_error=False)
     def _run_batch(self, spec: ActionSpec, dry_run: bool) -> None:

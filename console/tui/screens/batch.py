@@ -1,0 +1,590 @@
+"""The Batch screen: one batch's plan, waves, per-target state, SLO gates and event log, with
+halt, resume and abort; and ``:batches``, every journal on disk.
+
+A batch runs in a thread worker owned by the app (:class:`BatchRuns`), not by the screen, so
+``esc`` leaves it running and ``:batches`` finds it again. The executor's events are appended to
+a list on its thread; the screen drains that list on a timer, so a thousand targets changing at
+once cost one repaint, never one message each. What a screen shows when it opens is the journal
+(``replay``), then the events that follow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Label, Log, Static
+
+from console.batch.executor import BatchEvent, BatchExecutor, EventKind
+from console.batch.gates import CollectorSource, SloSource
+from console.batch.journal import (
+    BatchState,
+    Journal,
+    JournalError,
+    Replay,
+    Step,
+    TargetRecord,
+    list_journals,
+)
+from console.batch.plan import Plan
+from console.batch.runner import Target, target_name
+from console.tui.context import DeckContext
+
+DRAIN_SECONDS = 0.25
+GATE_EVERY = 4  # drains between refreshes of every target's gate numbers
+LOG_LINES = 5000
+# What the operator reads for each step.
+STEP_WORDS: dict[Step, str] = {
+    Step.PENDING: "pending",
+    Step.SENT: "running",
+    Step.APPLIED: "running",
+    Step.HEALTHY: "ok",
+    Step.FAILED: "failed",
+    Step.UNDOING: "rolling back",
+    Step.ROLLED_BACK: "rolled back",
+    Step.PAUSED: "paused",
+    Step.UNDO_FAILED: "UNDO FAILED",
+}
+_QUIET = frozenset({Step.SENT, Step.APPLIED})  # per-target chatter kept out of the log
+
+
+def batch_meta(deck: DeckContext) -> dict[str, Any]:
+    """What the journal records about who started the batch, as the CLI records it."""
+    return {
+        "profile": deck.profile.name,
+        "context": deck.context,
+        "user": deck.user,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "namespaces": list(deck.namespaces),
+        "from": "deck",
+    }
+
+
+def gate_for(deck: DeckContext) -> SloSource | None:
+    """The deck's metrics collector as the SLO gate, when it has one that keeps baselines."""
+    metrics = deck.metrics
+    if metrics is None or not hasattr(metrics, "baseline") or not hasattr(metrics, "get"):
+        return None
+    return CollectorSource(metrics)
+
+
+class BatchRun:
+    """One batch this deck runs (or may run): its journal, its executor and its events."""
+
+    def __init__(self, deck: DeckContext, journal: Journal) -> None:
+        self.deck = deck
+        self.journal = journal
+        self.events: list[BatchEvent] = []
+        self.executor: BatchExecutor | None = None
+        self.running = False
+        self.final: Replay | None = None  # set when a run ends
+        self.error = ""
+        self._lock = threading.Lock()
+
+    @property
+    def id(self) -> str:
+        return self.journal.id
+
+    def events_since(self, seen: int) -> list[BatchEvent]:
+        with self._lock:
+            return self.events[seen:]
+
+    def _record(self, event: BatchEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def start(self, app: App[Any], *, abort: bool = False) -> None:
+        """Run (or resume, or with ``abort`` roll back) the batch in a thread worker of the app."""
+        if self.running:
+            return
+        self.running = True
+        self.final = None
+        self.error = ""
+        self.executor = BatchExecutor(
+            self.deck.backend,
+            self.journal,
+            audit_context=self.deck.audit,
+            gate=gate_for(self.deck),
+            on_event=self._record,
+        )
+        executor = self.executor
+
+        def run() -> None:
+            try:
+                self.final = executor.abort_now() if abort else executor.run()
+            except Exception as exc:  # the journal keeps what happened; the screen says why
+                self.error = f"batch {self.id} stopped: {exc}"
+                self._record(BatchEvent(EventKind.HALTED, self.error))
+            finally:
+                self.running = False
+
+        app.run_worker(run, name=f"batch {self.id}", group="batches", thread=True,
+                       exit_on_error=False)  # fmt: skip
+
+    def halt(self) -> str:
+        """Ask the batch to stop after the requests in flight; what was done, for the operator."""
+        if self.running and self.executor is not None:
+            self.executor.halt()
+            return f"halting batch {self.id}: the requests in flight finish, no more are sent"
+        if self.journal.holder() is not None:
+            self.journal.request("halt")
+            return f"asked process {self.journal.holder()} to halt batch {self.id}"
+        return f"batch {self.id} is not running; nothing to halt"
+
+    def abort(self, app: App[Any]) -> str:
+        if self.running and self.executor is not None:
+            self.executor.abort()
+            return f"aborting batch {self.id}: rolling back what it changed"
+        if self.journal.holder() is not None:
+            self.journal.request("abort")
+            return f"asked process {self.journal.holder()} to abort batch {self.id}"
+        self.start(app, abort=True)
+        return f"aborting batch {self.id}: rolling back what it changed"
+
+
+class BatchRuns:
+    """The batches of this deck, by ID: the app keeps them while screens come and go."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, BatchRun] = {}
+
+    def get(self, deck: DeckContext, journal: Journal) -> BatchRun:
+        if journal.id not in self.runs:
+            self.runs[journal.id] = BatchRun(deck, journal)
+        return self.runs[journal.id]
+
+    def halt_all(self) -> None:
+        """The deck is closing: running batches halt (resumable) instead of dying mid-step."""
+        for run in self.runs.values():
+            if run.running and run.executor is not None:
+                run.executor.halt()
+
+
+def runs_of(app: App[Any]) -> BatchRuns:
+    """The app's batches (the deck makes them at start; any other host gets them here)."""
+    runs = getattr(app, "batch_runs", None)
+    if not isinstance(runs, BatchRuns):
+        runs = BatchRuns()
+        app.batch_runs = runs  # type: ignore[attr-defined]
+    return runs
+
+
+# -- what the screen shows --------------------------------------------------------------------
+def wave_lines(state: Replay) -> list[str]:
+    """One line per wave: its size, where it stands and its targets' states."""
+    lines = []
+    for number, wave in enumerate(state.plan.waves):
+        words = [STEP_WORDS[state.targets[t].step] for t in wave]
+        counts = ", ".join(f"{words.count(w)} {w}" for w in dict.fromkeys(words))
+        if number in state.waves_passed:
+            mark = "done"
+        elif number == state.wave and state.state is BatchState.RUNNING:
+            mark = "running"
+        elif number == state.wave:
+            mark = state.state.value
+        else:
+            mark = "waiting"
+        lines.append(f"wave {number + 1} ({len(wave)}): {mark} - {counts}")
+    return lines
+
+
+def apply_event(state: Replay, event: BatchEvent) -> None:
+    """Fold one executor event into the screen's copy of the batch."""
+    if event.kind is EventKind.WAVE_STARTED and event.wave is not None:
+        state.wave = event.wave
+    elif event.kind is EventKind.WAVE_PASSED and event.wave is not None:
+        state.waves_passed.add(event.wave)
+    elif event.kind is EventKind.STARTED:
+        state.state, state.reason = BatchState.RUNNING, ""
+    elif event.kind is EventKind.HALTED:
+        state.state, state.reason = BatchState.HALTED, event.message
+    elif event.kind is EventKind.ABORTED:
+        state.state, state.reason = BatchState.ABORTED, event.message
+    elif event.kind is EventKind.DONE:
+        state.state, state.reason = BatchState.DONE, ""
+    if event.target and event.step is not None:
+        namespace, _, name = event.target.partition("/")
+        item = state.targets.setdefault((namespace, name), TargetRecord())
+        item.step = event.step
+        if event.step is Step.FAILED:
+            item.reason = event.message
+        else:
+            item.message = event.message
+
+
+def event_line(event: BatchEvent) -> str | None:
+    if event.kind is EventKind.TARGET and event.step in _QUIET:
+        return None
+    where = f"{event.target}: {STEP_WORDS[event.step]}: " if event.target and event.step else ""
+    return f"{where}{event.message}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+@dataclass(frozen=True)
+class GateCell:
+    now_p99: float | None
+    base_p99: float | None
+    now_errors: float | None
+    base_errors: float | None
+
+    def text(self) -> str:
+        if self.now_p99 is None and self.base_p99 is None and self.now_errors is None:
+            return "-"
+        return (
+            f"p99 {_ms(self.now_p99)}/{_ms(self.base_p99)} ms  "
+            f"err {_pct(self.now_errors)}/{_pct(self.base_errors)} %"
+        )
+
+
+class ConfirmAbort(ModalScreen[bool]):
+    """``a`` asks first: an abort rolls back everything the batch changed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Abort the batch"),
+        Binding("n,escape", "answer(False)", "Keep it"),
+    ]
+    DEFAULT_CSS: ClassVar[str] = """
+    ConfirmAbort { align: center middle; }
+    #abort-box { width: 70; height: auto; border: thick $error; background: $surface;
+                 padding: 0 1; }
+    #abort-buttons { height: auto; }
+    #abort-buttons Button { margin-right: 1; }
+    """
+
+    def __init__(self, batch_id: str, changed: int) -> None:
+        super().__init__()
+        self.batch_id = batch_id
+        self.changed = changed
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="abort-box"):
+            yield Label(f"Abort batch {self.batch_id}?")
+            yield Static(
+                f"It stops and rolls back the {self.changed} deployments it changed "
+                "to the revision each had before. y aborts, n keeps it."
+            )
+            with Horizontal(id="abort-buttons"):
+                yield Button("Abort and roll back", id="abort-yes", variant="error")
+                yield Button("Keep it", id="abort-no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "abort-yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class BatchScreen(Screen[None]):
+    TITLE = "Batch"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("h", "halt", "Halt"),
+        Binding("r", "resume", "Resume"),
+        Binding("a", "abort", "Abort"),
+    ]
+    DEFAULT_CSS: ClassVar[str] = """
+    BatchScreen #batch-title { height: 1; text-style: bold; }
+    BatchScreen #batch-plan { height: auto; color: $text-muted; }
+    BatchScreen #batch-waves { height: auto; max-height: 6; }
+    BatchScreen #batch-targets { height: 1fr; min-height: 4; }
+    BatchScreen #batch-log { height: 6; }
+    """
+
+    def __init__(self, deck: DeckContext, run: BatchRun) -> None:
+        super().__init__()
+        self.deck = deck
+        self.batch_run = run
+        self.state: Replay | None = None
+        self.seen = 0
+        self.shown_final: Replay | None = None
+        self._ticks = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="batch-title")
+        yield Static("", id="batch-plan")
+        yield Static("", id="batch-waves")
+        yield DataTable(id="batch-targets", cursor_type="row", zebra_stripes=True)
+        yield Log(id="batch-log", max_lines=LOG_LINES)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table: DataTable[str | Text] = self.query_one("#batch-targets", DataTable)
+        table.add_column("target", key="target")
+        table.add_column("wave", key="wave")
+        table.add_column("state", key="state")
+        table.add_column("gate now/base", key="gate")
+        table.add_column("reason", key="reason")
+        self.seen = len(self.batch_run.events)  # events after this are newer than the replay below
+        try:
+            self.state = self.batch_run.final or self.batch_run.journal.replay()
+        except (JournalError, OSError, ValueError, KeyError) as exc:
+            self.query_one("#batch-title", Static).update(f"batch {self.batch_run.id}: {exc}")
+            return
+        self.shown_final = self.batch_run.final
+        log = self.query_one("#batch-log", Log)
+        for event in self.batch_run.events[max(0, self.seen - 200) : self.seen]:
+            if (line := event_line(event)) is not None:
+                log.write_line(line)
+        plan = self.state.plan
+        for target in plan.targets:
+            table.add_row(
+                target_name(target),
+                str(plan.wave_of(target) + 1),
+                "",
+                "",
+                "",
+                key=target_name(target),
+            )
+        self._show(plan.targets)
+        self.set_interval(DRAIN_SECONDS, self._drain)
+
+    # -- keeping up with the batch --------------------------------------------------------------
+    def _drain(self) -> None:
+        if self.state is None:
+            return
+        events = self.batch_run.events_since(self.seen)
+        self.seen += len(events)
+        changed: dict[Target, None] = {}
+        log = self.query_one("#batch-log", Log)
+        lines = []
+        for event in events:
+            apply_event(self.state, event)
+            if event.target:
+                namespace, _, name = event.target.partition("/")
+                changed[(namespace, name)] = None
+            if (line := event_line(event)) is not None:
+                lines.append(line)
+        if lines:
+            log.write_lines(lines)
+        final = self.batch_run.final
+        if final is not None and final is not self.shown_final:
+            self.shown_final = final
+            self.state = final  # what the journal says is what stays on screen
+            self._show(self.state.plan.targets)
+            return
+        self._ticks += 1
+        if self._ticks % GATE_EVERY == 0:  # the gate numbers move without events
+            self._show(self.state.plan.targets)
+        elif events:
+            self._show(list(changed))
+
+    def _show(self, targets: Sequence[Target]) -> None:
+        state = self.state
+        if state is None:
+            return
+        running = " (running here)" if self.batch_run.running else ""
+        reason = f" - {state.reason}" if state.reason else ""
+        self.query_one("#batch-title", Static).update(
+            f"batch {state.id}: {state.state.value}{running}{reason}"
+        )
+        self.query_one("#batch-plan", Static).update("\n".join(state.plan.describe()))
+        self.query_one("#batch-waves", Static).update("\n".join(wave_lines(state)))
+        table: DataTable[str | Text] = self.query_one("#batch-targets", DataTable)
+        gates = self._gates(state, targets)
+        for target in targets:
+            item = state.targets.get(target, TargetRecord())
+            key = target_name(target)
+            word = STEP_WORDS[item.step]
+            style = {"failed": "bold red", "UNDO FAILED": "bold red", "ok": "green"}.get(word, "")
+            table.update_cell(key, "state", Text(word, style=style))
+            table.update_cell(key, "reason", item.reason)
+            table.update_cell(key, "gate", gates.get(target, "-"))
+
+    def _gates(self, state: Replay, targets: Sequence[Target]) -> dict[Target, str]:
+        """Each target's p99 and error % now against its baseline from before its wave."""
+        metrics = self.deck.metrics
+        if metrics is None:
+            return {}
+        try:
+            snapshot = metrics.snapshot()
+        except Exception:  # no numbers is no reason to stop showing the batch
+            return {}
+        cells = {}
+        for target in targets:
+            now = snapshot.get(target)
+            base = state.baselines.get(target, (None, None))
+            cell = GateCell(
+                getattr(now, "p99_ms", None),
+                base[0],
+                getattr(now, "error_percent", None),
+                base[1],
+            )
+            cells[target] = cell.text()
+        return cells
+
+    # -- halt, resume, abort --------------------------------------------------------------------
+    def _refused(self, what: str) -> bool:
+        if self.deck.read_only:
+            reason = self.deck.permissions.read_only_reason or "read-only"
+            self.app.notify(f"{what}: {reason}", severity="warning", timeout=5)
+            return True
+        return False
+
+    def action_halt(self) -> None:
+        self.app.notify(self.batch_run.halt(), timeout=4)
+
+    def action_resume(self) -> None:
+        if self._refused("resume") or self.state is None:
+            return
+        if self.batch_run.running or self.batch_run.journal.holder() is not None:
+            self.app.notify(f"batch {self.batch_run.id} is running; nothing to resume", timeout=4)
+            return
+        if self.state.state in (BatchState.DONE, BatchState.ABORTED):
+            self.app.notify(
+                f"batch {self.batch_run.id} is {self.state.state.value}; nothing to resume",
+                timeout=4,
+            )
+            return
+        self._check_and_run(self.state.plan, abort=False)
+
+    def action_abort(self) -> None:
+        if self._refused("abort") or self.state is None:
+            return
+        if self.state.state is BatchState.ABORTED:
+            self.app.notify(f"batch {self.batch_run.id} is already aborted", timeout=4)
+            return
+        changed = len(
+            self.state.in_steps(Step.SENT, Step.APPLIED, Step.HEALTHY, Step.FAILED, Step.UNDOING)
+        )
+        self.app.push_screen(ConfirmAbort(self.batch_run.id, changed), self._abort_answered)
+
+    def _abort_answered(self, answer: bool | None) -> None:
+        if not answer or self.state is None:
+            return
+        if self.batch_run.running or self.batch_run.journal.holder() is not None:
+            self.app.notify(self.batch_run.abort(self.app), timeout=5)
+            return
+        self._check_and_run(self.state.plan, abort=True)
+
+    @work(thread=True, group="batch-check", exit_on_error=False)
+    def _check_and_run(self, plan: Plan, *, abort: bool) -> None:
+        """RBAC before a resume or an abort sends anything (reviews go to the API server)."""
+        backend = self.deck.backend
+        for namespace in sorted({t[0] for t in plan.targets}):
+            if not backend.can("patch", "deployments", namespace):
+                self.app.call_from_thread(
+                    self.app.notify,
+                    f"forbidden: user {self.deck.user!r} may not patch deployments in "
+                    f"namespace {namespace}; nothing was sent",
+                    severity="error",
+                )
+                return
+        self.app.call_from_thread(self._go, abort)
+
+    def _go(self, abort: bool) -> None:
+        if abort:
+            self.app.notify(self.batch_run.abort(self.app), timeout=5)
+        else:
+            self.batch_run.start(self.app)
+            self.app.notify(f"resuming batch {self.batch_run.id}", timeout=3)
+
+
+class BatchListScreen(Screen[None]):
+    """``:batches``: every journal with its state; enter opens one."""
+
+    TITLE = "Batches"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open"),
+        Binding("ctrl+r", "reload", "Reload"),
+    ]
+    DEFAULT_CSS: ClassVar[str] = """
+    BatchListScreen #batches-title { height: 1; text-style: bold; }
+    BatchListScreen #batches-table { height: 1fr; }
+    """
+
+    def __init__(self, deck: DeckContext) -> None:
+        super().__init__()
+        self.deck = deck
+        self.journals: dict[str, Journal] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("Batches: reading the journals…", id="batches-title")
+        yield DataTable(id="batches-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table: DataTable[str] = self.query_one("#batches-table", DataTable)
+        table.add_columns("ID", "STATE", "ACTION", "TARGETS", "WAVES", "FAILED", "USER")
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self._read()
+
+    @work(thread=True, group="batches-read", exclusive=True, exit_on_error=False)
+    def _read(self) -> None:
+        rows: list[tuple[Journal, list[str]]] = []
+        for journal in reversed(list_journals()):  # newest first
+            try:
+                state = journal.replay()
+            except (JournalError, OSError, ValueError, KeyError):
+                continue
+            here = runs_of(self.app).runs.get(journal.id)
+            running = here is not None and here.running
+            word = state.state.value
+            if state.state is BatchState.RUNNING and not running:
+                word += " (elsewhere)" if journal.holder() else " (no process)"
+            rows.append(
+                (
+                    journal,
+                    [
+                        journal.id,
+                        word,
+                        state.plan.spec.describe(),
+                        str(len(state.plan.targets)),
+                        f"{len(state.waves_passed)}/{len(state.plan.waves)}",
+                        str(len(state.failed)),
+                        str(state.meta.get("user", "?")),
+                    ],
+                )
+            )
+        self.app.call_from_thread(self._fill, rows)
+
+    def _fill(self, rows: list[tuple[Journal, list[str]]]) -> None:
+        table: DataTable[str] = self.query_one("#batches-table", DataTable)
+        table.clear()
+        self.journals = {}
+        for journal, cells in rows:
+            self.journals[journal.id] = journal
+            table.add_row(*cells, key=journal.id)
+        count = len(rows)
+        self.query_one("#batches-title", Static).update(
+            f"Batches: {count} (newest first) · enter opens one" if count else
+            "Batches: none yet (a rollout on several deployments with waves makes one)"
+        )  # fmt: skip
+
+    def shown(self) -> list[list[str]]:
+        """The rows as the user sees them (none before the screen is composed)."""
+        found = self.query("#batches-table").results(DataTable)
+        table = next(iter(found), None)
+        if table is None:
+            return []
+        return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        table: DataTable[str] = self.query_one("#batches-table", DataTable)
+        if table.row_count == 0:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        journal = self.journals.get(str(key))
+        if journal is None:
+            return
+        run = runs_of(self.app).get(self.deck, journal)
+        self.app.push_screen(BatchScreen(self.deck, run))

@@ -1,0 +1,257 @@
+"""Rollouts in waves from the deck on the real KWOK cluster: the action dialog's plan fields,
+the Batch screen (waves, per-target state, event log) with halt and resume, and ``:batches``.
+The model store is a real local store holding versions 1 and 2 of ``digits``; journals and the
+audit log live in the test's own folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from console.audit import read_audit
+from console.backends.kubernetes.backend import KubernetesBackend
+from console.batch.journal import BatchState, Journal
+from console.batch.plan import make_plan, settings_from
+from console.batch.runner import ActionSpec
+from console.profile import load_profile
+from console.tui.app import DeckApp
+from console.tui.screens.action_dialog import ActionDialog
+from console.tui.screens.batch import BatchListScreen, BatchScreen
+from serving.manifest import FileEntry, Manifest
+from serving.store import ModelStore
+from tests.e2e.tui.deck_pilot import KwokFleet, notices, run, shown_names, wait_for
+from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.versions import describe, make_version
+
+NAMES = [f"m-{i:02d}" for i in range(12)]
+SIZE = (100, 40)
+
+
+def publish(store: ModelStore, folder: Path) -> int:
+    def described(version: int, files: Mapping[str, FileEntry]) -> Manifest:
+        return describe(version, files)
+
+    return store.publish("digits", make_version(folder), described).version
+
+
+@pytest.fixture(name="fleet")
+def fleet_fixture(
+    k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[KwokFleet]:
+    """Twelve deployments of digits v1, a store with v1 and v2, journals in tmp_path."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    store = ModelStore(str(tmp_path / "store"))
+    assert [publish(store, tmp_path / "v1"), publish(store, tmp_path / "v2")] == [1, 2]
+    kwok = load_profile("kwok")
+    profile = dataclasses.replace(kwok, store=dataclasses.replace(kwok.store, root=store.root))
+    backend = KubernetesBackend(
+        profile, api_client=k8s_cluster.api_client(), namespaces=[k8s_namespace], user="alice"
+    )
+    assert backend.start()
+    try:
+        fleet = KwokFleet(k8s_cluster, k8s_namespace, backend, tmp_path / "audit.jsonl")
+        fleet.deploy(*NAMES)
+        yield fleet
+    finally:
+        backend.cache.stop()
+
+
+def batch_screen(app: DeckApp) -> BatchScreen | None:
+    return app.screen if isinstance(app.screen, BatchScreen) else None
+
+
+def target_states(screen: BatchScreen) -> dict[str, str]:
+    """The target → state column of the Batch screen's table, as shown."""
+    table: DataTable[Any] = screen.query_one("#batch-targets", DataTable)
+    return {
+        str(table.get_row_at(i)[0]): str(table.get_row_at(i)[2]) for i in range(table.row_count)
+    }
+
+
+def shown(screen: BatchScreen, widget: str) -> str:
+    static: Any = screen.query_one(widget)
+    return str(static.render())
+
+
+async def open_plan_dialog(app: DeckApp, pilot: Any, **fields: str) -> ActionDialog:
+    """Mark every row, press u (rollout) and fill the dialog; the caller presses enter."""
+    await wait_for(pilot, "twelve rows", lambda: len(shown_names(app)) == len(NAMES))
+    await pilot.press("A", "u")
+    assert isinstance(app.screen, ActionDialog), f"expected the action dialog, got {app.screen}"
+    box = app.screen
+    box.query_one("#version", Input).value = "2"
+    for name, value in fields.items():
+        box.query_one(f"#plan-{name}", Input).value = value
+    box.query_one("#confirm-count", Input).value = str(len(NAMES))
+    box.query_one("#version", Input).focus()
+    return box
+
+
+def listed_batches(app: DeckApp) -> list[list[str]] | None:
+    """The rows of ``:batches`` once it shows some."""
+    screen = app.screen
+    return (screen.shown() or None) if isinstance(screen, BatchListScreen) else None
+
+
+def versions(fleet: KwokFleet) -> set[str | None]:
+    return {row.version for row in fleet.backend.deployments()}
+
+
+def test_a_rollout_in_waves_from_the_dialog_shows_every_target_ok_and_every_wave_done(
+    fleet: KwokFleet,
+) -> None:
+    journal_id = ""
+
+    async def scenario() -> None:
+        nonlocal journal_id
+        app = fleet.deck()
+        async with app.run_test(size=SIZE) as pilot:
+            box = await open_plan_dialog(app, pilot, waves="1,50%,100%", bake="0")
+            assert box.query_one("#plan-waves", Input).value == "1,50%,100%"
+            await pilot.press("enter")
+            screen = await wait_for(pilot, "the Batch screen", lambda: batch_screen(app))
+            journal_id = screen.batch_run.id
+            await wait_for(
+                pilot,
+                "the batch to finish",
+                lambda: screen.state is not None and screen.state.state is BatchState.DONE,
+                within=120,
+            )
+            await pilot.pause(0.5)  # a last drain
+            states = target_states(screen)
+            assert states == {f"{fleet.namespace}/{n}": "ok" for n in NAMES}
+            waves = shown(screen, "#batch-waves")
+            assert "wave 1 (1): done - 1 ok" in waves
+            assert "wave 2 (5): done - 5 ok" in waves
+            assert "wave 3 (6): done - 6 ok" in waves
+            assert f"batch {journal_id}: done" in shown(screen, "#batch-title")
+            log: Any = screen.query_one("#batch-log")
+            assert any("done: 12 healthy" in line for line in log.lines)
+
+            await pilot.press("escape")  # back to the fleet; then :batches lists it
+            assert batch_screen(app) is None
+            app.run_command("batches")
+            listed = await wait_for(
+                pilot,
+                "the batch in :batches",
+                lambda: listed_batches(app),
+            )
+            assert listed[0][:5] == [journal_id, "done", "rollout to version 2", "12", "3/3"]
+            await pilot.press("enter")  # opens it again, from its journal
+            again = await wait_for(pilot, "the Batch screen again", lambda: batch_screen(app))
+            assert set(target_states(again).values()) == {"ok"}
+
+    run(scenario)
+    poll_until("every deployment on version 2", lambda: versions(fleet) == {"2"})
+    assert Journal.open(journal_id).replay().state is BatchState.DONE
+    rollouts = [e for e in read_audit(path=fleet.audit_path) if e.action == "rollout"]
+    assert len(rollouts) == len(NAMES)
+    assert all(e.parameters["batch"] == journal_id and e.user == "alice" for e in rollouts)
+
+
+def test_halt_stops_the_batch_and_resume_finishes_it(fleet: KwokFleet) -> None:
+    async def scenario() -> None:
+        app = fleet.deck()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_plan_dialog(app, pilot, waves="1,50%,100%", bake="3")
+            await pilot.press("enter")
+            screen = await wait_for(pilot, "the Batch screen", lambda: batch_screen(app))
+            await wait_for(
+                pilot,
+                "wave 1 to start",
+                lambda: "wave 1 (1): running" in shown(screen, "#batch-waves"),
+            )
+            await pilot.press("h")
+            await wait_for(
+                pilot,
+                "the batch to halt",
+                lambda: (
+                    not screen.batch_run.running
+                    and screen.state is not None
+                    and screen.state.state is BatchState.HALTED
+                ),
+                within=60,
+            )
+            journal = Journal.open(screen.batch_run.id).replay()
+            assert journal.state is BatchState.HALTED
+            assert journal.reason == "halted by the operator"
+            assert 2 not in journal.waves_passed  # the last wave never started
+            assert "halted" in shown(screen, "#batch-title")
+            pending = [s for s in target_states(screen).values() if s == "pending"]
+            assert len(pending) >= 6
+
+            await pilot.press("r")
+            await wait_for(
+                pilot,
+                "the resumed batch to finish",
+                lambda: screen.state is not None and screen.state.state is BatchState.DONE,
+                within=120,
+            )
+            await pilot.pause(0.5)
+            assert set(target_states(screen).values()) == {"ok"}
+            assert Journal.open(screen.batch_run.id).replay().state is BatchState.DONE
+
+    run(scenario)
+    poll_until("every deployment on version 2", lambda: versions(fleet) == {"2"})
+
+
+def test_a_wrong_plan_field_says_why_under_it_and_sends_nothing(fleet: KwokFleet) -> None:
+    async def scenario() -> None:
+        app = fleet.deck()
+        async with app.run_test(size=SIZE) as pilot:
+            box = await open_plan_dialog(app, pilot, waves="50%,1", **{"max-parallel": "many"})
+            await pilot.press("enter")
+            waves_error: Any = box.query_one("#plan-waves-error")
+            parallel_error: Any = box.query_one("#plan-max-parallel-error")
+            assert "counts then percentages, increasing, ending at 100%" in str(
+                waves_error.render()
+            )
+            assert "max parallel: a whole number" in str(parallel_error.render())
+            assert isinstance(app.screen, ActionDialog)
+            assert not box.running
+
+    run(scenario)
+    assert versions(fleet) == {"1"}
+    assert not [e for e in read_audit(path=fleet.audit_path) if e.action == "rollout"]
+
+
+def test_read_only_offers_no_rollout_and_a_listed_batch_cannot_be_resumed(
+    fleet: KwokFleet,
+) -> None:
+    targets = [(fleet.namespace, n) for n in NAMES[:2]]
+    plan = make_plan(
+        ActionSpec("rollout", version=2),
+        targets,
+        settings_from(fleet.backend.profile, waves="1,100%"),
+    )
+    halted = Journal.create(plan, {"user": "bob", "profile": "kwok"})
+    halted.append("state", state="halted", reason="halted by the operator")
+
+    async def scenario() -> None:
+        app = fleet.deck(read_only=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, "twelve rows", lambda: len(shown_names(app)) == len(NAMES))
+            await pilot.press("A", "u")
+            assert not isinstance(app.screen, ActionDialog)
+            assert any("rollout: read-only" in n for n in notices(app))
+            app.run_command("batches")
+            listed = await wait_for(
+                pilot,
+                "the halted batch in :batches",
+                lambda: listed_batches(app),
+            )
+            assert listed[0][:2] == [halted.id, "halted"]
+            await pilot.press("enter")
+            screen = await wait_for(pilot, "the Batch screen", lambda: batch_screen(app))
+            await pilot.press("r")
+            assert any("resume: read-only" in n for n in notices(app))
+            assert not screen.batch_run.running
+
+    run(scenario)
+    assert Journal.open(halted.id).replay().state is BatchState.HALTED
+    assert versions(fleet) == {"1"}
