@@ -240,6 +240,9 @@ class DeploymentScreen(Screen[None]):
         extra = ""
         if latest is not None:
             extra = f"pods {latest.pods}"
+            hit = latest.numbers.precomputed_hit_ratio  # None: no table, or no key lookups
+            if hit is not None:
+                extra = f"precomputed hits {100.0 * hit:.0f} %  {extra}"
             if latest.pods_failed:
                 extra += f" ({latest.pods_failed} not answering: {'; '.join(latest.problems)})"
         panel.show(self.metrics.history(key), extra)
