@@ -111,8 +111,9 @@ class PlotSpec:
 LATENCY = PlotSpec(
     "latency ms",
     (
-        lambda ps: line_of(ps, lambda n: n.p50_ms, "p50", "cyan", "dot"),
-        lambda ps: line_of(ps, lambda n: n.p99_ms, "p99", "red"),
+        # Two markers, not only two colours: the lines stay apart without colour (NO_COLOR).
+        lambda ps: line_of(ps, lambda n: n.p50_ms, "p50", "cyan"),
+        lambda ps: line_of(ps, lambda n: n.p99_ms, "p99", "red", "hd"),
     ),
     "latency: no traffic",
 )
@@ -175,14 +176,14 @@ def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
 
 
 def numbers_line(numbers: LatestNumbers | None, extra: str = "") -> str:
-    """``req/s 21.4  p50 3.1 ms  p90 5.0 ms  p99 9.8 ms  errors 0.00 %  batch 1.0  queue 0``;
+    """``req/s 21.4  p50 3.1  p90 5.0  p99 9.8 ms  errors 0.00 %  batch 1.0  queue 0``;
     dashes where the window had nothing to measure."""
     if numbers is None:
         return "no metrics yet" + (f"  {extra}" if extra else "")
     parts = [
         f"req/s {numbers.requests_per_s:.1f}",
-        f"p50 {fmt(numbers.p50_ms, ' ms')}",
-        f"p90 {fmt(numbers.p90_ms, ' ms')}",
+        f"p50 {fmt(numbers.p50_ms)}",
+        f"p90 {fmt(numbers.p90_ms)}",
         f"p99 {fmt(numbers.p99_ms, ' ms')}",
         f"errors {fmt(numbers.error_percent, ' %', 2)}",
         f"batch {fmt(numbers.batch_size)}",
