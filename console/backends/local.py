@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
+import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -445,6 +447,7 @@ class LocalBackend:
                     return
                 yield line
         finally:
+            _wake_reader(response)
             response.close()
 
     def can(self, verb: str, resource: str, namespace: str | None = None) -> bool:
@@ -460,3 +463,14 @@ def _absolute(location: str) -> str:
     if "://" in location:
         return location
     return str(Path(location).expanduser().resolve())
+
+
+def _wake_reader(response: Any) -> None:
+    """Shut the stream's socket down so a thread blocked reading it returns: closing the
+    response alone waits for that read (it holds the reader's lock), which on a quiet followed
+    log never ends — the deck then hung on quit after showing a log."""
+    with (
+        contextlib.suppress(OSError, ValueError),
+        socket.socket(fileno=os.dup(response.fileno())) as sock,
+    ):
+        sock.shutdown(socket.SHUT_RDWR)
