@@ -2,7 +2,8 @@
 local runtime lists under its own kind with its progress read from its JSON lines; the Models
 screen shows the table the job published (rows and size) on the version that carries it; the
 Fleet's HIT% column shows the real collector's hit ratio of a real predictor answering key
-requests, and ``-`` for a predictor without a table."""
+requests, and ``-`` for a predictor without a table; so does the Deployment screen's Metrics
+tab."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from console.metrics import MetricsCollector, static_source
 from console.model import JobPhase, ScoringRequest
 from console.tui.epoch_log import format_scored, parse_progress
 from console.tui.rows import COLUMN_KEYS
+from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.models import COLUMNS as MODEL_COLUMNS
 from console.tui.screens.models import ModelsScreen
 from console.tui.screens.training import COLUMNS as JOB_COLUMNS
 from console.tui.screens.training import TrainingScreen
+from console.tui.widgets.metrics_plot import MetricsPanel
 from serving.store import ModelStore
 from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, shown_names
 from tests.e2e.tui.screen_host import ScreenHost, run, wait_for
@@ -198,7 +201,7 @@ def fleet_cell(app: Any, name: str, column: str) -> str:
     return str(row.cells[COLUMN_KEYS.index(column)])
 
 
-def test_the_hit_column_shows_the_collectors_hit_ratio_and_a_dash_without_a_table(
+def test_the_hit_ratio_shows_on_fleet_and_deployment_and_a_dash_without_a_table(
     kwok_fleet: KwokFleet,
     scored: ScoredStore,
     digits_store: fixtures.DigitsStore,
@@ -251,6 +254,26 @@ def test_the_hit_column_shows_the_collectors_hit_ratio_and_a_dash_without_a_tabl
                 assert fleet_cell(app, "digits-plain", "hit") == "-"
                 header = app.fleet.table.render_line(0).text
                 assert header.index("REQ/S") < header.index("HIT%") < header.index("P50")
+
+                # The Deployment screen's Metrics tab says it too, for the one with a table.
+                assert shown_names(app) == ["digits-keys", "digits-plain"]
+                await pilot.press("enter", "5")
+                screen = app.screen
+                assert isinstance(screen, DeploymentScreen)
+                panel = screen.query_one(MetricsPanel)
+                await wait_for(
+                    pilot, "the numbers line", lambda: panel.numbers_text.startswith("req/s ")
+                )
+                assert "precomputed hits 100 %" in panel.numbers_text
+                await pilot.press("escape", "j", "enter", "5")
+                screen = app.screen
+                assert isinstance(screen, DeploymentScreen)
+                assert screen.deployment_name == "digits-plain"
+                panel = screen.query_one(MetricsPanel)
+                await wait_for(
+                    pilot, "the numbers line", lambda: panel.numbers_text.startswith("req/s ")
+                )
+                assert "precomputed" not in panel.numbers_text
 
         run(scenario)
     finally:
