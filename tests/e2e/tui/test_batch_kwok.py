@@ -21,7 +21,7 @@ from console.batch.runner import ActionSpec
 from console.profile import load_profile
 from console.tui.app import DeckApp
 from console.tui.screens.action_dialog import ActionDialog
-from console.tui.screens.batch import BatchListScreen, BatchScreen
+from console.tui.screens.batch import BatchListScreen, BatchScreen, ConfirmAbort
 from serving.manifest import FileEntry, Manifest
 from serving.store import ModelStore
 from tests.e2e.tui.deck_pilot import KwokFleet, notices, run, shown_names, wait_for
@@ -90,6 +90,15 @@ async def open_plan_dialog(app: DeckApp, pilot: Any, **fields: str) -> ActionDia
     box.query_one("#confirm-count", Input).value = str(len(NAMES))
     box.query_one("#version", Input).focus()
     return box
+
+
+def waves(screen: BatchScreen) -> str:
+    return shown(screen, "#batch-waves")
+
+
+def halted(screen: BatchScreen) -> bool:
+    state = screen.state
+    return not screen.batch_run.running and state is not None and state.state is BatchState.HALTED
 
 
 def listed_batches(app: DeckApp) -> list[list[str]] | None:
@@ -255,3 +264,60 @@ def test_read_only_offers_no_rollout_and_a_listed_batch_cannot_be_resumed(
     run(scenario)
     assert Journal.open(halted.id).replay().state is BatchState.HALTED
     assert versions(fleet) == {"1"}
+
+
+def test_abort_asks_first_then_rolls_back_what_the_batch_changed(fleet: KwokFleet) -> None:
+    async def scenario() -> None:
+        app = fleet.deck()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_plan_dialog(app, pilot, waves="1,50%,100%", bake="3")
+            await pilot.press("enter")
+            screen = await wait_for(pilot, "the Batch screen", lambda: batch_screen(app))
+            await wait_for(pilot, "wave 1 to pass", lambda: "wave 1 (1): done" in waves(screen))
+            await pilot.press("h")
+            await wait_for(pilot, "the batch to halt", lambda: halted(screen))
+            await pilot.press("a")
+            assert isinstance(app.screen, ConfirmAbort)
+            await pilot.press("n")  # kept: nothing happens
+            assert batch_screen(app) is screen
+            assert not screen.batch_run.running
+            await pilot.press("a", "y")
+            await wait_for(
+                pilot,
+                "the abort to finish",
+                lambda: screen.state is not None and screen.state.state is BatchState.ABORTED,
+                within=120,
+            )
+            await pilot.pause(0.5)
+            states = set(target_states(screen).values())
+            assert not states & {"ok", "running"}, states
+            assert "rolled back" in states
+            assert "aborted" in shown(screen, "#batch-title")
+
+    run(scenario)
+    poll_until("every deployment back on version 1", lambda: versions(fleet) == {"1"})
+
+
+def test_quitting_the_deck_mid_batch_halts_it_for_a_later_resume(fleet: KwokFleet) -> None:
+    batch_id = ""
+
+    async def scenario() -> None:
+        nonlocal batch_id
+        app = fleet.deck()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_plan_dialog(app, pilot, waves="1,50%,100%", bake="30")
+            await pilot.press("enter")
+            screen = await wait_for(pilot, "the Batch screen", lambda: batch_screen(app))
+            batch_id = screen.batch_run.id
+            await wait_for(pilot, "wave 1 to start", lambda: "wave 1 (1): running" in waves(screen))
+            await pilot.press("escape")  # back to the fleet: the batch goes on
+            await pilot.pause(0.5)
+            assert screen.batch_run.running
+            app.exit()
+
+    run(scenario)
+    poll_until(
+        "the journal to say halted",
+        lambda: Journal.open(batch_id).replay().state is BatchState.HALTED,
+        60,
+    )
