@@ -61,7 +61,12 @@ def run(args: argparse.Namespace) -> int:
         namespaces = (args.namespace,)
     user = args.user = _kube_user(profile, args.context)
     backend = open_backend(
-        profile, context=args.context, namespaces=namespaces, read_only=read_only, user=user
+        profile,
+        context=args.context,
+        namespaces=namespaces,
+        read_only=read_only,
+        user=user,
+        parallel=getattr(args, "max_parallel", None),  # a batch's requests share the pool
     )
     try:
         _check_allowed(backend, args)

@@ -182,8 +182,8 @@ def run_fleetdeck(
     )
     counted = Counted()
     cpu0, t0 = time.process_time(), time.perf_counter()
-    # The pool as the CLI sizes it (one connection per watch plus 8).
-    api_client = api_client_for(profile, None, watchers=5)
+    # The pool as the CLI sizes it: one connection per watch and per request in flight, plus 8.
+    api_client = api_client_for(profile, None, watchers=5, parallel=max_parallel)
     counted.wrap(api_client)
     backend = KubernetesBackend(profile, api_client=api_client, user="kwok-admin")
     try:

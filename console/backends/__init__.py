@@ -23,8 +23,10 @@ def open_backend(
     namespaces: Sequence[str] | None = None,
     read_only: bool = False,
     user: str = "",
+    parallel: int | None = None,
 ) -> Any:
-    """The backend a profile names, started (its cache listed) and ready to read."""
+    """The backend a profile names, started (its cache listed) and ready to read; ``parallel``
+    (a batch's ``--max-parallel``; default the profile's) sizes its connection pool."""
     if profile.backend == "local":
         # The local runtime: started on demand (one agent per profile), then read from its cache.
         from console.backends.local import LocalBackend
@@ -38,7 +40,12 @@ def open_backend(
 
     try:
         backend = KubernetesBackend(
-            profile, context=context, namespaces=namespaces, read_only=read_only, user=user
+            profile,
+            context=context,
+            namespaces=namespaces,
+            read_only=read_only,
+            user=user,
+            parallel=parallel,
         )
     except Exception as exc:  # the kubeconfig or context is unusable: say which
         raise BackendUnavailable(f"cannot use profile {profile.name!r}: {exc}") from None

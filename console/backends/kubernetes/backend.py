@@ -88,13 +88,20 @@ class _PodIndex:
         return convert.selected_by(deployment, index.get((namespace, value), []))
 
 
+EXTRA_CONNECTIONS = 8  # requests besides watches and a batch's: reviews, logs, one-off reads
+
+
 class ReadOnly(Exception):
     pass
 
 
-def api_client_for(profile: Profile, context: str | None = None, watchers: int = 10) -> Any:
+def api_client_for(
+    profile: Profile, context: str | None = None, watchers: int = 10, parallel: int | None = None
+) -> Any:
     """A client for the profile's context, its connection pool big enough for one watch per
-    kind × namespace plus the requests of actions (urllib3 otherwise drops connections)."""
+    kind × namespace plus a batch's requests in flight (``parallel``, default the profile's
+    ``[batch] max_parallel``) and a few more (access reviews, logs): urllib3 otherwise
+    discards connections ("Connection pool is full") and opens new ones for every request."""
     from kubernetes import client, config
 
     settings = profile.kubernetes
@@ -105,7 +112,8 @@ def api_client_for(profile: Profile, context: str | None = None, watchers: int =
         context=context or settings.context,
         client_configuration=configuration,
     )
-    configuration.connection_pool_maxsize = watchers + 8
+    in_flight = parallel if parallel is not None else profile.batch.max_parallel
+    configuration.connection_pool_maxsize = watchers + in_flight + EXTRA_CONNECTIONS
     return client.ApiClient(configuration)
 
 
@@ -121,6 +129,7 @@ class KubernetesBackend:
         namespaces: Sequence[str] | None = None,
         read_only: bool = False,
         user: str = "",
+        parallel: int | None = None,
     ) -> None:
         settings = profile.kubernetes
         self.profile = profile
@@ -129,7 +138,7 @@ class KubernetesBackend:
             namespaces if namespaces is not None else (settings.namespaces if settings else ())
         )
         watchers = len(ALL_KINDS) * max(1, len(self.namespaces))
-        self.api_client = api_client or api_client_for(profile, context, watchers)
+        self.api_client = api_client or api_client_for(profile, context, watchers, parallel)
         # -A widens what is read, not where a NAME is looked for or created.
         defaults = settings.namespaces if settings and settings.namespaces else self.namespaces
         self.default_namespace = defaults[0] if defaults else "default"
