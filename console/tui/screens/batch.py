@@ -130,6 +130,13 @@ class BatchRun:
         app.run_worker(run, name=f"batch {self.id}", group="batches", thread=True,
                        exit_on_error=False)  # fmt: skip
 
+    def baselines(self) -> dict[Target, tuple[float | None, float | None]]:
+        """The baselines the running executor took (they reach the journal, not the events)."""
+        executor = self.executor
+        if executor is None:
+            return {}
+        return dict(executor.state.baselines)  # a copy: the worker adds to it
+
     def halt(self) -> str:
         """Ask the batch to stop after the requests in flight; what was done, for the operator."""
         if self.running and self.executor is not None:
@@ -238,16 +245,21 @@ def _pct(value: float | None) -> str:
 
 @dataclass(frozen=True)
 class GateCell:
+    """A target's live numbers next to its baseline from before its wave (what the gates
+    compare)."""
+
+    requests_per_s: float | None
     now_p99: float | None
     base_p99: float | None
     now_errors: float | None
     base_errors: float | None
 
     def text(self) -> str:
-        if self.now_p99 is None and self.base_p99 is None and self.now_errors is None:
+        if self.requests_per_s is None and self.now_p99 is None and self.base_p99 is None:
             return "-"
+        rate = "-" if self.requests_per_s is None else f"{self.requests_per_s:.0f}"
         return (
-            f"p99 {_ms(self.now_p99)}/{_ms(self.base_p99)} ms  "
+            f"{rate} req/s  p99 {_ms(self.now_p99)}/{_ms(self.base_p99)} ms  "
             f"err {_pct(self.now_errors)}/{_pct(self.base_errors)} %"
         )
 
@@ -327,7 +339,7 @@ class BatchScreen(Screen[None]):
         table.add_column("target", key="target")
         table.add_column("wave", key="wave")
         table.add_column("state", key="state")
-        table.add_column("gate now/base", key="gate")
+        table.add_column("live · gate now/base", key="gate")
         table.add_column("reason", key="reason")
         self.seen = len(self.batch_run.events)  # events after this are newer than the replay below
         try:
@@ -415,10 +427,12 @@ class BatchScreen(Screen[None]):
         except Exception:  # no numbers is no reason to stop showing the batch
             return {}
         cells = {}
+        baselines = {**state.baselines, **self.batch_run.baselines()}
         for target in targets:
             now = snapshot.get(target)
-            base = state.baselines.get(target, (None, None))
+            base = baselines.get(target, (None, None))
             cell = GateCell(
+                getattr(now, "requests_per_s", None),
                 getattr(now, "p99_ms", None),
                 base[0],
                 getattr(now, "error_percent", None),
