@@ -25,6 +25,7 @@ from tests.e2e.tui.deck_pilot import (
     type_text,
     wait_for,
 )
+from tests.infra.k8s_fixtures import poll_until
 from tests.integration.metrics.load import Load
 from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel, train_tiny_model
@@ -164,6 +165,8 @@ def test_a_large_fleet_scrapes_the_rows_on_screen_and_the_overview_all(
 ) -> None:
     names = [f"digits-{i:03d}" for i in range(105)]
     kwok_fleet.deploy(*names)
+    # Settled first: a deployment in a rollout is scraped wherever it is in the table.
+    poll_until("105 available", lambda: all(kwok_fleet.available(n) for n in names), 120)
     predictor = start_predictor("--model-uri", str(tiny_model.version_dir))
     predictor.wait_ready()
     ns = kwok_fleet.namespace
