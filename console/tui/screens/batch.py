@@ -41,6 +41,7 @@ from console.tui.context import DeckContext
 
 DRAIN_SECONDS = 0.25
 GATE_EVERY = 4  # drains between refreshes of every target's gate numbers
+ELSEWHERE_EVERY = 8  # drains between journal reads of a batch another process runs
 LOG_LINES = 5000
 # What the operator reads for each step.
 STEP_WORDS: dict[Step, str] = {
@@ -390,10 +391,19 @@ class BatchScreen(Screen[None]):
             self._show(self.state.plan.targets)
             return
         self._ticks += 1
-        if self._ticks % GATE_EVERY == 0:  # the gate numbers move without events
+        if self._ticks % ELSEWHERE_EVERY == 0 and self._run_elsewhere():
+            self.state = self.batch_run.journal.replay()  # another process writes the journal
+            self._show(self.state.plan.targets)
+        elif self._ticks % GATE_EVERY == 0:  # the gate numbers move without events
             self._show(self.state.plan.targets)
         elif events:
             self._show(list(changed))
+
+    def _run_elsewhere(self) -> bool:
+        """A batch another process (the CLI, another deck) runs: only its journal tells."""
+        if self.batch_run.running or self.state is None:
+            return False
+        return self.state.state is BatchState.RUNNING or self.batch_run.journal.holder() is not None
 
     def _show(self, targets: Sequence[Target]) -> None:
         state = self.state
@@ -512,8 +522,7 @@ class BatchListScreen(Screen[None]):
     """``:batches``: every journal with its state; enter opens one."""
 
     TITLE = "Batches"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open"),
+    BINDINGS: ClassVar[list[BindingType]] = [  # enter is the table's: it opens the row
         Binding("ctrl+r", "reload", "Reload"),
     ]
     DEFAULT_CSS: ClassVar[str] = """

@@ -232,14 +232,7 @@ def test_a_wrong_plan_field_says_why_under_it_and_sends_nothing(fleet: KwokFleet
 def test_read_only_offers_no_rollout_and_a_listed_batch_cannot_be_resumed(
     fleet: KwokFleet,
 ) -> None:
-    targets = [(fleet.namespace, n) for n in NAMES[:2]]
-    plan = make_plan(
-        ActionSpec("rollout", version=2),
-        targets,
-        settings_from(fleet.backend.profile, waves="1,100%"),
-    )
-    halted = Journal.create(plan, {"user": "bob", "profile": "kwok"})
-    halted.append("state", state="halted", reason="halted by the operator")
+    halted = halted_journal(fleet)
 
     async def scenario() -> None:
         app = fleet.deck(read_only=True)
@@ -262,6 +255,56 @@ def test_read_only_offers_no_rollout_and_a_listed_batch_cannot_be_resumed(
             assert not screen.batch_run.running
 
     run(scenario)
+    assert Journal.open(halted.id).replay().state is BatchState.HALTED
+    assert versions(fleet) == {"1"}
+
+
+def halted_journal(fleet: KwokFleet) -> Journal:
+    """A batch of two targets halted before it sent anything, as another operator left it."""
+    targets = [(fleet.namespace, n) for n in NAMES[:2]]
+    plan = make_plan(
+        ActionSpec("rollout", version=2),
+        targets,
+        settings_from(fleet.backend.profile, waves="1,100%"),
+    )
+    journal = Journal.create(plan, {"user": "bob", "profile": "kwok"})
+    journal.append("state", state="halted", reason="halted by the operator")
+    return journal
+
+
+def test_a_viewer_is_not_offered_a_rollout_in_waves_nor_a_resume(fleet: KwokFleet) -> None:
+    halted = halted_journal(fleet)
+    viewer = fleet.backend_as("viewer")
+    try:
+
+        async def scenario() -> None:
+            app = fleet.deck(user_backend=viewer)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(pilot, "twelve rows", lambda: len(shown_names(app)) == len(NAMES))
+                await wait_for(
+                    pilot,
+                    "the access review",
+                    lambda: fleet.namespace in app.fleet.deck.permissions.checked,
+                )
+                await pilot.press("A", "u")
+                assert not isinstance(app.screen, ActionDialog)
+                assert any("rollout: forbidden" in n for n in notices(app)), notices(app)
+                app.run_command("batches")
+                listed = await wait_for(pilot, "the halted batch", lambda: listed_batches(app))
+                assert listed[0][:2] == [halted.id, "halted"]
+                await pilot.press("enter")
+                screen = await wait_for(pilot, "the Batch screen", lambda: batch_screen(app))
+                await pilot.press("r")
+                await wait_for(
+                    pilot,
+                    "the refusal",
+                    lambda: any("may not patch deployments" in n for n in notices(app)),
+                )
+                assert not screen.batch_run.running
+
+        run(scenario)
+    finally:
+        viewer.cache.stop()
     assert Journal.open(halted.id).replay().state is BatchState.HALTED
     assert versions(fleet) == {"1"}
 
