@@ -38,6 +38,18 @@ class Connection:
 
 
 @dataclass(frozen=True)
+class ConditionInfo:
+    """One status condition of a deployment, as a Kubernetes Deployment's
+    ``status.conditions`` (Available, Progressing, ReplicaFailure)."""
+
+    type: str
+    status: str  # True | False | Unknown
+    reason: str
+    message: str
+    updated: str = ""  # when it last changed, as the backend gives it; "" when not known
+
+
+@dataclass(frozen=True)
 class LogRequest:
     pods: Sequence[str]  # several pods are merged, each line prefixed with its pod
     namespace: str
@@ -60,6 +72,7 @@ class Backend(Protocol):
     def history(self, namespace: str, name: str) -> list[RevisionInfo]: ...
     def pods(self, namespace: str, name: str) -> list[PodInfo]: ...
     def events(self, namespace: str, name: str) -> list[EventInfo]: ...
+    def conditions(self, namespace: str, name: str) -> list[ConditionInfo]: ...
     def jobs(self) -> list[TrainingJob]: ...
     def job_pods(self, namespace: str, name: str) -> list[str]: ...
     def subscribe(self, on_change: Callable[[], None]) -> Callable[[], None]:

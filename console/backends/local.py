@@ -24,12 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.backends.base import Connection, LogRequest
+from console.backends.base import ConditionInfo, Connection, LogRequest
 from console.local.launch import AgentUnavailable, ensure_agent, paths_for, running_agent
 from console.local.paths import API_VERSION
 from console.local.wire import from_json
 from console.model import (
     ActionResult,
+    DeploymentState,
     DeployRequest,
     EventInfo,
     ModelDeployment,
@@ -212,6 +213,11 @@ class LocalBackend:
 
     def events(self, namespace: str, name: str) -> list[EventInfo]:
         return list(self._view.events.get(f"{namespace}/{name}", []))
+
+    def conditions(self, namespace: str, name: str) -> list[ConditionInfo]:
+        """Available and Progressing as a Deployment's, from the agent's state."""
+        row = self.deployment(namespace, name)
+        return _conditions(row) if row is not None else []
 
     def jobs(self) -> list[TrainingJob]:
         return [j for j in self._view.jobs if self._visible(j.namespace)]
@@ -474,3 +480,44 @@ def _wake_reader(response: Any) -> None:
         socket.socket(fileno=os.dup(response.fileno())) as sock,
     ):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+def _conditions(row: ModelDeployment) -> list[ConditionInfo]:
+    """The conditions Kubernetes' deployment controller would set for this state, with its
+    reasons and messages (the agent keeps no transition times)."""
+    # Minimum availability as Kubernetes' default rolling update has it: maxUnavailable 25 %.
+    if row.available >= row.desired - row.desired // 4:
+        available = ConditionInfo(
+            "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."
+        )
+    else:
+        available = ConditionInfo(
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
+    revision = f"revision {row.revision}" if row.revision is not None else "the new revision"
+    if row.state is DeploymentState.PAUSED:
+        progressing = ConditionInfo(
+            "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused"
+        )
+    elif row.state is DeploymentState.FAILED:
+        progressing = ConditionInfo(
+            "Progressing",
+            "False",
+            "ProgressDeadlineExceeded",
+            row.reason or f"{revision} has timed out progressing.",
+        )
+    elif row.state is DeploymentState.PROGRESSING:
+        progressing = ConditionInfo(
+            "Progressing", "True", "ReplicaSetUpdated", row.reason or f"{revision} is progressing."
+        )
+    else:
+        progressing = ConditionInfo(
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            f"{revision} has successfully progressed.",
+        )
+    return [available, progressing]

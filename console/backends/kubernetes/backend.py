@@ -14,7 +14,7 @@ from typing import Any
 
 from urllib3.exceptions import HTTPError
 
-from console.backends.base import Connection, LogRequest
+from console.backends.base import ConditionInfo, Connection, LogRequest
 from console.backends.kubernetes import convert
 from console.backends.kubernetes.access import AccessReviewer
 from console.backends.kubernetes.actions import KubernetesActions, api_error
@@ -232,6 +232,20 @@ class KubernetesBackend:
             in related
         ]
         return sorted(chosen, key=lambda e: e.time.timestamp() if e.time else 0.0)
+
+    def conditions(self, namespace: str, name: str) -> list[ConditionInfo]:
+        """The Deployment's ``status.conditions`` from the cache; [] when it is not there."""
+        obj = self._deployment_obj(namespace, name) or {}
+        return [
+            ConditionInfo(
+                str(c.get("type", "")),
+                str(c.get("status", "")),
+                str(c.get("reason", "")),
+                str(c.get("message", "")),
+                str(c.get("lastUpdateTime") or c.get("lastTransitionTime") or ""),
+            )
+            for c in (obj.get("status") or {}).get("conditions") or ()
+        ]
 
     def job_pods(self, namespace: str, name: str) -> list[str]:
         return sorted(

@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from console.backends.base import ConditionInfo
 from console.batch.runner import ACTIONS, Action
 from console.model import EventInfo, ModelDeployment, PodInfo, RevisionInfo
 from console.output import age
@@ -40,13 +41,7 @@ from console.tui.widgets.metrics_plot import (
 AUTOSCALER_REFRESH_SECONDS = 10.0
 
 
-@dataclass(frozen=True)
-class Condition:
-    type: str
-    status: str
-    reason: str
-    message: str
-    updated: str  # when it last changed, as the API gives it
+Condition = ConditionInfo  # the name this screen's readers knew it by
 
 
 @dataclass(frozen=True)
@@ -59,28 +54,9 @@ class DeploymentDetail:
     error: str = ""
 
 
-def read_conditions(backend: Any, namespace: str, name: str) -> list[Condition]:
-    """The Deployment's status conditions. The backend interface has no call for them yet: a
-    backend offering ``conditions(namespace, name)`` is asked, the Kubernetes backend's cache
-    is read directly, any other backend shows none."""
-    if hasattr(backend, "conditions"):
-        return list(backend.conditions(namespace, name))
-    cache = getattr(backend, "cache", None)
-    if cache is None or getattr(backend, "name", "") != "kubernetes":
-        return []
-    from console.backends.kubernetes.cache import Kind
-
-    obj = cache.get(Kind.DEPLOYMENTS, namespace, name) or {}
-    return [
-        Condition(
-            str(c.get("type", "")),
-            str(c.get("status", "")),
-            str(c.get("reason", "")),
-            str(c.get("message", "")),
-            str(c.get("lastUpdateTime") or c.get("lastTransitionTime") or ""),
-        )
-        for c in (obj.get("status") or {}).get("conditions") or ()
-    ]
+def read_conditions(backend: Any, namespace: str, name: str) -> list[ConditionInfo]:
+    """The deployment's status conditions, as its backend reports them."""
+    return list(backend.conditions(namespace, name))
 
 
 def read_autoscaler_text(backend: Any, namespace: str, name: str) -> str:
