@@ -45,13 +45,19 @@ def violation(
     ratio = thresholds.p99_ratio
     p99, before_p99 = now.p99_ms, baseline.p99_ms
     if ratio is not None and p99 is not None and before_p99 and p99 > ratio * before_p99:
-        return f"p99 {now.p99_ms:.0f} ms > {ratio:g} × baseline {baseline.p99_ms:.0f} ms"
+        return f"p99 {_ms(p99)} ms > {ratio:g} × baseline {_ms(before_p99)} ms"
     allowed = thresholds.error_percent
     if allowed is not None and now.error_percent is not None:
         before = baseline.error_percent or 0.0
         if now.error_percent > before + allowed:
             return f"errors {now.error_percent:.1f} % > baseline {before:.1f} % + {allowed:g} %"
     return None
+
+
+def _ms(value: float) -> str:
+    """Whole milliseconds, or two significant digits below 10 ms: a 0.4 ms baseline must not
+    read as "0 ms" (a regression "> 2 × baseline 0 ms" explains nothing)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
 class CollectorSource:

@@ -6,6 +6,8 @@ fails; the collector's history shows the regression and the recovery."""
 from __future__ import annotations
 
 import io
+import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +31,7 @@ from tests.integration.local.fixtures import (
     use_temporary_xdg,
     write_local_profile,
 )
-from tests.integration.local.test_local_runtime import LoadGenerator, deploy
+from tests.integration.local.test_local_runtime import LoadGenerator, deploy, fleetdeck
 from tests.support.models import TinyModel, train_tiny_model
 
 # Conv widths 128, 256, 512 over the 8x8 digits instead of 8, 16: the same task with ~90 M
@@ -145,8 +147,9 @@ def test_a_slower_version_is_caught_by_the_p99_gate_and_rolled_back_with_no_fail
     assert state.state is BatchState.HALTED
     assert state.failed == {first}
     assert failed.step is Step.ROLLED_BACK
-    assert failed.reason.startswith("p99 "), failed.reason
-    assert f"> {RATIO:g} × baseline {baseline_p99:.0f} ms" in failed.reason
+    reason = re.fullmatch(rf"p99 ([\d.]+) ms > {RATIO:g} × baseline ([\d.]+) ms", failed.reason)
+    assert reason is not None, failed.reason
+    assert float(reason[2]) == pytest.approx(baseline_p99, rel=0.05)  # as rounded for reading
     assert "first: default/digits-a: p99 " in state.reason
     assert backend.deployment(*first).version == "1"  # type: ignore[union-attr]
     for other in targets[1:]:
@@ -167,3 +170,43 @@ def test_a_slower_version_is_caught_by_the_p99_gate_and_rolled_back_with_no_fail
     assert after, seen
     assert max(during) > RATIO * baseline_p99, seen  # the regression, as the plots draw it
     assert after[-1] < max(during) / RATIO, seen  # and the recovery
+
+
+def test_fleetdeck_rollout_on_the_local_profile_reports_the_p99_failure_and_rolls_it_back(
+    backend: LocalBackend, slow_store: TinyModel
+) -> None:
+    # The CLI's collector comes from the profile: a window the 8 s bake outlasts.
+    profile_file = Path(os.environ["XDG_CONFIG_HOME"]) / "fleetdeck" / "profiles" / "local.toml"
+    with profile_file.open("a") as out:
+        out.write(f"\n[metrics]\nwindow_seconds = {WINDOW_S}\ninterval_seconds = {INTERVAL_S}\n")
+    for name in NAMES:
+        deploy(backend, name)
+    loads = [LoadGenerator(backend, name, slow_store.images, threads=1) for name in NAMES]
+    for load in loads:
+        load.__enter__()
+    try:
+        time.sleep(2 * WINDOW_S)  # traffic from before the rollout, for the baselines
+        done = fleetdeck(
+            "--profile", "local", "rollout", *NAMES, "--version", "2", "--yes",
+            "--waves", "1,100%", "--halt-after", "1", "--bake", "8",
+            "--slo-p99-ratio", f"{RATIO:g}",
+        )  # fmt: skip
+    finally:
+        for load in loads:
+            load.__exit__(None, None, None)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = [line for line in done.stdout.splitlines() if line.startswith("default/digits-a: ")]
+    gate = rf"p99 [\d.]+ ms > {RATIO:g} × baseline [\d.]*[1-9][\d.]* ms"  # a baseline > 0
+    assert any(re.fullmatch(rf"default/digits-a: failed: {gate}", line) for line in failed), (
+        done.stdout
+    )
+    assert any(re.match(rf"default/digits-a: rolled-back: {gate} → ", line) for line in failed), (
+        done.stdout
+    )
+    assert "halted - 1 failed (halt after 1); first: default/digits-a: p99 " in done.stdout
+    versions = {name: backend.deployment("default", name) for name in NAMES}
+    assert {name: row.version if row else None for name, row in versions.items()} == {
+        name: "1" for name in NAMES
+    }
+    assert [f for load in loads for f in load.failures] == []

@@ -32,3 +32,8 @@ def test_no_numbers_is_no_verdict() -> None:
 def test_a_gate_left_out_is_not_checked() -> None:
     only_errors = SloThresholds(p99_ratio=None, error_percent=1.0)
     assert violation(only_errors, SloReading(10.0, 0.0), SloReading(1000.0, 0.0)) is None
+
+
+def test_sub_millisecond_numbers_keep_two_significant_digits_in_the_reason() -> None:
+    why = violation(GATES, SloReading(0.42, 0.0), SloReading(7.25, 0.0))
+    assert why == "p99 7.2 ms > 1.5 × baseline 0.42 ms"
