@@ -236,6 +236,18 @@ def event_line(event: BatchEvent) -> str | None:
     return f"{where}{event.message}"
 
 
+def journal_lines(state: Replay) -> list[str]:
+    """What a batch opened from its journal has to say: its state and every failure's reason."""
+    lines = [
+        f"from the journal: {state.state.value}" + (f" - {state.reason}" if state.reason else "")
+    ]
+    for target in state.plan.targets:
+        item = state.targets[target]
+        if item.reason:
+            lines.append(f"{target_name(target)}: {STEP_WORDS[item.step]}: {item.reason}")
+    return lines
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -340,7 +352,8 @@ class BatchScreen(Screen[None]):
         table.add_column("target", key="target")
         table.add_column("wave", key="wave")
         table.add_column("state", key="state")
-        table.add_column("live · gate now/base", key="gate")
+        if self.deck.metrics is not None:  # no collector, no numbers: the room goes to reasons
+            table.add_column("live · gate now/base", key="gate")
         table.add_column("reason", key="reason")
         self.seen = len(self.batch_run.events)  # events after this are newer than the replay below
         try:
@@ -350,19 +363,17 @@ class BatchScreen(Screen[None]):
             return
         self.shown_final = self.batch_run.final
         log = self.query_one("#batch-log", Log)
-        for event in self.batch_run.events[max(0, self.seen - 200) : self.seen]:
+        earlier = self.batch_run.events[max(0, self.seen - 200) : self.seen]
+        if not earlier:  # opened from its journal: what it says went wrong
+            log.write_lines(journal_lines(self.state))
+        for event in earlier:
             if (line := event_line(event)) is not None:
                 log.write_line(line)
         plan = self.state.plan
+        blank = [""] * (len(table.columns) - 2)
         for target in plan.targets:
-            table.add_row(
-                target_name(target),
-                str(plan.wave_of(target) + 1),
-                "",
-                "",
-                "",
-                key=target_name(target),
-            )
+            name = target_name(target)
+            table.add_row(name, str(plan.wave_of(target) + 1), *blank, key=name)
         self._show(plan.targets)
         self.set_interval(DRAIN_SECONDS, self._drain)
 
@@ -425,7 +436,8 @@ class BatchScreen(Screen[None]):
             style = {"failed": "bold red", "UNDO FAILED": "bold red", "ok": "green"}.get(word, "")
             table.update_cell(key, "state", Text(word, style=style))
             table.update_cell(key, "reason", item.reason)
-            table.update_cell(key, "gate", gates.get(target, "-"))
+            if gates:
+                table.update_cell(key, "gate", gates.get(target, "-"))
 
     def _gates(self, state: Replay, targets: Sequence[Target]) -> dict[Target, str]:
         """Each target's p99 and error % now against its baseline from before its wave."""
