@@ -36,6 +36,7 @@ from console.tui.widgets.metrics_plot import (
     MetricsRefreshed,
     RefreshCoalescer,
     history_source,
+    is_shown,
 )
 
 AUTOSCALER_REFRESH_SECONDS = 10.0
@@ -186,7 +187,7 @@ class DeploymentScreen(Screen[None]):
     # -- the Metrics tab ----------------------------------------------------------------------
     @property
     def metrics_shown(self) -> bool:
-        return self.is_current and self.query_one(TabbedContent).active == "metrics"
+        return is_shown(self) and self.query_one(TabbedContent).active == "metrics"
 
     def on_metrics_refreshed(self, _: MetricsRefreshed) -> None:
         self._coalescer.taken()

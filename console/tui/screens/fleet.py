@@ -40,6 +40,7 @@ from console.tui.rows import (
     visible_rows,
 )
 from console.tui.widgets.fleet_table import FleetTable
+from console.tui.widgets.metrics_plot import is_shown
 from console.tui.widgets.status_bar import StatusBar, StatusInfo
 
 MIN_REFRESH_SECONDS = 0.3
@@ -239,7 +240,7 @@ class FleetScreen(Screen[None]):
 
     def update_wanted(self) -> None:
         metrics = self.deck.metrics
-        if metrics is None or not hasattr(metrics, "set_wanted") or not self.is_current:
+        if metrics is None or not hasattr(metrics, "set_wanted") or not is_shown(self):
             return
         wanted = self.wanted_keys()
         if self._wanted_sent and wanted == self.wanted:

@@ -26,6 +26,7 @@ from console.tui.widgets.metrics_plot import (
     RefreshCoalescer,
     fmt,
     history_source,
+    is_shown,
 )
 
 TOP_ROWS = 10
@@ -109,7 +110,7 @@ class OverviewScreen(Screen[None]):
 
     def on_metrics_refreshed(self, _: MetricsRefreshed) -> None:
         self._coalescer.taken()
-        if self.is_current:
+        if is_shown(self):
             self.draw()
         else:
             self._stale = True

@@ -25,6 +25,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.message_pump import MessagePump
+from textual.screen import Screen
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
@@ -226,6 +227,19 @@ class MetricsPanel(Vertical):
 
 
 # -- refreshes from the collector's thread ----------------------------------------------------
+def is_shown(screen: Screen[Any]) -> bool:
+    """The screen is on top, or only see-through screens (a modal such as the help) are above
+    it. (Textual's ``is_current`` also counts the screen right under an opaque one.)"""
+    try:
+        stack = screen.app.screen_stack
+    except Exception:  # no app, no stack: not shown
+        return False
+    if screen not in stack:
+        return False
+    above = stack[stack.index(screen) + 1 :]
+    return all(other.styles.background.a < 1 for other in above)
+
+
 class MetricsRefreshed(Message):
     """The collector finished a round (at most one of these is pending per screen)."""
 

@@ -224,3 +224,41 @@ def test_a_large_fleet_scrapes_the_rows_on_screen_and_the_overview_all(
             )
 
     run(scenario)
+
+
+def test_refreshes_the_ui_has_not_caught_up_with_are_one_redraw(kwok_fleet: KwokFleet) -> None:
+    collector = MetricsCollector(static_source(lambda: []), 6.0, interval_s=60.0)
+
+    async def scenario() -> None:
+        app = kwok_fleet.deck(metrics=collector)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, "the fleet", lambda: app.fleet.loads > 0)
+            await pilot.press("t")
+            overview = app.screen
+            assert isinstance(overview, OverviewScreen)
+            await pilot.pause()
+            drawn = overview.draws
+            for _ in range(10):  # the UI thread is busy here: ten rounds, nothing handled
+                collector.refresh()
+            await pilot.pause(0.2)
+            assert overview.draws == drawn + 1
+            collector.refresh()
+            await pilot.pause(0.2)
+            assert overview.draws == drawn + 2
+
+            # Covered by another screen, refreshes draw nothing; shown again, it catches up once.
+            # (Under a modal such as the help it is still visible, and still drawn.)
+            await app.push_screen(DeploymentScreen(app.deck, kwok_fleet.namespace, "elsewhere"))
+            for _ in range(3):
+                collector.refresh()
+            await pilot.pause(0.2)
+            assert overview.draws == drawn + 2
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert overview.draws == drawn + 3
+            assert isinstance(app.screen, OverviewScreen)
+
+    try:
+        run(scenario)
+    finally:
+        collector.stop()
