@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import Button, DataTable, Input
 
 from console.audit import read_audit
 from console.backends.kubernetes.backend import KubernetesBackend
-from console.batch.journal import BatchState, Journal
+from console.batch.journal import BatchState, Journal, list_journals
 from console.batch.plan import make_plan, settings_from
 from console.batch.runner import ActionSpec
+from console.model import DeploymentState
 from console.profile import load_profile
 from console.tui.app import DeckApp
 from console.tui.screens.action_dialog import ActionDialog
@@ -256,6 +257,37 @@ def test_read_only_offers_no_rollout_and_a_listed_batch_cannot_be_resumed(
 
     run(scenario)
     assert Journal.open(halted.id).replay().state is BatchState.HALTED
+    assert versions(fleet) == {"1"}
+
+
+def test_a_plan_the_preflight_refuses_says_why_in_the_dialog_and_starts_nothing(
+    fleet: KwokFleet,
+) -> None:
+    assert fleet.backend.pause(fleet.namespace, "m-03").ok
+    poll_until(
+        "m-03 paused in the cache",
+        lambda: (
+            (row := fleet.backend.deployment(fleet.namespace, "m-03")) is not None
+            and row.state is DeploymentState.PAUSED
+        ),
+    )
+
+    async def scenario() -> None:
+        app = fleet.deck()
+        async with app.run_test(size=SIZE) as pilot:
+            box = await open_plan_dialog(app, pilot, waves="1,100%", bake="0")
+            await pilot.press("enter")
+            problem: Any = box.query_one("#action-problem")
+            await wait_for(
+                pilot, "the refusal", lambda: "resume them first" in str(problem.render())
+            )
+            assert f"{fleet.namespace}/m-03" in str(problem.render())
+            assert isinstance(app.screen, ActionDialog)
+            assert not box.running
+            assert not box.query_one("#run", Button).disabled  # fix it and try again
+
+    run(scenario)
+    assert list_journals() == []
     assert versions(fleet) == {"1"}
 
 
