@@ -227,6 +227,14 @@ def test_the_deck_filters_opens_rolls_out_and_back_opens_logs_and_quits_cleanly(
             lambda s: "default/digits-edge  model digits v1" in s and "deploy digits v1" in s,
         )
         assert "CHANGE-CAUSE" in detail
+        term.press("4")  # the conditions tab, from the local runtime's state
+        term.wait_for(
+            "Available and Progressing",
+            lambda s: (
+                re.search(r"Available\s+True\s+MinimumReplicasAvailable", s) is not None
+                and re.search(r"Progressing\s+True\s+NewReplicaSetAvailable", s) is not None
+            ),
+        )
         term.press("Escape")
         term.wait_for("the fleet again", lambda s: bool(row(s, "digits-edge")))
 
