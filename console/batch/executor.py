@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from console import audit
@@ -201,7 +202,7 @@ class BatchExecutor:
         if to_send:
             # Only traffic from before this wave's first request: a reading that includes the
             # new version would make a regression its own baseline.
-            self._take_baselines(to_send, before=time.time())
+            self._take_baselines(to_send, before=self._wave_started(number))
             self._send(number, to_send)
         if self._stopping():
             return False
@@ -222,6 +223,15 @@ class BatchExecutor:
         self.state.waves_passed.add(number)
         self._emit(EventKind.WAVE_PASSED, f"wave {number + 1} passed", number)
         return True
+
+    def _wave_started(self, number: int) -> float:
+        """When the wave first started (Unix time), from its journal record: a resumed wave
+        may already have sent requests, so its baseline must end before they did."""
+        for record in self.journal.records():
+            started = record["kind"] == "wave" and record.get("event") == "start"
+            if started and record.get("wave") == number:
+                return datetime.fromisoformat(record["time"]).timestamp()
+        return time.time()
 
     def _take_baselines(self, targets: Sequence[Target], *, before: float) -> None:
         if self.gate is None or self.plan.slo is None:
