@@ -35,7 +35,7 @@ from tests.integration.local.test_local_runtime import LoadGenerator, deploy, fl
 from tests.support.models import TinyModel, train_tiny_model
 
 # Conv widths 128, 256, 512 over the 8x8 digits instead of 8, 16: the same task with ~90 M
-# multiply-adds per image instead of ~80 k. Measured here under this test's load (2 cores, other
+# multiply-adds per image instead of ~110 k. Measured here under this test's load (2 cores, other
 # work running): p99 ~3 ms for version 1, ~34 ms for this one; widths 96, 192, 384 gave only
 # ~7 ms, too close to a noisy baseline for a 2 x gate.
 SLOW_PARAMS = {"width": 128, "depth": 3}
