@@ -164,6 +164,54 @@ def test_a_rollout_in_waves_from_the_dialog_shows_every_target_ok_and_every_wave
     assert all(e.parameters["batch"] == journal_id and e.user == "alice" for e in rollouts)
 
 
+def test_a_rollback_in_waves_takes_every_target_back_to_its_previous_version(
+    fleet: KwokFleet,
+) -> None:
+    for name in NAMES:
+        assert fleet.backend.rollout(fleet.namespace, name, 2).ok
+    poll_until("every deployment on version 2", lambda: versions(fleet) == {"2"}, 60)
+    poll_until("every rollout done", lambda: all(fleet.available(n) for n in NAMES), 120)
+    poll_until(
+        "two revisions of each",
+        lambda: all(len(fleet.backend.history(fleet.namespace, n)) >= 2 for n in NAMES),
+        60,
+    )
+
+    async def scenario() -> None:
+        app = fleet.deck()
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, "twelve rows", lambda: len(shown_names(app)) == len(NAMES))
+            await pilot.press("A", "b")
+            assert isinstance(app.screen, ActionDialog)
+            box = app.screen
+            box.query_one("#plan-waves", Input).value = "2,100%"
+            box.query_one("#plan-bake", Input).value = "0"
+            box.query_one("#confirm-count", Input).value = str(len(NAMES))
+            box.query_one("#revision", Input).focus()
+            problem: Any = box.query_one("#action-problem")
+            await pilot.press("enter")  # revision empty: the previous one
+            await wait_for(
+                pilot,
+                "the Batch screen or a refusal",
+                lambda: batch_screen(app) or "refused" in str(problem.render()) or None,
+            )
+            screen = batch_screen(app)
+            assert screen is not None, str(problem.render())
+            await wait_for(
+                pilot,
+                "the rollback to finish",
+                lambda: screen.state is not None and screen.state.state is BatchState.DONE,
+                within=120,
+            )
+            await pilot.pause(0.5)
+            assert set(target_states(screen).values()) == {"ok"}
+            assert "wave 1 (2): done - 2 ok" in waves(screen)
+            assert "rollback to revision previous" in shown(screen, "#batch-plan")
+
+    run(scenario)
+    poll_until("every deployment back on version 1", lambda: versions(fleet) == {"1"})
+
+
 def test_halt_stops_the_batch_and_resume_finishes_it(fleet: KwokFleet) -> None:
     async def scenario() -> None:
         app = fleet.deck()
