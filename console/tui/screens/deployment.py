@@ -113,7 +113,7 @@ class DeploymentScreen(Screen[None]):
         Binding("2", "tab('pods')", "Pods", show=False),
         Binding("3", "tab('events')", "Events", show=False),
         Binding("4", "tab('conditions')", "Conditions", show=False),
-        Binding("5,M", "tab('metrics')", "Metrics", show=False),
+        Binding("5", "tab('metrics')", "Metrics", show=False),
     ]
 
     class DetailChanged(Message):

@@ -53,10 +53,10 @@ class FixedMetrics:
         self._latest = {
             m.key: m
             for m in (
-                deployment("digits-001", 52.0, 3.1, 9.8),
-                deployment("iris-002", 30.5, 5.2, 41.0),
-                deployment("mnist-cnn-003", 12.0, 18.0, 64.5),
-                deployment("sentiment-004", 0.0, None, None),
+                deployment("digits-004", 52.0, 3.1, 9.8),
+                deployment("iris-001", 30.5, 5.2, 41.0),
+                deployment("mnist-cnn-002", 12.0, 18.0, 64.5),
+                deployment("sentiment-007", 0.0, None, None),
             )
         }
 
@@ -67,7 +67,13 @@ class FixedMetrics:
         return lambda: None
 
     def history(self, key: Key) -> Sequence[DeploymentMetrics]:
-        return [self._latest[key]] if key in self._latest else []
+        """The fleet's shape for every deployment (what the Metrics tab draws)."""
+        if key not in self._latest:
+            return []
+        return [
+            DeploymentMetrics(key[0], key[1], point.at, point.numbers, 2, 0)
+            for point in self._fleet
+        ]
 
     def fleet(self) -> FleetMetrics:
         return self._fleet[-1]
