@@ -142,12 +142,17 @@ class TrainingScreen(Screen[None]):
 
     class Loaded(Message):
         def __init__(
-            self, jobs: list[TrainingJob], progress: dict[JobKey, JobProgress], error: str
+            self,
+            jobs: list[TrainingJob],
+            progress: dict[JobKey, JobProgress],
+            error: str,
+            log_errors: dict[JobKey, str] | None = None,
         ) -> None:
             super().__init__()
             self.jobs = jobs
             self.progress = progress
             self.error = error
+            self.log_errors = log_errors or {}
 
     class Checked(Message):
         def __init__(self, refusals: Refusals) -> None:
@@ -170,6 +175,7 @@ class TrainingScreen(Screen[None]):
         self.live = live
         self.jobs: list[TrainingJob] = []
         self.progress: dict[JobKey, JobProgress] = {}
+        self.log_errors: dict[JobKey, str] = {}  # why a job's log could not be read just now
         self.refusals = Refusals()
         self.notice = ""
         self.checked = False  # the permission check has answered
@@ -249,6 +255,7 @@ class TrainingScreen(Screen[None]):
     def _load(self, known: dict[JobKey, JobProgress]) -> None:
         error = ""
         progress: dict[JobKey, JobProgress] = {}
+        log_errors: dict[JobKey, str] = {}
         try:
             jobs = list(self.backend.jobs())
         except Exception as exc:
@@ -262,23 +269,26 @@ class TrainingScreen(Screen[None]):
                 continue
             if job.phase is JobPhase.PENDING:
                 continue
-            progress[key] = self._read_progress(job) or known.get(key) or JobProgress()
-        self.post_message(self.Loaded(jobs, progress, error))
+            read, log_errors[key] = self._read_progress(job)
+            progress[key] = read or known.get(key) or JobProgress()
+        self.post_message(self.Loaded(jobs, progress, error, log_errors))
 
-    def _read_progress(self, job: TrainingJob) -> JobProgress | None:
+    def _read_progress(self, job: TrainingJob) -> tuple[JobProgress | None, str]:
+        """The job's progress, or None and why its log could not be read ("" for no pods)."""
         try:
             pods = self.backend.job_pods(job.namespace, job.name)
             if not pods:
-                return None
+                return None, ""
             stop = threading.Event()
             request = LogRequest(pods, job.namespace, tail=PROGRESS_TAIL, stop=stop)
-            return parse_progress(self.backend.logs(request))
-        except Exception:  # a log that cannot be read now: keep what was shown
-            return None
+            return parse_progress(self.backend.logs(request)), ""
+        except Exception as exc:  # a log that cannot be read now: keep what was shown, say why
+            return None, f"{type(exc).__name__}: {exc}"
 
     def on_training_screen_loaded(self, message: Loaded) -> None:
         self._loading = False
         self.jobs, self.progress, self.error = message.jobs, message.progress, message.error
+        self.log_errors = message.log_errors
         self._show_jobs()
         if self._dirty:
             self._dirty = False
@@ -364,6 +374,9 @@ class TrainingScreen(Screen[None]):
             lines.append(f"epoch {format_metrics(progress.last)}")
         if job.pending_reason:
             lines.append(f"pending: {job.pending_reason}")
+        log_error = self.log_errors.get((job.namespace, job.name))
+        if log_error:
+            lines.append(f"cannot read its log now ({log_error}): progress as last read")
         if progress.exported is not None:
             exported = progress.exported
             lines.append(f"exported {exported.model} v{exported.version} (d deploy, r roll out)")
@@ -371,6 +384,7 @@ class TrainingScreen(Screen[None]):
             table = progress.published
             lines.append(
                 f"published a table of {table.rows:,} keys into {table.model} v{table.version}"
+                " (d deploy, r roll out)"
             )
         elif progress.interrupted:
             lines.append(f"stopped by {progress.interrupted}: nothing published")
@@ -474,6 +488,9 @@ class TrainingScreen(Screen[None]):
         if job is None:
             return None
         progress = self.progress.get((job.namespace, job.name))
+        if progress is not None and progress.published is not None:
+            # A scoring job's version now answers keys from its table: that is what to serve.
+            return job, progress.published.model, progress.published.version
         if progress is None or progress.exported is None:
             why = "is still running" if job.phase is JobPhase.RUNNING else "exported no version"
             self.notice = f"{job.name} {why}: nothing to deploy yet"

@@ -29,6 +29,7 @@ from console.tui.screens.models import ModelsScreen
 from console.tui.screens.training import COLUMNS as JOB_COLUMNS
 from console.tui.screens.training import TrainingScreen
 from console.tui.widgets.metrics_plot import MetricsPanel
+from console.tui.widgets.release import DeployDialog
 from serving.store import ModelStore
 from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, shown_names
 from tests.e2e.tui.screen_host import ScreenHost, run, wait_for
@@ -141,18 +142,23 @@ def test_a_scoring_job_lists_as_score_with_its_progress_and_its_table_shows_on_m
             screen = host.screen
             assert isinstance(screen, TrainingScreen)
             table = screen.query_one(DataTable)
-            await wait_for(
-                pilot,
-                "the scoring job's progress",
-                lambda: any(
-                    r["NAME"] == name and r["PROGRESS"] != "-" for r in cells(table, JOB_COLUMNS)
-                ),
-            )
+
+            def progress_shown() -> bool:
+                unread = {key: why for key, why in screen.log_errors.items() if why}
+                assert not unread, f"the Training screen cannot read the job's log: {unread}"
+                rows = cells(table, JOB_COLUMNS)
+                return any(r["NAME"] == name and r["PROGRESS"] != "-" for r in rows)
+
+            await wait_for(pilot, "the scoring job's progress", progress_shown)
             (row,) = [r for r in cells(table, JOB_COLUMNS) if r["NAME"] == name]
             assert (row["KIND"], row["PHASE"]) == ("score", "Succeeded")
             assert row["PROGRESS"] == "300/300 published"
             info = str(screen.query_one("#training-info").render())
             assert f"published a table of 300 keys into digits v{version}" in info
+            await pilot.press("d")  # deploy the version that now carries the table
+            dialog = host.screen
+            assert isinstance(dialog, DeployDialog)
+            assert (dialog.model, dialog.version) == ("digits", version)
 
     async def models() -> None:
         host = ScreenHost(lambda: ModelsScreen(local, profile))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
-from console.tui.epoch_log import format_metrics, parse_progress
+import pytest
+
+from console.tui.epoch_log import format_metrics, format_scored, parse_progress
+from training import score
 from training.logs import TrainingLog
 
 
@@ -43,3 +47,16 @@ def test_merged_prefixes_human_lines_and_broken_json_are_skipped() -> None:
 
 def test_before_the_first_epoch_there_is_nothing_to_show() -> None:
     assert format_metrics(parse_progress(["starting"]).last) == "-"
+
+
+def test_a_scoring_job_that_fails_shows_why_and_no_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real ``python -m training.score`` refusing an empty store: its own log lines."""
+    args = ["--model", "digits", "--version", "1", "--input", "missing", "--store", str(tmp_path)]
+    assert score.main(args) == 1
+    lines = [f"[score-digits-x1y2z-0] {line}" for line in capsys.readouterr().out.splitlines()]
+    progress = parse_progress(lines)
+    assert progress.failed == f"model 'digits' not found in store {tmp_path}"
+    assert progress.scored is None
+    assert format_scored(progress) == "-"
