@@ -25,7 +25,7 @@ from console.tui.epoch_log import format_scored, parse_progress
 from console.tui.rows import COLUMN_KEYS
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.models import COLUMNS as MODEL_COLUMNS
-from console.tui.screens.models import ModelsScreen
+from console.tui.screens.models import ModelsScreen, size_text
 from console.tui.screens.training import COLUMNS as JOB_COLUMNS
 from console.tui.screens.training import TrainingScreen
 from console.tui.widgets.metrics_plot import MetricsPanel
@@ -118,6 +118,43 @@ def test_a_scoring_logs_real_lines_read_as_done_of_total_then_published(
     assert format_scored(parse_progress(scored.log[: start + 1])) == "0/1,797"
 
 
+# -- the Models screen on the scored store --------------------------------------------------------
+
+
+def test_the_models_screen_shows_the_table_a_version_carries_with_rows_and_size(
+    scored: ScoredStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fixtures.use_temporary_xdg(tmp_path / "home", monkeypatch)
+    profile = fixtures.write_local_profile(scored.root)
+    manifest = ModelStore(str(scored.root)).manifest("digits", 1)
+    assert manifest.precomputed is not None
+    table_bytes = sum(
+        e.size
+        for path, e in manifest.files.items()
+        if path.startswith(manifest.precomputed.path + "/")
+    )
+    model_bytes = sum(e.size for e in manifest.files.values()) - table_bytes
+
+    async def scenario() -> None:
+        with fixtures.local_backend(profile) as backend:
+            host = ScreenHost(lambda: ModelsScreen(backend, profile))
+            async with host.run_test(size=(200, 40)) as pilot:
+                screen = host.screen
+                assert isinstance(screen, ModelsScreen)
+                table = screen.query_one(DataTable)
+                await wait_for(pilot, "both versions", lambda: table.row_count == 2)
+                shown = {int(r["VERSION"]): r for r in cells(table, MODEL_COLUMNS)}
+                assert shown[1]["TABLE"] == f"1,797 rows {size_text(table_bytes)}"
+                assert shown[2]["TABLE"] == "-"
+                # SIZE stays the model's own files; the table has its column.
+                assert shown[1]["SIZE"] == size_text(model_bytes) == shown[2]["SIZE"]
+
+    try:
+        run(scenario)
+    finally:
+        fixtures.stop_every_agent(profile)
+
+
 # -- the local runtime: Training then Models ------------------------------------------------------
 
 
@@ -187,8 +224,8 @@ def test_a_scoring_job_lists_as_score_with_its_progress_and_its_table_shows_on_m
             assert f"precomputed: {shown[version]}, the keys of {inputs}" in detail
             assert f"scored by {name}" in detail
 
+    run(models)  # first: it does not depend on reading the job's log
     run(training)
-    run(models)
 
 
 # -- the Fleet's HIT% from a real collector -------------------------------------------------------
