@@ -220,8 +220,10 @@ class DeploymentScreen(Screen[None]):
             hit = latest.numbers.precomputed_hit_ratio  # None: no table, or no key lookups
             if hit is not None:
                 extra = f"precomputed hits {100.0 * hit:.0f} %  {extra}"
-            if latest.pods_failed:
-                extra += f" ({latest.pods_failed} not answering: {'; '.join(latest.problems)})"
+            if latest.pods_failed:  # the first reason only: the plots keep their rows
+                more = f" (+{len(latest.problems) - 1} more)" if len(latest.problems) > 1 else ""
+                first = latest.problems[0] if latest.problems else "?"
+                extra += f", {latest.pods_failed} not answering: {first}{more}"
         panel.show(self.metrics.history(key), extra)
 
     def _autoscaler_if_shown(self) -> None:

@@ -136,6 +136,11 @@ def test_metrics_tab_plots_a_served_deployment_and_shows_its_autoscaler(
                     lambda: "1..3 replicas" in screen.autoscaler_text,
                 )
                 assert "80% CPU" in screen.autoscaler_text
+                await wait_for(
+                    pilot,
+                    "the autoscaler controller's conditions",
+                    lambda: "AbleToScale" in screen.autoscaler_text,
+                )
 
                 # Another tab: the plots stop redrawing until the Metrics tab is back.
                 await pilot.press("1")
