@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import time
@@ -222,8 +223,9 @@ def _interrupts(executor: BatchExecutor, batch_id: str) -> Iterator[None]:
 
 def _metrics_gate(profile: Profile, backend: Any, targets: Sequence[Target]) -> SloSource | None:
     """The profile's metrics collector, scraping only the batch's targets, as the SLO gate;
-    None when the profile has no metrics. It gets a few refreshes first: the baselines are
-    the numbers from before each wave."""
+    None when the profile has no metrics. It watches one full metrics window first: each
+    target's baseline is its numbers from before the wave, and a baseline from a couple of
+    refreshes rests on a handful of requests (a p99 anywhere between 0.4 and 8 ms here)."""
     try:
         from console.metrics.factory import collector_for
     except ImportError:
@@ -235,7 +237,12 @@ def _metrics_gate(profile: Profile, backend: Any, targets: Sequence[Target]) -> 
     except Exception as exc:  # no metrics is no reason to refuse a rollout: say so
         print(f"metrics unavailable ({exc}); SLO gates off", file=sys.stderr)
         return None
-    collector.wait_for_refreshes(2, timeout=30.0)
+    refreshes = math.ceil(collector.window_s / collector.interval_s) + 1
+    print(
+        f"measuring the targets' baselines over one metrics window ({collector.window_s:g} s)",
+        file=sys.stderr,
+    )
+    collector.wait_for_refreshes(refreshes, timeout=collector.window_s + 30.0)
     return CollectorSource(collector)
 
 
