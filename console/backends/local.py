@@ -474,9 +474,10 @@ def _absolute(location: str) -> str:
 def _wake_reader(response: Any) -> None:
     """Shut the stream's socket down so a thread blocked reading it returns: closing the
     response alone waits for that read (it holds the reader's lock), which on a quiet followed
-    log never ends — the deck then hung on quit after showing a log."""
+    log never ends — the deck then hung on quit after showing a log. A stream that already
+    ended has no socket left (AttributeError): nothing to wake."""
     with (
-        contextlib.suppress(OSError, ValueError),
+        contextlib.suppress(OSError, ValueError, AttributeError),
         socket.socket(fileno=os.dup(response.fileno())) as sock,
     ):
         sock.shutdown(socket.SHUT_RDWR)
