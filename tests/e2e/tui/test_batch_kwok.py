@@ -27,6 +27,7 @@ from serving.manifest import FileEntry, Manifest
 from serving.store import ModelStore
 from tests.e2e.tui.deck_pilot import KwokFleet, notices, run, shown_names, wait_for
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.integration.batch.conftest import Fleetdeck
 from tests.support.versions import describe, make_version
 
 NAMES = [f"m-{i:02d}" for i in range(12)]
@@ -444,3 +445,51 @@ def test_quitting_the_deck_mid_batch_halts_it_for_a_later_resume(fleet: KwokFlee
         lambda: Journal.open(batch_id).replay().state is BatchState.HALTED,
         60,
     )
+
+
+def test_a_batch_the_cli_runs_is_listed_halted_from_the_deck_and_resumed_there(
+    fleet: KwokFleet, tmp_path: Path
+) -> None:
+    cli = Fleetdeck(fleet.cluster, fleet.namespace, tmp_path)  # same state folder and store
+    process = cli.start(
+        "rollout", "-l", "fleetdeck.io/model=digits", "--version", "2", "--yes",
+        "--waves", "1,50%,100%", "--bake", "5",
+    )  # fmt: skip
+    try:
+
+        async def scenario() -> None:
+            app = fleet.deck()
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(pilot, "twelve rows", lambda: len(shown_names(app)) == len(NAMES))
+                app.run_command("batches")
+
+                def running_elsewhere() -> list[list[str]] | None:
+                    rows = listed_batches(app)
+                    if rows and rows[0][1] == "running (elsewhere)":
+                        return rows
+                    app.screen.action_reload()  # type: ignore[attr-defined]
+                    return None
+
+                await wait_for(pilot, "the CLI's batch, running", running_elsewhere, within=60)
+                await pilot.press("enter")
+                screen = await wait_for(pilot, "the Batch screen", lambda: batch_screen(app))
+                await pilot.press("h")
+                assert any("asked process" in n and "to halt" in n for n in notices(app))
+                await wait_for(pilot, "the journal to say halted", lambda: halted(screen))
+                assert process.wait(timeout=60) == 1  # the CLI stops: halted is not done
+                await pilot.press("r")
+                await wait_for(
+                    pilot,
+                    "the deck to finish it",
+                    lambda: screen.state is not None and screen.state.state is BatchState.DONE,
+                    within=120,
+                )
+                await pilot.pause(0.5)
+                assert set(target_states(screen).values()) == {"ok"}
+
+        run(scenario)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+    poll_until("every deployment on version 2", lambda: versions(fleet) == {"2"})
