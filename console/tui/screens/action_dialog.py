@@ -239,6 +239,7 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         self.running = True
         for button in self.query(Button):
             button.disabled = button.id != "cancel"
+        self.query_one("#cancel", Button).label = "Stop"
         self._prepare_plan(plan)
 
     @work(thread=True, group="batch", exit_on_error=False)
@@ -263,6 +264,12 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
                 )
             )
             return
+        if self._stop.is_set():  # Stop pressed while the plan was checked
+            self._stop.clear()
+            self.post_message(
+                self.PlanRefused("stopped before the batch started; nothing was sent")
+            )
+            return
         self.post_message(self.PlanReady(Journal.create(plan, batch_meta(self.deck))))
 
     def on_action_dialog_plan_refused(self, message: PlanRefused) -> None:
@@ -270,6 +277,7 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         self._problem(message.text)
         for button in self.query(Button):
             button.disabled = False
+        self.query_one("#cancel", Button).label = "Cancel"
 
     def on_action_dialog_plan_ready(self, message: PlanReady) -> None:
         from console.tui.screens.batch import BatchScreen, runs_of
