@@ -107,29 +107,42 @@ class BatchRun:
         """Run (or resume, or with ``abort`` roll back) the batch in a thread worker of the app."""
         if self.running:
             return
+        self.error = ""
+        try:
+            executor = BatchExecutor(
+                self.deck.backend,
+                self.journal,
+                audit_context=self.deck.audit,
+                gate=gate_for(self.deck),
+                on_event=self._record,
+            )
+        except (JournalError, OSError, ValueError, KeyError) as exc:
+            self._failed(exc)
+            return
+        self.executor = executor
         self.running = True
         self.final = None
-        self.error = ""
-        self.executor = BatchExecutor(
-            self.deck.backend,
-            self.journal,
-            audit_context=self.deck.audit,
-            gate=gate_for(self.deck),
-            on_event=self._record,
-        )
-        executor = self.executor
 
         def run() -> None:
+            final: Replay | None
             try:
-                self.final = executor.abort_now() if abort else executor.run()
+                final = executor.abort_now() if abort else executor.run()
             except Exception as exc:  # the journal keeps what happened; the screen says why
-                self.error = f"batch {self.id} stopped: {exc}"
-                self._record(BatchEvent(EventKind.HALTED, self.error))
-            finally:
-                self.running = False
+                final = self._failed(exc)
+            self.final = final
+            self.running = False
 
         app.run_worker(run, name=f"batch {self.id}", group="batches", thread=True,
                        exit_on_error=False)  # fmt: skip
+
+    def _failed(self, exc: Exception) -> Replay | None:
+        """Say why the batch could not run (as a log line) and what its journal says now."""
+        self.error = f"batch {self.id} could not run: {exc}"
+        self._record(BatchEvent(EventKind.TARGET, self.error))
+        try:
+            return self.journal.replay()
+        except (JournalError, OSError, ValueError, KeyError):
+            return None
 
     def baselines(self) -> dict[Target, tuple[float | None, float | None]]:
         """The baselines the running executor took (they reach the journal, not the events)."""
@@ -156,7 +169,7 @@ class BatchRun:
             self.journal.request("abort")
             return f"asked process {self.journal.holder()} to abort batch {self.id}"
         self.start(app, abort=True)
-        return f"aborting batch {self.id}: rolling back what it changed"
+        return self.error or f"aborting batch {self.id}: rolling back what it changed"
 
 
 class BatchRuns:
@@ -527,7 +540,10 @@ class BatchScreen(Screen[None]):
             self.app.notify(self.batch_run.abort(self.app), timeout=5)
         else:
             self.batch_run.start(self.app)
-            self.app.notify(f"resuming batch {self.batch_run.id}", timeout=3)
+            if self.batch_run.error:
+                self.app.notify(self.batch_run.error, severity="error", timeout=8)
+            else:
+                self.app.notify(f"resuming batch {self.batch_run.id}", timeout=3)
 
 
 class BatchListScreen(Screen[None]):
