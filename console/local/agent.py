@@ -224,8 +224,11 @@ class Agent:
         job = self.state.job(namespace, pod)
         if job is not None:
             return job.phase in (PENDING, RUNNING)
+        # A stopping predictor still writes its drain lines: alive until its process exits
+        # (as `kubectl logs -f` follows a container until it exits).
         return any(
-            r.pod == pod and not r.stopping
+            r.pod == pod
+            and (not r.stopping or (r.child is not None and r.child.process.returncode is None))
             for key in self.fleet.sets
             if key[0] == namespace
             for r in self.fleet.replicas(key)

@@ -4,6 +4,7 @@ pods: tail, since, timestamps, follow, several merged with a ``[pod]`` prefix.""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,11 +42,13 @@ async def read_logs(query: LogQuery, alive: Callable[[str], bool]) -> AsyncItera
     if query.since is not None:
         cutoff = (datetime.now(UTC) - query.since).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     offsets: dict[str, int] = {}
+    inodes: dict[str, int] = {}  # a restart replaces the file (the old one becomes .previous)
     for pod, path in query.files:
         prefix = f"[{pod}] " if merged else ""
         lines: list[str] = []
         if path.exists():
             with path.open("r", encoding="utf-8", errors="replace") as handle:
+                inodes[pod] = os.fstat(handle.fileno()).st_ino
                 lines = handle.readlines()
                 offsets[pod] = handle.tell()
         else:
@@ -63,8 +66,12 @@ async def read_logs(query: LogQuery, alive: Callable[[str], bool]) -> AsyncItera
             if not path.exists():
                 continue
             with path.open("r", encoding="utf-8", errors="replace") as handle:
-                if path.stat().st_size < offsets[pod]:  # replaced (a restart): from the top
+                opened = os.fstat(handle.fileno())
+                # Replaced (a restart) or truncated: read the new file from the top. The size
+                # alone misses a new file that grew past the old offset between two polls.
+                if opened.st_ino != inodes.get(pod) or opened.st_size < offsets[pod]:
                     offsets[pod] = 0
+                    inodes[pod] = opened.st_ino
                 handle.seek(offsets[pod])
                 chunk = handle.read()
             complete = chunk[: chunk.rfind("\n") + 1]

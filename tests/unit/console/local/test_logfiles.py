@@ -55,3 +55,30 @@ def test_a_tail_of_zero_shows_no_earlier_line(tmp_path: Path) -> None:
     log = _write(tmp_path / "a.log", "2026-11-26T20:00:00.000000Z old")
     query = LogQuery([("a", log)], follow=False, tail=0, since=None, timestamps=False)
     assert _lines(query) == []
+
+
+def test_a_followed_log_replaced_by_a_restart_is_read_from_the_top_even_at_the_same_size(
+    tmp_path: Path,
+) -> None:
+    log = _write(tmp_path / "p.log", "2026-11-26T20:00:00.000000Z first run")
+    query = LogQuery([("p", log)], follow=True, tail=None, since=None, timestamps=False)
+
+    async def follow() -> list[str]:
+        seen: list[str] = []
+        alive = True
+
+        async def restart() -> None:
+            nonlocal alive
+            await asyncio.sleep(0.1)
+            log.replace(tmp_path / "p.previous.log")  # as the supervisor does on a restart
+            _write(log, "2026-11-26T20:00:09.000000Z again run")  # the same size as before
+            await asyncio.sleep(0.5)
+            alive = False
+
+        task = asyncio.create_task(restart())
+        async for line in read_logs(query, lambda pod: alive):
+            seen.append(line)
+        await task
+        return seen
+
+    assert asyncio.run(follow()) == ["first run", "again run"]
