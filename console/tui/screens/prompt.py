@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Input
 
-COMMAND_HELP = "deploy | jobs | models | logs NAME | help | quit"
+COMMAND_HELP = "deploy | jobs | models | logs NAME | overview | top | batches | help | quit"
 
 
 class CommandPrompt(ModalScreen[str | None]):
