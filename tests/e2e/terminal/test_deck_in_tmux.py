@@ -27,7 +27,7 @@ import requests
 
 from console.backends.local import LocalBackend
 from console.local.launch import paths_for
-from console.model import DeploymentState, DeployRequest
+from console.model import DeploymentState, DeployRequest, TrainingRequest
 from console.profile import Profile
 from tests.e2e.terminal.tmux_terminal import EXITED, TmuxTerminal, table_row
 from tests.infra.k8s_fixtures import poll_until
@@ -360,3 +360,35 @@ def test_at_80x24_without_colour_the_fleet_is_readable(
     assert all(len(line) <= 80 for line in fleet.splitlines())
     assert colours(term.screen(escapes=True)) == set()  # NO_COLOR: shades of grey only
     quit_and_check_the_terminal_is_restored(term)
+
+
+def test_a_training_jobs_log_shows_new_lines_as_they_are_written(
+    local_fleet: LocalFleet, digits_store: fixtures.DigitsStore, terminal_120x40: TmuxTerminal
+) -> None:
+    request = TrainingRequest("digits", str(digits_store.data), epochs=60, params={"width": 8})
+    (started,) = local_fleet.backend.train(request)
+    assert started.ok, started.message
+    job = started.target.split("/", 1)[1]
+    term = terminal_120x40
+    try:
+        term.start([FLEETDECK], local_fleet.deck_env(TERM="xterm-256color"))
+        term.wait_for("the fleet", lambda s: bool(row(s, "digits")), 120)
+        term.press(":")
+        term.wait_for("the command line", lambda s: "deploy | jobs" in s)
+        term.type("jobs")
+        term.press("Enter")
+        term.wait_for("the job, running", lambda s: job in s and "Running" in s, 120)
+        term.press("l")
+        first = term.wait_for(
+            "the job's log, followed",
+            lambda s: f"job {job}" in s and "epoch" in s and followed_lines(s) > 0,
+            60,
+        )
+        term.wait_for("new epoch lines", lambda s: followed_lines(s) > followed_lines(first), 60)
+        term.press("Escape")
+        term.wait_for("the jobs again", lambda s: "PROGRESS" in s and "FOLLOWING" not in s)
+        term.press("Escape")
+        term.wait_for("the fleet again", lambda s: bool(row(s, "digits")))
+        quit_and_check_the_terminal_is_restored(term)
+    finally:
+        local_fleet.backend.cancel_job("default", job)
