@@ -8,18 +8,17 @@ says why), 2 bad usage, 143 stopped by SIGTERM with nothing published.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from collections.abc import Sequence
 
 from serving.envflags import EnvDefaultParser, non_negative_float, positive_int
-from serving.filesystems import StoreError
-from training.data import DataError
-from training.fit import Interrupted, StopFlag, TrainingSpec, new_run_id, parse_param, train
-from training.logs import TrainingLog
-
-EXIT_INTERRUPTED = 143
+from training.fit import (
+    TrainingSpec,
+    new_run_id,
+    parse_param,
+    run_job,
+    train,
+)
 
 
 def _fraction(text: str) -> float:
@@ -82,20 +81,7 @@ def spec_from_args(argv: Sequence[str] | None = None) -> TrainingSpec:
 
 def main(argv: Sequence[str] | None = None) -> int:
     spec = spec_from_args(argv)
-    # TensorFlow's C++ start-up chatter would bury the epoch lines a person tails.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    out = TrainingLog()
-    stop = StopFlag()
-    stop.install()
-    try:
-        train(spec, out, stop)
-    except Interrupted:
-        return EXIT_INTERRUPTED
-    except (DataError, StoreError, ValueError) as exc:
-        out.event("failed", f"failed: {exc}", error=str(exc), run_id=spec.run_id)
-        return 1
-    return 0
+    return run_job(lambda out, stop: train(spec, out, stop), spec.run_id)
 
 
 if __name__ == "__main__":

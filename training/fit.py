@@ -8,21 +8,47 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from serving.filesystems import StoreError
 from serving.manifest import Manifest
 from serving.store import ModelStore, check_model_name
-from training.data import load_dataset
+from training.data import DataError, load_dataset
 from training.export import export_and_publish
 from training.logs import TrainingLog
 from training.model import MODEL_PARAMS, build_model
 
 log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 143  # 128 + SIGTERM, as a shell reports a process the signal ended
+
+
+def run_job(work: Callable[[TrainingLog, StopFlag], object], run_id: str) -> int:
+    """A job's process around ``work`` (training or scoring): JSON logs on stdout, SIGTERM and
+    SIGINT stop it at the next batch. Exit 0 done, 1 failed (with a ``failed`` event saying
+    why), 143 interrupted (nothing published)."""
+    # TensorFlow's C++ start-up chatter would bury the lines a person tails.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    out = TrainingLog()
+    stop = StopFlag()
+    stop.install()
+    try:
+        work(out, stop)
+    except Interrupted:
+        return EXIT_INTERRUPTED
+    except (DataError, StoreError, ValueError) as exc:
+        out.event("failed", f"failed: {exc}", error=str(exc), run_id=run_id)
+        return 1
+    return 0
 
 
 class Interrupted(Exception):

@@ -15,8 +15,6 @@ Every flag is also an environment variable for the Job (``--input`` is ``FLEETDE
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 import tempfile
 import time
@@ -29,16 +27,14 @@ import numpy as np
 import numpy.typing as npt
 
 from serving.envflags import EnvDefaultParser, positive_int
-from serving.filesystems import StoreError
 from serving.manifest import RUNTIME_PATHS, Manifest
 from serving.precomputed import order_keys, write_table
 from serving.runtime import LiteRTRuntime, Runtime, SavedModelRuntime, choose_runtime
 from serving.store import ModelStore, check_model_name, utc_now
 from training.data import DataError, load_keyed_inputs
-from training.fit import Interrupted, StopFlag, new_run_id
+from training.fit import Interrupted, StopFlag, new_run_id, run_job
 from training.logs import TrainingLog
 
-EXIT_INTERRUPTED = 143
 DEFAULT_BATCH_SIZE = 1024
 PROGRESS_EVERY_SECONDS = 1.0
 
@@ -239,19 +235,7 @@ def _run(
 
 def main(argv: Sequence[str] | None = None) -> int:
     spec = spec_from_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    out = TrainingLog()
-    stop = StopFlag()
-    stop.install()
-    try:
-        score(spec, out, stop)
-    except Interrupted:
-        return EXIT_INTERRUPTED
-    except (DataError, StoreError, ValueError) as exc:
-        out.event("failed", f"failed: {exc}", error=str(exc), run_id=spec.run_id)
-        return 1
-    return 0
+    return run_job(lambda out, stop: score(spec, out, stop), spec.run_id)
 
 
 if __name__ == "__main__":
