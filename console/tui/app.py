@@ -25,7 +25,7 @@ from console.tui.fleet_data import MetricsSource, utc_now
 from console.tui.screens.batch import BatchListScreen, BatchRuns
 from console.tui.screens.fleet import ACTION_KEYS, FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
-from console.tui.screens.logs import LogsScreen
+from console.tui.screens.logs import LogsScreen, end_all_streams
 from console.tui.screens.models import ModelsScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.screens.prompt import COMMAND_HELP, CommandPrompt
@@ -108,6 +108,7 @@ class DeckApp(App[None]):
 
     def on_unmount(self) -> None:
         self.batch_runs.halt_all()  # resumable from the journal, never cut mid-step
+        end_all_streams()  # a Logs screen open at quit: its reader must not hold the exit
 
     # -- navigation ---------------------------------------------------------------------------
     def action_go_back(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -54,6 +55,7 @@ class _Stream:
     """One read of the backend's log stream; replaced whole when an option changes."""
 
     def __init__(self, capacity: int) -> None:
+        _OPEN_STREAMS.add(self)
         self.capacity = capacity
         self.stop = threading.Event()  # handed to the backend, which also sets it when done
         self.cancelled = False  # the screen moved on (closed, or replaced this stream)
@@ -76,6 +78,18 @@ class _Stream:
         self.cancelled = True
         self.stop.set()
         self.running.set()  # a paused reader must wake up to see the stop
+
+
+_OPEN_STREAMS: weakref.WeakSet[_Stream] = weakref.WeakSet()
+
+
+def end_all_streams() -> None:
+    """Stop every log stream still read, when the deck exits: quitting from an open Logs screen
+    does not unmount it first, and its reader thread (in asyncio's default executor, which the
+    event loop joins on the way out) would otherwise hold the process after the terminal is
+    restored."""
+    for stream in list(_OPEN_STREAMS):
+        stream.end()
 
 
 def since_text(since: timedelta | None) -> str:

@@ -278,12 +278,6 @@ def shows_the_log_of(name: str) -> Any:
     return seen
 
 
-@pytest.mark.xfail(
-    reason="the new lines now arrive (logfiles.read_logs follows the restarted pod's new file by "
-    "inode), but after quitting the deck the process does not exit within 60 s when the followed "
-    "pod was restarted while its logs were open; not yet found",
-    strict=False,
-)
 def test_the_log_screen_shows_new_lines_as_the_pod_writes_them(
     local_fleet: LocalFleet, terminal_120x40: TmuxTerminal
 ) -> None:
@@ -308,6 +302,8 @@ def test_the_log_screen_shows_new_lines_as_the_pod_writes_them(
             60,
         )
         term.press("Escape")
+        # Wait for the fleet: an Escape and a q sent together read as alt+q, which is nothing.
+        term.wait_for("the fleet again", lambda s: bool(row(s, "digits-edge")))
         quit_and_check_the_terminal_is_restored(term)
 
 
