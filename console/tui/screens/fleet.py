@@ -44,9 +44,11 @@ from console.tui.widgets.metrics_plot import is_shown
 from console.tui.widgets.status_bar import StatusBar, StatusInfo
 
 MIN_REFRESH_SECONDS = 0.3
-# Refreshes are spaced by this many times the last read's duration: at most ~1/8 of a core
-# goes to re-reading a large fleet however fast it changes.
-REFRESH_SPACING = 8.0
+# Refreshes are spaced by this many times the last read's duration, so re-reading a large
+# fleet however fast it changes takes a bounded share of a core: at 8 × the deck used 14 % of
+# a core watching 5,000 deployments with 50 changes/s (the read plus applying it to the
+# table); 16 × keeps it under 10 % at the price of a table up to ~5 s behind at that size.
+REFRESH_SPACING = 16.0
 AGE_REFRESH_SECONDS = 15.0
 # Above this many rows only what is on screen (and any rollout) is scraped for metrics.
 WANTED_ALL_UP_TO = 100
