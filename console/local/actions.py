@@ -106,9 +106,7 @@ class Actions:
             if row is None:
                 return _not_found(target, name, namespace, dry_run)
             if row.paused:
-                return ActionResult(
-                    target, False, f"{name} is paused; resume it first (fleetdeck resume)", dry_run
-                )
+                return _paused(target, name, dry_run)
             current = self.state.revision(namespace, name, row.revision)
             if current is not None and current.version == version:
                 return ActionResult(target, True, f"{name}: nothing to change", dry_run)
@@ -209,9 +207,7 @@ class Actions:
             if row is None:
                 return _not_found(target, name, namespace, dry_run)
             if row.paused:
-                return ActionResult(
-                    target, False, f"{name} is paused; resume it first (fleetdeck resume)", dry_run
-                )
+                return _paused(target, name, dry_run)
             current = self.state.revision(namespace, name, row.revision)
             if current is None:
                 return ActionResult(target, False, f"{name} has no revision to restart", dry_run)
@@ -383,6 +379,12 @@ class Actions:
 
 def _what(job: JobRow) -> str:
     return "scoring job" if job.kind == SCORE else "training job"
+
+
+def _paused(target: str, name: str, dry_run: bool) -> ActionResult:
+    return ActionResult(
+        target, False, f"{name} is paused; resume it first (fleetdeck resume)", dry_run
+    )
 
 
 def _not_found(target: str, name: str, namespace: str, dry_run: bool) -> ActionResult:
