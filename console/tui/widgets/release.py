@@ -25,6 +25,7 @@ from console.batch.runner import AuditContext
 from console.model import ActionResult, DeployRequest, ModelDeployment
 from console.tui.context import DeckContext
 from console.tui.screens.action_dialog import ActionDialog
+from console.tui.widgets.submit_dialog import SubmitDialog
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
@@ -84,7 +85,7 @@ def record_deploy(
     return ""
 
 
-class DeployDialog(ModalScreen[ActionResult | None]):
+class DeployDialog(SubmitDialog[ActionResult | None]):
     """Deploy ``model`` version ``version`` as a new deployment (name, namespace, replicas)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="DeployDialog")
@@ -127,21 +128,8 @@ class DeployDialog(ModalScreen[ActionResult | None]):
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "cancel":
-            self.action_close()
-        else:
-            self._start(dry_run=event.button.id == "dry-run")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._start(dry_run=False)
-
-    def action_dry_run(self) -> None:
-        self._start(dry_run=True)
-
-    def action_close(self) -> None:
-        if not self.running:
-            self.dismiss(self.result)
+    def outcome(self) -> ActionResult | None:
+        return self.result
 
     def _start(self, *, dry_run: bool) -> None:
         if self.running:

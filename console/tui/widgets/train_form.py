@@ -16,13 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from console import audit
 from console.batch.runner import AuditContext
 from console.model import ActionResult, TrainingRequest
 from console.tui.widgets.release import DIALOG_CSS
+from console.tui.widgets.submit_dialog import SubmitDialog
 
 FIELDS: tuple[tuple[str, str], ...] = (
     ("model", "model name (a store name: letters, digits, - and _)"),
@@ -119,7 +119,7 @@ def record_train(
     return ""
 
 
-class TrainForm(ModalScreen[list[ActionResult] | None]):
+class TrainForm(SubmitDialog[list[ActionResult] | None]):
     """Launch a job (or a sweep); dismissed with the results once a real launch succeeds."""
 
     DEFAULT_CSS = (
@@ -187,21 +187,8 @@ class TrainForm(ModalScreen[list[ActionResult] | None]):
     def values(self) -> dict[str, str]:
         return {name: self.query_one(f"#train-{name}", Input).value for name, _ in FIELDS}
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "cancel":
-            self.action_close()
-        else:
-            self._start(dry_run=event.button.id == "dry-run")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._start(dry_run=False)
-
-    def action_dry_run(self) -> None:
-        self._start(dry_run=True)
-
-    def action_close(self) -> None:
-        if not self.running:
-            self.dismiss(self.results)
+    def outcome(self) -> list[ActionResult] | None:
+        return self.results
 
     def _start(self, *, dry_run: bool) -> None:
         if self.running:
