@@ -263,6 +263,15 @@ class Cluster:
             # (with it they exit once they cannot renew their lease).
             ("--extra-args", "kube-controller-manager=leader-elect=false"),
             ("--extra-args", "kube-scheduler=leader-elect=false"),
+            # The controller-manager's default client limit (20 requests/s, burst 30) caps a
+            # cluster at ~2 finished rollouts a second; large clusters raise it, and so do we,
+            # so fleet-scale tests and bench/fleet measure fleetdeck rather than that limit.
+            ("--extra-args", "kube-controller-manager=kube-api-qps=300"),
+            ("--extra-args", "kube-controller-manager=kube-api-burst=600"),
+            ("--extra-args", "kube-controller-manager=concurrent-deployment-syncs=25"),
+            ("--extra-args", "kube-controller-manager=concurrent-replicaset-syncs=25"),
+            ("--extra-args", "kube-scheduler=kube-api-qps=300"),
+            ("--extra-args", "kube-scheduler=kube-api-burst=600"),
             ("--timeout", "5m"),
         ]
         self.kwokctl("create", "cluster", *[part for flag in flags for part in flag])
