@@ -9,8 +9,12 @@ only what they use: keep-alive, pipelining in order, Content-Length and chunked 
 limit enforced before the body is read, ``Expect: 100-continue``, idle timeouts, and a graceful
 shutdown that finishes in-flight requests.
 
-A handler may answer synchronously (the inline LiteRT path: no task is created) or return an
-awaitable (the micro-batching path); responses on one connection keep the requests' order.
+Requests parsed in one turn of the event loop are answered together at its end, and their
+answers sent after the last is made: the kernel's socket code then runs between batches of
+requests rather than between every two, which keeps the predictor's code in the CPU caches (see
+``HttpServer.answer_soon``). A handler may answer synchronously, or with a coroutine that is run
+inline until it first waits (the LiteRT path never does: no task is created), or with any other
+awaitable (the micro-batching path); answers on one connection keep the requests' order.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import http
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import cast
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from types import CoroutineType
+from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
@@ -95,6 +100,33 @@ def encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
     return b"".join(head)
 
 
+class _Resumed:
+    """The rest of a coroutine that was started inline and is waiting on ``waiting_on``: awaiting
+    this hands that wait to the task and then drives the coroutine on, as the task would have."""
+
+    __slots__ = ("coroutine", "waiting_on")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, HttpResponse], waiting_on: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, None, HttpResponse]:
+        coroutine, waiting_on = self.coroutine, self.waiting_on
+        while True:
+            try:
+                yield waiting_on
+            except BaseException as exc:  # thrown in by the task: cancellation
+                try:
+                    waiting_on = coroutine.throw(exc)
+                except StopIteration as done:
+                    return cast(HttpResponse, done.value)
+            else:
+                try:
+                    waiting_on = coroutine.send(None)
+                except StopIteration as done:
+                    return cast(HttpResponse, done.value)
+
+
 class HttpServer:
     """Serve ``handler`` on a TCP port; ``shutdown`` lets in-flight requests finish."""
 
@@ -115,6 +147,11 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._all_closed = asyncio.Event()
+        # Connections with parsed requests, answered together once the loop has read all it can.
+        self._ready: list[HttpConnection] = []
+        self._answering_soon: asyncio.Handle | None = None
+        # While answering them: what to send (or None: close), in order, after all are answered.
+        self._outbox: list[tuple[HttpConnection, bytes | None]] | None = None
 
     async def start(self, host: str, port: int, *, backlog: int = 2048) -> int:
         """Listen; returns the bound port (useful with port 0)."""
@@ -144,6 +181,53 @@ class HttpServer:
         if self._server is not None:
             await self._server.wait_closed()
 
+    def answer_soon(self, connection: HttpConnection) -> None:
+        """Answer ``connection``'s parsed requests in this turn of the loop, after every
+        connection with data has been read.
+
+        Why: answering requests back to back and then sending every answer keeps the kernel's
+        socket code from evicting the predictor's code and data from the CPU caches between two
+        requests. Measured here at c=16, with the sends interleaved: ~85 µs of CPU a request;
+        together: ~50 µs. With one connection it costs one more loop turn (microseconds).
+        """
+        if connection.answer_queued:
+            return
+        connection.answer_queued = True
+        self._ready.append(connection)
+        if self._answering_soon is None:
+            self._answering_soon = asyncio.get_running_loop().call_soon(self._answer_ready)
+
+    def _answer_ready(self) -> None:
+        self._answering_soon = None
+        ready, self._ready = self._ready, []
+        for connection in ready:
+            connection.answer_queued = False
+        outbox: list[tuple[HttpConnection, bytes | None]] = []
+        self._outbox = outbox
+        try:
+            for connection in ready:
+                connection.answer_pending()
+        finally:
+            self._outbox = None
+            for connection, data in outbox:
+                transport = connection.transport
+                if transport is None:
+                    continue
+                if data is None:
+                    transport.close()
+                else:
+                    transport.write(data)
+
+    def send(self, connection: HttpConnection, data: bytes | None) -> None:
+        """Write ``data`` to the connection (None: close it), after the answers being made."""
+        if self._outbox is not None:
+            self._outbox.append((connection, data))
+        elif connection.transport is not None:
+            if data is None:
+                connection.transport.close()
+            else:
+                connection.transport.write(data)
+
     def forget(self, connection: HttpConnection) -> None:
         self.connections.discard(connection)
         if not self.connections:
@@ -171,6 +255,10 @@ class HttpConnection(asyncio.Protocol):
         self.idle_since: float | None = time.monotonic()
         self.in_message = False  # part of a request has arrived
         self.closing = False
+        self.answer_queued = False  # in the server's list of connections to answer
+        # A request that could not be parsed: answered (then the connection closes) after the
+        # requests before it.
+        self.failure: tuple[int, str] | None = None
         # the request being parsed
         self._url = b""
         self._headers: dict[str, str] = {}
@@ -188,6 +276,8 @@ class HttpConnection(asyncio.Protocol):
         self.server.forget(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.failure is not None:
+            return  # out of sync after a malformed request; it is answered, then closed
         self.idle_since = None
         try:
             self.parser.feed_data(data)
@@ -229,7 +319,7 @@ class HttpConnection(asyncio.Protocol):
             self.closing = True
             self.pending.append((request, False))
             self._pause_reading()
-            self._dispatch()
+            self.server.answer_soon(self)
             return
         if self._headers.get("expect", "").lower() == "100-continue" and self.transport:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -257,10 +347,10 @@ class HttpConnection(asyncio.Protocol):
         if len(self.pending) > MAX_PIPELINED:
             self._pause_reading()
         if not self.busy:
-            self._dispatch()
+            self.server.answer_soon(self)
 
     # -- answering -------------------------------------------------------------------------
-    def _dispatch(self) -> None:
+    def answer_pending(self) -> None:
         """Answer queued requests in order; an awaitable answer holds the queue."""
         while self.pending and not self.busy and self.transport is not None:
             request, keep_alive = self.pending.popleft()
@@ -269,6 +359,21 @@ class HttpConnection(asyncio.Protocol):
             except Exception:
                 log.exception("internal error answering %s %s", request.method, request.path)
                 answer = self.server.error_response(500, "internal error; see the predictor's log")
+            if type(answer) is CoroutineType:
+                # Run it here until it first waits: most answers (the inline LiteRT path) never
+                # do, and then no task is created and no loop turn is spent (Python 3.12's eager
+                # tasks, by hand). One that does wait continues in a task.
+                try:
+                    waiting_on = answer.send(None)
+                except StopIteration as done:
+                    answer = done.value
+                except Exception:
+                    log.exception("internal error answering %s %s", request.method, request.path)
+                    answer = self.server.error_response(
+                        500, "internal error; see the predictor's log"
+                    )
+                else:
+                    answer = _Resumed(answer, waiting_on)
             if isinstance(answer, HttpResponse):
                 self._write(answer, keep_alive)
             else:
@@ -276,12 +381,21 @@ class HttpConnection(asyncio.Protocol):
                 # Held so the task is not collected mid-flight (asyncio keeps weak references).
                 self.answering = asyncio.ensure_future(self._finish(request, answer, keep_alive))
                 return
-        if not self.pending:
+        if not self.pending and not self.busy:
+            if self.failure is not None:
+                status, message = self.failure
+                self.failure = None
+                self.closing = True
+                answer = self.server.error_response(status, message)
+                self.server.send(self, encode_response(answer, False))
+                self.server.send(self, None)
+                return
             self._resume_reading()
-            if not self.busy:
-                self.idle_since = time.monotonic()
-                if self.closing and self.transport is not None:
-                    self.transport.close()
+            self.idle_since = time.monotonic()
+            if self.closing:
+                self.server.send(self, None)
+        elif not self.pending:
+            self._resume_reading()
 
     async def _finish(
         self, request: HttpRequest, answer: Awaitable[HttpResponse], keep_alive: bool
@@ -293,26 +407,27 @@ class HttpConnection(asyncio.Protocol):
             response = self.server.error_response(500, "internal error; see the predictor's log")
         self.busy = False
         self._write(response, keep_alive)
-        self._dispatch()
+        self.answer_pending()
 
     def _write(self, response: HttpResponse, keep_alive: bool) -> None:
-        transport = self.transport
-        if transport is None:
+        if self.transport is None:
             return
         keep_alive = keep_alive and not self.closing and not self.server.closing
-        transport.write(encode_response(response, keep_alive))
+        self.server.send(self, encode_response(response, keep_alive))
         if not keep_alive:
             self.closing = True
             self.pending.clear()
-            transport.close()
+            self.failure = None
+            self.server.send(self, None)
 
     def _fail(self, status: int, message: str) -> None:
-        """A request we cannot parse: answer it and close (the stream is out of sync)."""
-        self.closing = True
-        if self.transport is not None and not self.busy:
-            answer = self.server.error_response(status, message)
-            self.transport.write(encode_response(answer, False))
-            self.transport.close()
+        """A request we cannot parse: answer it after the requests before it, then close (the
+        stream is out of sync, so nothing after it is read)."""
+        self._pause_reading()
+        if self.failure is None:
+            self.failure = (status, message)
+        if not self.busy:
+            self.server.answer_soon(self)
 
     # -- flow and lifecycle ----------------------------------------------------------------
     def _pause_reading(self) -> None:

@@ -135,6 +135,50 @@ def test_malformed_requests_get_400_and_http10_closes() -> None:
     run(scenario())
 
 
+def test_a_malformed_request_is_answered_after_the_good_ones_before_it_then_closes() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"NOT HTTP AT ALL\r\n\r\n"
+        )
+        everything = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+        heads = everything.split(b"HTTP/1.1 ")[1:]
+        assert [head.split(b" ", 1)[0] for head in heads] == [b"200", b"200", b"400"]
+        assert heads[0].endswith(b"GET /one 0")
+        assert heads[1].endswith(b"GET /slow 0")
+        assert b"malformed" in heads[2]
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_many_connections_sending_at_once_each_get_their_own_answers() -> None:
+    def synchronous(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(request.body[::-1])
+
+    async def scenario() -> None:
+        http = HttpServer(synchronous, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+
+        async def one(number: int) -> bytes:
+            body = b"request-%03d" % number
+            raw = b"POST /r HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            ((status, answer, _),) = await exchange(port, raw)
+            assert status == 200
+            return answer
+
+        answers = await asyncio.gather(*(one(n) for n in range(64)))
+        assert answers == [(b"request-%03d" % n)[::-1] for n in range(64)]
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
 def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections() -> None:
     async def scenario() -> None:
         http = HttpServer(handler, error, max_body_bytes=LIMIT)
