@@ -1,6 +1,7 @@
 """Profiles: named environments (backend, cluster, store, images, defaults) read from TOML.
 
-Bundled profiles live in the checkout's ``profiles/`` folder; a user's profiles in
+Bundled profiles live in the checkout's ``profiles/`` folder (a wheel installs them under
+``<prefix>/share/fleetdeck/profiles/``); a user's profiles in
 ``${XDG_CONFIG_HOME:-~/.config}/fleetdeck/profiles/<name>.toml`` override them by name.
 ``local`` is the default and also works with no file at all, so an installed console without
 the bundled folder still starts.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -229,9 +231,15 @@ class ProfileFile:
 
 
 def bundled_profiles_dir() -> Path | None:
-    """The checkout's ``profiles/`` folder, or None when running from an install without it."""
-    folder = Path(console.__file__).resolve().parent.parent / "profiles"
-    return folder if folder.is_dir() else None
+    """The checkout's ``profiles/`` folder, else the one a wheel installs under
+    ``<prefix>/share/fleetdeck/``; None when neither exists."""
+    for folder in (
+        Path(console.__file__).resolve().parent.parent / "profiles",
+        Path(sys.prefix) / "share" / "fleetdeck" / "profiles",
+    ):
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def user_profiles_dir() -> Path:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 from serving.store import ModelStore
 from tests.infra.hdfs_fixtures import HdfsCluster
+from tests.infra.packaging import build_wheel, isolated_venv
 from tests.integration.training.conftest import ROOT, run_training
 from training.sweep import expand, parse_grid, summarize
 
@@ -96,38 +96,10 @@ def test_random_search_samples_distinct_trials_from_the_grid() -> None:
     assert sampled == expand(grid, sample=4, seed=1, sweep="r")
 
 
-def _isolated_venv(tmp_path: Path) -> Path:
-    """A fresh virtualenv that sees the machine's heavy packages (TensorFlow, ...) but not
-    fleetdeck itself, like the training base image."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    site = next((venv / "lib").glob("python*/site-packages"))
-    (site / "base-image-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return venv
-
-
-def _wheel(tmp_path: Path) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "-w",
-            str(tmp_path / "wheels"),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    return next((tmp_path / "wheels").glob("fleetdeck-*.whl"))
-
-
 def test_start_sh_installs_the_code_from_a_wheel_and_trains(
     sample_data: str, tmp_path: Path
 ) -> None:
-    venv = _isolated_venv(tmp_path)
+    venv = isolated_venv(tmp_path)
     python = str(venv / "bin" / "python")
     before = subprocess.run([python, "-c", "import training"], cwd=tmp_path, capture_output=True)
     assert before.returncode != 0  # the code is not there until start.sh installs it
@@ -136,7 +108,7 @@ def test_start_sh_installs_the_code_from_a_wheel_and_trains(
         command=[str(ROOT / "training" / "start.sh"), "--epochs", "1", "--no-int8"],
         env={
             "PYTHON": python,
-            "FLEETDECK_TRAINING_CODE": str(_wheel(tmp_path)),
+            "FLEETDECK_TRAINING_CODE": str(build_wheel(tmp_path)),
             "FLEETDECK_MODEL": "digits",
             "FLEETDECK_DATA": sample_data,
             "FLEETDECK_STORE": str(store),
@@ -154,10 +126,10 @@ def test_start_sh_installs_the_code_from_a_wheel_and_trains(
 def test_start_sh_fetches_a_wheel_from_hdfs(
     sample_data: str, tmp_path: Path, hdfs_root: str, hdfs_cluster: HdfsCluster
 ) -> None:
-    wheel = _wheel(tmp_path)
+    wheel = build_wheel(tmp_path)
     remote = f"{hdfs_cluster.path(hdfs_root)}/code/{wheel.name}"
     hdfs_cluster.client().upload(remote, str(wheel))
-    venv = _isolated_venv(tmp_path)
+    venv = isolated_venv(tmp_path)
     run = run_training(
         command=[str(ROOT / "training" / "start.sh"), "--epochs", "1", "--no-int8"],
         env={
