@@ -37,6 +37,7 @@ class FileSystem(Protocol):
     def replace(self, source: str, target: str) -> None: ...  # atomic, over an existing file
     def delete(self, path: str) -> None: ...
     def makedirs(self, path: str) -> None: ...
+    def modified(self, path: str) -> float | None: ...  # seconds since the epoch; None: missing
     def url(self, path: str) -> str: ...
 
 
@@ -141,6 +142,12 @@ class LocalFileSystem:
         except OSError as exc:
             raise StoreError(f"{path}: cannot create folder: {exc.strerror or exc}") from None
 
+    def modified(self, path: str) -> float | None:
+        try:
+            return os.stat(path).st_mtime
+        except FileNotFoundError:
+            return None
+
     def url(self, path: str) -> str:
         return path
 
@@ -201,6 +208,10 @@ class HdfsFileSystem:
 
     def exists(self, path: str) -> bool:
         return self._status(path) is not None
+
+    def modified(self, path: str) -> float | None:
+        status = self._status(path)
+        return None if status is None else status["modificationTime"] / 1000
 
     def is_dir(self, path: str) -> bool:
         status = self._status(path)

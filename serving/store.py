@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -34,6 +35,9 @@ from serving.manifest import (
 __all__ = ["FetchedVersion", "ModelRef", "ModelStore", "StoreError", "VerificationError"]
 
 STAGING_PREFIX = ".staging-"
+# A staging folder untouched this long was left by a killed publisher (publishing rewrites its
+# folder as each file lands), and is removed by the next publish beside it.
+STALE_STAGING_SECONDS = 24 * 3600
 MODEL_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 PUBLISH_ATTEMPTS = 5
 
@@ -187,6 +191,7 @@ class ModelStore:
         files = file_entries(source)
         if not files:
             raise StoreError(f"{source}: nothing to publish (the folder is empty)")
+        self.remove_stale_staging(model)
         staging = join(model_path, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
         try:
             for relative in files:
@@ -238,6 +243,7 @@ class ModelStore:
         if not files:
             raise StoreError(f"{source}: no table to publish (the folder is empty)")
         base = self.version_path(model, version)
+        self.remove_stale_staging(model, version)
         table_id = uuid.uuid4().hex[:12]
         staging = join(base, PRECOMPUTED_DIR, f"{STAGING_PREFIX}{table_id}")
         final = join(base, PRECOMPUTED_DIR, table_id)
@@ -301,13 +307,33 @@ class ModelStore:
                     f"{self.fs.url(path)}: the staged copy differs from the source"
                 )
 
-    def remove_stale_staging(self, model: str) -> list[str]:
-        """Delete staging folders left by publishers that died; returns what was removed."""
-        path = self._model_path(model)
-        stale = [n for n in self.fs.list_dir(path) if n.startswith(STAGING_PREFIX)]
-        for name in stale:
-            self.fs.delete(join(path, name))
-        return stale
+    def remove_stale_staging(
+        self,
+        model: str,
+        version: int | None = None,
+        *,
+        older_than: float = STALE_STAGING_SECONDS,
+    ) -> list[str]:
+        """Delete the staging folders that publishers killed mid-way left beside a model's
+        versions (or in a version's tables), untouched for ``older_than`` seconds; a live
+        publisher's are left alone. Returns the names removed."""
+        folder = (
+            self._model_path(model)
+            if version is None
+            else join(self.version_path(model, version), PRECOMPUTED_DIR)
+        )
+        if not self.fs.is_dir(folder):
+            return []
+        now = time.time()
+        removed = []
+        for name in self.fs.list_dir(folder):
+            if not name.startswith(STAGING_PREFIX):
+                continue
+            modified = self.fs.modified(join(folder, name))
+            if modified is not None and now - modified > older_than:
+                self.fs.delete(join(folder, name))
+                removed.append(name)
+        return removed
 
 
 def verify_folder(folder: Path, manifest: Manifest) -> None:

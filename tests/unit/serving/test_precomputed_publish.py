@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +105,18 @@ def test_a_table_made_while_another_was_published_is_refused_not_lost(
     assert info.rows == 1
     version = Path(store.version_path("digits", 1))
     assert [p.name for p in (version / "precomputed").iterdir()] == [info.path.split("/")[1]]
+
+
+def test_staging_left_by_a_killed_publisher_is_removed_by_the_next_a_live_ones_is_kept(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    tables = Path(store.version_path("digits", 1)) / "precomputed"
+    killed, live = tables / ".staging-killed00000", tables / ".staging-live00000000"
+    for folder in (killed, live):
+        folder.mkdir(parents=True)
+        (folder / "keys.npy").write_bytes(b"half written")
+    a_day_and_more = time.time() - 25 * 3600
+    os.utime(killed, (a_day_and_more, a_day_and_more))
+    store.publish_table("digits", 1, table(tmp_path / "t", ["a"]), {"rows": 1})
+    assert not killed.exists()
+    assert live.exists()
