@@ -35,6 +35,8 @@ import httptools
 log = logging.getLogger("serving.http")
 
 IDLE_SWEEP_SECONDS = 5.0
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+INTERNAL_ERROR = "internal error; see the predictor's log"
 MAX_PIPELINED = 16  # queued requests per connection before reading pauses
 
 
@@ -206,7 +208,13 @@ class HttpServer:
         self._outbox = outbox
         try:
             for connection in ready:
-                connection.answer_pending()
+                try:
+                    connection.answer_pending()
+                except Exception:
+                    # Only this connection is lost; the others in the batch are still answered.
+                    log.exception("internal error answering a connection; closing it")
+                    connection.closing = True
+                    outbox.append((connection, None))
         finally:
             self._outbox = None
             for connection, data in outbox:
@@ -256,6 +264,7 @@ class HttpConnection(asyncio.Protocol):
         self.in_message = False  # part of a request has arrived
         self.closing = False
         self.answer_queued = False  # in the server's list of connections to answer
+        self.continue_owed = False  # a 100 Continue waits for the answers before it
         # A request that could not be parsed: answered (then the connection closes) after the
         # requests before it.
         self.failure: tuple[int, str] | None = None
@@ -314,15 +323,20 @@ class HttpConnection(asyncio.Protocol):
         self._request = request
         length = request.content_length
         if length is not None and length > self.server.max_body_bytes:
-            # Answer now, without reading a body we would refuse anyway, then close.
+            # Answer (after the requests before it) without reading a body we would refuse
+            # anyway, then close; what arrives of this message is ignored.
             request.body_exceeded = True
-            self.closing = True
+            self._request = None
             self.pending.append((request, False))
             self._pause_reading()
-            self.server.answer_soon(self)
+            if not self.busy:
+                self.server.answer_soon(self)
             return
-        if self._headers.get("expect", "").lower() == "100-continue" and self.transport:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self._headers.get("expect", "").lower() == "100-continue":
+            if self.pending or self.busy:
+                self.continue_owed = True  # after the answers to the requests before it
+            else:
+                self.server.send(self, CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         request = self._request
@@ -338,8 +352,8 @@ class HttpConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.in_message = False
         request = self._request
-        if request is None or (request.body_exceeded and self.closing):
-            return  # already answered from the headers
+        if request is None:
+            return  # refused from its headers, already queued
         if self._body:
             request.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         keep_alive = self.parser.should_keep_alive() and not request.body_exceeded
@@ -358,7 +372,7 @@ class HttpConnection(asyncio.Protocol):
                 answer = self.server.handler(request)
             except Exception:
                 log.exception("internal error answering %s %s", request.method, request.path)
-                answer = self.server.error_response(500, "internal error; see the predictor's log")
+                answer = self.server.error_response(500, INTERNAL_ERROR)
             if type(answer) is CoroutineType:
                 # Run it here until it first waits: most answers (the inline LiteRT path) never
                 # do, and then no task is created and no loop turn is spent (Python 3.12's eager
@@ -367,11 +381,9 @@ class HttpConnection(asyncio.Protocol):
                     waiting_on = answer.send(None)
                 except StopIteration as done:
                     answer = done.value
-                except Exception:
+                except (Exception, asyncio.CancelledError):
                     log.exception("internal error answering %s %s", request.method, request.path)
-                    answer = self.server.error_response(
-                        500, "internal error; see the predictor's log"
-                    )
+                    answer = self.server.error_response(500, INTERNAL_ERROR)
                 else:
                     answer = _Resumed(answer, waiting_on)
             if isinstance(answer, HttpResponse):
@@ -390,6 +402,9 @@ class HttpConnection(asyncio.Protocol):
                 self.server.send(self, encode_response(answer, False))
                 self.server.send(self, None)
                 return
+            if self.continue_owed:
+                self.continue_owed = False
+                self.server.send(self, CONTINUE)
             self._resume_reading()
             self.idle_since = time.monotonic()
             if self.closing:
@@ -402,9 +417,10 @@ class HttpConnection(asyncio.Protocol):
     ) -> None:
         try:
             response = await answer
-        except Exception:
+        except (Exception, asyncio.CancelledError):
+            # A cancelled wait inside the handler, too: the connection must not stay busy.
             log.exception("internal error answering %s %s", request.method, request.path)
-            response = self.server.error_response(500, "internal error; see the predictor's log")
+            response = self.server.error_response(500, INTERNAL_ERROR)
         self.busy = False
         self._write(response, keep_alive)
         self.answer_pending()
@@ -412,8 +428,15 @@ class HttpConnection(asyncio.Protocol):
     def _write(self, response: HttpResponse, keep_alive: bool) -> None:
         if self.transport is None:
             return
-        keep_alive = keep_alive and not self.closing and not self.server.closing
-        self.server.send(self, encode_response(response, keep_alive))
+        if self.closing or self.server.closing:
+            # Winding down: answer the requests already received, closing after the last.
+            keep_alive = keep_alive and (bool(self.pending) or self.failure is not None)
+        try:
+            data = encode_response(response, keep_alive)
+        except Exception:  # e.g. a header value that is not latin-1
+            log.exception("cannot encode the answer (status %d)", response.status)
+            data = encode_response(self.server.error_response(500, INTERNAL_ERROR), keep_alive)
+        self.server.send(self, data)
         if not keep_alive:
             self.closing = True
             self.pending.clear()

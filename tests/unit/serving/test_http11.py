@@ -179,6 +179,85 @@ def test_many_connections_sending_at_once_each_get_their_own_answers() -> None:
     run(scenario())
 
 
+def test_a_request_refused_from_its_headers_is_answered_after_the_one_before_it() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1)
+        )
+        everything = await asyncio.wait_for(reader.read(), 5)
+        first, refused = everything.split(b"HTTP/1.1 ")[1:]
+        assert first.startswith(b"200")
+        assert b"connection: close" not in first.lower()
+        assert refused.startswith(b"413")
+        assert b"connection: close" in refused.lower()
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_100_continue_follows_the_answers_to_earlier_pipelined_requests() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"GET /slow 0"), 5)
+        assert head.startswith(b"HTTP/1.1 200")
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"hi")
+        assert (await reader.readuntil(b"POST /up 2")).startswith(b"HTTP/1.1 200")
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_an_answer_that_cannot_be_encoded_is_a_500_and_other_connections_are_answered() -> None:
+    def synchronous(request: HttpRequest) -> HttpResponse:
+        if request.path == "/bad":
+            return HttpResponse(b"x", headers={"X-Model": "snow\u2603man"})
+        return HttpResponse(b"fine")
+
+    async def scenario() -> None:
+        http = HttpServer(synchronous, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        paths = [b"/bad", *(b"/good%d" % n for n in range(5))]
+        answers = await asyncio.gather(
+            *(exchange(port, b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path) for path in paths)
+        )
+        assert [status for ((status, _, _),) in answers] == [500, 200, 200, 200, 200, 200]
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_shutdown_answers_every_request_already_received_and_closes_after_the_last() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        await writer.drain()
+        await asyncio.sleep(0.05)  # all three received; the first is being answered
+        await http.shutdown(5.0)
+        everything = await asyncio.wait_for(reader.read(), 5)
+        answers = everything.split(b"HTTP/1.1 ")[1:]
+        assert [a.startswith(b"200") for a in answers] == [True, True, True]
+        assert [b"connection: close" in a.lower() for a in answers] == [False, False, True]
+        writer.close()
+
+    run(scenario())
+
+
 def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections() -> None:
     async def scenario() -> None:
         http = HttpServer(handler, error, max_body_bytes=LIMIT)
