@@ -144,6 +144,7 @@ class HttpServer:
         self.error_response = error_response
         self.max_body_bytes = max_body_bytes
         self.keepalive_seconds = keepalive_seconds
+        self._sweep_seconds = min(IDLE_SWEEP_SECONDS, keepalive_seconds / 2)
         self.connections: set[HttpConnection] = set()
         self.closing = False
         self._server: asyncio.Server | None = None
@@ -161,7 +162,7 @@ class HttpServer:
         self._server = await loop.create_server(
             lambda: HttpConnection(self), host, port, backlog=backlog, reuse_address=True
         )
-        self._sweeper = loop.call_later(IDLE_SWEEP_SECONDS, self._sweep_idle)
+        self._sweeper = loop.call_later(self._sweep_seconds, self._sweep_idle)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def shutdown(self, grace_seconds: float) -> None:
@@ -246,7 +247,9 @@ class HttpServer:
         for connection in list(self.connections):
             if connection.idle_since is not None and connection.idle_since < deadline:
                 connection.close_when_idle()
-        self._sweeper = asyncio.get_running_loop().call_later(IDLE_SWEEP_SECONDS, self._sweep_idle)
+            elif connection.in_message and connection.last_data < deadline:
+                connection.time_out()  # silent for as long in the middle of a request
+        self._sweeper = asyncio.get_running_loop().call_later(self._sweep_seconds, self._sweep_idle)
 
 
 class HttpConnection(asyncio.Protocol):
@@ -261,6 +264,7 @@ class HttpConnection(asyncio.Protocol):
         self.answering: asyncio.Future[None] | None = None
         self.reading_paused = False
         self.idle_since: float | None = time.monotonic()
+        self.last_data = time.monotonic()  # when bytes last arrived
         self.in_message = False  # part of a request has arrived
         self.closing = False
         self.answer_queued = False  # in the server's list of connections to answer
@@ -288,6 +292,7 @@ class HttpConnection(asyncio.Protocol):
         if self.failure is not None:
             return  # out of sync after a malformed request; it is answered, then closed
         self.idle_since = None
+        self.last_data = time.monotonic()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -462,6 +467,12 @@ class HttpConnection(asyncio.Protocol):
         if self.reading_paused and self.transport is not None and not self.closing:
             self.reading_paused = False
             self.transport.resume_reading()
+
+    def time_out(self) -> None:
+        """A client that went silent partway through a request: 408, then close. Answers still
+        being made for earlier requests go first."""
+        if self.failure is None and not self.closing:
+            self._fail(408, "the request was not completed in time")
 
     def close_when_idle(self) -> None:
         self.closing = True

@@ -258,6 +258,21 @@ def test_shutdown_answers_every_request_already_received_and_closes_after_the_la
     run(scenario())
 
 
+def test_a_client_silent_partway_through_a_request_gets_408_and_is_closed() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT, keepalive_seconds=0.3)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf")
+        everything = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+        assert everything.startswith(b"HTTP/1.1 408")
+        assert b"connection: close" in everything.lower()
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
 def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections() -> None:
     async def scenario() -> None:
         http = HttpServer(handler, error, max_body_bytes=LIMIT)
