@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PREFIX = f"/api/v{API_VERSION}"
 MAX_WAIT = 30.0
+# A live pod with no log yet is starting (or, for a job, queued): its log is waited for this
+# long, or for as long as it is alive when the log is followed, before "no logs" is the answer.
+LOG_FILE_WAIT_SECONDS = 10.0
 
 
 def build_api(agent: Agent) -> web.Application:
@@ -78,7 +82,8 @@ async def _logs(agent: Agent, request: web.Request) -> web.StreamResponse:
     namespace = query.get("namespace", "default")
     pods = query.getall("pod", [])
     previous = query.get("previous") == "1"
-    missing = [p for p in pods if not agent.log_file(namespace, p, previous).exists()]
+    follow = query.get("follow") == "1" and not previous
+    missing = await _missing_logs(agent, namespace, pods, previous, follow)
     if missing or not pods:
         which = "previous " if previous else ""
         return web.json_response(
@@ -87,7 +92,7 @@ async def _logs(agent: Agent, request: web.Request) -> web.StreamResponse:
         )
     log_query = LogQuery(
         files=[(p, agent.log_file(namespace, p, previous)) for p in pods],
-        follow=query.get("follow") == "1" and not previous,
+        follow=follow,
         tail=int(query["tail"]) if "tail" in query else None,
         since=timedelta(seconds=float(query["since"])) if "since" in query else None,
         timestamps=query.get("timestamps") == "1",
@@ -101,6 +106,20 @@ async def _logs(agent: Agent, request: web.Request) -> web.StreamResponse:
         return response
     await response.write_eof()
     return response
+
+
+async def _missing_logs(
+    agent: Agent, namespace: str, pods: list[str], previous: bool, follow: bool
+) -> list[str]:
+    """The pods without a log file, after waiting for the live ones to write theirs."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LOG_FILE_WAIT_SECONDS
+    while True:
+        missing = [p for p in pods if not agent.log_file(namespace, p, previous).exists()]
+        alive = not previous and all(agent.pod_alive(namespace, p) for p in missing)
+        if not missing or not alive or (not follow and loop.time() >= deadline):
+            return missing
+        await asyncio.sleep(0.1)
 
 
 async def _shutdown(agent: Agent, request: web.Request) -> web.Response:

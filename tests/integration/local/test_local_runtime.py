@@ -21,7 +21,7 @@ from console.backends.base import LogRequest
 from console.backends.local import LocalBackend, LocalError
 from console.local.launch import paths_for, running_agent, stop_agent
 from console.model import DeploymentState, DeployRequest, TrainingRequest
-from console.profile import Profile, TrainingSettings
+from console.profile import Profile, TrainingSettings, load_profile
 from serving.store import ModelStore
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import (
@@ -423,6 +423,26 @@ def test_a_sweeps_trials_run_at_most_two_at_once_and_each_publishes(
     assert most_running == 2
     assert {j.sweep for j in backend.jobs() if j.name in names} != {None}
     assert len(store.versions("digits")) == before + 3
+
+
+def test_following_a_queued_jobs_log_waits_for_it_to_start_and_shows_its_run(
+    profile: Profile, digits_store: DigitsStore
+) -> None:
+    """``[local] training_parallel = 1``: the second job is Pending, with no log yet, while the
+    first runs; following its log waits, then streams its run to the end."""
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "fleetdeck" / "profiles" / "local.toml"
+    path.write_text(path.read_text() + "training_parallel = 1\n")  # [local] is the last table
+    with local_backend(load_profile("local")) as backend:
+        (first,) = backend.train(_training(digits_store, epochs=3))
+        (queued,) = backend.train(_training(digits_store, epochs=1))
+        name = queued.target.split("/", 1)[1]
+        poll_until("the second job queued", lambda: _phase(backend, name) == "Pending")
+        lines = list(backend.logs(_log_request(name)))
+        assert any("epoch 1/1" in line for line in lines)
+        first_name = first.target.split("/", 1)[1]
+        poll_until(
+            "both ended", lambda: {_phase(backend, n) for n in (first_name, name)} == {"Succeeded"}
+        )
 
 
 def test_a_job_running_when_the_agent_stops_runs_again_when_it_starts(
