@@ -32,6 +32,7 @@ from console.profile import Profile
 from tests.e2e.terminal.tmux_terminal import EXITED, TmuxTerminal, table_row
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local import fixtures
+from tests.support.processes import pids_where
 
 digits_store = fixtures.digits_store  # the session's trained store, versions 1 and 2
 
@@ -82,24 +83,6 @@ def local_fleet(
                 yield LocalFleet(profile, backend, home, digits_store.images)
         finally:
             fixtures.stop_every_agent(profile)
-
-
-@pytest.fixture
-def terminal_120x40() -> Iterator[TmuxTerminal]:
-    terminal = TmuxTerminal(120, 40)
-    try:
-        yield terminal
-    finally:
-        terminal.close()
-
-
-@pytest.fixture
-def terminal_80x24() -> Iterator[TmuxTerminal]:
-    terminal = TmuxTerminal(80, 24)
-    try:
-        yield terminal
-    finally:
-        terminal.close()
 
 
 class Traffic:
@@ -161,17 +144,15 @@ def predictor_pid(fleet: LocalFleet, name: str) -> int:
     """The process serving deployment ``name`` (by its command line: this agent's cache folder
     and the model name it serves)."""
     cache = str(paths_for(fleet.profile).cache)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
+
+    def serves_it(words: list[str]) -> bool:
         named = any(pair == ("--model-name", name) for pair in itertools.pairwise(words))
-        if "serving" in words and cache in words and named:
-            return int(entry.name)
-    raise AssertionError(f"no predictor process serves {name}")
+        return "serving" in words and cache in words and named
+
+    found = pids_where(serves_it)
+    if not found:
+        raise AssertionError(f"no predictor process serves {name}")
+    return found[0]
 
 
 def followed_lines(screen: str) -> int:

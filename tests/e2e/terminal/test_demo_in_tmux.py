@@ -18,6 +18,7 @@ from console.profile import Profile
 from tests.e2e.terminal.tmux_terminal import EXITED, TmuxTerminal, table_row
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local import fixtures
+from tests.support.processes import pids_where
 
 digits_store = fixtures.digits_store  # the session's trained store, versions 1 and 2
 
@@ -56,15 +57,6 @@ def demo_user(
             fixtures.stop_every_agent(profile)
 
 
-@pytest.fixture
-def terminal() -> Iterator[TmuxTerminal]:
-    terminal = TmuxTerminal(120, 40)
-    try:
-        yield terminal
-    finally:
-        terminal.close()
-
-
 def requests_per_second(screen: str, name: str) -> float:
     try:
         return float((table_row(screen, name) or {}).get("REQ/S", "-"))
@@ -74,22 +66,15 @@ def requests_per_second(screen: str, name: str) -> float:
 
 def sending_to(gateway: str) -> list[int]:
     """Processes (the demo's traffic loop's curl) with the gateway in their command line."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if words and Path(words[0]).name == "curl" and any(gateway in w for w in words):
-            found.append(int(entry.name))
-    return found
+    return pids_where(
+        lambda words: Path(words[0]).name == "curl" and any(gateway in w for w in words)
+    )
 
 
 def test_in_a_terminal_the_demo_ends_in_the_deck_with_traffic_that_stops_on_quit(
-    demo_user: DemoUser, terminal: TmuxTerminal
+    demo_user: DemoUser, terminal_120x40: TmuxTerminal
 ) -> None:
+    terminal = terminal_120x40
     terminal.start([DEMO], demo_user.env | {"TERM": "xterm-256color"})
     deck = terminal.wait_for(
         "the deck on digits (2 replicas) and digits-edge, traffic flowing to both",

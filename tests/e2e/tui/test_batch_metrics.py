@@ -6,10 +6,8 @@ The rollout itself runs on KWOK, so the numbers stay healthy and the gates pass.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from textual.widgets import DataTable
 
 from console.batch.journal import BatchState
@@ -25,23 +23,10 @@ from tests.e2e.tui.test_batch_kwok import (
 )
 from tests.integration.metrics.load import Load
 from tests.support.fixtures import StartPredictor
-from tests.support.models import TinyModel, train_tiny_model
+from tests.support.models import TinyModel
 
 fleet = fleet_fixture  # the fixture, by the name the tests ask for
 LIVE = re.compile(r"^\d+ req/s  p99 \d+/\d+ ms  err 0\.0/0\.0 %$")
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
-    return train_tiny_model(tmp_path_factory.mktemp("store"))
-
-
-@pytest.fixture
-def collectors() -> Iterator[list[MetricsCollector]]:
-    started: list[MetricsCollector] = []
-    yield started
-    for collector in started:
-        collector.stop()
 
 
 def live_cell(screen: BatchScreen, target: str) -> str:

@@ -4,33 +4,17 @@ its dashes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from console.metrics import MetricsCollector, static_source
 from console.tui.rows import COLUMN_KEYS
 from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, run, shown_names, wait_for
 from tests.integration.metrics.load import Load
 from tests.support.fixtures import StartPredictor
-from tests.support.models import TinyModel, train_tiny_model
+from tests.support.models import TinyModel
 
 kwok_fleet = kwok_fleet_fixture  # the fixture, by the name the tests ask for
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
-    return train_tiny_model(tmp_path_factory.mktemp("store"))
-
-
-@pytest.fixture
-def collectors() -> Iterator[list[MetricsCollector]]:
-    started: list[MetricsCollector] = []
-    yield started
-    for collector in started:
-        collector.stop()
 
 
 def cell(app: Any, name: str, column: str) -> str:

@@ -6,10 +6,8 @@ the whole fleet scraped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from textual.widgets import DataTable, Static
 
 from console.metrics import MetricsCollector, static_source
@@ -28,22 +26,9 @@ from tests.e2e.tui.deck_pilot import (
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.metrics.load import Load
 from tests.support.fixtures import StartPredictor
-from tests.support.models import TinyModel, train_tiny_model
+from tests.support.models import TinyModel
 
 kwok_fleet = kwok_fleet_fixture  # the fixture, by the name the tests ask for
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
-    return train_tiny_model(tmp_path_factory.mktemp("store"))
-
-
-@pytest.fixture
-def collectors() -> Iterator[list[MetricsCollector]]:
-    started: list[MetricsCollector] = []
-    yield started
-    for collector in started:
-        collector.stop()
 
 
 def table_rows(screen: Any, table_id: str) -> list[list[str]]:

@@ -5,11 +5,9 @@ exists, "no autoscaler" before."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.widgets import Static, TabbedContent
 
 from console.backends.kubernetes.autoscale import AutoscaleRequest, autoscale
@@ -19,22 +17,9 @@ from console.tui.widgets.metrics_plot import MetricsPanel, MetricsPlot
 from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, run, shown_names, wait_for
 from tests.integration.metrics.load import Load
 from tests.support.fixtures import StartPredictor
-from tests.support.models import TinyModel, train_tiny_model
+from tests.support.models import TinyModel
 
 kwok_fleet = kwok_fleet_fixture  # the fixture, by the name the tests ask for
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
-    return train_tiny_model(tmp_path_factory.mktemp("store"))
-
-
-@pytest.fixture
-def collectors() -> Iterator[list[MetricsCollector]]:
-    started: list[MetricsCollector] = []
-    yield started
-    for collector in started:
-        collector.stop()
 
 
 def plot(screen: Any, kind: str) -> MetricsPlot:

@@ -231,14 +231,6 @@ def test_a_scoring_job_lists_as_score_with_its_progress_and_its_table_shows_on_m
 # -- the Fleet's HIT% from a real collector -------------------------------------------------------
 
 
-@pytest.fixture
-def collectors() -> Iterator[list[MetricsCollector]]:
-    started: list[MetricsCollector] = []
-    yield started
-    for collector in started:
-        collector.stop()
-
-
 def fleet_cell(app: Any, name: str, column: str) -> str:
     row = next(r for r in app.fleet.table.view if r.deployment.name == name)
     return str(row.cells[COLUMN_KEYS.index(column)])

@@ -27,6 +27,7 @@ from console.local.launch import paths_for, stop_agent
 from console.profile import LocalSettings, Profile, StoreSettings, load_profile
 from serving.store import ModelStore
 from tests.support.models import train_tiny_model
+from tests.support.processes import pids_where
 
 
 @dataclass(frozen=True)
@@ -125,17 +126,7 @@ def predictor_pids(profile: Profile) -> list[int]:
     """The running predictor processes of this profile's agent (found by their cache folder,
     which is the agent's own)."""
     cache = str(paths_for(profile).cache)
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if "serving" in words and cache in words:
-            pids.append(int(entry.name))
-    return sorted(pids)
+    return pids_where(lambda words: "serving" in words and cache in words)
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from tests.integration.local.fixtures import (
     use_temporary_xdg,
     write_local_profile,
 )
+from tests.support.processes import pids_where
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -331,16 +332,7 @@ def test_two_clis_deploying_at_once_start_one_agent_and_keep_the_state_whole(
 
 def _agent_pids(profile: Profile) -> list[int]:
     state = str(paths_for(profile).root)
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            if "console.local" in words and state in words:
-                pids.append(int(entry.name))
-    return pids
+    return pids_where(lambda words: "console.local" in words and state in words)
 
 
 def test_a_training_jobs_logs_follow_live_and_it_publishes_a_version(
