@@ -61,7 +61,7 @@ Backend = Literal["local", "kubernetes"]
 RouteKind = Literal["Ingress", "HTTPRoute", "none"]
 OnFailure = Literal["rollback-wave", "rollback-all", "pause"]
 MetricsSourceKind = Literal["auto", "direct", "pod-proxy", "prometheus"]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # fullmatch: "$" passes a final "\n"
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def list_profiles() -> list[ProfileFile]:
         if folder is None or not folder.is_dir():
             continue
         for path in folder.glob("*.toml"):
-            if _NAME.match(path.stem):
+            if _NAME.fullmatch(path.stem):
                 found[path.stem] = ProfileFile(path.stem, path, origin)
     return [found[name] for name in sorted(found)]
 
@@ -270,7 +270,7 @@ def list_profiles() -> list[ProfileFile]:
 def load_profile(name: str | None = None) -> Profile:
     """The profile ``name`` (default: :func:`default_profile_name`), validated."""
     name = default_profile_name() if name is None else name
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ProfileError(f"{name!r}: not a profile name (letters, digits, '.', '_', '-')")
     user = user_profiles_dir() / f"{name}.toml"
     bundled = bundled_profiles_dir()
@@ -371,7 +371,7 @@ def _resource_list(t: Table, name: str, default: Mapping[str, str]) -> Mapping[s
         return default
     values = t.string_map(name)
     for resource, quantity in values.items():
-        if not RESOURCE_NAME.match(resource):
+        if not RESOURCE_NAME.fullmatch(resource):
             raise t.error(f"{name}.{resource}", "expected a resource name such as cpu or memory")
         if not QUANTITY.match(quantity):
             expected = 'a Kubernetes quantity such as "500m", "2" or "512Mi"'

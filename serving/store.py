@@ -38,7 +38,7 @@ STAGING_PREFIX = ".staging-"
 # A staging folder untouched this long was left by a killed publisher (publishing rewrites its
 # folder as each file lands), and is removed by the next publish beside it.
 STALE_STAGING_SECONDS = 24 * 3600
-MODEL_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+MODEL_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")  # fullmatch: "$" also passes a final "\n"
 PUBLISH_ATTEMPTS = 5
 
 
@@ -62,7 +62,7 @@ class ModelRef:
 
 
 def check_model_name(name: str) -> str:
-    if not MODEL_NAME.match(name):
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
         raise StoreError(
             f"invalid model name {name!r}: use lower-case letters, digits, '-', '.' or '_', "
             "starting and ending with a letter or digit, at most 63 characters"

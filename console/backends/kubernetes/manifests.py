@@ -9,11 +9,11 @@ The predictor serves its model under the Deployment's name, so each route matche
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from console.backends.kubernetes.templates import render
+from console.names import InvalidName, check_label
 from console.profile import Profile, Toleration
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetdeck"}
@@ -29,7 +29,6 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 MODEL_URI = "fleetdeck.io/model-uri"
 GPU = "nvidia.com/gpu"
 PROGRESS_DEADLINE_SECONDS = 600
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class ManifestError(ValueError):
@@ -37,12 +36,10 @@ class ManifestError(ValueError):
 
 
 def check_name(name: str, what: str = "deployment name") -> str:
-    if not _DNS_LABEL.match(name):
-        raise ManifestError(
-            f"invalid {what} {name!r}: use lower-case letters, digits and '-', starting and "
-            "ending with a letter or digit, at most 63 characters"
-        )
-    return name
+    try:
+        return check_label(name, what)
+    except InvalidName as exc:
+        raise ManifestError(str(exc)) from None
 
 
 def change_cause(action: str, user: str) -> str:

@@ -1,0 +1,39 @@
+"""Names as Kubernetes validates them, checked once for every front-end and the local agent.
+
+Every name a user, a request or a stored row supplies (namespace, deployment, pod, job) is
+untrusted: it may end up in a path, a URL, a label or a terminal. A name that passes
+:func:`check_label` is a DNS-1123 label (RFC 1123: lower-case letters, digits and '-', starting
+and ending with a letter or digit, at most 63 characters), so it can never hold a '/', '..', a
+newline or an escape sequence. ``fullmatch`` matters: ``$`` also matches before a final newline.
+"""
+
+from __future__ import annotations
+
+import re
+
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS1123_LABEL_MAX = 63
+LABEL_RULE = (
+    "lower-case letters, digits and '-', starting and ending with a letter or digit, "
+    f"at most {DNS1123_LABEL_MAX} characters (a DNS-1123 label, as Kubernetes names are)"
+)
+
+
+class InvalidName(ValueError):
+    """A name that breaks the naming rule; the message names the rule."""
+
+
+def is_label(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) <= DNS1123_LABEL_MAX
+        and DNS1123_LABEL.fullmatch(value) is not None
+    )
+
+
+def check_label(value: object, what: str = "name") -> str:
+    """``value`` when it is a DNS-1123 label; else :class:`InvalidName` saying what to fix."""
+    if not is_label(value):
+        raise InvalidName(f"invalid {what} {value!r}: use {LABEL_RULE}")
+    assert isinstance(value, str)
+    return value
