@@ -4,20 +4,18 @@ Reads come from a cache of the agent's snapshot, kept current by a long poll (th
 answers as soon as its state changes); subscribers are called once per new snapshot, so a
 burst of changes is one call. Mutations go to the agent's private API and the cache is
 refreshed before they return, so a command sees its own change. Kubernetes-only concepts are
-refused with a message that says so.
+refused with a message that says so. The agent is reached through ``console.local.client`` (its
+Unix socket, checked before anything is sent).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import http.client
 import os
 import queue
 import socket
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from console.backends.base import ConditionInfo, Connection, LogRequest
-from console.local.launch import AgentUnavailable, ensure_agent, paths_for, running_agent
-from console.local.paths import API_VERSION
+from console.local.client import AgentClient, AgentNotRunning, AgentRefused, AgentUnavailable
+from console.local.launch import ensure_agent, paths_for, running_agent
 from console.local.wire import from_json
 from console.model import (
     ActionResult,
@@ -83,7 +81,8 @@ class _View:
 
 
 class LocalError(Exception):
-    """A read the agent refused (no such pod's logs, the agent gone); the message says why."""
+    """What the agent refused (no such pod's logs, a bad argument) or an answer that makes no
+    sense (the agent gone, not JSON, no result); the message says why."""
 
 
 class LocalBackend:
@@ -99,7 +98,7 @@ class LocalBackend:
     ) -> None:
         self.profile = profile
         self.read_only = read_only or profile.read_only
-        self.user = user or "unknown"
+        self.user = user  # "": the agent records its peer's user (only its owner reaches it)
         self.namespaces = tuple(namespaces or ())  # (): every namespace
         self.default_namespace = self.namespaces[0] if self.namespaces else "default"
         self._paths = paths_for(profile)
@@ -115,35 +114,31 @@ class LocalBackend:
         self._watcher.start()
 
     # -- the agent's API --------------------------------------------------------------------
-    def _url(self, path: str) -> str:
-        return f"{self._agent['api_url']}/api/v{API_VERSION}/{path}"
+    def _client(self) -> AgentClient:
+        return AgentClient(self._paths, int(self._agent["pid"]))
 
     def _get_snapshot(self, wait: float) -> dict[str, Any]:
-        query = urllib.parse.urlencode({"after": self._generation, "wait": wait})
-        with urllib.request.urlopen(self._url(f"snapshot?{query}"), timeout=wait + 10) as r:
-            snapshot: dict[str, Any] = json.load(r)
-            return snapshot
+        query: dict[str, object] = {"wait": wait}
+        if self._generation >= 0:
+            query["after"] = self._generation
+        snapshot = self._client().get("snapshot", query, timeout=wait + 10)
+        if not isinstance(snapshot, dict):
+            raise AgentUnavailable(f"the agent's snapshot is not a JSON object: {snapshot!r:.200}")
+        return snapshot
 
     def _post(self, verb: str, arguments: dict[str, Any]) -> Any:
-        body = json.dumps(arguments).encode()
-        for attempt in range(2):
-            request = urllib.request.Request(
-                self._url(f"actions/{verb}"),
-                data=body,
-                method="POST",
-                headers={"Content-Type": "application/json"},
-            )
+        try:
             try:
-                with urllib.request.urlopen(request, timeout=120) as r:
-                    answer = json.load(r)
-                break
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode(errors="replace")
-                raise LocalError(f"the agent refused {verb}: {exc.code} {detail}") from None
-            except OSError:
-                if attempt:
-                    raise
-                self._agent = ensure_agent(self.profile)  # it stopped: start it again
+                answer = self._client().post(f"actions/{verb}", arguments)
+            except AgentNotRunning:  # stopped (nothing was sent): start it and send it there
+                self._agent = ensure_agent(self.profile)
+                answer = self._client().post(f"actions/{verb}", arguments)
+        except AgentRefused as exc:
+            raise LocalError(f"the agent refused {verb}: {exc.status} {exc.message}") from None
+        except AgentUnavailable as exc:
+            raise LocalError(f"{verb}: {exc}") from None
+        if not isinstance(answer, dict) or "result" not in answer:
+            raise LocalError(f"the agent's answer to {verb} has no result: {answer!r:.200}")
         self._refresh()
         return answer["result"]
 
@@ -158,7 +153,7 @@ class LocalBackend:
                 call()
 
     def _refresh(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(AgentUnavailable, AgentRefused):
             self._generation = -1
             self._store(self._get_snapshot(wait=0))
 
@@ -167,7 +162,7 @@ class LocalBackend:
         while not self._closed.is_set():
             try:
                 snapshot = self._get_snapshot(wait=POLL_WAIT)
-            except (OSError, ValueError) as exc:
+            except (AgentUnavailable, AgentRefused) as exc:
                 if self._closed.is_set():
                     return
                 if self._connection.live:
@@ -179,7 +174,7 @@ class LocalBackend:
                 self._closed.wait(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
                 with contextlib.suppress(AgentUnavailable):
-                    found = running_agent(self._paths)  # restarted: its API port is new
+                    found = running_agent(self._paths)  # restarted: a new pid on the socket
                     if found is not None:
                         self._agent = found
                         self._generation = -1
@@ -421,15 +416,12 @@ class LocalBackend:
             query.append(("tail", request.tail))
         if request.since is not None:
             query.append(("since", request.since.total_seconds()))
-        url = self._url("logs?" + urllib.parse.urlencode(query))
         try:
-            response = urllib.request.urlopen(url, timeout=None)
-        except urllib.error.HTTPError as exc:
-            try:
-                message = json.loads(exc.read()).get("error", str(exc))
-            except ValueError:
-                message = str(exc)
-            raise LocalError(message) from None
+            response = self._client().stream("logs", query)
+        except AgentRefused as exc:
+            raise LocalError(exc.message) from None
+        except AgentUnavailable as exc:
+            raise LocalError(f"logs: {exc}") from None
         lines: queue.Queue[str | None] = queue.Queue(maxsize=10_000)
 
         def pump() -> None:
@@ -471,7 +463,7 @@ def _absolute(location: str) -> str:
     return str(Path(location).expanduser().resolve())
 
 
-def _wake_reader(response: Any) -> None:
+def _wake_reader(response: http.client.HTTPResponse) -> None:
     """Shut the stream's socket down so a thread blocked reading it returns: closing the
     response alone waits for that read (it holds the reader's lock), which on a quiet followed
     log never ends — the deck then hung on quit after showing a log. A stream that already

@@ -1,11 +1,13 @@
 """``python -m console.local``: run the local agent in the foreground (the console starts it in
-the background on demand; ``fleetdeck agent start|stop|status`` manage it by hand)."""
+the background on demand, as ``python -P -m console.local``; ``fleetdeck agent start|stop|status``
+manage it by hand)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +20,7 @@ from console.local.paths import AgentPaths
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m console.local", description=__doc__)
     parser.add_argument("--profile", required=True, help="the profile this agent serves")
-    parser.add_argument("--state-dir", type=Path, required=True, help="lock, port file, state")
+    parser.add_argument("--state-dir", type=Path, required=True, help="lock, socket, state, logs")
     parser.add_argument("--store", required=True, help="model store root")
     parser.add_argument("--gateway-port", type=int, required=True, help="0: any free port")
     parser.add_argument("--replicas", type=int, default=1, help="default replicas per deploy")
@@ -32,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Everything the agent and its children write (state, logs, model cache) is the user's alone.
+    os.umask(0o077)
+    paths = AgentPaths(args.state_dir.expanduser().absolute())
+    paths.make_private()
+    os.chdir(paths.root)  # never the folder it was started from: children inherit this one
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -39,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     settings = AgentSettings(
         profile=args.profile,
-        paths=AgentPaths(args.state_dir),
+        paths=paths,
         gateway_port=args.gateway_port,
         fleet=FleetSettings(
             store=args.store,

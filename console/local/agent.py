@@ -2,8 +2,10 @@
 predictor and training processes, the gateway port and the private API.
 
 It holds an exclusive lock in the profile's state folder for its whole life (a second agent
-refuses to start), writes the port file once both ports listen, and on start reconciles: every
-deployment in the state gets its processes again, jobs that were running are requeued.
+refuses to start). Under that lock it closes the folder to other users, replaces a socket a
+killed agent left, listens on its API socket and the gateway port, then writes ``agent.json``;
+and it reconciles: every deployment in the state gets its processes again, jobs that were
+running are requeued.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ from console.local.paths import API_VERSION, AgentPaths
 from console.local.state import JobRow, State, parse_time
 from console.local.wire import to_json
 from console.model import JobPhase, TrainingJob
+from console.names import is_label
 
 log = logging.getLogger("fleetdeck.agent")
 
@@ -76,7 +80,6 @@ class Agent:
         self._changed = asyncio.Event()
         self._kick = asyncio.Event()
         self._stop = asyncio.Event()
-        self.api_url = ""
         self.gateway_url = ""
 
     # -- change notification ----------------------------------------------------------------
@@ -97,13 +100,14 @@ class Agent:
 
     # -- running ----------------------------------------------------------------------------
     async def run(self) -> None:
-        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self.paths.make_private()
         lock = _take_lock(self.paths.lock)
         try:
+            self.paths.tighten_all()  # an older agent left 0755 folders and 0644 files
             await self._serve()
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                self.paths.port_file.unlink()
+            for left in (self.paths.agent_file, self.paths.socket):
+                left.unlink(missing_ok=True)
             os.close(lock)
 
     async def _serve(self) -> None:
@@ -119,6 +123,7 @@ class Agent:
             lambda ns, name: self.paths.pod_log(ns, name),
             self.settings.training_parallel,
             self.changed,
+            workdir=self.paths.root,
         )
         self.actions = Actions(self.state, self.fleet, self.jobs, self.settings.fleet.store)
         gateway = web.AppRunner(Gateway(self.fleet.routes, self.http).app(), access_log=None)
@@ -134,16 +139,14 @@ class Agent:
                     f"gateway port {self.settings.gateway_port} is taken ({exc.strerror}); "
                     "free it or set [local] gateway_port in the profile"
                 ) from None
-            api_site = web.TCPSite(api, "127.0.0.1", 0)
-            await api_site.start()
+            await web.SockSite(api, _listen(self.paths.socket)).start()
             self.gateway_url = f"http://127.0.0.1:{_port(gateway_site)}"
-            self.api_url = f"http://127.0.0.1:{_port(api_site)}"
             self.jobs.recover()
-            self._write_port_file()
+            self._write_agent_file()
             log.info(
-                "agent for profile %s: API %s, gateway %s",
+                "agent for profile %s: API on %s, gateway %s",
                 self.settings.profile,
-                self.api_url,
+                self.paths.socket,
                 self.gateway_url,
             )
             loop = asyncio.get_running_loop()
@@ -151,8 +154,7 @@ class Agent:
                 loop.add_signal_handler(signum, self.request_stop)
             await self._loop()
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                self.paths.port_file.unlink()
+            self.paths.agent_file.unlink(missing_ok=True)
             log.info("stopping: draining predictors and ending training runs")
             await self.fleet.stop()
             await self.jobs.stop()
@@ -172,10 +174,10 @@ class Agent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(self._kick, self._stop), TICK_SECONDS)
 
-    def _write_port_file(self) -> None:
-        temporary = self.paths.port_file.with_suffix(".tmp")
+    def _write_agent_file(self) -> None:
+        temporary = self.paths.agent_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(self.hello()))
-        temporary.replace(self.paths.port_file)
+        temporary.replace(self.paths.agent_file)
 
     # -- what the API serves ----------------------------------------------------------------
     def hello(self) -> dict[str, Any]:
@@ -184,7 +186,7 @@ class Agent:
             "api": API_VERSION,
             "pid": os.getpid(),
             "profile": self.settings.profile,
-            "api_url": self.api_url,
+            "socket": str(self.paths.socket),
             "gateway_url": self.gateway_url,
             "store": fleet.store,
             "state": str(self.paths.root),
@@ -213,7 +215,10 @@ class Agent:
             "job_pods": {
                 f"{j.namespace}/{j.name}": [j.name]
                 for j in jobs
-                if self.paths.pod_log(j.namespace, j.name).exists()
+                # A row from before names were checked has no log a name could reach.
+                if is_label(j.namespace)
+                and is_label(j.name)
+                and self.paths.pod_log(j.namespace, j.name).exists()
             },
         }
 
@@ -263,6 +268,25 @@ async def _first(*events: asyncio.Event) -> None:
 def _port(site: web.TCPSite) -> int:
     server: Any = site._server  # aiohttp keeps the asyncio server here; read for port 0
     return int(server.sockets[0].getsockname()[1])
+
+
+def _listen(path: Path) -> socket.socket:
+    """The API's socket at ``path``, which the caller's lock makes ours to replace (a killed
+    agent leaves its socket behind). Bound through the folder's descriptor: a socket's path is
+    at most 107 bytes, a state folder's may be longer. The umask (0077) makes it 0600."""
+    path.unlink(missing_ok=True)
+    folder = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listening.bind(f"/proc/self/fd/{folder}/{path.name}")
+        os.chmod(path, 0o600)
+        listening.listen(128)
+    except BaseException:
+        listening.close()
+        raise
+    finally:
+        os.close(folder)
+    return listening
 
 
 def _take_lock(path: Path) -> int:

@@ -1,6 +1,7 @@
-"""Training jobs, sweep trials and scoring jobs as ``python -m training`` and ``python -m
-training.score`` processes: at most ``parallel`` at once, oldest first, logs in files, cancel =
-SIGTERM (both stop at the next batch and publish nothing, exit 143)."""
+"""Training jobs, sweep trials and scoring jobs as ``python -P -m training`` and ``python -P -m
+training.score`` processes, run in the agent's state folder: at most ``parallel`` at once, oldest
+first, logs in files, cancel = SIGTERM (both stop at the next batch and publish nothing, exit
+143)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ class JobRunner:
         log_path: Callable[[str, str], Path],
         parallel: int,
         on_change: Callable[[], None],
+        *,
+        workdir: Path,
     ) -> None:
         self.state = state
+        self.workdir = workdir  # the agent's own folder, never the one it was started from
         self.store = store
         self.log_path = log_path
         self.parallel = max(1, parallel)
@@ -78,6 +82,7 @@ class JobRunner:
     async def _train(self, job: JobRow) -> tuple[str, str]:
         command = [
             sys.executable,
+            "-P",  # the working folder never goes on sys.path
             "-m",
             _module(job),
             "--model",
@@ -94,7 +99,9 @@ class JobRunner:
             command += ["--sweep", job.sweep, "--trial", str(job.trial or 0)]
         # TensorFlow's C++ start-up chatter would bury the epoch lines a person follows.
         env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
-        child = await spawn(command, self.log_path(job.namespace, job.name), env=env)
+        child = await spawn(
+            command, self.log_path(job.namespace, job.name), env=env, cwd=self.workdir
+        )
         self.running[job.key] = child
         if job.key in self._cancelled:  # cancelled while it was being started
             child.signal(signal.SIGTERM)

@@ -1,34 +1,45 @@
 """Finding, starting and stopping a profile's agent from the console side.
 
 The agent is started on demand, detached (its own session, so it outlives the CLI that
-started it), by whichever client gets the profile's start lock first; the others wait for its
-port file. Nothing here talks to the agent beyond ``hello`` and ``shutdown``.
+started it), by whichever client gets the profile's start lock first; the others wait for it to
+answer on its socket. It runs as ``python -P -m console.local`` in its own state folder, so
+nothing in the folder the CLI was started from is ever imported. Nothing here talks to the
+agent beyond ``hello`` and ``shutdown`` (through ``console.local.client``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from console.local.paths import API_VERSION, AgentPaths
+from console.local.client import (
+    AgentClient,
+    AgentNotRunning,
+    AgentRefused,
+    AgentUnavailable,
+    hello,
+)
+from console.local.paths import API_VERSION, PRIVATE_FILE, AgentPaths
 from console.profile import LocalSettings, Profile
+
+__all__ = [
+    "AgentUnavailable",
+    "ensure_agent",
+    "find_agent",
+    "paths_for",
+    "running_agent",
+    "stop_agent",
+]
 
 START_SECONDS = 60.0
 STOP_SECONDS = 90.0
-
-
-class AgentUnavailable(Exception):
-    """The agent cannot be reached or started; the message says why and what to do."""
 
 
 def paths_for(profile: Profile) -> AgentPaths:
@@ -43,6 +54,7 @@ def agent_command(profile: Profile, paths: AgentPaths) -> list[str]:
         store = str(Path(store).expanduser().resolve())
     return [
         sys.executable,
+        "-P",  # the working folder never goes on sys.path (nor is it the agent's: see below)
         "-m",
         "console.local",
         "--profile",
@@ -68,36 +80,37 @@ def agent_command(profile: Profile, paths: AgentPaths) -> list[str]:
     ]
 
 
-def hello(api_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"{api_url}/api/v{API_VERSION}/hello", timeout=timeout) as r:
-            answer: dict[str, Any] = json.load(r)
-            return answer
-    except (OSError, ValueError):
-        return None
-
-
 def running_agent(paths: AgentPaths) -> dict[str, Any] | None:
-    """The agent's hello when one answers on the port file's address; else None."""
+    """The agent's hello when our agent answers on the profile's socket; else None."""
+    return find_agent(paths)[0]
+
+
+def find_agent(paths: AgentPaths) -> tuple[dict[str, Any] | None, str]:
+    """(the agent's hello, "") when our agent answers on the profile's socket; else (None,
+    why not: no agent file, a stale one, a socket that is not ours...)."""
     try:
-        info = json.loads(paths.port_file.read_text())
-    except (OSError, ValueError):
-        return None
-    answer = hello(str(info.get("api_url", "")))
-    if answer is None:
-        return None
+        answer = hello(paths)
+    except AgentNotRunning as exc:
+        return None, str(exc)
     if answer.get("api") != API_VERSION:
         raise AgentUnavailable(
             f"the agent (pid {answer.get('pid')}) speaks API v{answer.get('api')}, this console "
             f"v{API_VERSION}; stop it with `fleetdeck agent stop` and retry"
         )
-    return answer
+    return answer, ""
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """``path`` opened (created 0600), and made 0600 if an older version left it wider."""
+    handle = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW, PRIVATE_FILE)
+    os.fchmod(handle, PRIVATE_FILE)
+    return handle
 
 
 @contextlib.contextmanager
 def _start_lock(paths: AgentPaths) -> Iterator[None]:
-    paths.root.mkdir(parents=True, exist_ok=True)
-    handle = os.open(paths.start_lock, os.O_RDWR | os.O_CREAT, 0o600)
+    paths.make_private()
+    handle = _open_private(paths.start_lock, os.O_RDWR)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -115,12 +128,13 @@ def ensure_agent(profile: Profile, timeout: float = START_SECONDS) -> dict[str, 
         found = running_agent(paths)
         if found is not None:
             return found
-        with paths.agent_log.open("ab") as log:
+        with os.fdopen(_open_private(paths.agent_log, os.O_WRONLY | os.O_APPEND), "ab") as log:
             process = subprocess.Popen(
                 agent_command(profile, paths),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                cwd=paths.root,  # its own folder, never the one the CLI runs in
                 start_new_session=True,  # not stopped by the terminal's Ctrl-C or hang-up
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
@@ -148,11 +162,8 @@ def stop_agent(profile: Profile, timeout: float = STOP_SECONDS) -> int | None:
     found = running_agent(paths)
     if found is None:
         return None
-    request = urllib.request.Request(
-        f"{found['api_url']}/api/v{API_VERSION}/shutdown", data=b"{}", method="POST"
-    )
-    with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5):
-        pass
+    with contextlib.suppress(AgentUnavailable, AgentRefused):  # gone already: as good
+        AgentClient(paths, int(found["pid"])).post("shutdown", {}, timeout=5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _lock_held(paths.lock):

@@ -9,6 +9,7 @@ from typing import Any
 from console.local.launch import (
     AgentUnavailable,
     ensure_agent,
+    find_agent,
     paths_for,
     running_agent,
     stop_agent,
@@ -38,9 +39,13 @@ def agent_command(profile: Profile, action: str, as_json: bool = False) -> int:
             message = f"stopped the agent (pid {pid})" if pid else "no agent was running"
             _show({"stopped": pid}, f"{message} for profile {profile.name!r}", as_json)
         else:
-            found = running_agent(paths)
+            found, why = find_agent(paths)
             if found is None:
-                _show({"running": False}, f"no agent runs for profile {profile.name!r}", as_json)
+                _show(
+                    {"running": False, "reason": why},
+                    f"no agent runs for profile {profile.name!r}",
+                    as_json,
+                )
                 return 3  # as `systemctl status`: not running
             _show(
                 {"running": True, **found}, f"agent for profile {profile.name!r} running", as_json
@@ -55,6 +60,6 @@ def _show(info: dict[str, Any], headline: str, as_json: bool) -> None:
         print(json.dumps(info, indent=2, sort_keys=True))
         return
     print(headline)
-    for key in ("pid", "api_url", "gateway_url", "store", "state"):
+    for key in ("pid", "socket", "gateway_url", "store", "state", "reason"):
         if key in info:
             print(f"  {key.replace('_', ' ')}: {info[key]}")

@@ -74,11 +74,12 @@ async def spawn(
     command: Sequence[str],
     log: Path,
     *,
+    cwd: Path,
     env: dict[str, str] | None = None,
-    cwd: Path | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> Child:
-    """Start ``command`` with stdout and stderr appended to ``log`` as ``<UTC stamp> <line>``."""
+    """Start ``command`` in ``cwd`` (always given: a child never inherits a folder by accident)
+    with stdout and stderr appended to ``log`` as ``<UTC stamp> <line>``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     process = await asyncio.create_subprocess_exec(
         *command,

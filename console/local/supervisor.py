@@ -1,4 +1,4 @@
-"""Predictor processes: one ``python -m serving`` per replica, on a free port, health-checked
+"""Predictor processes: one ``python -P -m serving`` per replica, on a free port, health-checked
 through its readiness probe, restarted with backoff when it exits, stopped with a drain.
 
 A replica is what a pod is on Kubernetes: it keeps its name across restarts, counts them, and
@@ -43,9 +43,16 @@ class PredictorSpec:
     batch_timeout_ms: float
     cache_dir: Path
 
+    @property
+    def workdir(self) -> Path:
+        """Where the predictor runs: the agent's own state folder (the cache's parent)."""
+        return self.cache_dir.parent
+
     def command(self) -> list[str]:
+        # -P: the working folder never goes on sys.path, so no `serving/` there is imported.
         return [
             sys.executable,
+            "-P",
             "-m",
             "serving",
             "--model-uri",
@@ -130,7 +137,9 @@ class Replica:
             if self.restarts and self.log_path.exists():  # `logs --previous` reads this
                 self.log_path.replace(self.log_path.with_suffix(".previous.log"))
             try:
-                self.child = await spawn(self.spec.command(), self.log_path, on_line=self._line)
+                self.child = await spawn(
+                    self.spec.command(), self.log_path, cwd=self.spec.workdir, on_line=self._line
+                )
             except OSError as exc:  # cannot even start (no Python, no memory): say so and retry
                 self.restarts += 1
                 self.last_exit = f"cannot start the predictor: {exc}"

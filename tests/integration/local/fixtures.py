@@ -107,7 +107,7 @@ def stop_every_agent(profile: Profile) -> None:
         stop_agent(profile, timeout=60)
     except Exception:
         with contextlib.suppress(OSError, ValueError):
-            pid = int(json.loads(paths.port_file.read_text())["pid"])
+            pid = int(json.loads(paths.agent_file.read_text())["pid"])
             os.kill(pid, signal.SIGKILL)
 
 

@@ -33,7 +33,7 @@ def test_the_deadline_and_parallelism_reach_the_agents_command_line() -> None:
     assert profile.local.progress_deadline_seconds == 45.0  # TOML's 45 taken as seconds
     assert profile.local.training_parallel == 4
     command = agent_command(profile, AgentPaths.for_profile("mine"))
-    parsed = build_parser().parse_args(command[3:])  # after python -m console.local
+    parsed = build_parser().parse_args(command[4:])  # after python -P -m console.local
     assert parsed.progress_deadline == 45.0
     assert parsed.training_parallel == 4
 
