@@ -6,9 +6,11 @@ and atomic publish are written once for both kinds of root.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -18,6 +20,14 @@ from urllib.parse import urlsplit
 
 class StoreError(Exception):
     """A store operation failed; the message names the location and what to fix."""
+
+
+class MissingFile(StoreError):
+    """A file (or a folder on its way) that is not in the store."""
+
+
+class UnsafeFile(StoreError):
+    """A file the store will not read: a symbolic link, or not a regular file."""
 
 
 class FileSystem(Protocol):
@@ -30,6 +40,11 @@ class FileSystem(Protocol):
     def is_dir(self, path: str) -> bool: ...
     def read_bytes(self, path: str) -> bytes: ...
     def open_read(self, path: str) -> Any: ...  # a context manager yielding a binary stream
+    # The regular file ``relative`` (already checked: no '..', not absolute) inside ``folder``,
+    # never through a link; ``length`` bounds what is read. A context manager like open_read.
+    def open_in(
+        self, folder: str, relative: PurePosixPath, *, length: int | None = None
+    ) -> Any: ...
     def write_bytes(self, path: str, data: bytes) -> None: ...
     def upload_file(self, local: Path, path: str) -> None: ...
     def walk_files(self, path: str) -> list[str]: ...
@@ -64,6 +79,66 @@ def join(*parts: str) -> str:
     return str(PurePosixPath(*parts))
 
 
+def _check_relative(relative: PurePosixPath) -> None:
+    # The manifest's parser checked the path (serving.manifest.safe_relative_path); this is the
+    # last line before a filesystem call, for callers that built a path some other way.
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise StoreError(f"{str(relative)!r}: not a plain relative path inside its folder")
+
+
+def open_inside(folder: Path, relative: PurePosixPath) -> int:
+    """A read descriptor for the regular file ``relative`` inside the local ``folder``.
+
+    Each component is opened relative to the one before with O_NOFOLLOW, so no symbolic link is
+    followed anywhere below ``folder`` (a publisher never writes one; one planted in a shared store
+    could point anywhere), and the file is opened non-blocking and checked to be a regular file (a
+    FIFO would block the reader forever, a device could be read without end). Raises
+    ``MissingFile`` or ``UnsafeFile`` naming the path.
+    """
+    _check_relative(relative)
+    try:
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise MissingFile(f"{folder}: no such folder") from None
+    except OSError as exc:
+        raise StoreError(f"{folder}: {exc.strerror or exc}") from None
+    try:
+        walked = PurePosixPath()
+        for part in relative.parts[:-1]:
+            walked /= part
+            inner = _open_component(folder_fd, part, folder / walked, os.O_DIRECTORY)
+            os.close(folder_fd)
+            folder_fd = inner
+        fd = _open_component(folder_fd, relative.name, folder / relative, os.O_NONBLOCK)
+    finally:
+        os.close(folder_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeFile(f"{folder / relative}: not a regular file; the store serves files only")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _open_component(folder_fd: int, name: str, shown: Path, flags: int) -> int:
+    try:
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | flags, dir_fd=folder_fd)
+    except FileNotFoundError:
+        raise MissingFile(f"{shown}: missing") from None
+    except OSError as exc:
+        try:
+            is_link = stat.S_ISLNK(os.lstat(name, dir_fd=folder_fd).st_mode)
+        except OSError:
+            is_link = False
+        if is_link:
+            raise UnsafeFile(
+                f"{shown}: is a symbolic link; a version folder holds only files and folders "
+                "(a link could point anywhere outside it), so it is not followed"
+            ) from None
+        if exc.errno == errno.ENOTDIR:
+            raise UnsafeFile(f"{shown}: not a folder") from None
+        raise StoreError(f"{shown}: {exc.strerror or exc}") from None
+
+
 class LocalFileSystem:
     description = "local folder"
 
@@ -96,6 +171,14 @@ class LocalFileSystem:
         except OSError as exc:
             raise StoreError(f"{path}: {exc.strerror or exc}") from None
         with stream:
+            yield stream
+
+    @contextmanager
+    def open_in(
+        self, folder: str, relative: PurePosixPath, *, length: int | None = None
+    ) -> Iterator[IO[bytes]]:
+        # ``length`` needs nothing here: the caller stops reading, and nothing is sent ahead.
+        with os.fdopen(open_inside(Path(folder), relative), "rb") as stream:
             yield stream
 
     def write_bytes(self, path: str, data: bytes) -> None:
@@ -172,6 +255,14 @@ class HdfsFileSystem:
         from hdfs.util import HdfsError
         from requests.exceptions import RequestException
 
+        # HdfsCLI rewrites a path before sending it: it normalizes '..' away (walking up out of
+        # the folder meant) and expands '#LATEST' to another file. A path reaching here must
+        # name exactly what it says.
+        if ".." in PurePosixPath(path).parts or "#LATEST" in path:
+            raise StoreError(
+                f"{what} {self.url(path)}: refused, the WebHDFS client would rewrite this path "
+                "('..' or '#LATEST')"
+            )
         try:
             return fn(*args, **kwargs)
         except HdfsError as exc:
@@ -225,6 +316,27 @@ class HdfsFileSystem:
     @contextmanager
     def open_read(self, path: str) -> Iterator[IO[bytes]]:
         reader = self._call("read", path, self._client.read, path)
+        with reader as stream:
+            yield stream
+
+    @contextmanager
+    def open_in(
+        self, folder: str, relative: PurePosixPath, *, length: int | None = None
+    ) -> Iterator[IO[bytes]]:
+        # HDFS has symbolic links only when an administrator turns them on; a status that is not
+        # FILE (a folder, a link) is refused either way. ``length`` stops the DataNode sending
+        # more than the caller will read.
+        _check_relative(relative)
+        path = join(folder, str(relative))
+        status = self._status(path)
+        if status is None:
+            raise MissingFile(f"{self.url(path)}: missing")
+        if status.get("type") != "FILE":
+            raise UnsafeFile(
+                f"{self.url(path)}: not a regular file ({str(status.get('type')).lower()}); "
+                "the store serves files only"
+            )
+        reader = self._call("read", path, self._client.read, path, length=length)
         with reader as stream:
             yield stream
 

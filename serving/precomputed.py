@@ -219,9 +219,18 @@ def _map(path: Path, where: str) -> npt.NDArray[Any]:
 
 def open_for(version_folder: Path, manifest: Manifest) -> PrecomputedTable | None:
     """The version's table, if its manifest names one."""
-    info = manifest.precomputed
+    info = manifest.precomputed  # its path was checked when the manifest was parsed
     if info is None:
         return None
+    # Only files the manifest lists were fetched and checked against their sha256: a table
+    # naming any other file is refused before it is mapped.
+    needed = [KEYS_FILE, *(output_file(i) for i in range(len(manifest.signature.outputs)))]
+    unlisted = [name for name in needed if f"{info.path}/{name}" not in manifest.files]
+    if unlisted:
+        raise TableError(
+            f"{info.path}/{unlisted[0]}: the precomputed table's file is not listed in the "
+            "manifest (no sha256 to check it against), so the table is refused"
+        )
     table = PrecomputedTable.open(version_folder / info.path, manifest.signature, where=info.path)
     if len(table) != info.rows:
         raise TableError(

@@ -8,7 +8,9 @@ renamed to its number, so a reader never sees a half-written version.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -17,10 +19,17 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
-from serving.filesystems import FileSystem, StoreError, join, open_root
+from serving.filesystems import (
+    FileSystem,
+    MissingFile,
+    StoreError,
+    join,
+    open_inside,
+    open_root,
+)
 from serving.manifest import (
     MANIFEST_NAME,
     PRECOMPUTED_DIR,
@@ -29,6 +38,7 @@ from serving.manifest import (
     Manifest,
     ManifestError,
     file_entries,
+    safe_relative_path,
     sha256_of,
 )
 
@@ -38,8 +48,13 @@ STAGING_PREFIX = ".staging-"
 # A staging folder untouched this long was left by a killed publisher (publishing rewrites its
 # folder as each file lands), and is removed by the next publish beside it.
 STALE_STAGING_SECONDS = 24 * 3600
-MODEL_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")  # fullmatch: "$" also passes a final "\n"
+# Matched with fullmatch: "$" also passes a final "\n".
+MODEL_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 PUBLISH_ATTEMPTS = 5
+# A manifest lists files and a few facts; one past this size is not a manifest, and reading it
+# whole would let a hostile store exhaust the reader's memory.
+MAX_MANIFEST_BYTES = 16 << 20
+COPY_CHUNK_BYTES = 1 << 20
 
 
 class VerificationError(StoreError):
@@ -82,10 +97,11 @@ class ModelStore:
     # -- reading ------------------------------------------------------------------------------
     def models(self) -> list[str]:
         """Models with at least one published version."""
+        # A folder some other team named badly is not a model, and must not break the listing.
         return [
             name
             for name in self.fs.list_dir(self.root)
-            if not name.startswith(".") and self._published_versions(name)
+            if MODEL_NAME.fullmatch(name) and self._published_versions(name)
         ]
 
     def versions(self, model: str) -> list[int]:
@@ -98,7 +114,7 @@ class ModelStore:
         path = self._model_path(model)
         if not self.fs.is_dir(path):
             return []
-        numbers = [int(n) for n in self.fs.list_dir(path) if n.isdigit()]
+        numbers = _numbers(self.fs.list_dir(path))
         return sorted(n for n in numbers if self.fs.exists(join(path, str(n), MANIFEST_NAME)))
 
     def latest_version(self, model: str) -> int:
@@ -108,6 +124,11 @@ class ModelStore:
         return versions[-1]
 
     def manifest(self, model: str, version: int) -> Manifest:
+        return self._manifest_document(model, version)[1]
+
+    def _manifest_document(self, model: str, version: int) -> tuple[bytes, Manifest]:
+        """The manifest's bytes as read, and what they say (the bytes go into the cache as they
+        were checked, not as a second read might find them)."""
         path = join(self.version_path(model, version), MANIFEST_NAME)
         if not self.fs.exists(path):
             if not self.fs.is_dir(self._model_path(model)):
@@ -116,7 +137,8 @@ class ModelStore:
                 f"version {version} of model {model!r} not found in store {self.root_uri} "
                 f"(published: {', '.join(map(str, self._published_versions(model))) or 'none'})"
             )
-        return _parse_manifest(self.fs.read_bytes(path), source=self.fs.url(path))
+        data = read_manifest_bytes(self.fs, self.version_path(model, version))
+        return data, _parse_manifest(data, source=self.fs.url(path))
 
     def version_uri(self, model: str, version: int) -> str:
         return self.fs.url(self.version_path(model, version))
@@ -134,7 +156,7 @@ class ModelStore:
         A cached copy is re-verified rather than trusted: the predictor never loads a file whose
         checksum it has not just computed.
         """
-        manifest = self.manifest(model, version)
+        document, manifest = self._manifest_document(model, version)
         if manifest.model != model or manifest.version != version:
             raise VerificationError(
                 f"{self.version_uri(model, version)}: manifest names {manifest.model!r} version "
@@ -145,13 +167,20 @@ class ModelStore:
             try:
                 verify_folder(target, manifest)
                 return FetchedVersion(target, manifest)
-            except VerificationError:
+            except StoreError:
                 shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_fetches(target.parent)
+        # Everything lands in a fresh folder of our own in the cache, each file checked against
+        # its size and sha256 as it is copied; the folder becomes the version only once all
+        # match, and on any failure it is removed: the cache never holds an unverified file.
         staging = Path(tempfile.mkdtemp(prefix=f".fetch-{version}-", dir=target.parent))
         try:
-            self._download(model, version, manifest, staging)
-            verify_folder(staging, manifest)
+            base = self.version_path(model, version)
+            for relative, expected in manifest.files.items():
+                self._download(base, relative, expected, staging)
+            with (staging / MANIFEST_NAME).open("xb") as sink:
+                sink.write(document)
             try:
                 staging.rename(target)
             except OSError:  # another process fetched it meanwhile: use theirs, after checking
@@ -160,19 +189,22 @@ class ModelStore:
             shutil.rmtree(staging, ignore_errors=True)
         return FetchedVersion(target, manifest)
 
-    def _download(self, model: str, version: int, manifest: Manifest, into: Path) -> None:
-        base = self.version_path(model, version)
-        (into / MANIFEST_NAME).write_bytes(self.fs.read_bytes(join(base, MANIFEST_NAME)))
-        for relative in manifest.files:
-            local = into / relative
-            local.parent.mkdir(parents=True, exist_ok=True)
-            remote = join(base, relative)
-            if not self.fs.exists(remote):
-                raise VerificationError(
-                    f"{self.fs.url(remote)}: listed in the manifest but missing from the store"
-                )
-            with self.fs.open_read(remote) as source, local.open("wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
+    def _download(self, base: str, relative: str, expected: FileEntry, into: Path) -> None:
+        path = safe_relative_path(relative)  # checked when parsed; a path is never opened unchecked
+        local = into.joinpath(*path.parts)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # length: at most one byte past the declared size is ever read ("x": the name is new)
+            with (
+                self.fs.open_in(base, path, length=expected.size + 1) as source,
+                local.open("xb") as sink,
+            ):
+                copy_verified(source, sink, expected, name=self.fs.url(join(base, relative)))
+        except MissingFile:
+            raise VerificationError(
+                f"{self.fs.url(join(base, relative))}: listed in the manifest but missing from "
+                "the store"
+            ) from None
 
     # -- publishing ---------------------------------------------------------------------------
     def publish(
@@ -295,7 +327,7 @@ class ModelStore:
 
     def _numbered(self, model: str) -> list[int]:
         """Every numbered folder, complete or not: a number is never reused."""
-        return [int(n) for n in self.fs.list_dir(self._model_path(model)) if n.isdigit()]
+        return _numbers(self.fs.list_dir(self._model_path(model)))
 
     def _verify_remote(self, folder: str, files: Mapping[str, FileEntry]) -> None:
         for relative, expected in files.items():
@@ -339,17 +371,72 @@ class ModelStore:
 def verify_folder(folder: Path, manifest: Manifest) -> None:
     """Check every file the manifest lists: present, same size, same sha256."""
     for relative, expected in manifest.files.items():
-        path = folder / relative
-        if not path.is_file():
-            raise VerificationError(f"{relative}: listed in the manifest but missing")
-        with path.open("rb") as stream:
-            digest, size = sha256_of(stream)
-        if digest != expected.sha256 or size != expected.size:
+        try:
+            fd = open_inside(folder, safe_relative_path(relative))
+        except MissingFile:
+            raise VerificationError(f"{relative}: listed in the manifest but missing") from None
+        with os.fdopen(fd, "rb") as stream:
+            copy_verified(stream, None, expected, name=relative)
+
+
+def copy_verified(
+    source: IO[bytes], sink: IO[bytes] | None, expected: FileEntry, *, name: str
+) -> None:
+    """Read ``source`` (into ``sink``, if given) checking its size and sha256 against the
+    manifest's; never reads more than one byte past the declared size, so one entry cannot
+    fill a disk or hold a reader forever."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(min(COPY_CHUNK_BYTES, expected.size + 1 - size)):
+        size += len(chunk)
+        if size > expected.size:
             raise VerificationError(
-                f"{relative}: sha256 mismatch (manifest {expected.sha256[:12]}… {expected.size} B, "
-                f"file {digest[:12]}… {size} B): the file is corrupt "
-                "or was changed after publishing"
+                f"{name}: larger than the {expected.size:,} bytes the manifest lists; a file is "
+                "never read past its declared size"
             )
+        digest.update(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    if digest.hexdigest() != expected.sha256 or size != expected.size:
+        raise VerificationError(
+            f"{name}: sha256 mismatch (manifest {expected.sha256[:12]}… {expected.size} B, "
+            f"file {digest.hexdigest()[:12]}… {size} B): the file is corrupt "
+            "or was changed after publishing"
+        )
+
+
+def read_manifest_bytes(fs: FileSystem, folder: str) -> bytes:
+    """A version folder's manifest, read like any file in it (never through a link) and at
+    most ``MAX_MANIFEST_BYTES``."""
+    try:
+        with fs.open_in(
+            folder, PurePosixPath(MANIFEST_NAME), length=MAX_MANIFEST_BYTES + 1
+        ) as stream:
+            data: bytes = stream.read(MAX_MANIFEST_BYTES + 1)
+    except MissingFile:
+        raise ManifestError(f"{fs.url(join(folder, MANIFEST_NAME))}: missing") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{fs.url(join(folder, MANIFEST_NAME))}: larger than {MAX_MANIFEST_BYTES:,} bytes, "
+            "which no manifest is"
+        )
+    return data
+
+
+def _remove_stale_fetches(folder: Path, older_than: float = STALE_STAGING_SECONDS) -> None:
+    """Remove what fetchers killed mid-way left in the cache (a live one's folder is fresh)."""
+    now = time.time()
+    for leftover in folder.glob(".fetch-*"):
+        try:
+            if now - leftover.lstat().st_mtime > older_than:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue  # another fetcher removed or renamed it meanwhile
+
+
+def _numbers(names: list[str]) -> list[int]:
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+    return [int(n) for n in names if n.isascii() and n.isdigit()]
 
 
 def resolve(uri: str, *, model: str | None = None, version: int | None = None) -> ModelRef:
@@ -358,7 +445,7 @@ def resolve(uri: str, *, model: str | None = None, version: int | None = None) -
     trimmed = uri.rstrip("/")
     if store_fs.exists(join(path, MANIFEST_NAME)):
         manifest = _parse_manifest(
-            store_fs.read_bytes(join(path, MANIFEST_NAME)), source=store_fs.url(path)
+            read_manifest_bytes(store_fs, path), source=store_fs.url(join(path, MANIFEST_NAME))
         )
         root = trimmed.rsplit("/", 2)[0]
         if version is not None and version != manifest.version:
@@ -369,7 +456,7 @@ def resolve(uri: str, *, model: str | None = None, version: int | None = None) -
     if not store_fs.is_dir(path):
         raise StoreError(f"{uri}: no such store, model or version folder")
     children = store_fs.list_dir(path)
-    if any(c.isdigit() and store_fs.exists(join(path, c, MANIFEST_NAME)) for c in children):
+    if any(store_fs.exists(join(path, str(n), MANIFEST_NAME)) for n in _numbers(children)):
         root, folder_model = trimmed.rsplit("/", 1)
         return ModelRef(root, folder_model, version)
     if model is None:
@@ -384,6 +471,8 @@ def _parse_manifest(data: bytes, *, source: str) -> Manifest:
         raw: Any = json.loads(data)
     except ValueError as exc:
         raise ManifestError(f"{source}: manifest is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ManifestError(f"{source}: manifest is nested too deeply to be one") from None
     return Manifest.from_json(raw, source=source)
 
 
