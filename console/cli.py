@@ -21,6 +21,7 @@ from console.backends.local import LocalError
 from console.batch import cli as batch_cli
 from console.batch.journal import JournalError
 from console.local.manage import AgentCommandError
+from console.output import printable
 from console.profile import ProfileError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -184,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return open_deck(args)
         return commands.run(args)
     except (commands.UsageError, ValueError) as exc:  # bad names, selectors, durations
-        print(f"fleetdeck: {exc}", file=sys.stderr)
+        print(f"fleetdeck: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (
         ProfileError,
@@ -197,12 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         AgentCommandError,
         LocalError,
     ) as exc:
-        print(f"fleetdeck: {exc}", file=sys.stderr)
+        print(f"fleetdeck: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # never a traceback: say what broke, in one line
-        print(f"fleetdeck: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        print(f"fleetdeck: {type(exc).__name__}: {printable(_first_line(exc))}", file=sys.stderr)
         return EXIT_FAILED
 
 

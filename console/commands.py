@@ -20,7 +20,8 @@ from console.model import (
     ScoringRequest,
     TrainingRequest,
 )
-from console.output import age, print_json, print_table, to_json
+from console.names import DNS1123_LABEL_MAX, InvalidName, check_label, is_label
+from console.output import age, print_json, print_table, printable, to_json
 from console.profile import Profile, load_profile
 from console.selectors import SelectorError
 
@@ -37,6 +38,7 @@ class ActionFailed(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
+    check_names(args)  # before the profile or a backend: a bad name is never sent anywhere
     profile = load_profile(args.profile)
     if args.command == "models":
         return models(profile, args)
@@ -75,6 +77,59 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     finally:
         backend.close()
+
+
+# -- names ------------------------------------------------------------------------------------
+# Arguments holding one deployment name (or a list of them), per command.
+_DEPLOYMENT_NAME = frozenset({"status", "history", "scale", "delete", "deploy", "autoscale"})
+_DEPLOYMENT_NAMES = frozenset({"rollout", "rollback", "restart", "pause", "resume"})
+_MODEL = frozenset({"deploy", "train", "score"})
+DNS1123_SUBDOMAIN_MAX = 253
+
+
+def check_names(args: argparse.Namespace) -> None:
+    """Every namespace, deployment, job, pod and model name the user typed, checked as
+    Kubernetes (and the store) check them; :class:`InvalidName` (exit 2) names the rule."""
+    from serving.store import StoreError, check_model_name
+
+    if getattr(args, "namespace", None) is not None:
+        check_label(args.namespace, "namespace")
+    command = getattr(args, "command", None)
+    if command in _DEPLOYMENT_NAME:
+        check_label(args.name, "deployment name")
+    if command in _DEPLOYMENT_NAMES:
+        for name in args.names:
+            check_label(name, "deployment name")
+    if command in _MODEL or (command == "models" and args.model is not None):
+        try:
+            check_model_name(args.model)
+        except StoreError as exc:
+            raise InvalidName(str(exc)) from None
+    if command == "cancel":
+        for job in args.jobs:
+            check_label(job.removeprefix("job/"), "job name")
+    if command == "logs":
+        kind, _, name = args.target.rpartition("/")
+        if kind in ("deploy", "deployment"):
+            check_label(name, "deployment name")
+        elif kind == "job":
+            check_label(name, "job name")
+        elif not kind:
+            check_pod_name(name)
+
+
+def check_pod_name(name: str) -> str:
+    """A pod name is a DNS-1123 subdomain: labels joined by dots (a Deployment's or a Job's
+    pods are single labels; other controllers may add dots)."""
+    labels = name.split(".")
+    if len(name) > DNS1123_SUBDOMAIN_MAX or not all(is_label(label) for label in labels):
+        raise InvalidName(
+            f"invalid pod name {name!r}: use lower-case letters, digits, '-' and '.', each "
+            f"dot-separated part starting and ending with a letter or digit and at most "
+            f"{DNS1123_LABEL_MAX} characters, {DNS1123_SUBDOMAIN_MAX} in all (a DNS-1123 "
+            "subdomain, as Kubernetes pod names are)"
+        )
+    return name
 
 
 # What each mutation needs from RBAC: checked before anything is sent.
@@ -158,13 +213,13 @@ def status(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
         else:
             pods = backend.pods(namespace, args.name)
             problems = ", ".join(f"{p.name}: {p.reason}" for p in pods if p.reason)
-            print(
+            line = (
                 f"{row.name}: {row.state.value} {row.ready}/{row.desired} ready, "
                 f"{row.updated} updated, revision {row.revision}"
                 + (f" - {row.reason}" if row.reason else "")
-                + (f" [{problems}]" if problems else ""),
-                flush=True,
+                + (f" [{problems}]" if problems else "")
             )
+            print(printable(line), flush=True)
         if row.state is DeploymentState.AVAILABLE:
             return 0
         if row.state in (DeploymentState.FAILED, DeploymentState.PAUSED):
@@ -294,7 +349,7 @@ def show_audit(args: argparse.Namespace) -> int:
         print_json([e.to_json() for e in entries])
     else:
         for entry in entries:
-            print(audit.format_entry(entry))
+            print(printable(audit.format_entry(entry)))
     return 0
 
 
@@ -302,7 +357,7 @@ def show_audit(args: argparse.Namespace) -> int:
 def _confirm(action: str, targets: Sequence[str], args: argparse.Namespace) -> None:
     if len(targets) <= 1 or getattr(args, "yes", False) or args.dry_run:
         return
-    shown = "\n  ".join(targets)
+    shown = "\n  ".join(printable(t) for t in targets)
     print(f"{action} {len(targets)} deployments:\n  {shown}", file=sys.stderr)
     if not sys.stdin.isatty():
         raise UsageError(f"{action} of {len(targets)} targets needs confirmation: add --yes")
@@ -348,9 +403,9 @@ def _finish(
     else:
         for result in results:
             mark = "ok" if result.ok else "FAILED"
-            print(f"{result.target}: {mark}: {result.message}")
+            print(printable(f"{result.target}: {mark}: {result.message}"))
             for change in result.changes:
-                print(f"    {change}")
+                print(f"    {printable(change)}")
     return 0 if all(r.ok for r in results) else 1
 
 
@@ -496,7 +551,7 @@ def _follow_jobs(backend: Any, targets: list[str], timeout: float = 600.0) -> in
             if running.get(n) and running[n].pending_reason
         ]
         if waiting:
-            print("waiting: " + "; ".join(waiting), file=sys.stderr, flush=True)
+            print(printable("waiting: " + "; ".join(waiting)), file=sys.stderr, flush=True)
         time.sleep(2.0)
     else:
         raise ActionFailed(f"the jobs did not start within {timeout:.0f} s")
@@ -537,7 +592,7 @@ def top(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
                 print_table(report.HEADERS, report.table_rows(snapshot, fleet))
                 failures = report.problems(snapshot)
                 for line in failures + ([collector.error] if collector.error else []):
-                    print(f"  ! {line}")
+                    print(f"  ! {printable(line)}")
             sys.stdout.flush()
             if not args.watch:
                 return 0

@@ -1,14 +1,45 @@
-"""How the CLI prints: aligned tables for people, stable JSON for scripts."""
+"""How the CLI prints: aligned tables for people, stable JSON for scripts, and text from the
+backend made printable first."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+# What must never reach a terminal raw: C0 controls (ESC starts escape sequences, CR and
+# backspace rewrite what was printed, a newline forges a row), DEL, C1 controls (0x9b is a
+# one-byte CSI), the line and paragraph separators, and the bidirectional overrides that make
+# text read differently than it is ("Trojan Source").
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """``text`` as one line a terminal shows as it is: every control character (and the few
+    invisible characters that reorder or break lines) written as an escape, e.g. a newline as
+    ``\\n`` and ESC as ``\\x1b``. Names, messages and reasons from a backend, an agent or a
+    stored row go through this before they are printed; logs are the pod's own output and don't.
+    """
+    value = text if isinstance(text, str) else str(text)
+    if _UNPRINTABLE.search(value) is None:  # the common case: nothing to copy
+        return value
+    return _UNPRINTABLE.sub(_escape, value)
 
 
 def to_json(value: Any) -> Any:
@@ -33,7 +64,9 @@ def print_table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None
 ) -> None:
     out = out or sys.stdout
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    cells = [[printable(h) for h in headers]] + [
+        ["" if c is None else printable(c) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
