@@ -1,24 +1,111 @@
 """The mutations, as the agent applies them to its desired state: checked first (a dry run
 stops there and says what would change), then written in one transaction. Processes follow
-when the fleet reconciles."""
+when the fleet reconciles.
+
+Every argument comes from a client and is untrusted: each action checks its names (DNS-1123
+labels, the store's model rule) and numbers before it reads the state or touches a file, and
+raises :class:`InvalidName` or :class:`BadArgument`, which the API answers with 400.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from console.local.errors import BadArgument
 from console.local.fleet import Fleet
 from console.local.jobs import PENDING, RUNNING, SCORE, JobRunner
 from console.local.state import JobRow, State, now
 from console.model import ActionResult
-from serving.store import ModelStore, StoreError
+from console.names import InvalidName, check_label
+from serving.store import ModelStore, StoreError, check_model_name
 
-NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 TRAINING_FLAGS = ("learning_rate", "batch_size", "epochs")
+JOB_BASE_MAX = 40  # a job's name: its base, '-', 5 random characters (and '-<trial>' in a sweep)
+Scalar = str | int | float | bool
+
+
+# -- checking what a client sent ------------------------------------------------------------
+def _target(namespace: object, name: object, what: str = "deployment name") -> str:
+    """``namespace/name`` once both are labels."""
+    return f"{check_label(namespace, 'namespace')}/{check_label(name, what)}"
+
+
+def _model(model: object) -> str:
+    if not isinstance(model, str):
+        raise BadArgument(f"model must be a model's name, got {model!r}")
+    try:
+        return check_model_name(model)
+    except StoreError as exc:
+        raise InvalidName(str(exc)) from None
+
+
+def _count(value: object, what: str, minimum: int) -> int:
+    # bool is an int to Python, never a count to a person.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadArgument(f"{what} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise BadArgument(f"{what} must be {minimum} or more, got {value}")
+    return value
+
+
+def _optional_count(value: object, what: str, minimum: int) -> int | None:
+    return None if value is None else _count(value, what, minimum)
+
+
+def _flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadArgument(f"{what} must be true or false, got {value!r}")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    """Free text that ends up in a command line, a log or a terminal: printable, one line."""
+    if not isinstance(value, str) or not value.isprintable():
+        raise BadArgument(f"{what} must be printable text on one line, got {value!r}")
+    return value
+
+
+def _scalar(value: object, what: str) -> Scalar:
+    if isinstance(value, str):
+        return _text(value, what)
+    if isinstance(value, (bool, int, float)):
+        return value
+    raise BadArgument(f"{what} must be a string or a number, got {value!r}")
+
+
+def _param_key(key: object) -> str:
+    # The child reads --param=KEY=VALUE up to the first '=': a key holding one means another key.
+    if not isinstance(key, str) or not key or "=" in key or not key.isprintable():
+        raise BadArgument(f"parameter name {key!r}: printable text without '='")
+    return key
+
+
+def _params(value: object) -> dict[str, Scalar]:
+    if not isinstance(value, Mapping):
+        raise BadArgument(f"params must be an object of name: value, got {value!r}")
+    return {_param_key(k): _scalar(v, f"parameter {k}") for k, v in value.items()}
+
+
+def _grid(value: object) -> dict[str, tuple[Scalar, ...]]:
+    if not isinstance(value, Mapping):
+        raise BadArgument(f"grid must be an object of name: [values], got {value!r}")
+    grid: dict[str, tuple[Scalar, ...]] = {}
+    for key, values in value.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise BadArgument(f"grid {key!r} must be a list of values, got {values!r}")
+        grid[_param_key(key)] = tuple(_scalar(v, f"grid value of {key}") for v in values)
+    return grid
+
+
+def _job_base(prefix: str, model: str) -> str:
+    """A job name's base from a model name, kept a DNS-1123 label: a model's '.' and '_'
+    (allowed in the store) become '-'."""
+    label = model.replace(".", "-").replace("_", "-")
+    return f"{prefix}-{label}"[:JOB_BASE_MAX].rstrip("-")
 
 
 def change_cause(action: str, user: str) -> str:
@@ -55,14 +142,14 @@ class Actions:
         verify: bool,
         user: str,
     ) -> ActionResult:
-        target = f"{namespace}/{name}"
-        if not NAME.match(name):
-            return ActionResult(
-                target,
-                False,
-                f"invalid name {name!r}: lower-case letters, digits and '-', at most 63",
-                dry_run,
-            )
+        target = _target(namespace, name)
+        _model(model)
+        _count(version, "version", 1)
+        _count(replicas, "replicas", 1)
+        _count(gpus, "gpus", 0)
+        _flag(dry_run, "dry_run")
+        _flag(verify, "verify")
+        _text(user, "user")
         if gpus:
             return ActionResult(
                 target,
@@ -71,8 +158,6 @@ class Actions:
                 "Kubernetes profile (e.g. --profile kwok)",
                 dry_run,
             )
-        if replicas < 1:
-            return ActionResult(target, False, "replicas must be at least 1", dry_run)
         async with self.lock:
             if self.state.deployment(namespace, name) is not None:
                 return ActionResult(
@@ -100,7 +185,11 @@ class Actions:
     async def rollout(
         self, namespace: str, name: str, version: int, *, dry_run: bool, verify: bool, user: str
     ) -> ActionResult:
-        target = f"{namespace}/{name}"
+        target = _target(namespace, name)
+        _count(version, "version", 1)
+        _flag(dry_run, "dry_run")
+        _flag(verify, "verify")
+        _text(user, "user")
         async with self.lock:
             row = self.state.deployment(namespace, name)
             if row is None:
@@ -124,7 +213,10 @@ class Actions:
     async def rollback(
         self, namespace: str, name: str, to_revision: int, *, dry_run: bool, user: str
     ) -> ActionResult:
-        target = f"{namespace}/{name}"
+        target = _target(namespace, name)
+        _count(to_revision, "to_revision", 0)  # 0: the one before the current
+        _flag(dry_run, "dry_run")
+        _text(user, "user")
         async with self.lock:
             row = self.state.deployment(namespace, name)
             if row is None:
@@ -183,13 +275,13 @@ class Actions:
     async def scale(
         self, namespace: str, name: str, replicas: int, *, dry_run: bool
     ) -> ActionResult:
-        target = f"{namespace}/{name}"
+        target = _target(namespace, name)
+        _count(replicas, "replicas", 0)
+        _flag(dry_run, "dry_run")
         async with self.lock:
             row = self.state.deployment(namespace, name)
             if row is None:
                 return _not_found(target, name, namespace, dry_run)
-            if replicas < 0:
-                return ActionResult(target, False, "replicas must be 0 or more", dry_run)
             if replicas == row.replicas:
                 return ActionResult(target, True, f"{name}: nothing to change", dry_run)
             changes = (f"~ replicas {row.replicas} -> {replicas}",)
@@ -201,7 +293,9 @@ class Actions:
         return ActionResult(target, True, f"scaled {name} to {replicas}", False, changes)
 
     async def restart(self, namespace: str, name: str, *, dry_run: bool, user: str) -> ActionResult:
-        target = f"{namespace}/{name}"
+        target = _target(namespace, name)
+        _flag(dry_run, "dry_run")
+        _text(user, "user")
         async with self.lock:
             row = self.state.deployment(namespace, name)
             if row is None:
@@ -223,7 +317,9 @@ class Actions:
     async def set_paused(
         self, namespace: str, name: str, paused: bool, *, dry_run: bool
     ) -> ActionResult:
-        target = f"{namespace}/{name}"
+        target = _target(namespace, name)
+        _flag(paused, "paused")
+        _flag(dry_run, "dry_run")
         verb = "pause" if paused else "resume"
         async with self.lock:
             row = self.state.deployment(namespace, name)
@@ -238,7 +334,8 @@ class Actions:
         return ActionResult(target, True, f"{verb}d {name}", False, changes)
 
     async def delete(self, namespace: str, name: str, *, dry_run: bool) -> ActionResult:
-        target = f"{namespace}/{name}"
+        target = _target(namespace, name)
+        _flag(dry_run, "dry_run")
         async with self.lock:
             if self.state.deployment(namespace, name) is None:
                 return _not_found(target, name, namespace, dry_run)
@@ -261,14 +358,22 @@ class Actions:
         *,
         dry_run: bool,
     ) -> list[ActionResult]:
-        base = f"train-{model}"[:40].rstrip("-")
+        check_label(namespace, "namespace")
+        _model(model)
+        _text(data, "data")
+        _count(gpus, "gpus", 0)
+        _optional_count(epochs, "epochs", 1)
+        params = _params(params)
+        grid = _grid(grid)
+        _flag(dry_run, "dry_run")
+        base = _job_base("train", model)
         suffix = uuid.uuid4().hex[:5]
         keys = list(grid)
         trials = [
             dict(zip(keys, values, strict=True))
             for values in itertools.product(*(grid[k] for k in keys))
         ] or [{}]
-        sweep = f"sweep-{model}-{suffix}" if grid else None
+        sweep = f"{_job_base('sweep', model)}-{suffix}" if grid else None
         rows, results = [], []
         for number, choice in enumerate(trials):
             name = f"{base}-{suffix}" + (f"-{number}" if sweep else "")
@@ -323,12 +428,15 @@ class Actions:
         verify: bool = True,
     ) -> ActionResult:
         """A scoring job (``python -m training.score``) for a version the store has."""
-        name = f"score-{model}"[:40].rstrip("-") + f"-{uuid.uuid4().hex[:5]}"
+        check_label(namespace, "namespace")
+        _model(model)
+        _count(version, "version", 1)
+        _text(inputs, "inputs")
+        _optional_count(batch_size, "batch_size", 1)
+        _flag(dry_run, "dry_run")
+        _flag(verify, "verify")
+        name = f"{_job_base('score', model)}-{uuid.uuid4().hex[:5]}"
         target = f"{namespace}/{name}"
-        if version < 1:
-            return ActionResult(target, False, "--version must be 1 or more", dry_run)
-        if batch_size is not None and batch_size < 1:
-            return ActionResult(target, False, "--batch-size must be 1 or more", dry_run)
         if verify and (refusal := await self._verify(model, version)):
             return ActionResult(target, False, refusal, dry_run)
         args = ["--version", str(version)]
@@ -361,7 +469,8 @@ class Actions:
         return ActionResult(target, True, f"{verb} scoring job {name}", dry_run, (change,))
 
     async def cancel_job(self, namespace: str, name: str, *, dry_run: bool) -> ActionResult:
-        target = f"{namespace}/{name}"
+        target = _target(namespace, name, "job name")
+        _flag(dry_run, "dry_run")
         job = self.state.job(namespace, name)
         if job is None:
             return ActionResult(

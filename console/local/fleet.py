@@ -6,6 +6,11 @@ the wanted count; while another revision serves, it switches the route once ever
 is ready (blue/green), then drains and stops the old ones. A new revision that reports it will
 never be ready, keeps crashing, or misses the progress deadline marks the rollout failed with
 the predictor's own reason, and the old revision keeps serving.
+
+Each deployment is reconciled on its own: a row that cannot be acted on (a name that is not a
+DNS-1123 label or a model name with a newline left by an older agent, a store that refuses)
+marks that deployment Failed with the reason, once in the log and as a Warning event, and every
+other deployment goes on.
 """
 
 from __future__ import annotations
@@ -25,13 +30,23 @@ from console.local.paths import AgentPaths
 from console.local.state import DeploymentRow, State, parse_time
 from console.local.supervisor import PredictorSpec, Replica
 from console.model import DeploymentState, EventInfo, ModelDeployment, PodInfo, RevisionInfo
-from serving.store import ModelStore
+from console.names import InvalidName
+from serving.store import ModelStore, StoreError
 
 log = logging.getLogger(__name__)
 
 CRASHES_BEFORE_FAILED = 3
 EVENTS_KEPT = 200
 Key = tuple[str, str]
+
+
+class UnfitRow(Exception):
+    """A stored row the fleet will not act on; the message says what is wrong with it."""
+
+
+# Failures a stored row or the store can cause: said in one line. Anything else is a bug, and
+# its traceback goes to the log (once per reason).
+EXPECTED_FAILURES = (UnfitRow, InvalidName, StoreError, OSError)
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,7 @@ class Fleet:
         self.serving: dict[Key, int | None] = {}  # the gateway's view, kept without a query
         self.rollout_since: dict[Key, float] = {}
         self.failures: dict[Key, str] = {}
+        self.unfit: dict[Key, str] = {}  # deployments that could not be reconciled, and why
         self.events: dict[Key, deque[EventInfo]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -110,19 +126,48 @@ class Fleet:
                 self.failures.pop(key, None)
                 self.rollout_since.pop(key, None)
                 self.events.pop(key, None)
+        for key in [k for k in self.unfit if k not in rows]:
+            del self.unfit[key]
+            self.events.pop(key, None)
         for row in rows.values():
-            self._reconcile(row)
+            try:
+                self._reconcile(row)
+            except Exception as exc:  # this deployment fails; the others still reconcile
+                self._unfit(row.key, exc)
+            else:
+                if self.unfit.pop(row.key, None) is not None:  # the store came back, say
+                    self.event(row.key, "Reconciled", "the deployment is reconciled again")
+                    self.on_change()
+
+    def _unfit(self, key: Key, exc: Exception) -> None:
+        expected = isinstance(exc, EXPECTED_FAILURES)
+        reason = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        if self.unfit.get(key) == reason:  # said already: not again every tick
+            return
+        self.unfit[key] = reason
+        log.warning(
+            "deployment %r in namespace %r cannot be reconciled: %s",
+            key[1],
+            key[0],
+            reason,
+            exc_info=None if expected else exc,
+        )
+        self.event(key, "ReconcileFailed", reason, warning=True)
+        self.on_change()
 
     def _reconcile(self, row: DeploymentRow) -> None:
+        if row.problem:  # checked before anything runs or any path is built from it
+            raise UnfitRow(f"{row.problem}; the agent leaves this deployment alone")
         key, desired, serving = row.key, row.revision, row.serving_revision
         sets = self.sets.setdefault(key, {})
         self.serving[key] = serving
         keep = {desired} | ({serving} if serving is not None else set())
         for number in [n for n in sets if n not in keep]:
             self._retire(key, number, sets.pop(number))
-        self._scale(row, desired, row.replicas)
+        # What serves first: a new revision that cannot start does not keep the old one down.
         if serving is not None and serving != desired and serving not in sets:
             self._scale(row, serving, row.replicas)  # the agent restarted mid-rollout
+        self._scale(row, desired, row.replicas)
         if serving == desired:
             self.rollout_since.pop(key, None)
             self.failures.pop(key, None)
@@ -164,6 +209,8 @@ class Fleet:
         revision = self.state.revision(row.namespace, row.name, number)
         if revision is None:
             return
+        if revision.problem:
+            raise UnfitRow(f"revision {number}: {revision.problem}")
         while len(replicas) > count:
             self._retire(row.key, number, [replicas.pop()])
         used = {r.pod for r in replicas}
@@ -260,7 +307,10 @@ class Fleet:
         live = [r for rs in sets.values() for r in rs if r.routable]
         ready_new = sum(r.routable for r in new)
         serving = row.serving_revision
-        if row.paused:
+        unfit = self.unfit.get(key) or row.problem
+        if unfit:
+            state, reason = DeploymentState.FAILED, unfit
+        elif row.paused:
             state, reason = DeploymentState.PAUSED, f"deployment {row.name!r} is paused"
         elif key in self.failures:
             state, reason = DeploymentState.FAILED, self.failures[key]

@@ -3,18 +3,29 @@
 Only the agent writes it, from its one event loop, so every change is one short transaction;
 WAL keeps a crash from ever leaving a half-written row. What runs (processes, ports, readiness)
 is not here: the agent rebuilds it from this state when it starts.
+
+Rows are read without trusting them: a database written by an older agent (or by hand) may hold
+a name that is not a DNS-1123 label, a model name with a newline, or a value of the wrong type.
+Every row still comes back, its fields of the declared types, with ``problem`` saying what is
+wrong ("" when nothing is); the fleet fails such a deployment instead of acting on it, and a
+job with a problem reads as Failed, so it is never started.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from console.model import JobPhase
+from console.names import InvalidName, check_label
+from serving.store import StoreError, check_model_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -59,6 +70,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 # Columns added after the first release, with their definitions: a state written by an older
 # agent gets them when a newer one opens it.
 ADDED_COLUMNS = {"jobs": {"kind": "TEXT NOT NULL DEFAULT 'train'"}}
+JOB_KINDS = ("train", "score")
+JOB_PHASES = frozenset(phase.value for phase in JobPhase)
 JOB_COLUMNS = (
     "namespace, name, model, data, args, gpus, sweep, trial, phase, reason, created, started, "
     "finished, kind"
@@ -83,6 +96,7 @@ class DeploymentRow:
     serving_revision: int | None
     paused: bool
     created: str
+    problem: str = ""  # why this row cannot be acted on; "" when it can
 
     @property
     def key(self) -> tuple[str, str]:
@@ -98,6 +112,7 @@ class RevisionRow:
     version: int
     change_cause: str
     created: str
+    problem: str = ""  # why this revision cannot run; "" when it can
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,7 @@ class JobRow:
     started: str | None
     finished: str | None
     kind: str = "train"  # "score": python -m training.score (data is the keyed inputs)
+    problem: str = ""  # why this job cannot run (it then reads as Failed); "" when it can
 
     @property
     def key(self) -> tuple[str, str]:
@@ -224,14 +240,14 @@ class State:
             "SELECT * FROM revisions WHERE namespace = ? AND name = ? ORDER BY number",
             (namespace, name),
         ).fetchall()
-        return [RevisionRow(**dict(r)) for r in rows]
+        return [_revision(r) for r in rows]
 
     def revision(self, namespace: str, name: str, number: int) -> RevisionRow | None:
         row = self.db.execute(
             "SELECT * FROM revisions WHERE namespace = ? AND name = ? AND number = ?",
             (namespace, name, number),
         ).fetchone()
-        return RevisionRow(**dict(row)) if row else None
+        return _revision(row) if row else None
 
     # -- jobs -------------------------------------------------------------------------------
     def jobs(self) -> list[JobRow]:
@@ -286,13 +302,139 @@ class State:
             )
 
 
+class _Untrusted:
+    """One stored row's columns read without trusting them: a value of the wrong type comes
+    back as a harmless one of the right type, and every finding is kept in ``problems``."""
+
+    def __init__(self, row: sqlite3.Row) -> None:
+        self.values = dict(row)
+        self.problems: list[str] = []
+
+    def _wrong(self, column: str, wanted: str) -> None:
+        self.problems.append(f"{column} {self.values[column]!r} is not {wanted}")
+
+    def text(self, column: str) -> str:
+        value = self.values[column]
+        if isinstance(value, str):
+            return value
+        self._wrong(column, "text")
+        return "" if value is None else str(value)
+
+    def optional_text(self, column: str) -> str | None:
+        return None if self.values[column] is None else self.text(column)
+
+    def integer(self, column: str, minimum: int) -> int:
+        value = self.values[column]
+        if isinstance(value, int) and value >= minimum:
+            return value
+        self._wrong(column, f"a whole number of at least {minimum}")
+        return minimum
+
+    def optional_integer(self, column: str, minimum: int) -> int | None:
+        return None if self.values[column] is None else self.integer(column, minimum)
+
+    def label(self, column: str) -> str:
+        value = self.text(column)
+        try:
+            check_label(value, column)
+        except InvalidName as exc:
+            self.problems.append(str(exc))
+        return value
+
+    def model(self, column: str) -> str:
+        value = self.text(column)
+        try:
+            check_model_name(value)
+        except StoreError as exc:
+            self.problems.append(str(exc))
+        return value
+
+    def time(self, column: str) -> str:
+        """An ISO time, or "" (no time) when the stored one does not parse."""
+        value = self.text(column)
+        try:
+            parse_time(value)
+        except ValueError:
+            self._wrong(column, "an ISO time")
+            return ""
+        return value
+
+    def optional_time(self, column: str) -> str | None:
+        return None if self.values[column] is None else self.time(column) or None
+
+    def one_of(self, column: str, allowed: Collection[str], otherwise: str) -> str:
+        value = self.text(column)
+        if value in allowed:
+            return value
+        self._wrong(column, "one of " + ", ".join(sorted(allowed)))
+        return otherwise
+
+    def arguments(self, column: str) -> tuple[str, ...]:
+        try:
+            value = json.loads(self.text(column))
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self._wrong(column, "a JSON list of strings")
+        return ()
+
+    @property
+    def problem(self) -> str:
+        return "; ".join(self.problems)
+
+
 def _deployment(row: sqlite3.Row) -> DeploymentRow:
-    values = dict(row)
-    values["paused"] = bool(values["paused"])
-    return DeploymentRow(**values)
+    read = _Untrusted(row)
+    return DeploymentRow(
+        namespace=read.label("namespace"),
+        name=read.label("name"),
+        model=read.model("model"),
+        replicas=read.integer("replicas", 0),
+        revision=read.integer("revision", 1),
+        serving_revision=read.optional_integer("serving_revision", 1),
+        paused=bool(read.integer("paused", 0)),
+        created=read.time("created"),
+        problem=read.problem,
+    )
+
+
+def _revision(row: sqlite3.Row) -> RevisionRow:
+    read = _Untrusted(row)
+    return RevisionRow(
+        namespace=read.text("namespace"),  # the deployment's row checks its names
+        name=read.text("name"),
+        number=read.integer("number", 1),
+        model=read.model("model"),
+        version=read.integer("version", 1),
+        change_cause=read.text("change_cause"),
+        created=read.time("created"),
+        problem=read.problem,
+    )
 
 
 def _job(row: sqlite3.Row) -> JobRow:
-    values = dict(row)
-    values["args"] = tuple(json.loads(values["args"]))
-    return JobRow(**values)
+    read = _Untrusted(row)
+    job = JobRow(
+        namespace=read.label("namespace"),
+        name=read.label("name"),
+        model=read.model("model"),
+        data=read.text("data"),
+        args=read.arguments("args"),
+        gpus=read.integer("gpus", 0),
+        sweep=read.optional_text("sweep"),
+        trial=read.optional_integer("trial", 0),
+        phase=read.one_of("phase", JOB_PHASES, JobPhase.FAILED.value),
+        reason=read.text("reason"),
+        created=read.time("created"),
+        started=read.optional_time("started"),
+        finished=read.optional_time("finished"),
+        kind=read.one_of("kind", JOB_KINDS, JOB_KINDS[0]),
+    )
+    if not read.problem:
+        return job
+    # Never started (start_pending takes Pending jobs only) and shown with the reason.
+    reason = f"not run: {read.problem}"
+    return dataclasses.replace(
+        job, phase=JobPhase.FAILED.value, reason=reason, problem=read.problem
+    )
