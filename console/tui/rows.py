@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from console.model import DeploymentState, ModelDeployment
-from console.output import age
+from console.output import age, printable
 from console.selectors import SelectorError, parse_selector
 
 Key = tuple[str, str]  # (namespace, name), as ModelDeployment.key
@@ -79,8 +79,9 @@ class FleetRow:
 
 
 def status_text(d: ModelDeployment) -> str:
-    """``Available``, or the state with its reason: ``Failed: ProgressDeadlineExceeded``."""
-    return f"{d.state.value}: {d.reason}" if d.reason else d.state.value
+    """``Available``, or the state with its reason: ``Failed: ProgressDeadlineExceeded``;
+    printable (a reason quotes what a predictor or a stored row said)."""
+    return printable(f"{d.state.value}: {d.reason}") if d.reason else d.state.value
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -107,11 +108,13 @@ def _version_value(version: str) -> SortValue:
 
 
 def build_row(d: ModelDeployment, metrics: RowMetrics, now: datetime) -> FleetRow:
+    # Names come from a cluster or a stored row: a newline or an escape sequence in one is shown
+    # escaped, never sent to the terminal (Textual strips only a few control codes).
     cells = (
-        d.name,
-        d.namespace,
-        d.model or "-",
-        d.version or "-",
+        printable(d.name),
+        printable(d.namespace),
+        printable(d.model) or "-",
+        printable(d.version) or "-",
         f"{d.ready}/{d.desired}",
         status_text(d),
         "-" if d.revision is None else str(d.revision),

@@ -22,7 +22,8 @@ from textual.strip import Strip
 
 from console.tui.log_buffer import LogBuffer, PodColours, SearchQuery, split_pod_prefix
 
-_CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f]")
+# C0 (but tab, expanded, and newline), DEL and C1: 0x9b alone is a CSI to some terminals.
+_CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f]")
 MATCH_STYLE = Style(reverse=True)
 CURRENT_MATCH_STYLE = Style(reverse=True, bold=True, underline=True)
 

@@ -7,10 +7,10 @@ A deploy goes through the backend in a thread worker and is audited like ``fleet
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,11 +23,11 @@ from textual.widgets.selection_list import Selection
 from console import audit
 from console.batch.runner import AuditContext
 from console.model import ActionResult, DeployRequest, ModelDeployment
+from console.names import InvalidName, check_label
+from console.output import printable
 from console.tui.context import DeckContext
 from console.tui.screens.action_dialog import ActionDialog
 from console.tui.widgets.submit_dialog import SubmitDialog
-
-_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 DIALOG_CSS = """
     {name} {{ align: center middle; }}
@@ -46,11 +46,12 @@ def deploy_request(
     name: str, model: str, version: int, namespace: str, replicas: str
 ) -> DeployRequest | str:
     """The deploy to send, or what to fix (shown in the dialog)."""
-    if not _NAME.fullmatch(name):
-        return (
-            f"name {name!r}: lower-case letters, digits and '-', starting and ending with a "
-            "letter or digit (at most 63)"
-        )
+    try:
+        check_label(name, "deployment name")
+        if namespace:
+            check_label(namespace, "namespace")
+    except InvalidName as exc:
+        return printable(exc)
     count: int | None = None
     if replicas.strip():
         if not replicas.strip().isdigit():
@@ -162,8 +163,9 @@ class DeployDialog(SubmitDialog[ActionResult | None]):
     def on_deploy_dialog_done(self, message: Done) -> None:
         self.running = False
         result = message.result
-        text = f"{result.target}: {'ok' if result.ok else 'FAILED'}: {result.message}"
-        text += "".join(f"\n    {change}" for change in result.changes)
+        # One line per part, each printable: the message and changes quote the backend.
+        text = printable(f"{result.target}: {'ok' if result.ok else 'FAILED'}: {result.message}")
+        text += "".join(f"\n    {printable(change)}" for change in result.changes)
         if message.note:
             text += f"\n{message.note}"
         self.query_one("#deploy-problem", Static).update(text)
@@ -197,7 +199,12 @@ class RolloutPicker(ModalScreen[list[ModelDeployment] | None]):
             yield SelectionList[int](
                 *(
                     Selection(
-                        f"{d.namespace}/{d.name}  {d.model} v{d.version}  {d.state.value}",
+                        # Text, not markup: a stored name may hold '[' or a control character.
+                        Text(
+                            printable(
+                                f"{d.namespace}/{d.name}  {d.model} v{d.version}  {d.state.value}"
+                            )
+                        ),
                         index,
                         d.model == self.model and d.version != str(self.version),
                     )

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from console.backends.base import Connection
+from console.output import printable
 from console.tui.rows import FleetCounts
 
 
@@ -54,7 +55,7 @@ def status_text(info: StatusInfo) -> Text:
         since = connection.since.astimezone(UTC).strftime("%H:%M:%S")
         text.append(f"reconnecting since {since}", style="bold red")
         if connection.detail:
-            text.append(f" ({connection.detail[:60]})", style="red")
+            text.append(f" ({printable(connection.detail)[:60]})", style="red")
     if info.read_only:
         text.append("  ")
         text.append(" READ-ONLY ", style="bold reverse")

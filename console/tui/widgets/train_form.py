@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, Label, Static
 from console import audit
 from console.batch.runner import AuditContext
 from console.model import ActionResult, TrainingRequest
+from console.output import printable
 from console.tui.widgets.release import DIALOG_CSS
 from console.tui.widgets.submit_dialog import SubmitDialog
 
@@ -213,7 +214,10 @@ class TrainForm(SubmitDialog[list[ActionResult] | None]):
 
     def on_train_form_done(self, message: Done) -> None:
         self.running = False
-        lines = [f"{r.target}: {'ok' if r.ok else 'FAILED'}: {r.message}" for r in message.results]
+        lines = [
+            printable(f"{r.target}: {'ok' if r.ok else 'FAILED'}: {r.message}")
+            for r in message.results
+        ]
         if message.note:
             lines.append(message.note)
         self.query_one("#train-results", Static).update("\n".join(lines))
