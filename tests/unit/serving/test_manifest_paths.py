@@ -12,10 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from serving.filesystems import HdfsFileSystem, StoreError
 from serving.manifest import FileEntry, ManifestError, UnsafePath, safe_relative_path
+from serving.precomputed import TableError, open_for, write_table
 from serving.store import ModelStore, VerificationError
 from tests.support.versions import describe, make_version
 
@@ -315,3 +317,17 @@ def test_hdfs_paths_the_webhdfs_client_would_rewrite_are_refused_before_any_requ
     fs = HdfsFileSystem("http://127.0.0.1:1")  # nothing listens: a request would fail otherwise
     with pytest.raises(StoreError, match="the WebHDFS client would rewrite this path"):
         fs.read_bytes(path)
+
+
+def test_a_precomputed_table_whose_files_the_manifest_does_not_list_is_not_opened(
+    store: ModelStore, version: Path, tmp_path: Path
+) -> None:
+    write_table(tmp_path / "table", ["a", "b"], [np.ones((2, 10), np.float32)])
+    published = store.publish_table("photos", 1, tmp_path / "table", {"rows": 2})
+    assert published.precomputed is not None
+    keys = f"{published.precomputed.path}/keys.npy"
+    # The table's keys stay in the store, but the manifest no longer vouches for them.
+    edit_manifest(version, lambda doc: doc["files"].pop(keys))
+    fetched = store.fetch("photos", 1, tmp_path / "cache")
+    with pytest.raises(TableError, match=f"{keys}: the precomputed table's file is not listed"):
+        open_for(fetched.path, fetched.manifest)
