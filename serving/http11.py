@@ -9,6 +9,11 @@ only what they use: keep-alive, pipelining in order, Content-Length and chunked 
 limit enforced before the body is read, ``Expect: 100-continue``, idle timeouts, and a graceful
 shutdown that finishes in-flight requests.
 
+Hostile and careless clients: a client that half-closes after its request still gets its answer;
+a connection is closed by sending FIN after the last answer and then reading (and discarding)
+what the client still sends for a while, so a request crossing the close never turns into a
+reset that would also destroy the answers before it; HTTP/1.1 requests need exactly one Host.
+
 Requests parsed in one turn of the event loop are answered together at its end, and their
 answers sent after the last is made: the kernel's socket code then runs between batches of
 requests rather than between every two, which keeps the predictor's code in the CPU caches (see
@@ -21,8 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import http
 import logging
+import os
+import socket
+import struct
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -38,6 +48,26 @@ IDLE_SWEEP_SECONDS = 5.0
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 INTERNAL_ERROR = "internal error; see the predictor's log"
 MAX_PIPELINED = 16  # queued requests per connection before reading pauses
+# After the last answer and our FIN, what the client still sends is read and dropped this long:
+# closing a socket with unread data makes the kernel send a reset, and a reset can destroy
+# answers the client has not read yet.
+LINGER_SECONDS = 2.0
+# At shutdown an idle connection is closed once its client has been silent this long: one that
+# was just accepted or just answered is most likely sending a request right now.
+QUIET_BEFORE_CLOSE_SECONDS = 1.0
+# Between refusing new handshakes and closing the listener: handshakes already under way
+# complete and are accepted (and answered) instead of being reset in the accept queue.
+HANDSHAKE_SETTLE_SECONDS = 0.1
+
+
+class _Refused(Exception):
+    """Raised from a parser callback: the request is refused with ``status`` and the stream
+    is out of sync from there on."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class HttpRequest:
@@ -147,6 +177,9 @@ class HttpServer:
         self._sweep_seconds = min(IDLE_SWEEP_SECONDS, keepalive_seconds / 2)
         self.connections: set[HttpConnection] = set()
         self.closing = False
+        # False while draining and shutting down: every answer says Connection: close, so
+        # clients leave on their own instead of racing a close on an idle connection.
+        self.keep_alive = True
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._all_closed = asyncio.Event()
@@ -165,13 +198,24 @@ class HttpServer:
         self._sweeper = loop.call_later(self._sweep_seconds, self._sweep_idle)
         return int(self._server.sockets[0].getsockname()[1])
 
+    def stop_keep_alive(self) -> None:
+        """From now on every answer closes its connection (the drain before a shutdown)."""
+        self.keep_alive = False
+
     async def shutdown(self, grace_seconds: float) -> None:
         """Stop accepting, close idle connections, let in-flight requests finish (up to the
-        grace period), then close what is left."""
+        grace period), then close what is left.
+
+        No request is reset: new handshakes are refused first (the client's connect fails, so
+        it never sent anything), the ones under way are accepted and served before the listener
+        closes, requests received are answered with Connection: close, and idle connections are
+        closed only after their client has been quiet a moment.
+        """
         self.closing = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        self.keep_alive = False
         if self._server is not None:
+            if _refuse_new_handshakes(self._server.sockets):
+                await asyncio.sleep(HANDSHAKE_SETTLE_SECONDS)
             self._server.close()
         for connection in list(self.connections):
             connection.close_when_idle()
@@ -179,6 +223,8 @@ class HttpServer:
             self._all_closed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_closed.wait(), grace_seconds)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for connection in list(self.connections):
             connection.abort()
         if self._server is not None:
@@ -223,7 +269,7 @@ class HttpServer:
                 if transport is None:
                     continue
                 if data is None:
-                    transport.close()
+                    connection.close_gracefully()
                 else:
                     transport.write(data)
 
@@ -233,7 +279,7 @@ class HttpServer:
             self._outbox.append((connection, data))
         elif connection.transport is not None:
             if data is None:
-                connection.transport.close()
+                connection.close_gracefully()
             else:
                 connection.transport.write(data)
 
@@ -252,6 +298,46 @@ class HttpServer:
         self._sweeper = asyncio.get_running_loop().call_later(self._sweep_seconds, self._sweep_idle)
 
 
+# A classic BPF socket filter for a listening TCP socket, run on each packet with the TCP header
+# at offset 0: drop a bare SYN (a new handshake), keep everything else.
+_BPF_LD_B_ABS, _BPF_AND_K, _BPF_JEQ_K, _BPF_RET_K = 0x30, 0x54, 0x15, 0x06
+_TCP_FLAGS_OFFSET, _SYN, _ACK = 13, 0x02, 0x10
+_DROP_NEW_HANDSHAKES = (
+    (_BPF_LD_B_ABS, 0, 0, _TCP_FLAGS_OFFSET),
+    (_BPF_AND_K, 0, 0, _SYN | _ACK),
+    (_BPF_JEQ_K, 0, 1, _SYN),
+    (_BPF_RET_K, 0, 0, 0),  # drop
+    (_BPF_RET_K, 0, 0, 0xFFFFFFFF),  # keep the whole packet
+)
+_SO_ATTACH_FILTER = 26  # Linux
+
+
+def _refuse_new_handshakes(listeners: Any) -> bool:
+    """Make the kernel ignore new connection attempts on the listening sockets while the
+    handshakes already under way complete; True when it could (Linux).
+
+    Why: closing a listener resets every connection waiting in its accept queue, and those
+    clients have already sent their requests. A connect that is ignored instead retries, finds
+    the listener closed and is refused: the client knows it sent nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    program = ctypes.create_string_buffer(
+        b"".join(struct.pack("HBBI", *op) for op in _DROP_NEW_HANDSHAKES)
+    )
+    fprog = struct.pack("HL", len(_DROP_NEW_HANDSHAKES), ctypes.addressof(program))
+    refused = False
+    for listener in listeners:
+        try:
+            # A duplicate of the descriptor: the loop's own socket object stays untouched.
+            with socket.socket(fileno=os.dup(listener.fileno())) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+            refused = True
+        except OSError as exc:
+            log.debug("cannot refuse new handshakes before closing the listener: %s", exc)
+    return refused
+
+
 class HttpConnection(asyncio.Protocol):
     """One client connection: parse, dispatch in order, write, keep alive or close."""
 
@@ -266,7 +352,11 @@ class HttpConnection(asyncio.Protocol):
         self.idle_since: float | None = time.monotonic()
         self.last_data = time.monotonic()  # when bytes last arrived
         self.in_message = False  # part of a request has arrived
-        self.closing = False
+        self.closing = False  # close after the answers owed
+        self.ignore_input = False  # out of sync, or closing: what arrives is dropped unparsed
+        self.lingering = False  # our FIN is sent; reading only to drop what still comes
+        self.peer_closed = False  # the client half-closed: it sends nothing more
+        self._linger_timer: asyncio.TimerHandle | None = None
         self.answer_queued = False  # in the server's list of connections to answer
         self.continue_owed = False  # a 100 Continue waits for the answers before it
         # A request that could not be parsed: answered (then the connection closes) after the
@@ -286,11 +376,13 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         self.server.forget(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.failure is not None:
-            return  # out of sync after a malformed request; it is answered, then closed
+        if self.ignore_input:
+            return  # after a malformed request or our last answer: dropped, never half-read
         self.idle_since = None
         self.last_data = time.monotonic()
         try:
@@ -298,7 +390,21 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(400, "protocol upgrades are not supported")
         except httptools.HttpParserError as exc:
-            self._fail(400, f"malformed HTTP request: {exc}")
+            refused = exc.__context__
+            if isinstance(refused, _Refused):
+                self._fail(refused.status, refused.message)
+            else:
+                self._fail(400, f"malformed HTTP request: {exc}")
+
+    def eof_received(self) -> bool:
+        """The client half-closed (or closed): answer what it sent, then close. Returning True
+        keeps our side open for those answers."""
+        self.peer_closed = True
+        if self.lingering:
+            return False
+        self.closing = True
+        self.in_message = False  # a request cut short can never complete
+        return self.busy or bool(self.pending) or self.failure is not None
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -316,9 +422,16 @@ class HttpConnection(asyncio.Protocol):
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         previous = self._headers.get(key)
-        self._headers[key] = text if previous is None else f"{previous}, {text}"
+        if previous is None:
+            self._headers[key] = text
+        elif key == "host":
+            raise _Refused(400, "more than one Host header")
+        else:
+            self._headers[key] = f"{previous}, {text}"
 
     def on_headers_complete(self) -> None:
+        if "host" not in self._headers and self.parser.get_http_version() == "1.1":
+            raise _Refused(400, "an HTTP/1.1 request must carry a Host header")
         raw_path, _, raw_query = self._url.partition(b"?")
         path = raw_path.decode("latin-1")
         if "%" in path:
@@ -433,7 +546,7 @@ class HttpConnection(asyncio.Protocol):
     def _write(self, response: HttpResponse, keep_alive: bool) -> None:
         if self.transport is None:
             return
-        if self.closing or self.server.closing:
+        if self.closing or not self.server.keep_alive:
             # Winding down: answer the requests already received, closing after the last.
             keep_alive = keep_alive and (bool(self.pending) or self.failure is not None)
         try:
@@ -452,6 +565,7 @@ class HttpConnection(asyncio.Protocol):
         """A request we cannot parse: answer it after the requests before it, then close (the
         stream is out of sync, so nothing after it is read)."""
         self._pause_reading()
+        self.ignore_input = True
         if self.failure is None:
             self.failure = (status, message)
         if not self.busy:
@@ -471,14 +585,41 @@ class HttpConnection(asyncio.Protocol):
     def time_out(self) -> None:
         """A client that went silent partway through a request: 408, then close. Answers still
         being made for earlier requests go first."""
-        if self.failure is None and not self.closing:
+        if self.failure is None and not self.lingering:
             self._fail(408, "the request was not completed in time")
 
     def close_when_idle(self) -> None:
+        """Close after the answers owed; an idle connection once its client has been quiet
+        for a moment (it may be sending a request right now)."""
         self.closing = True
-        idle = not (self.busy or self.pending or self.in_message)
-        if idle and self.transport is not None:
-            self.transport.close()
+        if self.busy or self.pending or self.in_message or self.transport is None:
+            return  # closed after the last answer
+        quiet_for = time.monotonic() - (self.idle_since or self.last_data)
+        if quiet_for >= QUIET_BEFORE_CLOSE_SECONDS:
+            self.close_gracefully()
+        else:
+            asyncio.get_running_loop().call_later(
+                QUIET_BEFORE_CLOSE_SECONDS - quiet_for, self.close_when_idle
+            )
+
+    def close_gracefully(self) -> None:
+        """Send FIN after what is queued, then drop whatever the client still sends until it
+        closes too (or LINGER_SECONDS): closing with unread data would reset the connection,
+        and a reset can destroy answers the client has not read yet."""
+        transport = self.transport
+        if transport is None or self.lingering:
+            return
+        self.lingering = True
+        self.ignore_input = True
+        self.pending.clear()
+        if self.peer_closed or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        if self.reading_paused:
+            self.reading_paused = False
+            transport.resume_reading()
+        self._linger_timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
     def abort(self) -> None:
         if self.transport is not None:

@@ -39,7 +39,7 @@ def parse_infer(body: Any, signature: Signature) -> tuple[Arrays, str | None, li
         spec = signature.input_named(str(tensor["name"]))
         where = f"inputs[{number}] ({spec.name})"
         if tensor["datatype"] != spec.v2_datatype:
-            known = tensor["datatype"] in NUMPY_FROM_V2
+            known = isinstance(tensor["datatype"], str) and tensor["datatype"] in NUMPY_FROM_V2
             raise BadRequest(
                 f"{where}: datatype {tensor['datatype']!r} "
                 f"{'does not match' if known else 'is not a datatype; expected'} "

@@ -2,8 +2,9 @@
 
 The socket opens before the model loads so liveness answers from the first second while
 readiness waits for fetch, verify, load and warm-up. On SIGTERM (or Ctrl-C) the predictor turns
-not-ready, keeps serving for the drain window so load balancers can take it out of rotation,
-then stops accepting, lets in-flight requests finish, and exits 0. A second signal cuts the
+not-ready, keeps serving for the drain window so load balancers can take it out of rotation
+(every answer then closes its connection, so keep-alive clients move on), then stops accepting,
+lets in-flight requests finish, and exits 0. A second signal cuts the
 drain window short.
 """
 
@@ -54,6 +55,9 @@ async def serve(config: PredictorConfig) -> int:
     await stop_requested.wait()
 
     served.begin_drain()
+    # Clients are told to leave (Connection: close on every answer) while the predictor still
+    # serves them, so none is left on an idle connection when the listener closes.
+    server.stop_keep_alive()
     log.info("draining: not ready, still serving for %.1f s", config.drain_seconds)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(drain_cut_short.wait(), config.drain_seconds)
@@ -63,5 +67,6 @@ async def serve(config: PredictorConfig) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         await loading
     await served.close()
+    http.close()
     log.info("stopped")
     return 0

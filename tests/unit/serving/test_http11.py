@@ -96,7 +96,11 @@ def test_a_chunked_body_over_the_limit_gets_413() -> None:
         http = HttpServer(handler, error, max_body_bytes=LIMIT)
         port = await http.start("127.0.0.1", 0)
         chunk = b"%x\r\n%s\r\n" % (600, b"a" * 600)
-        raw = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 2 + b"0\r\n\r\n"
+        raw = (
+            b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunk * 2
+            + b"0\r\n\r\n"
+        )
         ((status, _, _),) = await exchange(port, raw)
         assert status == 413
         await http.shutdown(1.0)
@@ -109,7 +113,9 @@ def test_expect_100_continue_is_answered_before_the_body() -> None:
         http = HttpServer(handler, error, max_body_bytes=LIMIT)
         port = await http.start("127.0.0.1", 0)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /x HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        writer.write(
+            b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+        )
         assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
         writer.write(b"ok")
         head = await reader.readuntil(b"\r\n\r\n")
@@ -167,7 +173,7 @@ def test_many_connections_sending_at_once_each_get_their_own_answers() -> None:
 
         async def one(number: int) -> bytes:
             body = b"request-%03d" % number
-            raw = b"POST /r HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            raw = b"POST /r HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
             ((status, answer, _),) = await exchange(port, raw)
             assert status == 200
             return answer
@@ -278,7 +284,7 @@ def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections() -> N
         http = HttpServer(handler, error, max_body_bytes=LIMIT)
         port = await http.start("127.0.0.1", 0)
         idle_reader, _ = await asyncio.open_connection("127.0.0.1", port)
-        in_flight = asyncio.create_task(exchange(port, b"GET /slow HTTP/1.1\r\n\r\n"))
+        in_flight = asyncio.create_task(exchange(port, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"))
         await asyncio.sleep(0.05)
         await http.shutdown(5.0)
         ((status, body, head),) = await in_flight
