@@ -295,3 +295,74 @@ def test_shutdown_finishes_in_flight_requests_and_closes_idle_connections() -> N
             await asyncio.open_connection("127.0.0.1", port)
 
     run(scenario())
+
+
+def test_a_client_that_half_closes_after_its_request_gets_its_answer_then_a_close() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write_eof()  # the answer is still being made when the client's FIN arrives
+        everything = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+        assert everything.startswith(b"HTTP/1.1 200")
+        assert everything.endswith(b"GET /slow 0")
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /x HTTP/1.1\r\n\r\n", 400),
+        (b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        (b"GET /x HTTP/1.0\r\n\r\n", 200),
+    ],
+    ids=["no-host", "two-hosts", "one-host", "http10-without-host"],
+)
+def test_an_http11_request_needs_exactly_one_host(raw: bytes, status: int) -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        ((answered, body, _),) = await exchange(port, raw)
+        assert answered == status
+        if status == 400:
+            assert b"Host" in body
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_after_stop_keep_alive_every_answer_closes_its_connection() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        ((_, _, head),) = await exchange(port, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert "connection: close" not in head.lower()
+        http.stop_keep_alive()
+        ((status, _, head),) = await exchange(port, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200
+        assert "connection: close" in head.lower()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_a_refusal_reaches_a_client_still_sending_its_body_without_a_reset() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (LIMIT * 64))
+        await asyncio.sleep(0.05)  # the 413 is on its way while the body follows
+        writer.write(b"a" * (LIMIT * 64))
+        # Closing with the body unread would reset the connection and could destroy the 413.
+        everything = await asyncio.wait_for(reader.read(), 5)
+        assert everything.startswith(b"HTTP/1.1 413")
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())

@@ -47,3 +47,35 @@ def test_flat_v2_data_is_reshaped_and_its_size_checked() -> None:
         from_flat(IMAGE, [1, 2, 3], [1, 2, 2], where="x")
     with pytest.raises(BadRequest, match="non-negative integers"):
         from_flat(IMAGE, [1, 2, 3, 4], [1, -2, -2], where="x")
+
+
+@pytest.mark.parametrize(
+    ("shape", "data"),
+    [
+        ([2**62, 4], []),  # the element count overflows int64
+        ([2**62, 4], [0] * 16),
+        ([2**40, 2**40, 0], []),
+        ([2**70, 0], []),
+        ([True, 2, 2], [0] * 4),  # JSON true is not a dimension
+        ([1.0, 2, 2], [0] * 4),
+        ([-1, 2, 2], [0] * 4),
+        ("1,2,2", [0] * 4),
+    ],
+)
+def test_a_v2_shape_that_overflows_or_is_not_non_negative_integers_is_refused(
+    shape: object, data: list[int]
+) -> None:
+    with pytest.raises(BadRequest, match="'shape'"):
+        from_flat(IMAGE, data, shape, where="x")
+
+
+def test_a_long_list_is_converted_a_slice_at_a_time_to_the_same_array() -> None:
+    rows = np.arange(40_000 * 4, dtype=np.float32).reshape(40_000, 2, 2)
+    batch = to_batch(IMAGE, rows.tolist(), where="instances")
+    assert np.array_equal(batch, rows)
+    flat = from_flat(IMAGE, rows.ravel().tolist(), [40_000, 2, 2], where="x")
+    assert np.array_equal(flat, rows)
+    ragged = rows.tolist()
+    ragged[-1] = [[1, 2]]
+    with pytest.raises(BadRequest, match="rectangular"):
+        to_batch(IMAGE, ragged, where="instances")
