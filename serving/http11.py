@@ -592,7 +592,8 @@ class HttpConnection(asyncio.Protocol):
         """Close after the answers owed; an idle connection once its client has been quiet
         for a moment (it may be sending a request right now)."""
         self.closing = True
-        if self.busy or self.pending or self.in_message or self.transport is None:
+        owed = self.busy or self.pending or self.failure is not None or self.answer_queued
+        if owed or self.in_message or self.transport is None:
             return  # closed after the last answer
         quiet_for = time.monotonic() - (self.idle_since or self.last_data)
         if quiet_for >= QUIET_BEFORE_CLOSE_SECONDS:
