@@ -426,7 +426,9 @@ class LocalBackend:
 
         def pump() -> None:
             # Closing the response (stop, or the reader went away) ends this loop with an error.
-            with contextlib.suppress(OSError, ValueError, AttributeError):
+            with contextlib.suppress(
+                OSError, ValueError, AttributeError, http.client.HTTPException
+            ):
                 for raw in response:
                     lines.put(raw.decode("utf-8", errors="replace").rstrip("\n"))
             lines.put(None)
