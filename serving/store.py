@@ -447,6 +447,15 @@ def resolve(uri: str, *, model: str | None = None, version: int | None = None) -
         manifest = _parse_manifest(
             read_manifest_bytes(store_fs, path), source=store_fs.url(join(path, MANIFEST_NAME))
         )
+        # The folder, not the manifest, says what was asked for: a manifest naming another model
+        # or version must not send the reader there.
+        named = PurePosixPath(path).parts[-2:]
+        if named != (manifest.model, str(manifest.version)):
+            raise VerificationError(
+                f"{store_fs.url(join(path, MANIFEST_NAME))}: the manifest names "
+                f"{manifest.model!r} version {manifest.version}, but its folder is "
+                f"{'/'.join(named)}"
+            )
         root = trimmed.rsplit("/", 2)[0]
         if version is not None and version != manifest.version:
             raise StoreError(

@@ -18,7 +18,7 @@ import pytest
 from serving.filesystems import HdfsFileSystem, StoreError
 from serving.manifest import FileEntry, ManifestError, UnsafePath, safe_relative_path
 from serving.precomputed import TableError, open_for, write_table
-from serving.store import ModelStore, VerificationError
+from serving.store import ModelStore, VerificationError, resolve
 from tests.support.versions import describe, make_version
 
 SECRET = b"another team's secret\n"
@@ -331,3 +331,13 @@ def test_a_precomputed_table_whose_files_the_manifest_does_not_list_is_not_opene
     fetched = store.fetch("photos", 1, tmp_path / "cache")
     with pytest.raises(TableError, match=f"{keys}: the precomputed table's file is not listed"):
         open_for(fetched.path, fetched.manifest)
+
+
+def test_a_version_folder_whose_manifest_names_another_model_does_not_redirect_the_reader(
+    store: ModelStore, version: Path
+) -> None:
+    edit_manifest(version, lambda doc: doc.update(model="music", version=7))
+    with pytest.raises(
+        VerificationError, match="the manifest names 'music' version 7, but its folder is photos/1"
+    ):
+        resolve(str(version))
