@@ -110,6 +110,40 @@ threading.Event().wait()
 """
 
 
+# A process of the agent's own user answering on its socket, as a broken agent might: hello
+# and an empty snapshot right, an action without "result", another one not JSON at all.
+BROKEN_AGENT = """
+import json, os, socket, sys
+os.chdir(sys.argv[1])
+listener = socket.socket(socket.AF_UNIX)
+listener.bind("agent.sock")
+listener.listen()
+with open("agent.json", "w") as file:
+    json.dump({"api": 1, "pid": os.getpid()}, file)
+snapshot = {"generation": 0, "deployments": [], "revisions": {}, "pods": {}, "events": {},
+            "endpoints": {}, "jobs": [], "job_pods": {}}
+answers = {"hello": json.dumps({"api": 1, "pid": os.getpid(), "gateway_url": "http://x"}),
+           "snapshot": json.dumps(snapshot), "actions/scale": json.dumps({"ok": True}),
+           "actions/restart": "<html>oops</html>"}
+print("listening", flush=True)
+while True:
+    connection, _ = listener.accept()
+    with connection:
+        request = b""
+        while b"\\r\\n\\r\\n" not in request:
+            request += connection.recv(65536)
+        head, _, body = request.partition(b"\\r\\n\\r\\n")
+        length = [int(line.split(b":")[1]) for line in head.split(b"\\r\\n")
+                  if line.lower().startswith(b"content-length:")]
+        while length and len(body) < length[0]:
+            body += connection.recv(65536)
+        target = head.decode().split(" ")[1].split("?")[0].removeprefix("/api/v1/")
+        body = answers.get(target, "{}").encode()
+        connection.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n"
+                           b"Connection: close\\r\\n\\r\\n" % len(body) + body)
+"""
+
+
 def fleetdeck(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(FLEETDECK), *args],
@@ -466,3 +500,29 @@ def test_a_killed_agents_files_let_no_other_user_impersonate_it(
     assert now["running"] is True
     assert now["pid"] != old["pid"]
     assert bastion.socket.stat().st_uid == os.geteuid()
+
+
+def test_an_answer_without_a_result_or_not_json_is_a_clear_error(profile: Profile) -> None:
+    paths = paths_for(profile)
+    paths.make_private()
+    broken = subprocess.Popen(
+        [sys.executable, "-I", "-c", BROKEN_AGENT, str(paths.root)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert broken.stdout is not None
+        assert broken.stdout.readline().strip() == "listening"
+        with local_backend(profile) as backend:
+            with pytest.raises(LocalError) as no_result:
+                backend.scale("default", "digits", 2)
+            with pytest.raises(LocalError) as not_json:
+                backend.restart("default", "digits")
+    finally:
+        broken.kill()
+        broken.wait()
+
+    assert str(no_result.value) == "the agent's answer to scale has no result: {'ok': True}"
+    assert str(not_json.value) == (
+        "restart: the agent's answer to actions/restart is not JSON: b'<html>oops</html>'"
+    )
