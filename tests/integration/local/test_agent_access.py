@@ -241,13 +241,19 @@ def wait_jobs_succeeded(backend: LocalBackend, count: int) -> None:
 
 
 @pytest.fixture
-def bastion(profile: Profile) -> AgentPaths:
-    """The profile's agent, started, with the temporary home traversable by everyone."""
-    require_other_user()
+def agent(profile: Profile) -> AgentPaths:
+    """The profile's agent, started; its state folder."""
     ensure_agent(profile)
-    paths = paths_for(profile)
-    open_the_way(paths.root.parent, below=Path("/tmp"))
-    return paths
+    return paths_for(profile)
+
+
+@pytest.fixture
+def bastion(agent: AgentPaths) -> AgentPaths:
+    """The started agent on a shared machine: another user exists, and the temporary home is
+    traversable by everyone (as a home usually is)."""
+    require_other_user()
+    open_the_way(agent.root.parent, below=Path("/tmp"))
+    return agent
 
 
 def test_another_user_can_neither_reach_the_agents_api_nor_read_its_files(
@@ -297,23 +303,23 @@ def test_the_agent_serves_only_its_owner_even_when_its_socket_is_left_open(
     assert f"from uid {OTHER_UID}" in bastion.agent_log.read_text()
 
 
-def test_a_web_pages_request_is_refused_and_changes_nothing(
-    bastion: AgentPaths, profile: Profile
+def test_a_request_from_a_web_page_is_refused_and_the_agent_keeps_running(
+    agent: AgentPaths, profile: Profile
 ) -> None:
     scale = json.dumps({"namespace": "default", "name": "digits", "replicas": 3, "dry_run": False})
 
     from_a_page = owner_request(
-        bastion, "GET", "snapshot", headers={"Origin": "http://attacker.example"}
+        agent, "GET", "snapshot", headers={"Origin": "http://attacker.example"}
     )
     as_a_form = owner_request(
-        bastion,
+        agent,
         "POST",
         "actions/scale",
         headers={"Content-Type": "text/plain"},
         body=scale.encode(),
     )
     stop_as_a_form = owner_request(
-        bastion, "POST", "shutdown", headers={"Content-Type": "text/plain"}, body=b"{}"
+        agent, "POST", "shutdown", headers={"Content-Type": "text/plain"}, body=b"{}"
     )
 
     assert from_a_page == (
@@ -326,13 +332,13 @@ def test_a_web_pages_request_is_refused_and_changes_nothing(
 
 
 def test_logs_refuse_a_name_that_is_not_a_label_and_read_nothing(
-    bastion: AgentPaths, profile: Profile, tmp_path: Path
+    agent: AgentPaths, profile: Profile, tmp_path: Path
 ) -> None:
     secret = tmp_path / "elsewhere" / "secret.log"
     secret.parent.mkdir()
     secret.write_text("2026-01-01T00:00:00.000000Z TOP-SECRET\n")
-    bastion.logs.mkdir(exist_ok=True)  # as once any pod has run: the way up starts there
-    around = os.path.relpath(secret.parent, bastion.logs)
+    agent.logs.mkdir(exist_ok=True)  # as once any pod has run: the way up starts there
+    around = os.path.relpath(secret.parent, agent.logs)
     refused = []
     with local_backend(profile) as backend:
         for pods, namespace in ((["secret"], around), ([f"../{around}/secret"], "default")):
@@ -355,7 +361,7 @@ def test_a_pod_log_path_is_never_made_from_a_name_that_is_not_a_label(tmp_path: 
 
 
 def test_parameters_that_are_not_numbers_are_refused_saying_what_is_expected(
-    bastion: AgentPaths,
+    agent: AgentPaths,
 ) -> None:
     cases = {
         "logs?pod=digits-1-0&tail=abc": "tail='abc': expected a number of lines: an integer >= 0",
@@ -367,18 +373,18 @@ def test_parameters_that_are_not_numbers_are_refused_saying_what_is_expected(
         "snapshot?wait=nan": "wait='nan': expected seconds to wait: a number >= 0",
     }
 
-    answers = {target: owner_request(bastion, "GET", target) for target in cases}
+    answers = {target: owner_request(agent, "GET", target) for target in cases}
 
     assert answers == {
         target: (400, json.dumps({"error": message})) for target, message in cases.items()
     }
 
 
-def test_an_action_with_a_body_that_is_not_an_object_is_refused(bastion: AgentPaths) -> None:
+def test_an_action_with_a_body_that_is_not_an_object_is_refused(agent: AgentPaths) -> None:
     json_headers = {"Content-Type": "application/json"}
 
-    listed = owner_request(bastion, "POST", "actions/scale", headers=json_headers, body=b"[1]")
-    broken = owner_request(bastion, "POST", "actions/scale", headers=json_headers, body=b"{x")
+    listed = owner_request(agent, "POST", "actions/scale", headers=json_headers, body=b"[1]")
+    broken = owner_request(agent, "POST", "actions/scale", headers=json_headers, body=b"{x")
 
     assert listed == (
         400,
@@ -388,7 +394,7 @@ def test_an_action_with_a_body_that_is_not_an_object_is_refused(bastion: AgentPa
 
 
 def test_a_change_sent_without_a_user_is_recorded_as_the_owners(
-    bastion: AgentPaths, profile: Profile
+    agent: AgentPaths, profile: Profile
 ) -> None:
     with local_backend(profile, user="") as backend:
         assert backend.deploy(DeployRequest("digits", "digits", 1, "default", 1)).ok
