@@ -188,13 +188,11 @@ class PredictorHttp:
                 f"this predictor serves version {version}"
             )
 
-    async def _decode(
-        self, request: HttpRequest, parse: Callable[[HttpRequest, Loaded], _Parsed], loaded: Loaded
+    async def _off_loop(
+        self, parse: Callable[[HttpRequest, Loaded], _Parsed], request: HttpRequest, loaded: Loaded
     ) -> _Parsed:
-        """``parse(request, loaded)``: inline for a small body, on the decoder thread for a
-        large one (the loop keeps serving meanwhile)."""
-        if len(request.body) <= LARGE_BODY_BYTES:
-            return parse(request, loaded)
+        """``parse(request, loaded)`` on the decoder thread: the loop keeps serving meanwhile.
+        (Small bodies are parsed inline by the caller: no coroutine on the latency path.)"""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._decoder, parse, request, loaded)
 
@@ -250,7 +248,12 @@ class PredictorHttp:
 
     async def v2_infer(self, request: HttpRequest, route: Route) -> HttpResponse:
         loaded = self._model(route)
-        keyed, tensors, request_id, names = await self._decode(request, self._parse_v2, loaded)
+        if len(request.body) <= LARGE_BODY_BYTES:
+            keyed, tensors, request_id, names = self._parse_v2(request, loaded)
+        else:
+            keyed, tensors, request_id, names = await self._off_loop(
+                self._parse_v2, request, loaded
+            )
         if keyed is not None:
             outputs = await self._lookup(loaded, keyed, tensors)
         else:
@@ -311,7 +314,10 @@ class PredictorHttp:
 
     async def v1_predict(self, request: HttpRequest, route: Route) -> HttpResponse:
         loaded = self._model(route)
-        keyed, tensors, rows = await self._decode(request, self._parse_v1, loaded)
+        if len(request.body) <= LARGE_BODY_BYTES:
+            keyed, tensors, rows = self._parse_v1(request, loaded)
+        else:
+            keyed, tensors, rows = await self._off_loop(self._parse_v1, request, loaded)
         if keyed is not None:
             outputs = await self._lookup(loaded, keyed, tensors)
         else:

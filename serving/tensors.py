@@ -115,16 +115,17 @@ def to_batch(spec: TensorSpec, value: Any, *, where: str) -> npt.NDArray[Any]:
     ``where`` names the field in the request, so the message says what to fix.
     """
     try:
-        raw = _as_array(value)
+        if type(value) is list and len(value) > _SMALL_LIST:
+            raw = _as_array_in_slices(value)
+        else:
+            raw = np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"{where}: not a rectangular array of numbers ({exc})") from None
     return _checked(spec, raw, where=where)
 
 
-def _as_array(value: Any) -> npt.NDArray[Any]:
-    """``np.asarray``; a long list a slice at a time (see CONVERT_SLICE_VALUES)."""
-    if type(value) is not list or len(value) <= _SMALL_LIST:
-        return np.asarray(value)
+def _as_array_in_slices(value: list[Any]) -> npt.NDArray[Any]:
+    """``np.asarray`` of a long list, a slice of about CONVERT_SLICE_VALUES values at a time."""
     values_per_item = max(1, np.asarray(value[0]).size)
     step = max(1, CONVERT_SLICE_VALUES // values_per_item)
     if len(value) <= step:
@@ -187,7 +188,10 @@ def from_flat(spec: TensorSpec, data: Any, shape: Any, *, where: str) -> npt.NDA
     if needed > _MAX_ELEMENTS or any(d > _MAX_ELEMENTS for d in shape):
         raise BadRequest(f"{where}: 'shape' {shape} is larger than any array can be")
     try:
-        raw = _as_array(data)
+        if type(data) is list and len(data) > _SMALL_LIST:
+            raw = _as_array_in_slices(data)
+        else:
+            raw = np.asarray(data)
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"{where}: 'data' is not an array of numbers ({exc})") from None
     if raw.size != needed:
