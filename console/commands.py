@@ -20,7 +20,7 @@ from console.model import (
     ScoringRequest,
     TrainingRequest,
 )
-from console.names import DNS1123_LABEL_MAX, InvalidName, check_label, is_label
+from console.names import InvalidName, check_label, check_subdomain
 from console.output import age, print_json, print_table, printable, to_json
 from console.profile import Profile, load_profile
 from console.selectors import SelectorError
@@ -84,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
 _DEPLOYMENT_NAME = frozenset({"status", "history", "scale", "delete", "deploy", "autoscale"})
 _DEPLOYMENT_NAMES = frozenset({"rollout", "rollback", "restart", "pause", "resume"})
 _MODEL = frozenset({"deploy", "train", "score"})
-DNS1123_SUBDOMAIN_MAX = 253
 
 
 def check_names(args: argparse.Namespace) -> None:
@@ -115,21 +114,7 @@ def check_names(args: argparse.Namespace) -> None:
         elif kind == "job":
             check_label(name, "job name")
         elif not kind:
-            check_pod_name(name)
-
-
-def check_pod_name(name: str) -> str:
-    """A pod name is a DNS-1123 subdomain: labels joined by dots (a Deployment's or a Job's
-    pods are single labels; other controllers may add dots)."""
-    labels = name.split(".")
-    if len(name) > DNS1123_SUBDOMAIN_MAX or not all(is_label(label) for label in labels):
-        raise InvalidName(
-            f"invalid pod name {name!r}: use lower-case letters, digits, '-' and '.', each "
-            f"dot-separated part starting and ending with a letter or digit and at most "
-            f"{DNS1123_LABEL_MAX} characters, {DNS1123_SUBDOMAIN_MAX} in all (a DNS-1123 "
-            "subdomain, as Kubernetes pod names are)"
-        )
-    return name
+            check_subdomain(name, "pod name")
 
 
 # What each mutation needs from RBAC: checked before anything is sent.

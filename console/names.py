@@ -13,9 +13,15 @@ import re
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS1123_LABEL_MAX = 63
+DNS1123_SUBDOMAIN_MAX = 253
 LABEL_RULE = (
     "lower-case letters, digits and '-', starting and ending with a letter or digit, "
     f"at most {DNS1123_LABEL_MAX} characters (a DNS-1123 label, as Kubernetes names are)"
+)
+SUBDOMAIN_RULE = (
+    "lower-case letters, digits, '-' and '.', each dot-separated part starting and ending "
+    f"with a letter or digit and at most {DNS1123_LABEL_MAX} characters, "
+    f"{DNS1123_SUBDOMAIN_MAX} in all (a DNS-1123 subdomain, as Kubernetes pod names are)"
 )
 
 
@@ -37,3 +43,31 @@ def check_label(value: object, what: str = "name") -> str:
         raise InvalidName(f"invalid {what} {value!r}: use {LABEL_RULE}")
     assert isinstance(value, str)
     return value
+
+
+def is_subdomain(value: object) -> bool:
+    """Labels joined by dots: never empty, never '.' or '..', never a '/'."""
+    return (
+        isinstance(value, str)
+        and len(value) <= DNS1123_SUBDOMAIN_MAX
+        and all(is_label(label) for label in value.split("."))
+    )
+
+
+def check_subdomain(value: object, what: str = "pod name") -> str:
+    """``value`` when it is a DNS-1123 subdomain (what pod names are: a Deployment's pods add
+    a suffix to its name, so they may be longer than a label); else :class:`InvalidName`."""
+    if not is_subdomain(value):
+        raise InvalidName(f"invalid {what} {value!r}: use {SUBDOMAIN_RULE}")
+    assert isinstance(value, str)
+    return value
+
+
+JOB_NAME_BASE_MAX = 40  # room for the '-<5 hex>' suffix and a sweep's '-<trial>'
+
+
+def job_name_base(prefix: str, model: str) -> str:
+    """A job name's base (``train-<model>``) from a model name, kept a DNS-1123 label: a
+    model's '.' and '_' (allowed in the store) become '-'."""
+    label = model.replace(".", "-").replace("_", "-")
+    return f"{prefix}-{label}"[:JOB_NAME_BASE_MAX].rstrip("-")

@@ -20,11 +20,10 @@ from console.local.fleet import Fleet
 from console.local.jobs import PENDING, RUNNING, SCORE, JobRunner
 from console.local.state import JobRow, State, now
 from console.model import ActionResult
-from console.names import InvalidName, check_label
+from console.names import InvalidName, check_label, job_name_base
 from serving.store import ModelStore, StoreError, check_model_name
 
 TRAINING_FLAGS = ("learning_rate", "batch_size", "epochs")
-JOB_BASE_MAX = 40  # a job's name: its base, '-', 5 random characters (and '-<trial>' in a sweep)
 Scalar = str | int | float | bool
 
 
@@ -99,13 +98,6 @@ def _grid(value: object) -> dict[str, tuple[Scalar, ...]]:
             raise BadArgument(f"grid {key!r} must be a list of values, got {values!r}")
         grid[_param_key(key)] = tuple(_scalar(v, f"grid value of {key}") for v in values)
     return grid
-
-
-def _job_base(prefix: str, model: str) -> str:
-    """A job name's base from a model name, kept a DNS-1123 label: a model's '.' and '_'
-    (allowed in the store) become '-'."""
-    label = model.replace(".", "-").replace("_", "-")
-    return f"{prefix}-{label}"[:JOB_BASE_MAX].rstrip("-")
 
 
 def change_cause(action: str, user: str) -> str:
@@ -366,14 +358,14 @@ class Actions:
         params = _params(params)
         grid = _grid(grid)
         _flag(dry_run, "dry_run")
-        base = _job_base("train", model)
+        base = job_name_base("train", model)
         suffix = uuid.uuid4().hex[:5]
         keys = list(grid)
         trials = [
             dict(zip(keys, values, strict=True))
             for values in itertools.product(*(grid[k] for k in keys))
         ] or [{}]
-        sweep = f"{_job_base('sweep', model)}-{suffix}" if grid else None
+        sweep = f"{job_name_base('sweep', model)}-{suffix}" if grid else None
         rows, results = [], []
         for number, choice in enumerate(trials):
             name = f"{base}-{suffix}" + (f"-{number}" if sweep else "")
@@ -435,7 +427,7 @@ class Actions:
         _optional_count(batch_size, "batch_size", 1)
         _flag(dry_run, "dry_run")
         _flag(verify, "verify")
-        name = f"{_job_base('score', model)}-{uuid.uuid4().hex[:5]}"
+        name = f"{job_name_base('score', model)}-{uuid.uuid4().hex[:5]}"
         target = f"{namespace}/{name}"
         if verify and (refusal := await self._verify(model, version)):
             return ActionResult(target, False, refusal, dry_run)

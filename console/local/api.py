@@ -32,7 +32,7 @@ from console.local.logfiles import LogQuery, read_logs
 from console.local.paths import API_VERSION
 from console.local.peer import PeerCredentials, peer_credentials
 from console.local.wire import to_json
-from console.names import InvalidName, check_label
+from console.names import InvalidName, check_label, check_subdomain
 
 if TYPE_CHECKING:
     from console.local.agent import Agent
@@ -148,7 +148,7 @@ async def _action(agent: Agent, request: web.Request) -> web.Response:
 async def _logs(agent: Agent, request: web.Request) -> web.StreamResponse:
     query = request.query
     namespace = check_label(query.get("namespace", "default"), "namespace")
-    pods = [check_label(pod, "pod name") for pod in query.getall("pod", [])]
+    pods = [check_subdomain(pod, "pod name") for pod in query.getall("pod", [])]
     tail = _number(request, "tail", "a number of lines: an integer >= 0", integer=True)
     since = _number(request, "since", "seconds: a number >= 0", integer=False)
     previous = query.get("previous") == "1"

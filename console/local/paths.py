@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.names import check_label
+from console.names import check_label, check_subdomain
 
 API_VERSION = 1
 PRIVATE_FOLDER = 0o700
@@ -70,10 +70,11 @@ class AgentPaths:
         return self.root / "model-cache"
 
     def pod_log(self, namespace: str, pod: str, previous: bool = False) -> Path:
-        """A pod's (or job's) log file; a name that is not a DNS-1123 label is refused
-        (:class:`console.names.InvalidName`) before it can become a path."""
+        """A pod's (or job's) log file; a namespace that is not a DNS-1123 label or a pod name
+        that is not a subdomain is refused (:class:`console.names.InvalidName`) before it can
+        become a path."""
         check_label(namespace, "namespace")
-        check_label(pod, "pod name")
+        check_subdomain(pod, "pod name")
         return self.logs / namespace / (f"{pod}.previous.log" if previous else f"{pod}.log")
 
     def make_private(self) -> None:

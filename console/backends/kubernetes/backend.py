@@ -38,6 +38,7 @@ from console.model import (
     TrainingJob,
     TrainingRequest,
 )
+from console.names import job_name_base
 from console.profile import Profile
 from console.selectors import parse_selector
 
@@ -323,7 +324,7 @@ class KubernetesBackend:
         from kubernetes.client.exceptions import ApiException
 
         namespace = request.namespace or self.default_namespace
-        base = check_name(f"train-{request.model}"[:40].rstrip("-"), "job name")
+        base = check_name(job_name_base("train", request.model), "job name")
         suffix = uuid.uuid4().hex[:5]
         refused = self._refuse(f"{namespace}/{base}", dry_run)
         if refused:
@@ -333,7 +334,7 @@ class KubernetesBackend:
             dict(zip(keys, values, strict=True))
             for values in itertools.product(*(request.grid[k] for k in keys))
         ] or [{}]
-        sweep = f"sweep-{request.model}-{suffix}" if request.grid else None
+        sweep = f"{job_name_base('sweep', request.model)}-{suffix}" if request.grid else None
         batch: Any = client.BatchV1Api(self.api_client)
         results = []
         for number, choice in enumerate(trials):
@@ -385,7 +386,7 @@ class KubernetesBackend:
         from kubernetes.client.exceptions import ApiException
 
         namespace = request.namespace or self.default_namespace
-        name = f"score-{request.model}"[:40].rstrip("-") + f"-{uuid.uuid4().hex[:5]}"
+        name = f"{job_name_base('score', request.model)}-{uuid.uuid4().hex[:5]}"
         target = f"{namespace}/{name}"
         refused = self._refuse(target, dry_run)
         if refused:
