@@ -283,18 +283,29 @@ def logs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
 
 
 def models(profile: Profile, args: argparse.Namespace) -> int:
+    from serving.manifest import Manifest
     from serving.store import ModelStore, StoreError
 
+    # (model, version, its manifest or None, why it is unreadable): one team's hostile or
+    # broken manifest is listed as unreadable, never hides the other versions.
+    found: list[tuple[str, int, Manifest | None, str]] = []
     try:
         store = ModelStore(profile.store.root)
         names = [args.model] if args.model else store.models()
-        found = [(name, v, store.manifest(name, v)) for name in names for v in store.versions(name)]
+        for name in names:
+            for v in store.versions(name):
+                try:
+                    found.append((name, v, store.manifest(name, v), ""))
+                except (StoreError, OSError) as exc:
+                    found.append((name, v, None, printable(exc)))
     except StoreError as exc:
         raise ActionFailed(str(exc)) from None
     if args.json:
         print_json(
             [
-                {
+                {"model": name, "version": v, "error": error}
+                if m is None
+                else {
                     "model": m.model,
                     "version": m.version,
                     "created": m.created,
@@ -303,14 +314,16 @@ def models(profile: Profile, args: argparse.Namespace) -> int:
                     "metrics": dict(m.metrics),
                     "labels": list(m.labels),
                 }
-                for _, _, m in found
+                for name, v, m, error in found
             ]
         )
         return 0
     print_table(
         ["MODEL", "VERSION", "CREATED", "RUNTIME", "ACCURACY", "INT8"],
         [
-            [
+            [name, v, "unreadable", "-", "-", "-"]
+            if m is None
+            else [
                 name,
                 v,
                 m.created,
@@ -318,9 +331,12 @@ def models(profile: Profile, args: argparse.Namespace) -> int:
                 _metric(m.metrics.get("accuracy")),
                 _metric(m.metrics.get("int8_accuracy")),
             ]
-            for name, v, m in found
+            for name, v, m, _ in found
         ],
     )
+    for name, v, m, error in found:
+        if m is None:  # the reason under the table: it is long, and the columns stay narrow
+            print(printable(f"{name} v{v}: unreadable: {error}"))
     return 0
 
 

@@ -34,7 +34,7 @@ from console.batch.journal import (
 )
 from console.batch.plan import ON_FAILURE, make_plan, settings_from, thresholds_from
 from console.batch.runner import ActionSpec, AuditContext, Target
-from console.output import print_table, to_json
+from console.output import print_table, printable, to_json
 from console.profile import Profile
 
 WAVE_FLAGS = ("waves", "max_parallel", "halt_after", "bake", "slo_p99_ratio", "slo_error_percent",
@@ -119,7 +119,7 @@ def rollout_in_waves(
     if problems:
         raise BatchFailed("; ".join(problems))
     for line in plan.describe():
-        print(line, file=sys.stderr)
+        print(printable(line), file=sys.stderr)
     checked = dry_run(backend, spec, plan.targets, plan.max_parallel)
     refused = [r for r in checked if not r.ok]
     _audit_dry_run(context, spec, checked, requested=bool(args.dry_run))
@@ -128,10 +128,11 @@ def rollout_in_waves(
             print(json.dumps({"plan": plan.to_json(), "results": to_json(checked)}, indent=2))
         else:
             for number, wave in enumerate(plan.waves):
-                print(f"wave {number + 1}: {', '.join(f'{ns}/{n}' for ns, n in wave)}")
+                names = ", ".join(f"{ns}/{n}" for ns, n in wave)
+                print(printable(f"wave {number + 1}: {names}"))
             for result in checked:
                 mark = "ok" if result.ok else "REFUSED"
-                print(f"{result.target}: {mark}: {result.message}")
+                print(printable(f"{result.target}: {mark}: {result.message}"))
         return 1 if refused else 0
     if refused:
         shown = "; ".join(f"{r.target}: {r.message}" for r in refused[:5])
@@ -178,7 +179,7 @@ def _execute(
         print(json.dumps(_state_json(state, journal), sort_keys=True), flush=True)
     else:
         for line in describe(state):
-            print(line, flush=True)
+            print(printable(line), flush=True)
     healthy = state.state is BatchState.DONE and not state.failed
     return 0 if healthy else 1
 
@@ -194,7 +195,8 @@ class _EventPrinter:
         if event.kind is EventKind.TARGET and (event.step not in _LOUD_STEPS or not event.target):
             return
         where = f"{event.target}: {event.step.value}: " if event.target and event.step else ""
-        print(f"{where}{event.message}", flush=True)
+        # Targets and messages quote the cluster (a refusal, a pod's reason): one printable line.
+        print(printable(f"{where}{event.message}"), flush=True)
 
 
 @contextmanager
@@ -235,7 +237,7 @@ def _metrics_gate(profile: Profile, backend: Any, targets: Sequence[Target]) -> 
         collector.set_wanted(set(targets))
         collector.start()
     except Exception as exc:  # no metrics is no reason to refuse a rollout: say so
-        print(f"metrics unavailable ({exc}); SLO gates off", file=sys.stderr)
+        print(printable(f"metrics unavailable ({exc}); SLO gates off"), file=sys.stderr)
         return None
     refreshes = math.ceil(collector.window_s / collector.interval_s) + 1
     print(
@@ -287,7 +289,7 @@ def show(profile: Profile, args: argparse.Namespace) -> int:
         print(json.dumps(_state_json(state, journal), indent=2, sort_keys=True))
     else:
         for line in describe(state, journal.holder()):
-            print(line)
+            print(printable(line))
     return 0
 
 
@@ -330,11 +332,11 @@ def act(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
             time.sleep(0.5)
         final = journal.replay()
         for line in describe(final, journal.holder()):
-            print(line)
+            print(printable(line))
         return 0 if final.state is BatchState.ABORTED else 1
     if state.state in (BatchState.DONE, BatchState.ABORTED):
         for line in describe(state):
-            print(line)
+            print(printable(line))
         raise BatchFailed(
             f"batch {journal.id} is {state.state.value}; nothing to {args.batch_command}"
         )

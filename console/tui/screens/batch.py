@@ -37,6 +37,7 @@ from console.batch.journal import (
 )
 from console.batch.plan import Plan
 from console.batch.runner import Target, target_name
+from console.output import printable
 from console.tui.context import DeckContext
 
 DRAIN_SECONDS = 0.25
@@ -246,18 +247,23 @@ def event_line(event: BatchEvent) -> str | None:
     if event.kind is EventKind.TARGET and event.step in _QUIET:
         return None
     where = f"{event.target}: {STEP_WORDS[event.step]}: " if event.target and event.step else ""
-    return f"{where}{event.message}"
+    return printable(f"{where}{event.message}")  # a message quotes the cluster
 
 
 def journal_lines(state: Replay) -> list[str]:
     """What a batch opened from its journal has to say: its state and every failure's reason."""
     lines = [
-        f"from the journal: {state.state.value}" + (f" - {state.reason}" if state.reason else "")
+        printable(
+            f"from the journal: {state.state.value}"
+            + (f" - {state.reason}" if state.reason else "")
+        )
     ]
     for target in state.plan.targets:
         item = state.targets[target]
         if item.reason:
-            lines.append(f"{target_name(target)}: {STEP_WORDS[item.step]}: {item.reason}")
+            lines.append(
+                printable(f"{target_name(target)}: {STEP_WORDS[item.step]}: {item.reason}")
+            )
     return lines
 
 
@@ -372,7 +378,9 @@ class BatchScreen(Screen[None]):
         try:
             self.state = self.batch_run.final or self.batch_run.journal.replay()
         except (JournalError, OSError, ValueError, KeyError) as exc:
-            self.query_one("#batch-title", Static).update(f"batch {self.batch_run.id}: {exc}")
+            self.query_one("#batch-title", Static).update(
+                Text(printable(f"batch {self.batch_run.id}: {exc}"))
+            )
             return
         self.shown_final = self.batch_run.final
         log = self.query_one("#batch-log", Log)
@@ -386,7 +394,7 @@ class BatchScreen(Screen[None]):
         blank = [""] * (len(table.columns) - 2)
         for target in plan.targets:
             name = target_name(target)
-            table.add_row(name, str(plan.wave_of(target) + 1), *blank, key=name)
+            table.add_row(Text(printable(name)), str(plan.wave_of(target) + 1), *blank, key=name)
         self._show(plan.targets)
         self.set_interval(DRAIN_SECONDS, self._drain)
 
@@ -435,10 +443,12 @@ class BatchScreen(Screen[None]):
             return
         running = " (running here)" if self.batch_run.running else ""
         reason = f" - {state.reason}" if state.reason else ""
+        # Text, never markup, and printable: the reason quotes the cluster.
         self.query_one("#batch-title", Static).update(
-            f"batch {state.id}: {state.state.value}{running}{reason}"
+            Text(printable(f"batch {state.id}: {state.state.value}{running}{reason}"))
         )
-        self.query_one("#batch-plan", Static).update("\n".join(state.plan.describe()))
+        plan_lines = "\n".join(printable(line) for line in state.plan.describe())
+        self.query_one("#batch-plan", Static).update(Text(plan_lines))
         self.query_one("#batch-waves", Static).update("\n".join(wave_lines(state)))
         table: DataTable[str | Text] = self.query_one("#batch-targets", DataTable)
         gates = self._gates(state, targets)
@@ -448,7 +458,7 @@ class BatchScreen(Screen[None]):
             word = STEP_WORDS[item.step]
             style = {"failed": "bold red", "UNDO FAILED": "bold red", "ok": "green"}.get(word, "")
             table.update_cell(key, "state", Text(word, style=style))
-            table.update_cell(key, "reason", item.reason)
+            table.update_cell(key, "reason", Text(printable(item.reason)))
             if gates:
                 table.update_cell(key, "gate", gates.get(target, "-"))
 
@@ -569,7 +579,7 @@ class BatchListScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table: DataTable[str] = self.query_one("#batches-table", DataTable)
+        table: DataTable[str | Text] = self.query_one("#batches-table", DataTable)
         table.add_columns("ID", "STATE", "ACTION", "TARGETS", "WAVES", "FAILED", "USER")
         self.action_reload()
 
@@ -606,12 +616,12 @@ class BatchListScreen(Screen[None]):
         self.app.call_from_thread(self._fill, rows)
 
     def _fill(self, rows: list[tuple[Journal, list[str]]]) -> None:
-        table: DataTable[str] = self.query_one("#batches-table", DataTable)
+        table: DataTable[str | Text] = self.query_one("#batches-table", DataTable)
         table.clear()
         self.journals = {}
         for journal, cells in rows:
             self.journals[journal.id] = journal
-            table.add_row(*cells, key=journal.id)
+            table.add_row(*(Text(printable(cell)) for cell in cells), key=journal.id)
         count = len(rows)
         self.query_one("#batches-title", Static).update(
             f"Batches: {count} (newest first) · enter opens one" if count else
@@ -630,7 +640,7 @@ class BatchListScreen(Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        table: DataTable[str] = self.query_one("#batches-table", DataTable)
+        table: DataTable[str | Text] = self.query_one("#batches-table", DataTable)
         if table.row_count == 0:
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value

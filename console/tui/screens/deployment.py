@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
+from rich.markup import escape
+from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,7 +28,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from console.backends.base import ConditionInfo
 from console.batch.runner import ACTIONS, Action
 from console.model import EventInfo, ModelDeployment, PodInfo, RevisionInfo
-from console.output import age
+from console.output import age, printable
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.permissions import ACTION_LABELS, ACTION_TITLES
 from console.tui.rows import status_text
@@ -76,16 +78,26 @@ def read_autoscaler_text(backend: Any, namespace: str, name: str) -> str:
     def replicas(value: int | None) -> str:
         return "-" if value is None else str(value)
 
+    # One printable line per part: names, reasons and messages quote the cluster.
     lines = [
-        f"autoscaler {info.name}: {info.min_replicas}..{info.max_replicas} replicas, "
-        f"current {replicas(info.current_replicas)}, desired {replicas(info.desired_replicas)}, "
-        f"target {', '.join(info.targets) or '-'}"
+        printable(
+            f"autoscaler {info.name}: {info.min_replicas}..{info.max_replicas} replicas, "
+            f"current {replicas(info.current_replicas)}, "
+            f"desired {replicas(info.desired_replicas)}, "
+            f"target {', '.join(info.targets) or '-'}"
+        )
         + ("" if info.managed_by_fleetdeck else " (not made by fleetdeck)")
     ]
     lines += [
-        f"  {c.type} {c.status} {c.reason}: {c.message}".rstrip(": ") for c in info.conditions
+        "  " + printable(f"{c.type} {c.status} {c.reason}: {c.message}".rstrip(": "))
+        for c in info.conditions
     ]
     return "\n".join(lines)
+
+
+def shown(value: object, empty: str = "-") -> str:
+    """A cell's text: ``value`` printable (it quotes the cluster), or ``empty`` when blank."""
+    return printable(value) if value else empty
 
 
 def read_detail(backend: Any, namespace: str, name: str) -> DeploymentDetail:
@@ -143,7 +155,7 @@ class DeploymentScreen(Screen[None]):
         self._unsubscribe_metrics: Any = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.namespace}/{self.deployment_name}: loading…", id="detail-summary")
+        yield Static(Text(f"{self.where()}: loading…"), id="detail-summary", markup=False)
         with TabbedContent(initial="revisions"):
             with TabPane("Revisions", id="revisions"):
                 yield DataTable(id="detail-revisions", cursor_type="row", zebra_stripes=True)
@@ -154,7 +166,7 @@ class DeploymentScreen(Screen[None]):
             with TabPane("Conditions", id="conditions"):
                 yield DataTable(id="detail-conditions", cursor_type="row", zebra_stripes=True)
             with TabPane("Metrics", id="metrics"):
-                yield Static("autoscaler: …", id="detail-autoscaler")
+                yield Static("autoscaler: …", id="detail-autoscaler", markup=False)
                 yield MetricsPanel(id="detail-metrics")
         yield Footer()
 
@@ -223,7 +235,8 @@ class DeploymentScreen(Screen[None]):
             if latest.pods_failed:  # the first reason only: the plots keep their rows
                 more = f" (+{len(latest.problems) - 1} more)" if len(latest.problems) > 1 else ""
                 first = latest.problems[0] if latest.problems else "?"
-                extra += f", {latest.pods_failed} not answering: {first}{more}"
+                # The panel's line is markup: the reason (a pod's answer) escaped for it too.
+                extra += f", {latest.pods_failed} not answering: {escape(printable(first))}{more}"
         panel.show(self.metrics.history(key), extra)
 
     def _autoscaler_if_shown(self) -> None:
@@ -237,7 +250,7 @@ class DeploymentScreen(Screen[None]):
 
     def _show_autoscaler(self, text: str) -> None:
         self.autoscaler_text = text
-        self.query_one("#detail-autoscaler", Static).update(text)
+        self.query_one("#detail-autoscaler", Static).update(Text(text))
 
     # -- loading ------------------------------------------------------------------------------
     def on_deployment_screen_detail_changed(self, _: DetailChanged) -> None:
@@ -272,36 +285,44 @@ class DeploymentScreen(Screen[None]):
         self.loads += 1
         detail: DeploymentDetail = message.detail
         if detail.error:
-            self.app.notify(detail.error, severity="warning", timeout=4)
+            self.app.notify(printable(detail.error), severity="warning", timeout=4, markup=False)
         else:
             self.detail = detail
             self._show(detail)
         if self._dirty:
             self._load()
 
+    def where(self) -> str:
+        """``namespace/name`` of this screen, printable (it came from a row or a command)."""
+        return printable(f"{self.namespace}/{self.deployment_name}")
+
     def _show(self, detail: DeploymentDetail) -> None:
         now = self.deck.clock()
         d = detail.deployment
         summary = self.query_one("#detail-summary", Static)
         if d is None:
-            summary.update(f"{self.namespace}/{self.deployment_name}: not found (deleted?)")
+            summary.update(Text(f"{self.where()}: not found (deleted?)"))
         else:
+            # Text, never markup: a '[' in a name or reason is shown as itself.
             summary.update(
-                f"[b]{d.namespace}/{d.name}[/b]  model {d.model or '-'} v{d.version or '-'}  "
-                f"ready {d.ready}/{d.desired}  updated {d.updated}  available {d.available}  "
-                f"revision {d.revision or '-'}  age {age(d.created, now)}\n"
-                f"{status_text(d)}  image {d.image or '-'}"
+                Text.assemble(
+                    (printable(f"{d.namespace}/{d.name}"), "bold"),
+                    f"  model {shown(d.model)} v{shown(d.version)}  "
+                    f"ready {d.ready}/{d.desired}  updated {d.updated}  available {d.available}  "
+                    f"revision {d.revision or '-'}  age {age(d.created, now)}\n"
+                    f"{status_text(d)}  image {shown(d.image)}",
+                )
             )
         self._fill(
             "revisions",
             [
                 (
                     str(r.number),
-                    r.model or "-",
-                    r.model_version or "-",
+                    shown(r.model),
+                    shown(r.model_version),
                     str(r.replicas),
-                    r.change_cause or "-",
-                    ", ".join(r.images) or "-",
+                    shown(r.change_cause),
+                    shown(", ".join(r.images)),
                 )
                 for r in sorted(detail.revisions, key=lambda r: -r.number)
             ],
@@ -310,14 +331,14 @@ class DeploymentScreen(Screen[None]):
             "pods",
             [
                 (
-                    p.name,
-                    p.phase,
+                    shown(p.name),
+                    shown(p.phase),
                     "yes" if p.ready else "no",
                     str(p.restarts),
-                    p.node or "-",
+                    shown(p.node),
                     "-" if p.revision is None else str(p.revision),
                     age(p.created, now),
-                    p.reason or "",
+                    shown(p.reason, ""),
                 )
                 for p in detail.pods
             ],
@@ -325,20 +346,37 @@ class DeploymentScreen(Screen[None]):
         self._fill(
             "events",
             [
-                (age(e.time, now), e.kind, e.reason, e.object, str(e.count), e.message)
+                (
+                    age(e.time, now),
+                    shown(e.kind),
+                    shown(e.reason),
+                    shown(e.object),
+                    str(e.count),
+                    shown(e.message, ""),
+                )
                 for e in reversed(detail.events)  # newest first
             ],
         )
         self._fill(
             "conditions",
-            [(c.type, c.status, c.reason, c.updated, c.message) for c in detail.conditions],
+            [
+                (
+                    shown(c.type),
+                    shown(c.status),
+                    shown(c.reason),
+                    shown(c.updated),
+                    shown(c.message, ""),
+                )
+                for c in detail.conditions
+            ],
         )
 
     def _fill(self, table_id: str, rows: list[tuple[str, ...]]) -> None:
-        table = self.query_one(f"#detail-{table_id}", DataTable)
+        table: DataTable[Text] = self.query_one(f"#detail-{table_id}", DataTable)
         cursor = table.cursor_row
         table.clear()
-        table.add_rows(rows)
+        # Each cell as Text: DataTable parses a plain string as markup.
+        table.add_rows([tuple(Text(cell) for cell in row) for row in rows])
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 
@@ -356,7 +394,9 @@ class DeploymentScreen(Screen[None]):
         reason = self._why_not(action) if action else ""
         if reason:
             event.stop()
-            self.app.notify(f"{action}: {reason}", severity="warning", timeout=5)
+            self.app.notify(
+                printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False
+            )
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -376,11 +416,13 @@ class DeploymentScreen(Screen[None]):
         chosen: Action = action
         reason = self._why_not(chosen)
         if reason:
-            self.app.notify(f"{action}: {reason}", severity="warning", timeout=5)
+            self.app.notify(
+                printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False
+            )
             return
         target = self.detail.deployment if self.detail else None
         if target is None:
-            self.app.notify(f"{self.namespace}/{self.deployment_name} is not (or no longer) there")
+            self.app.notify(f"{self.where()} is not (or no longer) there", markup=False)
             return
         from console.tui.screens.action_dialog import ActionDialog
 

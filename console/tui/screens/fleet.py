@@ -24,6 +24,7 @@ from textual.widgets import Footer, Input
 
 from console.batch.runner import ACTIONS, Action
 from console.model import DeploymentState
+from console.output import printable
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.fleet_data import FleetSnapshot, read_fleet
 from console.tui.permissions import ACTION_LABELS, ACTION_TITLES, check_permissions
@@ -182,7 +183,8 @@ class FleetScreen(Screen[None]):
         self.loads += 1
         self.snapshot = snapshot
         if snapshot.error:
-            self.app.notify(snapshot.error, severity="warning", timeout=4)
+            # An error quotes the backend: printable, and never markup.
+            self.app.notify(printable(snapshot.error), severity="warning", timeout=4, markup=False)
         else:
             self.rows, self.widths = snapshot.rows, snapshot.widths
             self._counts = count_rows(self.rows)
@@ -305,7 +307,9 @@ class FleetScreen(Screen[None]):
         reason = self._why_not(action)
         if reason:
             event.stop()
-            self.app.notify(f"{action}: {reason}", severity="warning", timeout=5)
+            self.app.notify(
+                printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False
+            )
 
     # -- actions ------------------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -400,7 +404,9 @@ class FleetScreen(Screen[None]):
         chosen: Action = action
         reason = self._why_not(chosen)
         if reason:
-            self.app.notify(f"{action}: {reason}", severity="warning", timeout=5)
+            self.app.notify(
+                printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False
+            )
             return
         targets = self.targets()
         if not targets:
@@ -441,4 +447,4 @@ class FleetScreen(Screen[None]):
         return commands
 
     def _say(self, reason: str) -> None:
-        self.app.notify(reason, severity="warning", timeout=5)
+        self.app.notify(printable(reason), severity="warning", timeout=5, markup=False)

@@ -30,6 +30,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from console.backends.base import LogRequest
+from console.output import printable
 from console.tui.log_buffer import DEFAULT_CAPACITY, LogBuffer, PodColours, SearchQuery
 from console.tui.widgets.log_view import LogView
 
@@ -238,7 +239,7 @@ class LogsScreen(Screen[None]):
             parts.append("previous container")
         if r.timestamps:
             parts.append("timestamps")
-        return " · ".join(parts)
+        return printable(" · ".join(parts))  # names and the title quote a row or a command
 
     # -- the stream -----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -329,7 +330,7 @@ class LogsScreen(Screen[None]):
 
     def _show_status(self) -> None:
         status = self.query_one("#logs-status", StatusLine)
-        status.show(self.status_text())
+        status.show(printable(self.status_text()))  # an ending quotes the backend's error
         status.set_class(bool(self.ended and self.ended.startswith("logs of")), "-problem")
 
     # -- actions --------------------------------------------------------------------------------

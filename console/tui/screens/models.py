@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -22,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.model import ActionResult, ModelDeployment
+from console.output import printable
 from console.profile import Profile
 from console.tui.context import DeckContext
 from console.tui.screens.training import why_not
@@ -47,8 +49,9 @@ COLUMNS = (
 class VersionRow:
     model: str
     version: int
-    manifest: Manifest
+    manifest: Manifest | None  # None: unreadable or refused, ``error`` says why
     serving: int  # deployments at this version
+    error: str = ""  # why the manifest could not be read (printable)
 
     @property
     def key(self) -> str:
@@ -108,26 +111,35 @@ def model_size(manifest: Manifest) -> int:
     )
 
 
-def version_cells(row: VersionRow) -> tuple[str, ...]:
+def version_cells(row: VersionRow) -> tuple[Text, ...]:
+    """The row's cells as Text, never markup, each printable: a shared store's manifest (and
+    folder names) may hold '[' or escape sequences."""
     manifest = row.manifest
-    size = model_size(manifest)
-    return (
-        row.model,
-        str(row.version),
-        metric_text(manifest.metrics.get("accuracy")),
-        metric_text(manifest.metrics.get("int8_accuracy_delta"), signed=True),
-        size_text(size),
-        manifest.created.replace("T", " ").removesuffix("Z")[:16] or "-",
-        trained_by(manifest),
-        str(row.serving) if row.serving else "-",
-        manifest.default_runtime or "-",
-        table_text(manifest),
-    )
+    serving = str(row.serving) if row.serving else "-"
+    if manifest is None:
+        blank = ("-",) * 4
+        cells = (row.model, str(row.version), *blank, f"unreadable: {row.error}", serving, "-", "-")
+    else:
+        cells = (
+            row.model,
+            str(row.version),
+            metric_text(manifest.metrics.get("accuracy")),
+            metric_text(manifest.metrics.get("int8_accuracy_delta"), signed=True),
+            size_text(model_size(manifest)),
+            manifest.created.replace("T", " ").removesuffix("Z")[:16] or "-",
+            trained_by(manifest),
+            serving,
+            manifest.default_runtime or "-",
+            table_text(manifest),
+        )
+    return tuple(Text(printable(cell)) for cell in cells)
 
 
 def read_store(root: str, deployments: list[ModelDeployment]) -> list[VersionRow]:
-    """Every version of every model, newest version first within a model (blocking)."""
-    from serving.store import ModelStore
+    """Every version of every model, newest version first within a model (blocking). A version
+    whose manifest cannot be read or is refused (a hostile path, bad JSON) is a row with its
+    error: one team's bad version must not hide the store from every other team."""
+    from serving.store import ModelStore, StoreError
 
     store = ModelStore(root)
     serving: dict[tuple[str, str], int] = {}
@@ -137,8 +149,13 @@ def read_store(root: str, deployments: list[ModelDeployment]) -> list[VersionRow
     rows = []
     for model in sorted(store.models()):
         for version in sorted(store.versions(model), reverse=True):
-            manifest = store.manifest(model, version)
-            rows.append(VersionRow(model, version, manifest, serving.get((model, str(version)), 0)))
+            count = serving.get((model, str(version)), 0)
+            try:
+                manifest = store.manifest(model, version)
+            except (StoreError, OSError) as exc:
+                rows.append(VersionRow(model, version, None, count, printable(exc)))
+                continue
+            rows.append(VersionRow(model, version, manifest, count))
     return rows
 
 
@@ -197,7 +214,7 @@ class ModelsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Models", id="models-header", markup=False)
-            table: DataTable[str] = DataTable(id="models-versions", cursor_type="row")
+            table: DataTable[Text] = DataTable(id="models-versions", cursor_type="row")
             for label, width in COLUMNS:
                 table.add_column(label, width=width)
             yield table
@@ -233,7 +250,7 @@ class ModelsScreen(Screen[None]):
         self._loading = False
         cursor = self.cursor_row
         self.rows, self.deployments, self.error = message.rows, message.deployments, message.error
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         with self.app.batch_update():
             table.clear()
             for row in self.rows:
@@ -244,15 +261,18 @@ class ModelsScreen(Screen[None]):
                         table.move_cursor(row=index, animate=False)
         models = len({r.model for r in self.rows})
         counts = f"{models} model{'s' * (models != 1)}, {len(self.rows)} versions"
-        parts = [f"Models · {counts} · {self.profile.store.root}"]
+        unreadable = sum(1 for r in self.rows if r.manifest is None)
+        if unreadable:
+            counts += f" ({unreadable} unreadable)"
+        parts = [f"Models · {counts} · {printable(self.profile.store.root)}"]
         if self.error:
-            parts.append(self.error)
+            parts.append(printable(self.error))
         self.query_one("#models-header", Static).update(" · ".join(parts))
         self._show_detail()
 
     @property
     def cursor_row(self) -> VersionRow | None:
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         if not self.rows or not 0 <= table.cursor_row < len(self.rows):
             return None
         return self.rows[table.cursor_row]
@@ -265,6 +285,11 @@ class ModelsScreen(Screen[None]):
         detail = self.query_one("#models-detail", Static)
         if row is None:
             detail.update("the store has no models yet: train one (:jobs, then n)")
+        elif row.manifest is None:
+            detail.update(
+                printable(f"{row.model} v{row.version}")
+                + f" · unreadable, not offered for deploy: {row.error}"
+            )
         else:
             manifest = row.manifest
             metrics = ", ".join(
@@ -292,11 +317,12 @@ class ModelsScreen(Screen[None]):
                     f"{details.get('source', '-')} scored by {details.get('job', '-')} "
                     f"({details.get('runtime', '-')}, {details.get('created', '-')})"
                 )
-            detail.update("\n".join(lines))
+            # printable per line: the manifest is another team's text
+            detail.update("\n".join(printable(line) for line in lines))
         self._show_notice()
 
     def _show_notice(self) -> None:
-        lines = [self.notice] if self.notice else []
+        lines = [printable(self.notice)] if self.notice else []
         named = (("deploy", "deploy"), ("rollout", "roll out"))
         refused = [f"{word}: {self.refusals[k]}" for k, word in named if self.refusals.get(k)]
         if refused:
@@ -335,9 +361,17 @@ class ModelsScreen(Screen[None]):
     def action_cursor_up(self) -> None:
         self.query_one(DataTable).action_cursor_up()
 
+    def _readable(self, row: VersionRow) -> bool:
+        """True, or say on the notice line why this version is not offered."""
+        if row.manifest is not None:
+            return True
+        self.notice = f"{row.model} v{row.version}: unreadable, not offered: {row.error}"
+        self._show_notice()
+        return False
+
     def action_deploy(self) -> None:
         row = self.cursor_row
-        if row is not None:
+        if row is not None and self._readable(row):
             dialog = DeployDialog(self.deck, row.model, row.version, self.namespace)
             self.app.push_screen(dialog, self._deployed)
 
@@ -349,7 +383,7 @@ class ModelsScreen(Screen[None]):
 
     def action_rollout(self) -> None:
         row = self.cursor_row
-        if row is None:
+        if row is None or not self._readable(row):
             return
         if not self.deployments:
             self.notice = "no deployments to roll out; d deploys this version"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -28,6 +29,7 @@ from textual_plotext import PlotextPlot
 
 from console.backends.base import LogRequest
 from console.model import ActionResult, JobPhase, TrainingJob
+from console.output import printable
 from console.profile import Profile
 from console.tui.context import DeckContext
 from console.tui.epoch_log import (
@@ -204,7 +206,7 @@ class TrainingScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Training", id="training-header", markup=False)
-            table: DataTable[str] = DataTable(id="training-jobs", cursor_type="row")
+            table: DataTable[Text] = DataTable(id="training-jobs", cursor_type="row")
             for label, width in COLUMNS:
                 table.add_column(label, width=width)
             yield table
@@ -295,16 +297,16 @@ class TrainingScreen(Screen[None]):
             self.action_refresh()
 
     def _show_jobs(self) -> None:
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         cursor_key = self._cursor_key()
         now = self.now()
         with self.app.batch_update():
             table.clear()
             for job in self.jobs:
                 key = f"{job.namespace}/{job.name}"
-                table.add_row(
-                    *job_row(job, self.progress.get((job.namespace, job.name)), now), key=key
-                )
+                cells = job_row(job, self.progress.get((job.namespace, job.name)), now)
+                # Text, never markup, and printable: names and reasons quote the cluster.
+                table.add_row(*(Text(printable(cell)) for cell in cells), key=key)
             if cursor_key is not None:
                 for index, job in enumerate(self.jobs):
                     if (job.namespace, job.name) == cursor_key:
@@ -320,7 +322,7 @@ class TrainingScreen(Screen[None]):
         if sweeps:
             parts.append(f"{sweeps} sweeps")
         if self.error:
-            parts.append(self.error)
+            parts.append(printable(self.error))
         self.query_one("#training-header", Static).update(" · ".join(parts))
 
     def _cursor_key(self) -> JobKey | None:
@@ -329,7 +331,7 @@ class TrainingScreen(Screen[None]):
 
     @property
     def cursor_job(self) -> TrainingJob | None:
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         if not self.jobs or not 0 <= table.cursor_row < len(self.jobs):
             return None
         return self.jobs[table.cursor_row]
@@ -351,13 +353,14 @@ class TrainingScreen(Screen[None]):
             self._show_notice()
             return
         progress = self.progress.get((job.namespace, job.name)) or JobProgress()
-        info.update("\n".join(self._describe(job, progress)))
+        info.update("\n".join(printable(line) for line in self._describe(job, progress)))
         epochs = [e.number for e in progress.epochs]
         for metric, label in (("loss", "loss"), ("accuracy", "acc"), ("val_accuracy", "val_acc")):
             values = progress.series(metric)
             if values and len(values) == len(epochs):
                 plt.plot(epochs, values, label=label, marker="braille")
-        plt.title(f"{job.name}: per epoch" if epochs else f"{job.name}: no epochs yet")
+        name = printable(job.name)
+        plt.title(f"{name}: per epoch" if epochs else f"{name}: no epochs yet")
         plt.xlabel("epoch")
         plot.refresh()
         self._show_notice()
@@ -393,7 +396,7 @@ class TrainingScreen(Screen[None]):
         return lines
 
     def _show_notice(self) -> None:
-        lines = [self.notice] if self.notice else []
+        lines = [printable(self.notice)] if self.notice else []
         refusals = self.refusals.lines()
         if refusals:
             lines.append("not offered: " + "; ".join(refusals))
