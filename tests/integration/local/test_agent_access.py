@@ -348,7 +348,8 @@ def test_logs_refuse_a_name_that_is_not_a_label_and_read_nothing(
 
     assert refused[0].startswith(f"invalid namespace {around!r}: use lower-case letters")
     assert refused[1].startswith(f"invalid pod name '../{around}/secret': use lower-case")
-    assert all("DNS-1123 label" in message for message in refused)
+    assert "(a DNS-1123 label" in refused[0]
+    assert "(a DNS-1123 subdomain, as Kubernetes pod names are)" in refused[1]
     assert not any("TOP-SECRET" in message for message in refused)
 
 
@@ -356,7 +357,7 @@ def test_a_pod_log_path_is_never_made_from_a_name_that_is_not_a_label(tmp_path: 
     paths = AgentPaths(tmp_path)
     assert paths.pod_log("default", "digits-1-0") == tmp_path / "logs/default/digits-1-0.log"
     for namespace, pod in (("..", "x"), ("default", "../../agent"), ("a/b", "x"), ("A", "x")):
-        with pytest.raises(InvalidName, match="DNS-1123 label"):
+        with pytest.raises(InvalidName, match=r"DNS-1123 (label|subdomain)"):
             paths.pod_log(namespace, pod)
 
 
