@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from console.names import LABEL_RULE
+from tests.support.cli import run_fleetdeck
 
 ROOT = Path(__file__).resolve().parents[3]
 CONTROLS = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))]
@@ -63,14 +63,7 @@ def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
 
 
 def fleetdeck(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    return run_fleetdeck(*args, env=env, timeout=120)
 
 
 def assert_refused(done: subprocess.CompletedProcess[str], *words: str) -> None:

@@ -8,10 +8,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from serving.store import ModelStore
+from tests.support.cli import run_fleetdeck
 from tests.support.versions import describe, make_version
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,15 +44,7 @@ def fleetdeck(home: Path, store: Path, *args: str) -> subprocess.CompletedProces
         "XDG_STATE_HOME": str(home / "state"),
         "FLEETDECK_PROFILE": "shared",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_fleetdeck(*args, env=env, timeout=120)
 
 
 def test_models_lists_a_hostile_version_as_unreadable_with_its_reason_and_the_good_one_as_before(

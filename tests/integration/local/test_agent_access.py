@@ -29,6 +29,7 @@ from console.names import InvalidName
 from console.profile import Profile
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import DigitsStore, local_backend
+from tests.support.cli import run_fleetdeck
 from tests.support.other_user import (
     OTHER_UID,
     open_the_way,
@@ -39,7 +40,6 @@ from tests.support.other_user import (
 from tests.support.processes import pids_where
 
 ROOT = Path(__file__).resolve().parents[3]
-FLEETDECK = Path(sys.executable).parent / "fleetdeck"  # the entry point a user types
 
 # The other user tries each path and prints what it got: "read" or the error's name.
 # A socket is reached from its folder's parent (a socket's path is at most 107 bytes).
@@ -145,14 +145,7 @@ while True:
 
 
 def fleetdeck(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(FLEETDECK), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
+    return run_fleetdeck(*args, cwd=cwd, entry_point=True)
 
 
 def owner_request(

@@ -5,10 +5,8 @@ the CLI shows what such a row holds escaped."""
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from console.model import ActionResult, DeploymentState, DeployRequest
 from console.names import LABEL_RULE
 from console.profile import Profile
 from tests.infra.k8s_fixtures import poll_until
+from tests.support.cli import run_fleetdeck
 
 ROOT = Path(__file__).resolve().parents[3]
 # Far enough up to leave any temporary folder: what a traversal would create, at an absolute
@@ -62,14 +61,7 @@ def refused(*words: str) -> Iterator[None]:
 
 
 def fleetdeck(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
+    return run_fleetdeck(*args)
 
 
 def test_a_deploy_with_a_hostile_namespace_name_or_model_is_refused_and_creates_nothing(

@@ -32,6 +32,7 @@ from tests.integration.local.fixtures import (
     use_temporary_xdg,
     write_local_profile,
 )
+from tests.support.cli import run_fleetdeck
 from tests.support.processes import pids_where
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -63,14 +64,7 @@ def wait_state(
 
 
 def fleetdeck(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
+    return run_fleetdeck(*args)
 
 
 class LoadGenerator:

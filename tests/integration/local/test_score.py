@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from console.profile import Profile, load_profile
 from serving.store import ModelStore
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import DigitsStore, local_backend
+from tests.support.cli import run_fleetdeck
 from training.data import load_dataset, write_dataset
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,15 +28,7 @@ CREATED = re.compile(r"default/(score-digits-[0-9a-f]{5}): ok: created scoring j
 
 
 def fleetdeck(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-        stdin=subprocess.DEVNULL,
-    )
+    return run_fleetdeck(*args)
 
 
 def keyed_inputs(store: DigitsStore, folder: Path, count: int) -> Path:
