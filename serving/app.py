@@ -45,6 +45,7 @@ _PLATFORMS = {"savedmodel": "tensorflow_savedmodel", "tflite": "tflite", "tflite
 _PROTOCOL = {
     Endpoint.V1_PREDICT: "v1",
     Endpoint.V2_INFER: "v2",
+    Endpoint.ALIVE: "health",
     Endpoint.LIVE: "health",
     Endpoint.READY: "health",
     Endpoint.METRICS: "metrics",
@@ -87,6 +88,7 @@ class PredictorHttp:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self._handlers: dict[Endpoint, EndpointHandler] = {
+            Endpoint.ALIVE: self.alive,
             Endpoint.LIVE: self.live,
             Endpoint.READY: self.ready,
             Endpoint.SERVER_METADATA: self.server_metadata,
@@ -149,6 +151,10 @@ class PredictorHttp:
         return response
 
     # -- health and metrics -------------------------------------------------------------------
+    async def alive(self, request: HttpRequest, route: Route) -> HttpResponse:
+        """``GET /`` as KServe's ModelServer answers it: its V1 REST client's liveness check."""
+        return json_response({"status": "alive"})
+
     async def live(self, request: HttpRequest, route: Route) -> HttpResponse:
         return json_response({"live": True})
 

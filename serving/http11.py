@@ -13,6 +13,15 @@ Hostile and careless clients: a client that half-closes after its request still 
 a connection is closed by sending FIN after the last answer and then reading (and discarding)
 what the client still sends for a while, so a request crossing the close never turns into a
 reset that would also destroy the answers before it; HTTP/1.1 requests need exactly one Host.
+What a client sends is bounded as aiohttp bounds it (``MAX_REQUEST_LINE_BYTES``,
+``MAX_FIELD_BYTES``, ``MAX_HEADER_FIELDS``): a request line too long is 414, a header field too
+long or too many of them 431, anything malformed 400, and the connection is closed after the
+answer. The limits are checked as the bytes arrive, never after buffering them: data is parsed
+a slice at a time and a head that stops making progress is refused. A connection holds at most
+one slice of unparsed data, ``MAX_PIPELINED`` answers' worth of requests, and a write buffer
+that stops reading when it is full (a client that sends without reading); a request head must
+be complete within ``HEAD_TIMEOUT_SECONDS`` (a client dribbling a byte at a time). Header values
+we send are checked for CR, LF and NUL, so a handler can never inject a header.
 
 Requests parsed in one turn of the event loop are answered together at its end, and their
 answers sent after the last is made: the kernel's socket code then runs between batches of
@@ -30,6 +39,7 @@ import ctypes
 import http
 import logging
 import os
+import re
 import socket
 import struct
 import sys
@@ -44,6 +54,22 @@ import httptools
 
 log = logging.getLogger("serving.http")
 
+# What a client may send, aiohttp's defaults (aiohttp.web_protocol.RequestHandler: max_line_size
+# 8190, max_field_size 8190, max_headers 128), so both transports refuse the same requests.
+# Written once here for the aiohttp transport to pass on.
+MAX_REQUEST_LINE_BYTES = 8190  # method, target and version (the target alone in aiohttp)
+MAX_FIELD_BYTES = 8190  # one header field, name and value together (as aiohttp's C parser)
+MAX_HEADER_FIELDS = 128
+# A request head (request line and header fields) must have arrived this long after its first
+# byte (nginx's client_header_timeout): a client sending a byte at a time is cut with 408.
+HEAD_TIMEOUT_SECONDS = 60.0
+# Received data is parsed at most this much at a time. httptools keeps a header field whole
+# until it ends, so a field growing past the limit is noticed between slices, not after 10 MB.
+FEED_SLICE_BYTES = 16 * 1024
+# Bytes a message may take with no progress shown by the parser (no field ended, no body bytes):
+# a field at the limit with its separators and some whitespace, plus one slice (the progress
+# may have come at its start).
+_UNFLUSHED_LIMIT = MAX_FIELD_BYTES + FEED_SLICE_BYTES + 1024
 IDLE_SWEEP_SECONDS = 5.0
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 INTERNAL_ERROR = "internal error; see the predictor's log"
@@ -110,21 +136,51 @@ Handler = Callable[[HttpRequest], Answer]
 ErrorResponder = Callable[[int, str], HttpResponse]
 
 _REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
+# What may never appear in a header value we send (CR and LF would end the field and start
+# another: header injection), and what a header name is made of (RFC 9110 token).
+_UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Content types already checked and encoded: handlers use a handful.
+_CONTENT_TYPES: dict[str, bytes] = {}
+_CONTENT_TYPES_CACHED = 32
+
+
+def _header_value(name: str, value: str) -> bytes:
+    """``value`` encoded for a header field, or ValueError when it could end the field."""
+    if _UNSAFE_VALUE.search(value) is not None:
+        raise ValueError(f"the value of the {name!r} header holds CR, LF or NUL: {value!r}")
+    return value.encode("latin-1")
+
+
+def _header_field(name: str, value: str) -> bytes:
+    if _TOKEN.fullmatch(name) is None:
+        raise ValueError(f"not a header name: {name!r}")
+    return b"%s: %s\r\n" % (name.encode("ascii"), _header_value(name, value))
+
+
+def _content_type(value: str) -> bytes:
+    encoded = _CONTENT_TYPES.get(value)
+    if encoded is None:
+        encoded = _header_value("Content-Type", value)
+        if len(_CONTENT_TYPES) < _CONTENT_TYPES_CACHED:
+            _CONTENT_TYPES[value] = encoded
+    return encoded
 
 
 def encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
+    """The answer's bytes; ValueError when a header name or value could inject a header."""
     head = [
         b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
         % (
             response.status,
             _REASONS.get(response.status, b"Unknown"),
-            response.content_type.encode(),
+            _content_type(response.content_type),
             len(response.body),
         )
     ]
     if response.headers:
         for name, value in response.headers.items():
-            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+            head.append(_header_field(name, value))
     if not keep_alive:
         head.append(b"Connection: close\r\n")
     head.append(b"\r\n")
@@ -169,12 +225,16 @@ class HttpServer:
         *,
         max_body_bytes: int,
         keepalive_seconds: float = 75.0,
+        head_timeout_seconds: float = HEAD_TIMEOUT_SECONDS,
     ) -> None:
         self.handler = handler
         self.error_response = error_response
         self.max_body_bytes = max_body_bytes
         self.keepalive_seconds = keepalive_seconds
-        self._sweep_seconds = min(IDLE_SWEEP_SECONDS, keepalive_seconds / 2)
+        self.head_timeout_seconds = head_timeout_seconds
+        self._sweep_seconds = min(
+            IDLE_SWEEP_SECONDS, keepalive_seconds / 2, head_timeout_seconds / 2
+        )
         self.connections: set[HttpConnection] = set()
         self.closing = False
         # False while draining and shutting down: every answer says Connection: close, so
@@ -289,12 +349,16 @@ class HttpServer:
             self._all_closed.set()
 
     def _sweep_idle(self) -> None:
-        deadline = time.monotonic() - self.keepalive_seconds
+        now = time.monotonic()
+        deadline = now - self.keepalive_seconds
+        head_deadline = now - self.head_timeout_seconds
         for connection in list(self.connections):
             if connection.idle_since is not None and connection.idle_since < deadline:
                 connection.close_when_idle()
             elif connection.in_message and connection.last_data < deadline:
                 connection.time_out()  # silent for as long in the middle of a request
+            elif connection.in_head and connection.message_started < head_deadline:
+                connection.time_out()  # sending its head a byte at a time
         self._sweeper = asyncio.get_running_loop().call_later(self._sweep_seconds, self._sweep_idle)
 
 
@@ -352,6 +416,15 @@ class HttpConnection(asyncio.Protocol):
         self.idle_since: float | None = time.monotonic()
         self.last_data = time.monotonic()  # when bytes last arrived
         self.in_message = False  # part of a request has arrived
+        self.in_head = False  # ... and its head is not complete
+        self.message_started = 0.0  # when its first bytes arrived
+        self.writing_paused = False  # the write buffer is full: the client is not reading
+        # Received data not parsed yet (reading is paused meanwhile): at most a slice's worth.
+        self._unparsed: memoryview | None = None
+        # How many bytes of the message were parsed with no progress shown by the parser, and
+        # the progress at the last check (see _check_unflushed).
+        self._unflushed = 0
+        self._progress_mark = -1
         self.closing = False  # close after the answers owed
         self.ignore_input = False  # out of sync, or closing: what arrives is dropped unparsed
         self.lingering = False  # our FIN is sent; reading only to drop what still comes
@@ -365,6 +438,7 @@ class HttpConnection(asyncio.Protocol):
         # the request being parsed
         self._url = b""
         self._headers: dict[str, str] = {}
+        self._header_count = 0
         self._body: list[bytes] = []
         self._body_size = 0
         self._request: HttpRequest | None = None
@@ -376,15 +450,44 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self._unparsed = None
         if self._linger_timer is not None:
             self._linger_timer.cancel()
         self.server.forget(self)
+
+    def pause_writing(self) -> None:
+        """The write buffer is full (the client sends without reading): read nothing more
+        until it drains, so what a connection holds stays bounded."""
+        self.writing_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if not self.busy:
+            self.server.answer_soon(self)  # parses what is left, then reads on
 
     def data_received(self, data: bytes) -> None:
         if self.ignore_input:
             return  # after a malformed request or our last answer: dropped, never half-read
         self.idle_since = None
         self.last_data = time.monotonic()
+        if len(data) <= FEED_SLICE_BYTES:
+            self._feed(data)
+        else:
+            self._feed_slices(memoryview(data))
+
+    def _feed_slices(self, data: memoryview) -> None:
+        """Parse ``data`` a slice at a time; what is left when reading pauses (too many
+        requests queued, a full write buffer) waits in ``_unparsed``."""
+        for start in range(0, len(data), FEED_SLICE_BYTES):
+            if self.ignore_input:
+                return
+            if self.reading_paused:
+                self._unparsed = data[start:]
+                return
+            self._feed(data[start : start + FEED_SLICE_BYTES])
+
+    def _feed(self, data: bytes | memoryview) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -395,6 +498,25 @@ class HttpConnection(asyncio.Protocol):
                 self._fail(refused.status, refused.message)
             else:
                 self._fail(400, f"malformed HTTP request: {exc}")
+        else:
+            if self.in_message:
+                self._check_unflushed(len(data))
+
+    def _check_unflushed(self, fed: int) -> None:
+        """Refuse a message whose parser holds too much it has not handed over: httptools
+        keeps a header field (or trailer) whole until it ends, so one that never ends would
+        grow without bound. Progress is a field ended or body bytes delivered."""
+        progress = self._header_count + self._body_size + len(self._url)
+        if progress != self._progress_mark:
+            self._progress_mark = progress
+            self._unflushed = fed  # the progress came somewhere in this slice
+            return
+        self._unflushed += fed
+        if self._unflushed > _UNFLUSHED_LIMIT:
+            if self.in_head:
+                self._fail(431, f"a header field is longer than {MAX_FIELD_BYTES} bytes")
+            else:
+                self._fail(400, "a chunk line or trailer field is too long")
 
     def eof_received(self) -> bool:
         """The client half-closed (or closed): answer what it sent, then close. Returning True
@@ -404,21 +526,45 @@ class HttpConnection(asyncio.Protocol):
             return False
         self.closing = True
         self.in_message = False  # a request cut short can never complete
-        return self.busy or bool(self.pending) or self.failure is not None
+        return (
+            self.busy
+            or bool(self.pending)
+            or self.failure is not None
+            or self._unparsed is not None
+        )
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.in_message = True
+        self.in_head = True
+        self.message_started = self.last_data
+        self._progress_mark = -1
         self._url = b""
         self._headers = {}
+        self._header_count = 0
         self._body = []
         self._body_size = 0
         self._request = None
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        # Called with each piece as it arrives; the shortest line around it is "GET  HTTP/1.1".
+        url = self._url + url
+        if len(url) + 13 > MAX_REQUEST_LINE_BYTES:
+            line = len(self.parser.get_method()) + len(url) + 10
+            if line > MAX_REQUEST_LINE_BYTES:
+                raise _Refused(
+                    414, f"the request line is longer than {MAX_REQUEST_LINE_BYTES} bytes"
+                )
+        self._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if len(name) + len(value) > MAX_FIELD_BYTES:
+            raise _Refused(431, f"a header field is longer than {MAX_FIELD_BYTES} bytes")
+        if self._header_count > MAX_HEADER_FIELDS:
+            raise _Refused(431, f"more than {MAX_HEADER_FIELDS} header fields")
+        if not self.in_head:
+            return  # a trailer after a chunked body: counted and checked, never used
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         previous = self._headers.get(key)
@@ -430,8 +576,14 @@ class HttpConnection(asyncio.Protocol):
             self._headers[key] = f"{previous}, {text}"
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         if "host" not in self._headers and self.parser.get_http_version() == "1.1":
             raise _Refused(400, "an HTTP/1.1 request must carry a Host header")
+        if not self._url.startswith(b"/"):
+            # absolute-form (http://host/path) is for proxies, authority- and asterisk-form for
+            # CONNECT and OPTIONS: none names one of our paths, and a second host next to
+            # Host is a confusion we do not need.
+            raise _Refused(400, "the request target must be a path starting with /")
         raw_path, _, raw_query = self._url.partition(b"?")
         path = raw_path.decode("latin-1")
         if "%" in path:
@@ -457,10 +609,10 @@ class HttpConnection(asyncio.Protocol):
                 self.server.send(self, CONTINUE)
 
     def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)  # also progress for _check_unflushed
         request = self._request
         if request is None or request.body_exceeded:
             return
-        self._body_size += len(body)
         if self._body_size > self.server.max_body_bytes:  # chunked, no length given
             request.body_exceeded = True
             self._body = []
@@ -512,6 +664,9 @@ class HttpConnection(asyncio.Protocol):
                 self.answering = asyncio.ensure_future(self._finish(request, answer, keep_alive))
                 return
         if not self.pending and not self.busy:
+            unparsed = self._unparsed is not None
+            if unparsed and not self.writing_paused and not self._parse_unparsed():
+                return  # answered in the next turn of the loop
             if self.failure is not None:
                 status, message = self.failure
                 self.failure = None
@@ -525,10 +680,25 @@ class HttpConnection(asyncio.Protocol):
                 self.server.send(self, CONTINUE)
             self._resume_reading()
             self.idle_since = time.monotonic()
-            if self.closing:
+            if self.closing and self._unparsed is None:
                 self.server.send(self, None)
         elif not self.pending:
             self._resume_reading()
+
+    def _parse_unparsed(self) -> bool:
+        """Parse the data received before reading paused; True when all of it is parsed and
+        nothing is owed for it (then reading may resume), False when it brought requests (or a
+        refusal): they are answered in the next turn of the loop, which calls this again."""
+        rest, self._unparsed = self._unparsed, None
+        if rest is None or self.ignore_input:
+            return True
+        # The transport stays paused meanwhile; the flag only lets the slices be parsed. The
+        # data counts as arrived now (the head deadline of a request starting in it).
+        self.last_data = time.monotonic()
+        self.reading_paused = False
+        self._feed_slices(rest)
+        self.reading_paused = True
+        return not (self.pending or self.failure is not None or self._unparsed is not None)
 
     async def _finish(
         self, request: HttpRequest, answer: Awaitable[HttpResponse], keep_alive: bool
@@ -548,7 +718,8 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.closing or not self.server.keep_alive:
             # Winding down: answer the requests already received, closing after the last.
-            keep_alive = keep_alive and (bool(self.pending) or self.failure is not None)
+            owed = bool(self.pending) or self.failure is not None or self._unparsed is not None
+            keep_alive = keep_alive and owed
         try:
             data = encode_response(response, keep_alive)
         except Exception:  # e.g. a header value that is not latin-1
@@ -558,6 +729,7 @@ class HttpConnection(asyncio.Protocol):
         if not keep_alive:
             self.closing = True
             self.pending.clear()
+            self._unparsed = None
             self.failure = None
             self.server.send(self, None)
 
@@ -578,7 +750,13 @@ class HttpConnection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self.reading_paused and self.transport is not None and not self.closing:
+        if (
+            self.reading_paused
+            and self.transport is not None
+            and not self.closing
+            and not self.writing_paused
+            and self._unparsed is None
+        ):
             self.reading_paused = False
             self.transport.resume_reading()
 
@@ -592,7 +770,13 @@ class HttpConnection(asyncio.Protocol):
         """Close after the answers owed; an idle connection once its client has been quiet
         for a moment (it may be sending a request right now)."""
         self.closing = True
-        owed = self.busy or self.pending or self.failure is not None or self.answer_queued
+        owed = (
+            self.busy
+            or self.pending
+            or self.failure is not None
+            or self.answer_queued
+            or self._unparsed is not None
+        )
         if owed or self.in_message or self.transport is None:
             return  # closed after the last answer
         quiet_for = time.monotonic() - (self.idle_since or self.last_data)
@@ -613,6 +797,7 @@ class HttpConnection(asyncio.Protocol):
         self.lingering = True
         self.ignore_input = True
         self.pending.clear()
+        self._unparsed = None
         if self.peer_closed or not transport.can_write_eof():
             transport.close()
             return
@@ -620,7 +805,16 @@ class HttpConnection(asyncio.Protocol):
         if self.reading_paused:
             self.reading_paused = False
             transport.resume_reading()
-        self._linger_timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
+        self._linger_timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._end_linger)
+
+    def _end_linger(self) -> None:
+        """Close once what is queued is sent; a client that never reads it is cut after the
+        keep-alive time (the closing transport would otherwise hold it forever)."""
+        if self.transport is not None:
+            self.transport.close()
+            self._linger_timer = asyncio.get_running_loop().call_later(
+                self.server.keepalive_seconds, self.abort
+            )
 
     def abort(self) -> None:
         if self.transport is not None:

@@ -12,6 +12,7 @@ from enum import Enum
 
 
 class Endpoint(Enum):
+    ALIVE = "alive"  # GET /: KServe's ModelServer liveness, asked by its V1 REST client
     LIVE = "live"
     READY = "ready"
     SERVER_METADATA = "server-metadata"
@@ -41,6 +42,7 @@ class UnknownVerb:
 
 
 _EXACT = {
+    "/": Route(Endpoint.ALIVE),
     "/v2/health/live": Route(Endpoint.LIVE),
     "/v2/health/ready": Route(Endpoint.READY),
     "/v2": Route(Endpoint.SERVER_METADATA),

@@ -146,6 +146,16 @@ def test_health_answers_json_bodies(ready_predictor: PredictorProcess) -> None:
     assert live.headers["Content-Type"].startswith("application/json")
 
 
+def test_the_root_answers_kserve_liveness(ready_predictor: PredictorProcess) -> None:
+    """KServe's ModelServer answers GET / with {"status": "alive"}, and its V1 REST client
+    (kserve.InferenceRESTClient) asks it before a prediction; any other method is 405."""
+    alive = ready_predictor.get("/")
+    assert (alive.status_code, alive.json()) == (200, {"status": "alive"})
+    assert alive.headers["Content-Type"].startswith("application/json")
+    posted = ready_predictor.post("/", {})
+    assert (posted.status_code, posted.headers["Allow"]) == (405, "GET")
+
+
 def test_the_served_name_can_be_overridden(
     tiny_model: TinyModel, start_predictor: StartPredictor
 ) -> None:

@@ -8,7 +8,15 @@ import asyncio
 
 import pytest
 
-from serving.http11 import HttpRequest, HttpResponse, HttpServer
+from serving.http11 import (
+    FEED_SLICE_BYTES,
+    MAX_FIELD_BYTES,
+    MAX_HEADER_FIELDS,
+    MAX_REQUEST_LINE_BYTES,
+    HttpRequest,
+    HttpResponse,
+    HttpServer,
+)
 
 LIMIT = 1024
 
@@ -362,6 +370,248 @@ def test_a_refusal_reaches_a_client_still_sending_its_body_without_a_reset() -> 
         # Closing with the body unread would reset the connection and could destroy the 413.
         everything = await asyncio.wait_for(reader.read(), 5)
         assert everything.startswith(b"HTTP/1.1 413")
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+# -- limits on what a client sends (aiohttp's) and on what we send -------------------------------
+
+
+def target_of_line(length: int, method: bytes = b"GET") -> bytes:
+    """A target that makes ``<method> <target> HTTP/1.1`` exactly ``length`` bytes long."""
+    return b"/" + b"a" * (length - len(method) - len(b"  HTTP/1.1") - 1)
+
+
+@pytest.mark.parametrize(
+    ("line_bytes", "status"),
+    [(MAX_REQUEST_LINE_BYTES, 200), (MAX_REQUEST_LINE_BYTES + 1, 414)],
+    ids=["at-the-limit", "one-byte-over"],
+)
+def test_a_request_line_over_the_limit_is_414_and_closed(line_bytes: int, status: int) -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        raw = b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target_of_line(line_bytes)
+        ((answered, _, head),) = await exchange(port, raw)
+        assert answered == status
+        assert ("connection: close" in head.lower()) == (status != 200)
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("field_bytes", "count", "status"),
+    [
+        (MAX_FIELD_BYTES, 1, 200),
+        (MAX_FIELD_BYTES + 1, 1, 431),
+        (10, MAX_HEADER_FIELDS, 200),
+        (10, MAX_HEADER_FIELDS + 1, 431),
+    ],
+    ids=["field-at-the-limit", "field-one-byte-over", "fields-at-the-limit", "one-field-too-many"],
+)
+def test_a_header_field_too_long_or_one_too_many_is_431_and_closed(
+    field_bytes: int, count: int, status: int
+) -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        # Host is one of the fields; the others are X-NNNN: value, name and value field_bytes.
+        fields = [b"Host: x"] + [
+            b"X-%04d: %s" % (n, b"v" * (field_bytes - 6)) for n in range(count - 1)
+        ]
+        if count == 1:
+            fields.append(b"X-Long: %s" % (b"v" * (field_bytes - 6)))
+        raw = b"GET /x HTTP/1.1\r\n" + b"\r\n".join(fields) + b"\r\n\r\n"
+        ((answered, body, head),) = await exchange(port, raw)
+        assert answered == status, body
+        assert ("connection: close" in head.lower()) == (status != 200)
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("where", ["target", "header-value", "header-name", "trailer"])
+def test_a_line_that_never_ends_is_refused_before_much_of_it_is_held(where: str) -> None:
+    """Sent a slice at a time and never finished: the refusal comes after a few slices, not
+    after the client stops (httptools would hold the whole header field until it ends)."""
+    starts = {
+        "target": b"GET /",
+        "header-value": b"GET /x HTTP/1.1\r\nHost: x\r\nX-Big: ",
+        "header-name": b"GET /x HTTP/1.1\r\nHost: x\r\nX-",
+        "trailer": b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"1\r\na\r\n0\r\nX-Trailer: ",
+    }
+    expected = {"target": 414, "header-value": 431, "header-name": 431, "trailer": 400}
+
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(starts[where])
+        sent = 0
+        answer = asyncio.ensure_future(reader.read())  # until the server closes
+        while not answer.done() and sent < 10_000_000:
+            writer.write(b"a" * 4096)
+            sent += 4096
+            await asyncio.sleep(0.001)
+        everything = await asyncio.wait_for(answer, 5)
+        assert everything.startswith(b"HTTP/1.1 %d" % expected[where]), everything[:200]
+        assert sent <= 64 * 1024
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_trailers_are_checked_but_never_become_headers() -> None:
+    def headers_of(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(repr(sorted(request.headers)).encode())
+
+    async def scenario() -> None:
+        http = HttpServer(headers_of, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        raw = (
+            b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"1\r\na\r\n0\r\nX-Trailer: t\r\nHost: elsewhere\r\n\r\n"
+        )
+        ((status, body, _),) = await exchange(port, raw)
+        assert (status, body) == (200, b"['host', 'transfer-encoding']")
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET http://x/y HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["absolute-form", "asterisk-form", "authority-form"],
+)
+def test_a_target_that_is_not_a_path_is_400(raw: bytes) -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        ((status, _, head),) = await exchange(port, raw)
+        assert status == 400
+        assert "connection: close" in head.lower()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Model": "a\r\nSet-Cookie: stolen=1"},
+        {"X-Model": "a\nSet-Cookie: stolen=1"},
+        {"X-Model": "a\x00b"},
+        {"X-Model\r\nSet-Cookie": "stolen=1"},
+        {"X Model": "a"},
+    ],
+    ids=["crlf-in-value", "lf-in-value", "nul-in-value", "crlf-in-name", "space-in-name"],
+)
+def test_a_handler_can_never_inject_a_header(headers: dict[str, str]) -> None:
+    def injecting(request: HttpRequest) -> HttpResponse:
+        if request.path == "/bad":
+            return HttpResponse(b"x", headers=headers)
+        if request.path == "/bad-type":
+            return HttpResponse(b"x", content_type="text/plain\r\nSet-Cookie: stolen=1")
+        return HttpResponse(b"fine", headers={"Retry-After": "1"})
+
+    async def scenario() -> None:
+        http = HttpServer(injecting, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        for path in (b"/bad", b"/bad-type"):
+            ((status, _, head),) = await exchange(
+                port, b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path
+            )
+            assert status == 500
+            assert "stolen" not in head.lower()
+        ((status, body, head),) = await exchange(port, b"GET /good HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (status, body) == (200, b"fine")
+        assert "retry-after: 1\r\n" in head.lower()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_a_pipelining_flood_from_a_client_that_does_not_read_is_held_bounded_and_answered() -> None:
+    """Thousands of requests at once, their answers unread: the server parses a slice at a time,
+    stops reading while its write buffer is full, and answers every request in order once the
+    client reads."""
+    requests = 5000
+
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        raw = b"".join(b"GET /r%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(requests))
+        writer.write(raw)
+        await asyncio.sleep(0.5)  # the server reads, answers into its buffer, and stops
+        (connection,) = http.connections
+        assert len(connection.pending) <= FEED_SLICE_BYTES // 20
+        held = connection._unparsed
+        assert held is None or len(held) <= 256 * 1024
+        transport = connection.transport
+        assert transport is not None
+        assert transport.get_write_buffer_size() <= 1024 * 1024
+        answered = 0
+        while answered < requests:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+            assert body == b"GET /r%d 0" % answered
+            answered += 1
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_a_client_sending_its_head_a_byte_at_a_time_is_cut_with_408() -> None:
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT, head_timeout_seconds=0.5)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        answer = asyncio.ensure_future(reader.read())  # until the server closes
+        raw = b"GET /x HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 1000
+        for byte in raw:
+            if answer.done():
+                break
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.05)
+        everything = await asyncio.wait_for(answer, 5)
+        assert everything.startswith(b"HTTP/1.1 408")
+        # a quick request on a new connection is not cut
+        ((status, _, _),) = await exchange(port, b"GET /y HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200
+        writer.close()
+        await http.shutdown(1.0)
+
+    run(scenario())
+
+
+def test_a_flood_sent_with_a_half_close_is_answered_whole_then_closed() -> None:
+    """What was received while reading was paused is still owed its answers when the client
+    has half-closed: every request is answered, then the connection closes."""
+    requests = 3000
+
+    async def scenario() -> None:
+        http = HttpServer(handler, error, max_body_bytes=LIMIT)
+        port = await http.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"".join(b"GET /r%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(requests)))
+        writer.write_eof()
+        everything = await asyncio.wait_for(reader.read(), 10)  # until the server closes
+        answers = everything.split(b"HTTP/1.1 ")[1:]
+        assert len(answers) == requests
+        assert all(a.endswith(b"GET /r%d 0" % n) for n, a in enumerate(answers))
         writer.close()
         await http.shutdown(1.0)
 

@@ -30,7 +30,8 @@ from serving.routing import Endpoint, Route, UnknownVerb, resolve
         ("/v2/models/digits/explain", None),
         ("/v2/models//infer", None),
         ("/v3", None),
-        ("/", None),
+        ("/", Route(Endpoint.ALIVE)),
+        ("//", None),
     ],
 )
 def test_paths_resolve_to_their_endpoint(path: str, expected: object) -> None:
