@@ -471,10 +471,17 @@ class HttpConnection(asyncio.Protocol):
             return  # after a malformed request or our last answer: dropped, never half-read
         self.idle_since = None
         self.last_data = time.monotonic()
-        if len(data) <= FEED_SLICE_BYTES:
-            self._feed(data)
-        else:
+        if len(data) > FEED_SLICE_BYTES:
             self._feed_slices(memoryview(data))
+            return
+        # _feed, inline: this is every request's path
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._parser_error(exc)
+        else:
+            if self.in_message:
+                self._check_unflushed(len(data))
 
     def _feed_slices(self, data: memoryview) -> None:
         """Parse ``data`` a slice at a time; what is left when reading pauses (too many
@@ -490,17 +497,21 @@ class HttpConnection(asyncio.Protocol):
     def _feed(self, data: bytes | memoryview) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(400, "protocol upgrades are not supported")
-        except httptools.HttpParserError as exc:
-            refused = exc.__context__
-            if isinstance(refused, _Refused):
-                self._fail(refused.status, refused.message)
-            else:
-                self._fail(400, f"malformed HTTP request: {exc}")
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._parser_error(exc)
         else:
             if self.in_message:
                 self._check_unflushed(len(data))
+
+    def _parser_error(self, exc: Exception) -> None:
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            self._fail(400, "protocol upgrades are not supported")
+            return
+        refused = exc.__context__
+        if isinstance(refused, _Refused):
+            self._fail(refused.status, refused.message)
+        else:
+            self._fail(400, f"malformed HTTP request: {exc}")
 
     def _check_unflushed(self, fed: int) -> None:
         """Refuse a message whose parser holds too much it has not handed over: httptools

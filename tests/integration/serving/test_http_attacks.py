@@ -469,6 +469,51 @@ def test_nul_and_stray_cr_bytes_in_the_head_are_400(attacked: Predictor, raw: by
     assert_refused(send(attacked.port, raw), 400)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /v2/health/live HTTP/1.1\r\nHost: p\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        b"GET /v2/health/live HTTP/1.1\r\nHost: p\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n" + SMUGGLED,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        b"GET /v2/health/live HTTP/2.0\r\nHost: p\r\n\r\n",
+        b"GET /v2/health/live HTTP/1.2\r\nHost: p\r\n\r\n",
+        b"GET /v2/health/live HTTP/0.9\r\nHost: p\r\n\r\n",
+        b"GET /v2/health/live\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,
+    ],
+    ids=[
+        "websocket-upgrade",
+        "h2c-upgrade",
+        "http2-preface",
+        "http-2.0",
+        "http-1.2",
+        "http-0.9-line",
+        "http-0.9",
+        "tls-client-hello",
+    ],
+)
+def test_upgrades_other_protocols_and_versions_are_refused_or_answered_once_and_closed(
+    attacked: Predictor, raw: bytes
+) -> None:
+    """An Upgrade is ignored (RFC 9110 7.8: the request is answered over HTTP/1.1) and nothing
+    sent after it is read; an HTTP/0.9 or 2.0 request line is answered once and closed (llhttp
+    takes both); HTTP/2's preface, an unknown version and TLS are 400. Never a second request
+    answered (``SMUGGLED`` after an h2c upgrade)."""
+    with socket.create_connection(("127.0.0.1", attacked.port), timeout=SOCKET_TIMEOUT) as sock:
+        sock.sendall(raw)
+        everything = b""
+        while chunk := sock.recv(1 << 16):  # until the predictor closes
+            everything += chunk
+    statuses = [int(answer[:3]) for answer in everything.split(b"HTTP/1.1 ")[1:]]
+    assert len(statuses) <= 2, everything
+    assert all(status == 400 for status in statuses[1:]), everything
+    assert statuses[:1] in ([], [200], [400]), everything
+    assert b"smuggled" not in everything
+
+
 def test_a_percent_encoded_nul_in_the_path_is_an_unknown_path(attacked: Predictor) -> None:
     outcome = send(attacked.port, request_bytes("GET", "/v2/health/%00live"))
     assert outcome.status == 404
