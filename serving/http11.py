@@ -18,10 +18,11 @@ What a client sends is bounded as aiohttp bounds it (``MAX_REQUEST_LINE_BYTES``,
 long or too many of them 431, anything malformed 400, and the connection is closed after the
 answer. The limits are checked as the bytes arrive, never after buffering them: data is parsed
 a slice at a time and a head that stops making progress is refused. A connection holds at most
-one slice of unparsed data, ``MAX_PIPELINED`` answers' worth of requests, and a write buffer
-that stops reading when it is full (a client that sends without reading); a request head must
-be complete within ``HEAD_TIMEOUT_SECONDS`` (a client dribbling a byte at a time). Header values
-we send are checked for CR, LF and NUL, so a handler can never inject a header.
+one read of unparsed data, the requests of one slice, and a full write buffer: reading stops
+while requests queue up or the client does not read its answers (a pipelining flood); a request
+head must be complete within ``HEAD_TIMEOUT_SECONDS`` (a client dribbling a byte at a time).
+Header names and values we send are checked (no CR, LF or NUL), so a handler can never inject
+a header.
 
 Requests parsed in one turn of the event loop are answered together at its end, and their
 answers sent after the last is made: the kernel's socket code then runs between batches of
@@ -56,7 +57,8 @@ log = logging.getLogger("serving.http")
 
 # What a client may send, aiohttp's defaults (aiohttp.web_protocol.RequestHandler: max_line_size
 # 8190, max_field_size 8190, max_headers 128), so both transports refuse the same requests.
-# Written once here for the aiohttp transport to pass on.
+# Written once here for the aiohttp transport to pass on. (aiohttp answers all three with 400,
+# "Got more than 8190 bytes"; this server gives the statuses named for them, 414 and 431.)
 MAX_REQUEST_LINE_BYTES = 8190  # method, target and version (the target alone in aiohttp)
 MAX_FIELD_BYTES = 8190  # one header field, name and value together (as aiohttp's C parser)
 MAX_HEADER_FIELDS = 128
