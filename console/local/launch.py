@@ -166,7 +166,7 @@ def stop_agent(profile: Profile, timeout: float = STOP_SECONDS) -> int | None:
         AgentClient(paths, int(found["pid"])).post("shutdown", {}, timeout=5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _lock_held(paths.lock):
+        if not lock_held(paths.lock):
             return int(found["pid"])
         time.sleep(0.1)
     raise AgentUnavailable(
@@ -174,7 +174,7 @@ def stop_agent(profile: Profile, timeout: float = STOP_SECONDS) -> int | None:
     )
 
 
-def _lock_held(path: Path) -> bool:
+def lock_held(path: Path) -> bool:
     try:
         handle = os.open(path, os.O_RDWR)
     except FileNotFoundError:

@@ -7,7 +7,6 @@ real too (``setpriv``), and the temporary home is made traversable so what stops
 
 from __future__ import annotations
 
-import fcntl
 import http.client
 import json
 import os
@@ -22,7 +21,7 @@ import pytest
 from console.backends.base import LogRequest
 from console.backends.local import LocalBackend, LocalError
 from console.local.client import connect, read_agent_file
-from console.local.launch import ensure_agent, paths_for
+from console.local.launch import ensure_agent, lock_held, paths_for
 from console.local.paths import AgentPaths
 from console.model import DeploymentState, DeployRequest, TrainingRequest
 from console.names import InvalidName
@@ -173,18 +172,6 @@ def owner_request(
 
 def agent_pid(paths: AgentPaths) -> int:
     return int(read_agent_file(paths)["pid"])
-
-
-def lock_free(paths: AgentPaths) -> bool:
-    """The agent's lock is free: its process is gone (a dead process holds no flock)."""
-    handle = os.open(paths.lock, os.O_RDWR)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(handle)
-    return True
 
 
 def tcp_ports_listened_by(pid: int) -> set[int]:
@@ -464,7 +451,7 @@ def test_a_killed_agents_files_let_no_other_user_impersonate_it(
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     old = read_agent_file(bastion)
     os.kill(int(old["pid"]), signal.SIGKILL)
-    poll_until("the killed agent's lock is free", lambda: lock_free(bastion), timeout=30)
+    poll_until("the killed agent's lock is free", lambda: not lock_held(bastion.lock), timeout=30)
     assert bastion.agent_file.exists()  # left behind, with the socket
     assert bastion.socket.exists()
 
