@@ -25,6 +25,16 @@ def batch(k8s: K8sCluster, user: str = "admin") -> Any:
     return client.BatchV1Api(k8s.api_client(user))
 
 
+def bare_pod(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Pod of its own (no controller makes it), which KWOK runs."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": {"containers": [{"name": "main", "image": "predictor:1"}]},
+    }
+
+
 def deployment(name: str, replicas: int = 2, *, image: str = "predictor:1") -> dict[str, Any]:
     """A minimal Deployment whose pods KWOK runs."""
     labels = {"app.kubernetes.io/name": name}

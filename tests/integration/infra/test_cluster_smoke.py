@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
-from tests.support.k8s_objects import apps, batch, core, deployment
+from tests.support.k8s_objects import apps, bare_pod, batch, core, deployment
 
 GPU_NODES = {"kwok-gpu-0", "kwok-gpu-1"}
 GPU_TOLERATION = {
@@ -51,15 +51,6 @@ def gpu_job(name: str, gpus: int) -> dict[str, Any]:
                 },
             },
         },
-    }
-
-
-def bare_pod(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "annotations": annotations or {}},
-        "spec": {"containers": [{"name": "main", "image": "predictor:1"}]},
     }
 
 
