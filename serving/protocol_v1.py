@@ -105,14 +105,16 @@ def encode_predict(outputs: Arrays, signature: Signature, rows: bool) -> dict[st
 
 
 def model_status(version: int | None, state: str, error: str = "") -> dict[str, Any]:
+    """TF Serving's status body, plus KServe V1's ``ready`` (its REST client reads only that)."""
     return {
+        "ready": state == "AVAILABLE",
         "model_version_status": [
             {
                 "version": str(version or 0),
                 "state": state,
                 "status": {"error_code": "UNKNOWN" if error else "OK", "error_message": error},
             }
-        ]
+        ],
     }
 
 

@@ -28,11 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.readme import record
+from tests.support.kserve_venv import kserve_python as ensure_kserve_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fleetdeck" / "bench"
-KSERVE_VENV = CACHE / "kserve-venv"
-KSERVE_PACKAGES = ("kserve==0.21.0", "ai-edge-litert==2.3.0")
 CONCURRENCY = (1, 16, 64)
 SERVER_CORE, LOAD_CORE = "0", "1"
 
@@ -205,18 +204,6 @@ def measure(target: Target, duration: float, scratch: Path) -> None:
         log.close()
 
 
-def ensure_kserve() -> Path:
-    python = KSERVE_VENV / "bin" / "python"
-    if (
-        not python.exists()
-        or subprocess.run([python, "-c", "import kserve"], capture_output=True).returncode
-    ):
-        print("bench: installing KServe into", KSERVE_VENV, flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(KSERVE_VENV)], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", *KSERVE_PACKAGES], check=True)
-    return python
-
-
 def train_model(store: Path) -> None:
     """The digits sample data set, a real training run, and one real example as the body."""
     data = store.parent / "digits-data"
@@ -354,7 +341,7 @@ def main() -> int:
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is missing: apt-get install -y wrk util-linux")
-    kserve_python = ensure_kserve()
+    kserve_python = ensure_kserve_venv()
     with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:
         scratch = Path(tmp)
         print("bench: training the digits model", flush=True)
