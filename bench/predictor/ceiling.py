@@ -29,10 +29,11 @@ def main() -> None:
     app.router.add_post("/v1/models/digits:predict", answer)
     app.router.add_get("/v2/health/ready", ready)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(app, args.port))
+        runner.run(serve_app(app, args.port))
 
 
-async def _serve(app: web.Application, port: int) -> None:
+async def serve_app(app: web.Application, port: int) -> None:
+    """Serve ``app`` the way the predictor does: one process, no access log, a deep backlog."""
     app_runner = web.AppRunner(app, access_log=None)
     await app_runner.setup()
     await web.TCPSite(app_runner, "127.0.0.1", port, backlog=2048).start()
