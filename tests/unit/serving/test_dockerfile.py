@@ -33,5 +33,15 @@ def test_the_image_runs_as_a_non_root_user_and_holds_no_model() -> None:
 
 def test_the_image_installs_only_the_serving_and_hdfs_extras() -> None:
     installs = [arg for op, arg in instructions() if op == "RUN" and "pip install" in arg]
-    assert len(installs) == 1
+    # The dependencies (the extras), then the code alone: a code change keeps the first layer.
+    assert len(installs) == 2
     assert '".[serving,hdfs]"' in installs[0]
+    assert installs[1].startswith("pip install --no-deps")
+
+
+def test_both_images_take_their_base_as_a_build_argument() -> None:
+    for dockerfile in (DOCKERFILE, DOCKERFILE.parents[1] / "training" / "Dockerfile"):
+        lines = [line for line in dockerfile.read_text().splitlines() if line.strip()]
+        code = [line for line in lines if not line.startswith("#")]
+        assert code[0].startswith("ARG BASE=")
+        assert code[1] == "FROM ${BASE}"
