@@ -20,6 +20,7 @@ from console.backends.kubernetes.templates import TemplateError
 from console.backends.local import LocalError
 from console.batch import cli as batch_cli
 from console.batch.journal import JournalError
+from console.core import guard
 from console.local.manage import AgentCommandError
 from console.output import printable
 from console.profile import ProfileError
@@ -193,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         BackendError,
         TemplateError,
         commands.ActionFailed,
+        guard.Refusal,
         batch_cli.BatchFailed,
         JournalError,
         AgentCommandError,

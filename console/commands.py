@@ -13,6 +13,7 @@ from console import audit
 from console.backends import open_backend
 from console.backends.base import LogRequest
 from console.batch import cli as batch_cli
+from console.core import guard
 from console.model import (
     ActionResult,
     DeploymentState,
@@ -51,11 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
         return agent_command(profile, args.action, args.json)
     read_only = args.readonly or profile.read_only
-    if args.command in MUTATIONS and read_only:
-        raise ActionFailed(
-            f"read-only: profile {profile.name!r} (or --readonly) allows no "
-            f"changes; {args.command} was not sent"
-        )
+    if guard.is_mutation(args.command):  # before a backend is opened: nothing is sent
+        guard.check_read_only(read_only=read_only, profile=profile.name)
     namespaces: Sequence[str] | None = None
     if args.all_namespaces:
         namespaces = ()
@@ -71,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
         parallel=getattr(args, "max_parallel", None),  # a batch's requests share the pool
     )
     try:
-        _check_allowed(backend, args)
+        if guard.is_mutation(args.command):
+            where = [_namespace(backend, args)]
+            guard.check(
+                backend, args.command, where, read_only=read_only, profile=profile.name, user=user
+            )
         return HANDLERS[args.command](backend, profile, args)
     except SelectorError as exc:
         raise UsageError(str(exc)) from None
@@ -115,37 +117,6 @@ def check_names(args: argparse.Namespace) -> None:
             check_label(name, "job name")
         elif not kind:
             check_subdomain(name, "pod name")
-
-
-# What each mutation needs from RBAC: checked before anything is sent.
-PERMISSIONS = {
-    "deploy": ("create", "deployments"),
-    "rollout": ("patch", "deployments"),
-    "rollback": ("patch", "deployments"),
-    "restart": ("patch", "deployments"),
-    "pause": ("patch", "deployments"),
-    "resume": ("patch", "deployments"),
-    "scale": ("patch", "deployments"),
-    "delete": ("delete", "deployments"),
-    "train": ("create", "jobs"),
-    "score": ("create", "jobs"),
-    "cancel": ("delete", "jobs"),
-    "autoscale": ("create", "horizontalpodautoscalers"),
-}
-MUTATIONS = frozenset(PERMISSIONS)
-
-
-def _check_allowed(backend: Any, args: argparse.Namespace) -> None:
-    needed = PERMISSIONS.get(args.command)
-    if needed is None:
-        return
-    verb, resource = needed
-    namespace = _namespace(backend, args)
-    if not backend.can(verb, resource, namespace):
-        raise ActionFailed(
-            f"forbidden: user {args.user!r} may not {verb} {resource} in namespace "
-            f"{namespace}; nothing was sent (ask for a role that allows it)"
-        )
 
 
 def _kube_user(profile: Profile, context: str | None) -> str:
@@ -611,12 +582,7 @@ def autoscale(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
 
     if backend.name != "kubernetes":
         raise ActionFailed(f"autoscale needs a Kubernetes profile ({profile.name!r} is local)")
-    namespace = _namespace(backend, args)
-    if not backend.can("patch", "horizontalpodautoscalers", namespace):
-        raise ActionFailed(
-            f"forbidden: user {args.user!r} may not patch horizontalpodautoscalers in "
-            f"namespace {namespace}; nothing was sent (ask for a role that allows it)"
-        )
+    namespace = _namespace(backend, args)  # RBAC (create and patch) was checked by run
     request = AutoscaleRequest(
         args.name, args.min_replicas, args.max_replicas, args.cpu, args.rps_per_pod
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from console.backends.base import ConditionInfo, Connection, LogRequest
+from console.core import guard
 from console.local.client import AgentClient, AgentNotRunning, AgentRefused, AgentUnavailable
 from console.local.launch import ensure_agent, paths_for, running_agent
 from console.local.wire import from_json
@@ -241,13 +242,8 @@ class LocalBackend:
     def _refuse(self, target: str, dry_run: bool) -> ActionResult | None:
         if not self.read_only:
             return None
-        return ActionResult(
-            target,
-            False,
-            f"read-only: profile {self.profile.name!r} (or --readonly) allows no changes; "
-            "nothing was sent",
-            dry_run,
-        )
+        # The last line: front-ends refuse first (console.core.guard), with the same text.
+        return ActionResult(target, False, guard.read_only_refusal(self.profile.name).text, dry_run)
 
     def _result(self, answer: Any) -> ActionResult:
         return from_json(ActionResult, answer)

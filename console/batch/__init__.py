@@ -18,7 +18,7 @@ thread or the runner's workers, one at a time, so hand them to the UI thread)::
                              bake=60, on_failure="rollback-wave")
     plan = make_plan(ActionSpec("rollout", version=3), targets, settings,
                      slo=thresholds_from(profile, p99_ratio=1.5, error_percent=1.0))
-    problems = preflight.problems(backend, plan, read_only=...)   # [] to go on
+    problems = preflight.problems(backend, plan, read_only=..., profile=..., user=...)  # []: go on
     checked = executor.dry_run(backend, plan.spec, plan.targets, plan.max_parallel)
     journal = Journal.create(plan, {"profile": ..., "context": ..., "user": ...})
     batch = BatchExecutor(backend, journal, audit_context=..., gate=CollectorSource(collector),

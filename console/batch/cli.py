@@ -34,6 +34,7 @@ from console.batch.journal import (
 )
 from console.batch.plan import ON_FAILURE, make_plan, settings_from, thresholds_from
 from console.batch.runner import ActionSpec, AuditContext, Target
+from console.core import guard
 from console.output import print_table, printable, to_json
 from console.profile import Profile
 
@@ -115,7 +116,9 @@ def rollout_in_waves(
     plan = make_plan(spec, targets, settings, slo=thresholds, stuck_seconds=args.stuck_seconds)
     context = _audit_context(profile, args)
     read_only = bool(args.readonly or profile.read_only)
-    problems = preflight.problems(backend, plan, read_only=read_only)
+    problems = preflight.problems(
+        backend, plan, read_only=read_only, profile=profile.name, user=args.user
+    )
     if problems:
         raise BatchFailed("; ".join(problems))
     for line in plan.describe():
@@ -297,11 +300,8 @@ def act(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     """``batch resume`` and ``abort``: they change the fleet."""
     journal = _open(args.id)
     state = journal.replay()
-    if args.readonly or profile.read_only:
-        raise BatchFailed(
-            f"read-only: profile {profile.name!r} (or --readonly) allows no changes; "
-            f"batch {args.batch_command} was not sent"
-        )
+    read_only = bool(args.readonly or profile.read_only)
+    guard.check_read_only(read_only=read_only, profile=profile.name)
     recorded = state.meta.get("profile")
     if recorded and recorded != profile.name:
         raise BatchFailed(
@@ -316,12 +316,11 @@ def act(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
             f"batch {journal.id} has targets in {', '.join(unwatched)}, which this profile "
             "does not watch; add -A"
         )
-    for namespace in namespaces:
-        if not backend.can("patch", "deployments", namespace):
-            raise BatchFailed(
-                f"forbidden: user {args.user!r} may not patch deployments in namespace "
-                f"{namespace}; nothing was sent"
-            )
+    # A resume goes on with the plan's action; an abort rolls back what the batch changed.
+    action: guard.Mutation = "rollback" if args.batch_command == "abort" else state.plan.spec.action
+    guard.check(
+        backend, action, namespaces, read_only=read_only, profile=profile.name, user=args.user
+    )
     context = _audit_context(profile, args)
     holder = journal.holder()
     if args.batch_command == "abort" and holder is not None:

@@ -6,27 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from console.batch.plan import Plan
+from console.core import guard
 from console.model import DeploymentState
 
-# What each action needs from RBAC (the same verbs the CLI checks for single actions).
-VERBS = {"delete": "delete"}
 
-
-def problems(backend: Any, plan: Plan, *, read_only: bool) -> list[str]:
-    """Why the plan must not start; empty when it may."""
-    if read_only:
-        return [f"read-only: this profile (or --readonly) allows no changes; {plan.spec.action} "
-                "was not sent"]  # fmt: skip
+def problems(
+    backend: Any, plan: Plan, *, read_only: bool, profile: str = "", user: str = ""
+) -> list[str]:
+    """Why the plan must not start; empty when it may. ``profile`` and ``user`` name who is
+    refused ("this profile", "you" when not given)."""
+    namespaces = {t[0] for t in plan.targets}
+    refused = guard.refusals(
+        backend, plan.spec.action, namespaces, read_only=read_only, profile=profile, user=user
+    )
+    if refused:
+        return [r.text for r in refused]
     found: list[str] = []
-    verb = VERBS.get(plan.spec.action, "patch")
-    for namespace in sorted({t[0] for t in plan.targets}):
-        if not backend.can(verb, "deployments", namespace):
-            found.append(
-                f"forbidden: you may not {verb} deployments in namespace {namespace}; "
-                "nothing was sent (ask for a role that allows it)"
-            )
-    if found:
-        return found
     rows = {row.key: row for row in backend.deployments()}
     missing = [f"{ns}/{name}" for ns, name in plan.targets if (ns, name) not in rows]
     if missing:

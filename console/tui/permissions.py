@@ -1,8 +1,8 @@
 """Which actions the deck offers, and why the others are not offered.
 
 Read-only (the profile or ``--readonly``) removes every mutation; RBAC removes the ones the
-user's role forbids in a namespace (``backend.can``, the same checks the CLI makes before it
-sends anything, see ``console.commands.PERMISSIONS``). Reviews go to the API server, so
+user's role forbids in a namespace. Both are :mod:`console.core.guard`'s, with its texts: the
+same checks the CLI makes before it sends anything. Reviews go to the API server, so
 :func:`check_permissions` runs in a worker; the screens only look answers up.
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from console.batch.runner import ACTIONS, Action
-from console.commands import PERMISSIONS
+from console.core import guard
 
 ACTION_LABELS: Mapping[Action, str] = {  # the footer's word for each
     "rollout": "Rollout",
@@ -68,25 +67,20 @@ class Permissions:
 
 
 def read_only_permissions(profile: str) -> Permissions:
-    return Permissions(
-        read_only_reason=f"read-only: profile {profile!r} (or --readonly) allows no changes"
-    )
+    return Permissions(read_only_reason=guard.read_only_refusal(profile).text)
 
 
-def check_permissions(backend: Any, user: str, namespaces: Iterable[str]) -> Permissions:
+def check_permissions(
+    backend: guard.AccessReview, user: str, namespaces: Iterable[str]
+) -> Permissions:
     """Ask the backend about every action in every namespace (blocking: call from a worker)."""
     denied: dict[tuple[Action, str], str] = {}
     chosen = frozenset(namespaces)
     for namespace in sorted(chosen):
         for action in ACTIONS:
-            verb, resource = PERMISSIONS[action]
-            try:
-                allowed = bool(backend.can(verb, resource, namespace))
-            except Exception:  # cannot ask now: offer it, the server decides and says so
-                allowed = True
-            if not allowed:
-                who = f"user {user!r}" if user else "you"
-                denied[(action, namespace)] = (
-                    f"forbidden: {who} may not {verb} {resource} in namespace {namespace}"
-                )
+            refused = guard.rbac_refusals(
+                backend, action, [namespace], user=user, offer_when_unknown=True
+            )
+            if refused:
+                denied[(action, namespace)] = refused[0].text
     return Permissions(denied=denied, checked=chosen)

@@ -27,6 +27,7 @@ from console.backends.kubernetes.manifests import (
     scoring_job,
     training_job,
 )
+from console.core import guard
 from console.model import (
     ActionResult,
     DeployRequest,
@@ -90,10 +91,6 @@ class _PodIndex:
 
 
 EXTRA_CONNECTIONS = 8  # requests besides watches and a batch's: reviews, logs, one-off reads
-
-
-class ReadOnly(Exception):
-    pass
 
 
 def api_client_for(
@@ -267,13 +264,8 @@ class KubernetesBackend:
     def _refuse(self, target: str, dry_run: bool) -> ActionResult | None:
         if not self.read_only:
             return None
-        return ActionResult(
-            target,
-            False,
-            f"read-only: profile {self.profile.name!r} "
-            "(or --readonly) allows no changes; nothing was sent",
-            dry_run,
-        )
+        # The last line: front-ends refuse first (console.core.guard), with the same text.
+        return ActionResult(target, False, guard.read_only_refusal(self.profile.name).text, dry_run)
 
     def deploy(
         self, request: DeployRequest, *, dry_run: bool = False, verify: bool = True

@@ -247,8 +247,11 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         """The CLI's order: read-only and RBAC, the server's dry run, then the journal."""
         from console.tui.screens.batch import batch_meta
 
-        backend = self.deck.backend
-        problems = preflight.problems(backend, plan, read_only=self.deck.read_only)
+        deck = self.deck
+        backend = deck.backend
+        problems = preflight.problems(
+            backend, plan, read_only=deck.read_only, profile=deck.profile.name, user=deck.user
+        )
         if problems:
             self.post_message(self.PlanRefused("; ".join(problems)))
             return

@@ -37,6 +37,7 @@ from console.batch.journal import (
 )
 from console.batch.plan import Plan
 from console.batch.runner import Target, target_name
+from console.core import guard
 from console.output import printable
 from console.tui.context import DeckContext
 
@@ -489,7 +490,7 @@ class BatchScreen(Screen[None]):
     # -- halt, resume, abort --------------------------------------------------------------------
     def _refused(self, what: str) -> bool:
         if self.deck.read_only:
-            reason = self.deck.permissions.read_only_reason or "read-only"
+            reason = guard.read_only_refusal(self.deck.profile.name).text
             self.app.notify(f"{what}: {reason}", severity="warning", timeout=5)
             return True
         return False
@@ -532,17 +533,14 @@ class BatchScreen(Screen[None]):
 
     @work(thread=True, group="batch-check", exit_on_error=False)
     def _check_and_run(self, plan: Plan, *, abort: bool) -> None:
-        """RBAC before a resume or an abort sends anything (reviews go to the API server)."""
-        backend = self.deck.backend
-        for namespace in sorted({t[0] for t in plan.targets}):
-            if not backend.can("patch", "deployments", namespace):
-                self.app.call_from_thread(
-                    self.app.notify,
-                    f"forbidden: user {self.deck.user!r} may not patch deployments in "
-                    f"namespace {namespace}; nothing was sent",
-                    severity="error",
-                )
-                return
+        """RBAC before a resume or an abort sends anything (reviews go to the API server): a
+        resume goes on with the plan's action, an abort rolls back what the batch changed."""
+        action: guard.Mutation = "rollback" if abort else plan.spec.action
+        namespaces = {t[0] for t in plan.targets}
+        refused = guard.rbac_refusals(self.deck.backend, action, namespaces, user=self.deck.user)
+        if refused:
+            self.app.call_from_thread(self.app.notify, refused[0].text, severity="error")
+            return
         self.app.call_from_thread(self._go, abort)
 
     def _go(self, abort: bool) -> None:

@@ -26,7 +26,6 @@ from console.model import ActionResult, ModelDeployment
 from console.output import printable
 from console.profile import Profile
 from console.tui.context import DeckContext
-from console.tui.screens.training import why_not
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from serving.manifest import Manifest, TableInfo
 
@@ -336,8 +335,8 @@ class ModelsScreen(Screen[None]):
         self.post_message(
             self.Checked(
                 {
-                    "deploy": why_not(deck, "create", "deployments", namespace),
-                    "rollout": why_not(deck, "patch", "deployments", namespace),
+                    "deploy": deck.why_not("deploy", namespace),
+                    "rollout": deck.why_not("rollout", namespace),
                 }
             )
         )

@@ -94,18 +94,6 @@ def job_row(job: TrainingJob, progress: JobProgress | None, now: datetime) -> tu
     )
 
 
-def why_not(deck: DeckContext, verb: str, resource: str, namespace: str) -> str:
-    """Why this mutation is not offered ("" when it is): read-only first, then RBAC."""
-    if deck.read_only:
-        return f"read-only: profile {deck.profile.name!r} (or --readonly) allows no changes"
-    try:
-        allowed = bool(deck.backend.can(verb, resource, namespace))
-    except Exception:  # cannot ask now: offer it, the server decides and says so
-        return ""
-    who = f"user {deck.user!r}" if deck.user else "you"
-    return "" if allowed else f"forbidden: {who} may not {verb} {resource} in namespace {namespace}"
-
-
 @dataclass(frozen=True)
 class Refusals:
     """Which of this screen's mutations are not offered, and why."""
@@ -409,9 +397,9 @@ class TrainingScreen(Screen[None]):
         self.post_message(
             self.Checked(
                 Refusals(
-                    train=why_not(deck, "create", "jobs", namespace),
-                    deploy=why_not(deck, "create", "deployments", namespace),
-                    rollout=why_not(deck, "patch", "deployments", namespace),
+                    train=deck.why_not("train", namespace),
+                    deploy=deck.why_not("deploy", namespace),
+                    rollout=deck.why_not("rollout", namespace),
                 )
             )
         )
