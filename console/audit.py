@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from console import paths
+
 __all__ = [
     "AuditEntry",
     "TargetResult",
@@ -110,8 +112,7 @@ def _list(value: object) -> list[object]:
 
 
 def audit_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "fleetdeck" / "audit.jsonl"
+    return paths.state_home() / "audit.jsonl"
 
 
 def current_user(kube_user: str | None = None) -> str:

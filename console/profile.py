@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 import console
+from console import paths
 from console.profile_reader import (
     QUANTITY,
     RESOURCE_NAME,
@@ -243,8 +244,7 @@ def bundled_profiles_dir() -> Path | None:
 
 
 def user_profiles_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "fleetdeck" / "profiles"
+    return paths.config_home() / "profiles"
 
 
 def default_profile_name() -> str:
@@ -349,8 +349,9 @@ def _kubernetes(t: Table) -> KubernetesSettings:
 def _store(t: Table, required: bool) -> StoreSettings:
     if required:
         t.require("root", "a store root (a path, file:// or hdfs:// URL)")
-    default = "${XDG_DATA_HOME:-~/.local/share}/fleetdeck/local/store"
-    root = t.expanded("root", default, home=True)
+    root = t.optional_expanded("root", home=True)
+    if root is None:
+        root = str(paths.data_home() / "local" / "store")
     if not root:
         raise t.bad("root", "a store root (a path, file:// or hdfs:// URL)", root)
     t.finish()

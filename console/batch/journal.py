@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console import paths
 from console.batch.plan import Plan
 from console.batch.runner import Target
 
@@ -93,8 +94,7 @@ class Replay:
 
 
 def batches_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "fleetdeck" / "batches"
+    return paths.state_home() / "batches"
 
 
 def new_batch_id(now: datetime | None = None) -> str:

@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from console import paths
 from console.names import check_label, check_subdomain
 
 API_VERSION = 1
@@ -19,9 +20,9 @@ PRIVATE_FOLDER = 0o700
 PRIVATE_FILE = 0o600
 
 
-def state_home() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "fleetdeck" / "local"
+def agents_home() -> Path:
+    """One folder per profile's agent, below the state home."""
+    return paths.state_home() / "local"
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class AgentPaths:
 
     @classmethod
     def for_profile(cls, profile: str) -> AgentPaths:
-        return cls(state_home() / profile)
+        return cls(agents_home() / profile)
 
     @property
     def lock(self) -> Path:
