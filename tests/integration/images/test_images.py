@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 import requests
 
 from serving.store import ModelStore
@@ -25,6 +26,9 @@ from training.data import load_dataset, write_sample
 LISTENING = re.compile(r"listening on http://[^:]+:(\d+)")
 MODEL_CACHE = "/var/cache/fleetdeck/models"  # FLEETDECK_CACHE_DIR in serving/Dockerfile
 PREDICTOR_UID = 10001
+# The first test builds both images (scripts/build-images) on a cold cache: TensorFlow's layer
+# alone takes minutes on this machine's 2 cores. With a warm cache each test takes well under one.
+COLD_BUILD_TIMEOUT = 2400
 
 
 class ImagePredictor:
@@ -156,6 +160,7 @@ def serve_and_check(
     assert draining, "the predictor never answered not-ready while it drained"
 
 
+@pytest.mark.timeout(COLD_BUILD_TIMEOUT)
 def test_the_predictor_image_serves_a_model_from_hdfs(
     run_image: RunImage, hdfs_root: str, tmp_path: Path
 ) -> None:
@@ -179,6 +184,7 @@ def test_the_predictor_image_serves_a_model_from_hdfs(
     serve_and_check(run_image, tmp_path / "predictor.log", hdfs_root, version, images, expected)
 
 
+@pytest.mark.timeout(COLD_BUILD_TIMEOUT)
 def test_the_training_image_installs_its_code_from_hdfs_trains_and_publishes(
     run_image: RunImage, hdfs_root: str, hdfs_cluster: HdfsCluster, tmp_path: Path
 ) -> None:
