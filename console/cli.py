@@ -15,9 +15,7 @@ from collections.abc import Sequence
 
 from console import __version__, commands
 from console.backends import BackendUnavailable
-from console.backends.kubernetes.backend import BackendError
-from console.backends.kubernetes.templates import TemplateError
-from console.backends.local import LocalError
+from console.backends.base import BackendError
 from console.batch import cli as batch_cli
 from console.batch.journal import JournalError
 from console.core import guard
@@ -191,14 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         ProfileError,
         BackendUnavailable,
-        BackendError,
-        TemplateError,
+        BackendError,  # the Kubernetes backend's, its templates', the local runtime's
         commands.ActionFailed,
         guard.Refusal,
         batch_cli.BatchFailed,
         JournalError,
         AgentCommandError,
-        LocalError,
     ) as exc:
         print(f"fleetdeck: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILED

@@ -11,11 +11,12 @@ from typing import Any
 
 from console import audit
 from console.backends import open_backend
-from console.backends.base import LogRequest
+from console.backends.base import Autoscaling, LogRequest
 from console.batch import cli as batch_cli
 from console.core import guard
 from console.model import (
     ActionResult,
+    AutoscaleRequest,
     DeploymentState,
     DeployRequest,
     ScoringRequest,
@@ -25,6 +26,7 @@ from console.names import InvalidName, check_label, check_subdomain
 from console.output import age, print_json, print_table, printable, to_json
 from console.profile import Profile, load_profile
 from console.selectors import SelectorError
+from training.params import ParamError, parse_grid, parse_param
 
 WATCH_INTERVAL = 1.0
 Handler = Callable[[Any, Profile, argparse.Namespace], int]
@@ -70,10 +72,8 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         if guard.is_mutation(args.command):
-            where = [_namespace(backend, args)]
-            guard.check(
-                backend, args.command, where, read_only=read_only, profile=profile.name, user=user
-            )
+            checks = guard.Guard(backend, read_only, profile.name, user)
+            checks.check(args.command, [_namespace(backend, args)])
         return HANDLERS[args.command](backend, profile, args)
     except SelectorError as exc:
         raise UsageError(str(exc)) from None
@@ -453,13 +453,10 @@ def _wait_until_cached(backend: Any, namespace: str, name: str, timeout: float =
 
 
 def train(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
-    from training.fit import parse_param
-    from training.sweep import parse_grid
-
     try:
         params = dict(parse_param(p) for p in args.param)
         grid = {key: tuple(values) for key, values in (parse_grid(g) for g in args.grid)}
-    except argparse.ArgumentTypeError as exc:
+    except ParamError as exc:
         raise UsageError(str(exc)) from None
     request = TrainingRequest(
         args.model, args.data, args.namespace, args.gpus, args.epochs, params, grid
@@ -577,10 +574,7 @@ def top(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
 
 
 def autoscale(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
-    from console.backends.kubernetes.autoscale import AutoscaleRequest
-    from console.backends.kubernetes.autoscale import autoscale as create_or_update
-
-    if backend.name != "kubernetes":
+    if not isinstance(backend, Autoscaling):
         raise ActionFailed(f"autoscale needs a Kubernetes profile ({profile.name!r} is local)")
     namespace = _namespace(backend, args)  # RBAC (create and patch) was checked by run
     request = AutoscaleRequest(
@@ -588,9 +582,7 @@ def autoscale(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     )
     if request.problems():
         raise UsageError("; ".join(request.problems()))
-    result = create_or_update(
-        backend.api_client, namespace, request, user=args.user, dry_run=args.dry_run
-    )
+    result = backend.autoscale(namespace, request, dry_run=args.dry_run)
     parameters = {
         "min": args.min_replicas,
         "max": args.max_replicas,

@@ -55,6 +55,21 @@ class RevisionInfo:
     replicas: int
 
 
+# Container waiting reasons (as a PodInfo's reason starts) that mean a rollout will not progress
+# on its own; Kubernetes names them, and the local runtime reports CrashLoopBackOff likewise.
+STUCK_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+
+
 @dataclass(frozen=True)
 class PodInfo:
     name: str
@@ -144,3 +159,57 @@ class ActionResult:
     message: str
     dry_run: bool = False
     changes: tuple[str, ...] = ()  # what changed (or would change, in a dry run)
+
+
+@dataclass(frozen=True)
+class AutoscaleRequest:
+    """A deployment's autoscaler: replicas between the bounds, at one target."""
+
+    name: str
+    min_replicas: int
+    max_replicas: int
+    cpu_percent: int | None = None  # exactly one of these two
+    rps_per_pod: float | None = None
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.min_replicas < 1:
+            found.append(f"--min must be at least 1 (got {self.min_replicas})")
+        if self.max_replicas < self.min_replicas:
+            found.append(f"--max ({self.max_replicas}) must be >= --min ({self.min_replicas})")
+        if (self.cpu_percent is None) == (self.rps_per_pod is None):
+            found.append("give exactly one target: --cpu PERCENT or --rps-per-pod N")
+        if self.cpu_percent is not None and self.cpu_percent < 1:
+            found.append(f"--cpu must be a percentage above 0 (got {self.cpu_percent})")
+        if self.rps_per_pod is not None and not self.rps_per_pod > 0:
+            found.append(f"--rps-per-pod must be above 0 (got {self.rps_per_pod:g})")
+        return found
+
+    def describe(self) -> str:
+        if self.cpu_percent is not None:
+            target = f"{self.cpu_percent}% CPU"
+        else:
+            target = f"{self.rps_per_pod:g} req/s per pod"
+        return f"{self.min_replicas}..{self.max_replicas} replicas at {target}"
+
+
+@dataclass(frozen=True)
+class AutoscalerCondition:
+    type: str  # AbleToScale | ScalingActive | ScalingLimited
+    status: str  # True | False | Unknown
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AutoscalerInfo:
+    """What the Deployment screen shows of a deployment's HPA."""
+
+    name: str
+    min_replicas: int
+    max_replicas: int
+    current_replicas: int | None
+    desired_replicas: int | None
+    targets: tuple[str, ...]  # "60% CPU", "12.5 req/s per pod"
+    conditions: tuple[AutoscalerCondition, ...]
+    managed_by_fleetdeck: bool

@@ -12,13 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from serving.envflags import EnvDefaultParser, non_negative_float, positive_int
-from training.fit import (
-    TrainingSpec,
-    new_run_id,
-    parse_param,
-    run_job,
-    train,
-)
+from training.fit import TrainingSpec, new_run_id, run_job, train
+from training.params import parse_param
 
 
 def _fraction(text: str) -> float:

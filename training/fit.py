@@ -6,7 +6,6 @@ published and the run ends with status 143, so a partial model never reaches the
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -24,7 +23,8 @@ from serving.store import ModelStore, check_model_name
 from training.data import DataError, load_dataset
 from training.export import export_and_publish
 from training.logs import TrainingLog
-from training.model import MODEL_PARAMS, build_model
+from training.model import build_model
+from training.params import MODEL_PARAMS
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +88,6 @@ class TrainingSpec:
         if self.sweep is not None:
             record.update(sweep=self.sweep, trial=self.trial)
         return record
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    for kind in (int, float):
-        try:
-            return key, kind(value)
-        except ValueError:
-            continue
-    return key, value
 
 
 def new_run_id() -> str:

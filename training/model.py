@@ -6,14 +6,13 @@ from typing import Any
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "scores"
-# What --param may set, with defaults.
-MODEL_PARAMS = {"width": 16, "depth": 2}
 
 
 def build_model(
     image_shape: tuple[int, int, int], tags: int, *, width: int = 16, depth: int = 2
 ) -> Any:
-    """A CNN sized for CPU training in seconds on 8×8 images; ``width``/``depth`` scale it."""
+    """A CNN sized for CPU training in seconds on 8×8 images; ``width``/``depth`` scale it
+    (``training.params.MODEL_PARAMS`` names them for --param, with these defaults)."""
     import keras
 
     inputs = keras.Input(image_shape, name=INPUT_NAME)

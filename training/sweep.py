@@ -23,21 +23,7 @@ from typing import Any
 
 from serving.filesystems import StoreError
 from serving.store import ModelStore
-from training.fit import parse_param
-from training.model import MODEL_PARAMS
-
-# Grid keys that are flags of `python -m training`; every other key is a model --param.
-FLAG_KEYS = {"learning_rate": "--learning-rate", "batch_size": "--batch-size", "epochs": "--epochs"}
-
-
-def parse_grid(text: str) -> tuple[str, list[Any]]:
-    key, sep, values = text.partition("=")
-    if not sep or not key or not values:
-        raise argparse.ArgumentTypeError(f"expected key=v1,v2,..., got {text!r}")
-    if key not in FLAG_KEYS and key not in MODEL_PARAMS:
-        known = ", ".join([*FLAG_KEYS, *MODEL_PARAMS])
-        raise argparse.ArgumentTypeError(f"unknown grid key {key!r}; known: {known}")
-    return key, [parse_param(f"{key}={v}")[1] for v in values.split(",") if v]
+from training.params import FLAG_KEYS, parse_grid
 
 
 def expand(

@@ -13,10 +13,12 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from console.model import (
     ActionResult,
+    AutoscaleRequest,
+    AutoscalerInfo,
     DeployRequest,
     EventInfo,
     ModelDeployment,
@@ -26,6 +28,12 @@ from console.model import (
     TrainingJob,
     TrainingRequest,
 )
+
+
+class BackendError(Exception):
+    """What a backend could not do (a read that failed, a template that does not fill, an
+    answer that makes no sense); the message says why. Each backend's errors derive from it,
+    so a front-end catches this one."""
 
 
 @dataclass(frozen=True)
@@ -107,3 +115,19 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# -- capabilities: what only some backends do; front-ends ask with isinstance ------------------
+@runtime_checkable
+class Autoscaling(Protocol):
+    """Autoscales a deployment (Kubernetes: a HorizontalPodAutoscaler of the same name)."""
+
+    def autoscale(
+        self, namespace: str, request: AutoscaleRequest, *, dry_run: bool = False
+    ) -> ActionResult:
+        """Create the deployment's autoscaler, or update the one fleetdeck made before."""
+        ...
+
+    def autoscaler(self, namespace: str, name: str) -> AutoscalerInfo | None:
+        """The deployment's autoscaler, or None when it has none (blocking: from a worker)."""
+        ...

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.backends.base import ConditionInfo, Connection, LogRequest
+from console.backends.base import BackendError, ConditionInfo, Connection, LogRequest
 from console.core import guard
 from console.local.client import AgentClient, AgentNotRunning, AgentRefused, AgentUnavailable
 from console.local.launch import ensure_agent, paths_for, running_agent
@@ -81,7 +81,7 @@ class _View:
         )
 
 
-class LocalError(Exception):
+class LocalError(BackendError):
     """What the agent refused (no such pod's logs, a bad argument) or an answer that makes no
     sense (the agent gone, not JSON, no result); the message says why."""
 

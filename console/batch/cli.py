@@ -318,9 +318,7 @@ def act(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
         )
     # A resume goes on with the plan's action; an abort rolls back what the batch changed.
     action: guard.Mutation = "rollback" if args.batch_command == "abort" else state.plan.spec.action
-    guard.check(
-        backend, action, namespaces, read_only=read_only, profile=profile.name, user=args.user
-    )
+    guard.Guard(backend, read_only, profile.name, args.user).check(action, namespaces)
     context = _audit_context(profile, args)
     holder = journal.holder()
     if args.batch_command == "abort" and holder is not None:

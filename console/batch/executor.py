@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import Any
 
 from console import audit
-from console.backends.kubernetes.rollout import STUCK_REASONS
 from console.batch.gates import SloReading, SloSource, violation
 from console.batch.journal import BatchState, Journal, Replay, Step
 from console.batch.runner import (
@@ -40,7 +39,7 @@ from console.batch.runner import (
     run_batch,
     target_name,
 )
-from console.model import ActionResult, DeploymentState, ModelDeployment
+from console.model import STUCK_REASONS, ActionResult, DeploymentState, ModelDeployment
 
 POLL_SECONDS = 0.5
 GATE_SECONDS = 5.0

@@ -16,9 +16,7 @@ def problems(
     """Why the plan must not start; empty when it may. ``profile`` and ``user`` name who is
     refused ("this profile", "you" when not given)."""
     namespaces = {t[0] for t in plan.targets}
-    refused = guard.refusals(
-        backend, plan.spec.action, namespaces, read_only=read_only, profile=profile, user=user
-    )
+    refused = guard.Guard(backend, read_only, profile, user).refusals(plan.spec.action, namespaces)
     if refused:
         return [r.text for r in refused]
     found: list[str] = []

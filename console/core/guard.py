@@ -128,64 +128,45 @@ def _allowed(reviewer: AccessReview, need: Need, namespace: str, offer_when_unkn
         return True
 
 
-def refusals(
-    reviewer: AccessReview,
-    action: Mutation,
-    namespaces: Iterable[str],
-    *,
-    read_only: bool,
-    profile: str,
-    user: str,
-    offer_when_unknown: bool = False,
-) -> list[Refusal]:
-    """Every refusal of ``action`` on targets in ``namespaces``: read-only alone when the
-    profile is read-only (no review is asked), else RBAC's; empty when it may go ahead."""
-    if read_only:
-        return [read_only_refusal(profile)]
-    return rbac_refusals(
-        reviewer, action, namespaces, user=user, offer_when_unknown=offer_when_unknown
-    )
+@dataclass(frozen=True)
+class Guard:
+    """Who asks, and how: the reviewer (the backend), whether the profile (or ``--readonly``)
+    is read-only, the profile's name and the user, for the refusals' texts."""
 
+    reviewer: AccessReview
+    read_only: bool
+    profile: str
+    user: str
 
-def check(
-    reviewer: AccessReview,
-    action: Mutation,
-    namespaces: Iterable[str],
-    *,
-    read_only: bool,
-    profile: str,
-    user: str,
-) -> None:
-    """Raise the first :class:`Refusal` of ``action``; return when it may be sent."""
-    found = refusals(reviewer, action, namespaces, read_only=read_only, profile=profile, user=user)
-    if found:
-        raise found[0]
+    def refusals(
+        self, action: Mutation, namespaces: Iterable[str], *, offer_when_unknown: bool = False
+    ) -> list[Refusal]:
+        """Every refusal of ``action`` on targets in ``namespaces``: read-only alone when the
+        profile is read-only (no review is asked), else RBAC's; empty when it may go ahead."""
+        if self.read_only:
+            return [read_only_refusal(self.profile)]
+        return rbac_refusals(
+            self.reviewer,
+            action,
+            namespaces,
+            user=self.user,
+            offer_when_unknown=offer_when_unknown,
+        )
+
+    def check(self, action: Mutation, namespaces: Iterable[str]) -> None:
+        """Raise the first :class:`Refusal` of ``action``; return when it may be sent."""
+        found = self.refusals(action, namespaces)
+        if found:
+            raise found[0]
+
+    def why_not(self, action: Mutation, namespaces: Iterable[str]) -> str:
+        """For the deck: why ``action`` is not offered ("" when it is); a review that cannot
+        be asked now offers it."""
+        found = self.refusals(action, namespaces, offer_when_unknown=True)
+        return found[0].text if found else ""
 
 
 def check_read_only(*, read_only: bool, profile: str) -> None:
     """Raise the read-only refusal: for a change decided before a backend is open."""
     if read_only:
         raise read_only_refusal(profile)
-
-
-def why_not(
-    reviewer: AccessReview,
-    action: Mutation,
-    namespaces: Iterable[str],
-    *,
-    read_only: bool,
-    profile: str,
-    user: str,
-) -> str:
-    """For the deck: why ``action`` is not offered ("" when it is); a review that cannot be
-    asked now offers it."""
-    found = refusals(
-        reviewer,
-        action,
-        namespaces,
-        read_only=read_only,
-        profile=profile,
-        user=user,
-        offer_when_unknown=True,
-    )
-    return found[0].text if found else ""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from console.batch.runner import AuditContext
-from console.core import guard
+from console.core.guard import Guard, Mutation
 from console.profile import Profile
 from console.tui.fleet_data import Clock, MetricsSource, utc_now
 from console.tui.permissions import Permissions, read_only_permissions
@@ -39,17 +39,14 @@ class DeckContext:
         """The namespaces shown; () means all of them."""
         return tuple(getattr(self.backend, "namespaces", ()) or ())
 
-    def why_not(self, action: guard.Mutation, namespace: str) -> str:
+    @property
+    def guard(self) -> Guard:
+        return Guard(self.backend, self.read_only, self.profile.name, self.user)
+
+    def why_not(self, action: Mutation, namespace: str) -> str:
         """Why ``action`` in ``namespace`` is not offered ("" when it is): read-only first,
         then RBAC (asks the API server: call from a worker)."""
-        return guard.why_not(
-            self.backend,
-            action,
-            [namespace],
-            read_only=self.read_only,
-            profile=self.profile.name,
-            user=self.user,
-        )
+        return self.guard.why_not(action, [namespace])
 
     @property
     def audit(self) -> AuditContext:

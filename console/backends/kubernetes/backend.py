@@ -14,8 +14,8 @@ from typing import Any
 
 from urllib3.exceptions import HTTPError
 
-from console.backends.base import ConditionInfo, Connection, LogRequest
-from console.backends.kubernetes import convert
+from console.backends.base import BackendError, ConditionInfo, Connection, LogRequest
+from console.backends.kubernetes import autoscale, convert
 from console.backends.kubernetes.access import AccessReviewer
 from console.backends.kubernetes.actions import KubernetesActions, api_error
 from console.backends.kubernetes.cache import ALL_KINDS, FleetCache, Kind
@@ -30,6 +30,8 @@ from console.backends.kubernetes.manifests import (
 from console.core import guard
 from console.model import (
     ActionResult,
+    AutoscaleRequest,
+    AutoscalerInfo,
     DeployRequest,
     EventInfo,
     ModelDeployment,
@@ -44,10 +46,6 @@ from console.profile import Profile
 from console.selectors import parse_selector
 
 SYNC_SECONDS = 30.0
-
-
-class BackendError(Exception):
-    """A read that failed (a missing pod, a refused request); the message says why."""
 
 
 def _error(exc: Exception) -> str:
@@ -431,6 +429,18 @@ class KubernetesBackend:
             return ActionResult(f"{namespace}/{name}", False, _error(exc), dry_run)
         verb = "would cancel" if dry_run else "cancelled"
         return ActionResult(f"{namespace}/{name}", True, f"{verb} Job/{name}", dry_run)
+
+    # -- autoscaling (the Autoscaling capability): a HorizontalPodAutoscaler -----------------
+    def autoscale(
+        self, namespace: str, request: AutoscaleRequest, *, dry_run: bool = False
+    ) -> ActionResult:
+        refused = self._refuse(f"{namespace}/{request.name}", dry_run)
+        return refused or autoscale.autoscale(
+            self.api_client, namespace, request, user=self.actions.user, dry_run=dry_run
+        )
+
+    def autoscaler(self, namespace: str, name: str) -> AutoscalerInfo | None:
+        return autoscale.read_autoscaler(self.api_client, namespace, name)
 
     # -- streams and permissions --------------------------------------------------------------
     def logs(self, request: LogRequest) -> Iterator[str]:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.model import STUCK_REASONS
+
 Obj = Mapping[str, Any]
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -34,18 +36,6 @@ _NOT_COPIED = frozenset(
         "deployment.kubernetes.io/desired-replicas",
         "deployment.kubernetes.io/max-replicas",
         "deprecated.deployment.rollback.to",
-    }
-)
-# Container waiting reasons that mean a rollout will not progress on its own.
-STUCK_REASONS = frozenset(
-    {
-        "CrashLoopBackOff",
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
     }
 )
 

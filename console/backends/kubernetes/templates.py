@@ -17,12 +17,13 @@ from typing import Any
 
 import yaml
 
+from console.backends.base import BackendError
 from console.profile import bundled_profiles_dir
 
 PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 
 
-class TemplateError(Exception):
+class TemplateError(BackendError):
     """A template that cannot be found, parsed or filled; the message names it."""
 
 

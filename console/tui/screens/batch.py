@@ -537,7 +537,7 @@ class BatchScreen(Screen[None]):
         resume goes on with the plan's action, an abort rolls back what the batch changed."""
         action: guard.Mutation = "rollback" if abort else plan.spec.action
         namespaces = {t[0] for t in plan.targets}
-        refused = guard.rbac_refusals(self.deck.backend, action, namespaces, user=self.deck.user)
+        refused = self.deck.guard.refusals(action, namespaces)
         if refused:
             self.app.call_from_thread(self.app.notify, refused[0].text, severity="error")
             return

@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from console.backends.base import ConditionInfo
+from console.backends.base import Autoscaling, ConditionInfo
 from console.batch.runner import ACTIONS, Action
 from console.model import EventInfo, ModelDeployment, PodInfo, RevisionInfo
 from console.output import age, printable
@@ -64,12 +64,10 @@ def read_conditions(backend: Any, namespace: str, name: str) -> list[ConditionIn
 
 def read_autoscaler_text(backend: Any, namespace: str, name: str) -> str:
     """What the Metrics tab says of the deployment's HorizontalPodAutoscaler (in a worker)."""
-    if getattr(backend, "name", "") != "kubernetes" or not hasattr(backend, "api_client"):
+    if not isinstance(backend, Autoscaling):
         return "autoscaler: only on Kubernetes"
-    from console.backends.kubernetes.autoscale import read_autoscaler
-
     try:
-        info = read_autoscaler(backend.api_client, namespace, name)
+        info = backend.autoscaler(namespace, name)
     except Exception as exc:
         return f"autoscaler: cannot read it: {exc}"
     if info is None:

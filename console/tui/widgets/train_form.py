@@ -7,7 +7,6 @@ Everything is checked before anything is sent, with the same parsers as ``fleetd
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ from console.model import ActionResult, TrainingRequest
 from console.output import printable
 from console.tui.widgets.release import DIALOG_CSS
 from console.tui.widgets.submit_dialog import SubmitDialog
+from training.params import ParamError, parse_grid, parse_param
 
 FIELDS: tuple[tuple[str, str], ...] = (
     ("model", "model name (a store name: letters, digits, - and _)"),
@@ -40,8 +40,6 @@ MAX_TRIALS = 64  # a bigger grid is almost always a typo; the CLI is there for i
 def build_request(values: Mapping[str, str]) -> TrainingRequest | str:
     """The request the form describes, or the first thing to fix (shown under the form)."""
     from serving.store import StoreError, check_model_name
-    from training.fit import parse_param
-    from training.sweep import parse_grid
 
     model, data = values.get("model", "").strip(), values.get("data", "").strip()
     if not model:
@@ -59,11 +57,11 @@ def build_request(values: Mapping[str, str]) -> TrainingRequest | str:
             return parsed
     try:
         params = dict(parse_param(p) for p in values.get("params", "").split())
-    except (argparse.ArgumentTypeError, ValueError) as exc:
+    except ParamError as exc:
         return f"params: {exc}"
     try:
         grid = {key: tuple(v) for key, v in (parse_grid(g) for g in values.get("grid", "").split())}
-    except (argparse.ArgumentTypeError, ValueError) as exc:
+    except ParamError as exc:
         return f"grid: {exc}"
     if any(not choices for choices in grid.values()):
         return "grid: give each key at least one value (key=v1,v2)"

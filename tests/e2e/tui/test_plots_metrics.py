@@ -10,8 +10,9 @@ from typing import Any
 
 from textual.widgets import Static, TabbedContent
 
-from console.backends.kubernetes.autoscale import AutoscaleRequest, autoscale
+from console.backends.kubernetes.autoscale import autoscale
 from console.metrics import MetricsCollector, static_source
+from console.model import AutoscaleRequest
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.widgets.metrics_plot import MetricsPanel, MetricsPlot
 from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, run, shown_names, wait_for

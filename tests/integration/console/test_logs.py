@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from console.backends.base import LogRequest
-from console.backends.kubernetes.backend import BackendError, KubernetesBackend
+from console.backends.base import BackendError, LogRequest
+from console.backends.kubernetes.backend import KubernetesBackend
 from console.model import DeployRequest
 from console.profile import load_profile
 from tests.infra.k8s_fixtures import K8sCluster, poll_until

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from console.backends.kubernetes.autoscale import AutoscalerInfo, read_autoscaler
+from console.backends.kubernetes.autoscale import read_autoscaler
 from console.backends.kubernetes.backend import KubernetesBackend
-from console.model import DeployRequest
+from console.model import AutoscalerInfo, DeployRequest
 from console.profile import load_profile
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 

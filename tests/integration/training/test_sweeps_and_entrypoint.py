@@ -12,7 +12,8 @@ from serving.store import ModelStore
 from tests.infra.hdfs_fixtures import HdfsCluster
 from tests.infra.packaging import build_wheel, isolated_venv
 from tests.integration.training.conftest import ROOT, run_training
-from training.sweep import expand, parse_grid, summarize
+from training.params import parse_grid
+from training.sweep import expand, summarize
 
 
 def test_a_grid_of_four_trials_publishes_four_versions_ranked_by_accuracy(

@@ -6,7 +6,7 @@ import pytest
 
 from console.batch.runner import ACTIONS
 from console.core import guard
-from console.core.guard import NEEDS, Need, Refusal
+from console.core.guard import NEEDS, Guard, Need, Refusal
 
 READ_ONLY_TEXT = (
     "read-only: profile 'prod' (or --readonly) allows no changes; nothing was sent "
@@ -32,22 +32,20 @@ class Unreachable:
 
 
 def test_the_table_says_what_each_mutation_needs() -> None:
-    assert dict(NEEDS) == {
-        "deploy": (Need("create", "deployments"),),
-        "rollout": (Need("patch", "deployments"),),
-        "rollback": (Need("patch", "deployments"),),
-        "restart": (Need("patch", "deployments"),),
-        "pause": (Need("patch", "deployments"),),
-        "resume": (Need("patch", "deployments"),),
-        "scale": (Need("patch", "deployments"),),
-        "delete": (Need("delete", "deployments"),),
-        "train": (Need("create", "jobs"),),
-        "score": (Need("create", "jobs"),),
-        "cancel": (Need("delete", "jobs"),),
-        "autoscale": (
-            Need("create", "horizontalpodautoscalers"),
-            Need("patch", "horizontalpodautoscalers"),
-        ),
+    # Read the other way round: which mutations each permission opens.
+    opened_by: dict[Need, set[str]] = {}
+    for action, needs in NEEDS.items():
+        for need in needs:
+            opened_by.setdefault(need, set()).add(action)
+    patching = {"pause", "restart", "resume", "rollback", "rollout", "scale"}
+    assert opened_by == {
+        Need("create", "deployments"): {"deploy"},
+        Need("patch", "deployments"): patching,
+        Need("delete", "deployments"): {"delete"},
+        Need("create", "jobs"): {"train", "score"},
+        Need("delete", "jobs"): {"cancel"},
+        Need("create", "horizontalpodautoscalers"): {"autoscale"},
+        Need("patch", "horizontalpodautoscalers"): {"autoscale"},
     }
     assert frozenset(NEEDS) == guard.MUTATIONS
     assert set(ACTIONS) <= guard.MUTATIONS  # every batch action is guarded
@@ -60,16 +58,14 @@ def test_a_read_only_profile_refuses_every_mutation_with_the_one_text(
     action: guard.Mutation,
 ) -> None:
     reviews = Reviews({(n.verb, n.resource, "models") for n in NEEDS[action]})
-    found = guard.refusals(
-        reviews, action, ["models"], read_only=True, profile="prod", user="alice"
-    )
+    read_only = Guard(reviews, read_only=True, profile="prod", user="alice")
+    found = read_only.refusals(action, ["models"])
     assert [r.text for r in found] == [READ_ONLY_TEXT]
     assert found[0].read_only
-    assert reviews.asked == []  # read-only is decided without asking the server
     with pytest.raises(Refusal, match=r"^read-only: profile 'prod'"):
-        guard.check(reviews, action, ["models"], read_only=True, profile="prod", user="alice")
-    why = guard.why_not(reviews, action, ["models"], read_only=True, profile="prod", user="a")
-    assert why == READ_ONLY_TEXT
+        read_only.check(action, ["models"])
+    assert read_only.why_not(action, ["models"]) == READ_ONLY_TEXT
+    assert reviews.asked == []  # read-only is decided without asking the server
 
 
 def test_the_read_only_check_alone_raises_the_same_refusal() -> None:
@@ -83,9 +79,8 @@ def test_the_read_only_check_alone_raises_the_same_refusal() -> None:
 @pytest.mark.parametrize("action", sorted(guard.MUTATIONS))
 def test_a_viewer_gets_the_one_rbac_refusal_per_namespace(action: guard.Mutation) -> None:
     need = NEEDS[action][0]
-    found = guard.refusals(
-        Reviews(), action, ["b", "a", "a"], read_only=False, profile="kwok", user="kwok-viewer"
-    )
+    viewer = Guard(Reviews(), read_only=False, profile="kwok", user="kwok-viewer")
+    found = viewer.refusals(action, ["b", "a", "a"])
     assert [r.text for r in found] == [
         f"forbidden: user 'kwok-viewer' may not {need.verb} {need.resource} in namespace "
         f"{namespace}; nothing was sent (ask for a role that allows it)"
@@ -93,23 +88,23 @@ def test_a_viewer_gets_the_one_rbac_refusal_per_namespace(action: guard.Mutation
     ]
     assert not any(r.read_only for r in found)
     with pytest.raises(Refusal, match="in namespace a;"):
-        guard.check(Reviews(), action, ["b", "a"], read_only=False, profile="k", user="kwok-viewer")
+        viewer.check(action, ["b", "a"])
+    assert viewer.why_not(action, ["a"]) == found[0].text
 
 
 def test_allowed_in_every_namespace_is_no_refusal_and_each_need_is_asked() -> None:
     allowed = {(n.verb, n.resource, ns) for n in NEEDS["autoscale"] for ns in ("a", "b")}
     reviews = Reviews(allowed)
-    assert (
-        guard.refusals(reviews, "autoscale", ["a", "b"], read_only=False, profile="k", user="u")
-        == []
-    )
+    oncall = Guard(reviews, read_only=False, profile="kwok", user="u")
+    assert oncall.refusals("autoscale", ["a", "b"]) == []
     assert reviews.asked == [
         ("create", "horizontalpodautoscalers", "a"),
         ("patch", "horizontalpodautoscalers", "a"),
         ("create", "horizontalpodautoscalers", "b"),
         ("patch", "horizontalpodautoscalers", "b"),
     ]
-    guard.check(reviews, "autoscale", ["a"], read_only=False, profile="k", user="u")
+    oncall.check("autoscale", ["a"])
+    assert oncall.why_not("autoscale", ["a"]) == ""
 
 
 def test_a_second_need_refused_is_named() -> None:
@@ -124,7 +119,7 @@ def test_without_a_user_the_refusal_says_you() -> None:
 
 
 def test_a_review_that_cannot_be_asked_is_offered_by_the_deck_and_raised_by_the_cli() -> None:
-    why = guard.why_not(Unreachable(), "rollout", ["a"], read_only=False, profile="k", user="u")
-    assert why == ""
+    unreachable = Guard(Unreachable(), read_only=False, profile="kwok", user="u")
+    assert unreachable.why_not("rollout", ["a"]) == ""
     with pytest.raises(ConnectionError):
-        guard.check(Unreachable(), "rollout", ["a"], read_only=False, profile="k", user="u")
+        unreachable.check("rollout", ["a"])
