@@ -30,7 +30,7 @@ from serving.errors import (
     PredictorError,
     UnsupportedMediaType,
 )
-from serving.http11 import HttpRequest, HttpResponse
+from serving.exchange import HttpRequest, HttpResponse
 from serving.metrics import PredictorMetrics
 from serving.precomputed import KeyRequest, KeysNotFound
 from serving.routing import Endpoint, Route, UnknownVerb, resolve

@@ -16,6 +16,9 @@ from serving import __version__
 from serving.envflags import EnvDefaultParser, non_negative_float, number, positive_int
 
 RUNTIME_CHOICES = ("auto", "savedmodel", "tflite", "tflite-int8")
+# The HTTP transports over the same handlers: aiohttp's own server (the default) and the lean
+# httptools one (lowest per-request overhead); see serving.server.
+HTTP_SERVER_CHOICES = ("aiohttp", "httptools")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class PredictorConfig:
     drain_seconds: float
     cache_dir: Path
     log_level: str
+    http_server: str = "aiohttp"
 
     @property
     def batching(self) -> bool:
@@ -54,6 +58,16 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0..65535, got {text}")
     return value
+
+
+def _http_server(text: str) -> str:
+    # A type, not only choices: argparse checks choices on the command line but not on a
+    # default, and the default may come from FLEETDECK_HTTP_SERVER.
+    if text not in HTTP_SERVER_CHOICES:
+        raise argparse.ArgumentTypeError(
+            f"must be one of {', '.join(HTTP_SERVER_CHOICES)}, got {text!r}"
+        )
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where fetched model versions are kept",
     )
     add(
+        "--http-server",
+        type=_http_server,
+        choices=HTTP_SERVER_CHOICES,
+        default="aiohttp",
+        help="the HTTP server carrying the API: aiohttp (default) or httptools (leanest)",
+    )
+    add(
         "--log-level",
         default="info",
         choices=("debug", "info", "warning", "error"),
@@ -142,4 +163,5 @@ def parse_args(argv: Sequence[str] | None = None) -> PredictorConfig:
         drain_seconds=args.drain_seconds,
         cache_dir=Path(args.cache_dir),
         log_level=args.log_level,
+        http_server=args.http_server,
     )

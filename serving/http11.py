@@ -1,6 +1,7 @@
-"""The predictor's HTTP/1.1 server: an asyncio protocol over httptools (llhttp).
+"""The predictor's lean HTTP/1.1 transport (``--http-server httptools``): an asyncio protocol
+over httptools (llhttp). The default is aiohttp's own server (``serving.transport_aiohttp``).
 
-Why not aiohttp's server: on the LiteRT path the whole prediction (parse, validate, invoke,
+Why this one exists: on the LiteRT path the whole prediction (parse, validate, invoke,
 encode) costs less than aiohttp's own per-request machinery (request and stream objects, a task
 per request, the payload reader). Measured here at c=16 on one core: aiohttp answering a constant
 JSON body serves ~20–23k req/s; a minimal aiohttp predictor ~11k; the same predictor on this
@@ -36,32 +37,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import http
 import logging
-import os
-import re
-import socket
-import struct
-import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from types import CoroutineType
 from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
 
+from serving.exchange import (
+    HANDSHAKE_SETTLE_SECONDS,
+    HEADER_NAME,
+    INTERNAL_ERROR,
+    MAX_FIELD_BYTES,
+    MAX_HEADER_FIELDS,
+    MAX_REQUEST_LINE_BYTES,
+    QUIET_BEFORE_CLOSE_SECONDS,
+    UNSAFE_HEADER_VALUE,
+    ErrorResponder,
+    Handler,
+    HttpRequest,
+    HttpResponse,
+    refuse_new_handshakes,
+)
+
+# Re-exported: tests and older code import the request types and limits from here.
+__all__ = [
+    "FEED_SLICE_BYTES",
+    "HEAD_TIMEOUT_SECONDS",
+    "MAX_FIELD_BYTES",
+    "MAX_HEADER_FIELDS",
+    "MAX_REQUEST_LINE_BYTES",
+    "HttpConnection",
+    "HttpRequest",
+    "HttpResponse",
+    "HttpServer",
+    "encode_response",
+]
+
 log = logging.getLogger("serving.http")
 
-# What a client may send, aiohttp's defaults (aiohttp.web_protocol.RequestHandler: max_line_size
-# 8190, max_field_size 8190, max_headers 128), so both transports refuse the same requests.
-# Written once here for the aiohttp transport to pass on. (aiohttp answers all three with 400,
-# "Got more than 8190 bytes"; this server gives the statuses named for them, 414 and 431.)
-MAX_REQUEST_LINE_BYTES = 8190  # method, target and version (the target alone in aiohttp)
-MAX_FIELD_BYTES = 8190  # one header field, name and value together (as aiohttp's C parser)
-MAX_HEADER_FIELDS = 128
 # A request head (request line and header fields) must have arrived this long after its first
 # byte (nginx's client_header_timeout): a client sending a byte at a time is cut with 408.
 HEAD_TIMEOUT_SECONDS = 60.0
@@ -74,18 +92,11 @@ FEED_SLICE_BYTES = 16 * 1024
 _UNFLUSHED_LIMIT = MAX_FIELD_BYTES + FEED_SLICE_BYTES + 1024
 IDLE_SWEEP_SECONDS = 5.0
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-INTERNAL_ERROR = "internal error; see the predictor's log"
 MAX_PIPELINED = 16  # queued requests per connection before reading pauses
 # After the last answer and our FIN, what the client still sends is read and dropped this long:
 # closing a socket with unread data makes the kernel send a reset, and a reset can destroy
 # answers the client has not read yet.
 LINGER_SECONDS = 2.0
-# At shutdown an idle connection is closed once its client has been silent this long: one that
-# was just accepted or just answered is most likely sending a request right now.
-QUIET_BEFORE_CLOSE_SECONDS = 1.0
-# Between refusing new handshakes and closing the listener: handshakes already under way
-# complete and are accepted (and answered) instead of being reset in the accept queue.
-HANDSHAKE_SETTLE_SECONDS = 0.1
 
 
 class _Refused(Exception):
@@ -98,50 +109,7 @@ class _Refused(Exception):
         self.message = message
 
 
-class HttpRequest:
-    """One parsed request. Header names are lower-case; repeated headers are comma-joined."""
-
-    __slots__ = ("body", "body_exceeded", "headers", "method", "path", "query")
-
-    def __init__(self, method: str, path: str, query: str, headers: dict[str, str]) -> None:
-        self.method = method
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.body = b""
-        self.body_exceeded = False  # the body is over the limit and was not read
-
-    @property
-    def content_length(self) -> int | None:
-        value = self.headers.get("content-length")
-        return int(value) if value is not None and value.isdigit() else None
-
-
-class HttpResponse:
-    __slots__ = ("body", "content_type", "headers", "status")
-
-    def __init__(
-        self,
-        body: bytes,
-        status: int = 200,
-        content_type: str = "application/json",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.body = body
-        self.status = status
-        self.content_type = content_type
-        self.headers = headers
-
-
-Answer = HttpResponse | Awaitable[HttpResponse]
-Handler = Callable[[HttpRequest], Answer]
-ErrorResponder = Callable[[int, str], HttpResponse]
-
 _REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
-# What may never appear in a header value we send (CR and LF would end the field and start
-# another: header injection), and what a header name is made of (RFC 9110 token).
-_UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Content types already checked and encoded: handlers use a handful.
 _CONTENT_TYPES: dict[str, bytes] = {}
 _CONTENT_TYPES_CACHED = 32
@@ -149,13 +117,13 @@ _CONTENT_TYPES_CACHED = 32
 
 def _header_value(name: str, value: str) -> bytes:
     """``value`` encoded for a header field, or ValueError when it could end the field."""
-    if _UNSAFE_VALUE.search(value) is not None:
+    if UNSAFE_HEADER_VALUE.search(value) is not None:
         raise ValueError(f"the value of the {name!r} header holds CR, LF or NUL: {value!r}")
     return value.encode("latin-1")
 
 
 def _header_field(name: str, value: str) -> bytes:
-    if _TOKEN.fullmatch(name) is None:
+    if HEADER_NAME.fullmatch(name) is None:
         raise ValueError(f"not a header name: {name!r}")
     return b"%s: %s\r\n" % (name.encode("ascii"), _header_value(name, value))
 
@@ -276,7 +244,7 @@ class HttpServer:
         self.closing = True
         self.keep_alive = False
         if self._server is not None:
-            if _refuse_new_handshakes(self._server.sockets):
+            if refuse_new_handshakes(self._server.sockets):
                 await asyncio.sleep(HANDSHAKE_SETTLE_SECONDS)
             self._server.close()
         for connection in list(self.connections):
@@ -362,46 +330,6 @@ class HttpServer:
             elif connection.in_head and connection.message_started < head_deadline:
                 connection.time_out()  # sending its head a byte at a time
         self._sweeper = asyncio.get_running_loop().call_later(self._sweep_seconds, self._sweep_idle)
-
-
-# A classic BPF socket filter for a listening TCP socket, run on each packet with the TCP header
-# at offset 0: drop a bare SYN (a new handshake), keep everything else.
-_BPF_LD_B_ABS, _BPF_AND_K, _BPF_JEQ_K, _BPF_RET_K = 0x30, 0x54, 0x15, 0x06
-_TCP_FLAGS_OFFSET, _SYN, _ACK = 13, 0x02, 0x10
-_DROP_NEW_HANDSHAKES = (
-    (_BPF_LD_B_ABS, 0, 0, _TCP_FLAGS_OFFSET),
-    (_BPF_AND_K, 0, 0, _SYN | _ACK),
-    (_BPF_JEQ_K, 0, 1, _SYN),
-    (_BPF_RET_K, 0, 0, 0),  # drop
-    (_BPF_RET_K, 0, 0, 0xFFFFFFFF),  # keep the whole packet
-)
-_SO_ATTACH_FILTER = 26  # Linux
-
-
-def _refuse_new_handshakes(listeners: Any) -> bool:
-    """Make the kernel ignore new connection attempts on the listening sockets while the
-    handshakes already under way complete; True when it could (Linux).
-
-    Why: closing a listener resets every connection waiting in its accept queue, and those
-    clients have already sent their requests. A connect that is ignored instead retries, finds
-    the listener closed and is refused: the client knows it sent nothing.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    program = ctypes.create_string_buffer(
-        b"".join(struct.pack("HBBI", *op) for op in _DROP_NEW_HANDSHAKES)
-    )
-    fprog = struct.pack("HL", len(_DROP_NEW_HANDSHAKES), ctypes.addressof(program))
-    refused = False
-    for listener in listeners:
-        try:
-            # A duplicate of the descriptor: the loop's own socket object stays untouched.
-            with socket.socket(fileno=os.dup(listener.fileno())) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
-            refused = True
-        except OSError as exc:
-            log.debug("cannot refuse new handshakes before closing the listener: %s", exc)
-    return refused
 
 
 class HttpConnection(asyncio.Protocol):

@@ -1,5 +1,7 @@
 """The predictor process: listen at once, load in the background, drain on SIGTERM.
 
+The HTTP transport is aiohttp's own server by default, or the lean httptools one
+(``--http-server``); both carry the same handlers (``serving.app``) and drain the same way.
 The socket opens before the model loads so liveness answers from the first second while
 readiness waits for fetch, verify, load and warm-up. On SIGTERM (or Ctrl-C) the predictor turns
 not-ready, keeps serving for the drain window so load balancers can take it out of rotation
@@ -17,7 +19,7 @@ import signal
 
 from serving.app import PredictorHttp, error_response
 from serving.config import PredictorConfig
-from serving.http11 import HttpServer
+from serving.exchange import ErrorResponder, Handler, HttpTransport
 from serving.metrics import PredictorMetrics
 from serving.served_model import ServedModel
 
@@ -31,9 +33,11 @@ async def serve(config: PredictorConfig) -> int:
     metrics = PredictorMetrics()
     served = ServedModel(config, metrics)
     http = PredictorHttp(served, metrics, config.max_body_bytes)
-    server = HttpServer(http.handle, error_response, max_body_bytes=config.max_body_bytes)
+    server = make_transport(
+        config.http_server, http.handle, error_response, max_body_bytes=config.max_body_bytes
+    )
     port = await server.start(config.host, config.port, backlog=2048)
-    log.info("listening on http://%s:%d", config.host, port)
+    log.info("listening on http://%s:%d (%s)", config.host, port, config.http_server)
 
     stop_requested = asyncio.Event()
     signals_seen = 0
@@ -70,3 +74,19 @@ async def serve(config: PredictorConfig) -> int:
     http.close()
     log.info("stopped")
     return 0
+
+
+def make_transport(
+    name: str, handler: Handler, error_response: ErrorResponder, *, max_body_bytes: int
+) -> HttpTransport:
+    """The HTTP server ``name`` (``serving.config.HTTP_SERVER_CHOICES``) over ``handler``.
+    Imported here so a predictor loads only the transport it runs."""
+    if name == "aiohttp":
+        from serving.transport_aiohttp import AiohttpServer
+
+        return AiohttpServer(handler, error_response, max_body_bytes=max_body_bytes)
+    if name == "httptools":
+        from serving.http11 import HttpServer
+
+        return HttpServer(handler, error_response, max_body_bytes=max_body_bytes)
+    raise ValueError(f"unknown HTTP server {name!r}; choose aiohttp or httptools")

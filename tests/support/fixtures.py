@@ -14,13 +14,16 @@ StartPredictor = Callable[..., PredictorProcess]
 
 @pytest.fixture
 def start_predictor(tmp_path: Path) -> Iterator[StartPredictor]:
-    """Start predictors with the given flags; every one is stopped after the test."""
+    """Start predictors with the given flags (``http_server=``: the transport, else the
+    default); every one is stopped after the test."""
     started: list[PredictorProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> PredictorProcess:
+    def start(
+        *args: str, env: dict[str, str] | None = None, http_server: str | None = None
+    ) -> PredictorProcess:
         log = tmp_path / f"predictor-{len(started)}.log"
         args = ("--cache-dir", str(tmp_path / "cache"), *args)
-        predictor = PredictorProcess(log, *args, env=env)
+        predictor = PredictorProcess(log, *args, env=env, http_server=http_server)
         started.append(predictor)
         return predictor
 

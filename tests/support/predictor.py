@@ -18,10 +18,20 @@ LISTENING = re.compile(r"listening on http://[^:]+:(\d+)")
 
 
 class PredictorProcess:
-    def __init__(self, log_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    """``http_server`` picks the transport (``--http-server``); None: the predictor's default."""
+
+    def __init__(
+        self,
+        log_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        http_server: str | None = None,
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         command = [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", "0", *args]
+        if http_server is not None:
+            command += ["--http-server", http_server]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel
@@ -41,8 +42,15 @@ async def _load_through_sigterm(
     return statuses, ready_status
 
 
+# Each transport once; TensorFlow (slow to load) only on the default one, the lean transport
+# with LiteRT (its requests still wait in the micro-batcher, so some are in flight at SIGTERM).
+@pytest.mark.parametrize(
+    ("http_server", "runtime"),
+    [("aiohttp", "savedmodel"), ("httptools", "tflite-int8")],
+    ids=["aiohttp-savedmodel", "httptools-litert"],
+)
 def test_sigterm_under_concurrent_load_loses_no_request_and_exits_zero(
-    tiny_model: TinyModel, start_predictor: StartPredictor
+    tiny_model: TinyModel, start_predictor: StartPredictor, http_server: str, runtime: str
 ) -> None:
     drain = 3.0
     predictor = start_predictor(
@@ -51,9 +59,10 @@ def test_sigterm_under_concurrent_load_loses_no_request_and_exits_zero(
         "--drain-seconds",
         str(drain),
         "--runtime",
-        "savedmodel",
+        runtime,
         "--batch-timeout-ms",
         "2",
+        http_server=http_server,
     )
     predictor.wait_ready()
     body = {"instances": [tiny_model.images[0].tolist()]}
