@@ -59,3 +59,32 @@ def test_bad_flags_exit_2_naming_the_flag(
         parse_args(argv)
     assert exited.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def test_the_http_server_is_aiohttp_by_default_and_chosen_by_flag_or_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert parse_args(["--model-uri", "x"]).http_server == "aiohttp"
+    assert parse_args(["--model-uri", "x", "--http-server", "httptools"]).http_server == "httptools"
+    monkeypatch.setenv("FLEETDECK_HTTP_SERVER", "httptools")
+    assert parse_args(["--model-uri", "x"]).http_server == "httptools"
+    # the command line wins
+    assert parse_args(["--model-uri", "x", "--http-server", "aiohttp"]).http_server == "aiohttp"
+
+
+@pytest.mark.parametrize("where", ["flag", "environment"])
+def test_an_unknown_http_server_exits_2_naming_the_choices(
+    where: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--model-uri", "x"]
+    if where == "flag":
+        argv += ["--http-server", "nginx"]
+    else:
+        monkeypatch.setenv("FLEETDECK_HTTP_SERVER", "nginx")
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--http-server" in err
+    assert "aiohttp, httptools" in err
+    assert "'nginx'" in err
