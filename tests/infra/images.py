@@ -190,7 +190,9 @@ class Container:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for pid in _descendants(self.process.pid):
-                if word in _command_line(pid):
+                words = _command_line(pid)
+                # buildah-chroot-runtime and buildah-chroot-exec stand between buildah and it.
+                if word in words and not words[0].startswith("buildah"):
                     return pid
             if self.process.poll() is not None:
                 break
