@@ -40,7 +40,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
 from serving.exchange import (
     HANDSHAKE_SETTLE_SECONDS,
@@ -76,7 +76,7 @@ class _Connection(RequestHandler):
     ``_current_request``), which ``aiohttp>=3.14`` has; the integration tests cover each use.
     """
 
-    __slots__ = ("error_response", "last_activity", "peer_closed")
+    __slots__ = ("error_response", "last_activity", "peer_closed", "refused")
 
     def __init__(
         self, manager: _Server, *, loop: asyncio.AbstractEventLoop, keepalive_seconds: float
@@ -94,10 +94,19 @@ class _Connection(RequestHandler):
         self.error_response = manager.error_response
         self.last_activity = time.monotonic()
         self.peer_closed = False  # the client half-closed: it sends nothing more
+        self.refused = False  # a request could not be parsed: what follows is dropped
 
     def data_received(self, data: bytes) -> None:
+        if self.refused:
+            # aiohttp would feed it to its failed parser again, queueing one more 400 (and a
+            # copy of the data) per read: a 5 MB URL took 15 MB. Dropped, as the stream is out
+            # of sync; the connection closes after the 400.
+            return
         self.last_activity = time.monotonic()
         super().data_received(data)
+        messages = self._messages
+        if messages and isinstance(messages[-1][0], _ErrInfo):
+            self.refused = True
 
     def eof_received(self) -> bool:  # type: ignore[override]  # aiohttp's returns None
         """The client half-closed: answer what it sent, then close. Returning True keeps our
@@ -298,6 +307,10 @@ class AiohttpServer:
         protocol = request.protocol
         if (
             close
+            # A request we could not make sense of: its client may be out of step with the
+            # stream too (aiohttp reads past what llhttp tolerates, e.g. a 100 KB chunk
+            # extension), so nothing more is read from it.
+            or answer.status == 400
             or "upgrade" in headers  # nothing sent after it is read (it may be another protocol)
             or (isinstance(protocol, _Connection) and protocol.closes_after)
         ):

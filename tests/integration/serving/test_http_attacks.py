@@ -13,6 +13,7 @@ httptools one, each with the statuses it documents where the two differ.
 from __future__ import annotations
 
 import json
+import re
 import select
 import socket
 import time
@@ -35,6 +36,12 @@ SOCKET_TIMEOUT = 30.0  # a guard against hanging forever, never a measurement
 # before it. A server that buffers what it is sent takes 10-100 × more for these inputs.
 PEAK_MB = 24.0
 KEPT_MB = 8.0
+# What two waves of 2,000 connections may leave. A connection costs 4-6 KB of Python objects
+# (aiohttp's handler, parser, task, queue and timer; our protocol and parser), all freed on close
+# (tracemalloc: back to under 1 MB), but the allocators keep some 8-10 MB of the freed pages
+# for reuse. What matters is that the next wave reuses them: REUSED_MB.
+IDLE_KEPT_MB = 14.0
+REUSED_MB = 2.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class Predictor:
     transport: Transport
     image: list[Any]
     peaks: list[float] = field(default_factory=list)
+    kept_mb: float = KEPT_MB  # what the test at hand may leave (the fixture resets it)
 
     @property
     def port(self) -> int:
@@ -233,7 +241,8 @@ def attacked(predictor: Predictor) -> Iterator[Predictor]:
     healthy(predictor)
     after = predictor.status("VmRSS")
     assert peak - before <= PEAK_MB, f"RSS peaked at {peak:.1f} MB from {before:.1f} MB"
-    assert after - before <= KEPT_MB, f"RSS {after:.1f} MB after, {before:.1f} MB before"
+    assert after - before <= predictor.kept_mb, f"RSS {after:.1f} MB after, {before:.1f} MB before"
+    predictor.kept_mb = KEPT_MB
 
 
 def healthy(predictor: Predictor) -> None:
@@ -242,6 +251,12 @@ def healthy(predictor: Predictor) -> None:
     predicted = send(predictor.port, request_bytes("POST", V1_PREDICT, predictor.v1_body()))
     assert predicted.status == 200, predicted.body
     assert len(predicted.json()["predictions"]) == 1
+
+
+def answers_in(received: bytes) -> list[bytes]:
+    """The answers in ``received``, each from its status code on. (aiohttp answers a request
+    it could not parse as HTTP/1.0: it never learnt the request's version.)"""
+    return re.split(rb"HTTP/1\.[01] ", received)[1:]
 
 
 def assert_refused(outcome: Outcome, status: int | None = None) -> None:
@@ -380,7 +395,7 @@ def test_transfer_encoding_with_whitespace_is_read_as_chunked_or_refused(
         everything = b""
         while chunk := sock.recv(1 << 16):
             everything += chunk
-    answers = everything.split(b"HTTP/1.1 ")[1:]
+    answers = answers_in(everything)
     statuses = [a[:3] for a in answers]
     assert statuses in ([b"200", b"200"], [b"400"]), answers
     if statuses == [b"200", b"200"]:
@@ -516,7 +531,7 @@ def test_upgrades_other_protocols_and_versions_are_refused_or_answered_once_and_
         everything = b""
         while chunk := sock.recv(1 << 16):  # until the predictor closes
             everything += chunk
-    statuses = [int(answer[:3]) for answer in everything.split(b"HTTP/1.1 ")[1:]]
+    statuses = [int(answer[:3]) for answer in answers_in(everything)]
     assert len(statuses) <= 2, everything
     assert all(status == 400 for status in statuses[1:]), everything
     assert statuses[:1] in ([], [200], [400]), everything
@@ -605,6 +620,16 @@ def _read_answer(sock: socket.socket) -> bytes:
 
 
 def test_2000_idle_connections_cost_little_and_others_are_served(attacked: Predictor) -> None:
+    attacked.kept_mb = IDLE_KEPT_MB
+    after_waves = []
+    for _ in range(2):  # the second wave must reuse what the first left, not add to it
+        _idle_connections(attacked)
+        healthy(attacked)
+        after_waves.append(attacked.status("VmRSS"))
+    assert after_waves[1] - after_waves[0] <= REUSED_MB, after_waves
+
+
+def _idle_connections(attacked: Predictor) -> None:
     idle = []
     try:
         for _ in range(2000):
