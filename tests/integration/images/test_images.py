@@ -132,6 +132,7 @@ def serve_and_check(
     assert container.config["User"] == str(PREDICTOR_UID)
     assert container.files("*.tflite") == []
     assert container.files("manifest.json") == []
+    assert container.files("tensorflow*") == []  # LiteRT serving needs no TensorFlow
 
     predictor = ImagePredictor(container, log, f"{store_uri}/digits")
     live = predictor.get("/v2/health/live")  # liveness never waits on the model
