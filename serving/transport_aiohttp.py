@@ -14,8 +14,9 @@ leaves to an application:
   ``client_max_size``): a declared length over it is answered (413 by the handlers) without
   reading a byte and the connection closes; ``Expect: 100-continue`` is answered only for a
   body that will be read; a body that stops arriving for ``keepalive_seconds`` is 408;
-- a target that is not a path (absolute-form, ``*``, authority-form) is 400, and a request
-  asking for an Upgrade is answered and its connection closed, so nothing sent after it is read;
+- a target that is not a path (absolute-form, ``*``, authority-form) is 400; a request asking
+  for an Upgrade is answered and its connection closed, so nothing sent after it is read; after
+  any 400 the connection closes (a client we could not make sense of may be out of step);
 - parse errors answered as JSON ``{"error": ...}`` like every other error, and logged on one
   line at debug level (aiohttp logs a traceback for each);
 - a client that half-closes after its requests still gets their answers (aiohttp closes at once);
@@ -189,12 +190,12 @@ class _Server(web.Server):
 
 
 def _web_response(response: HttpResponse) -> web.Response:
-    return web.Response(
-        body=response.body,
-        status=response.status,
-        content_type=response.content_type,
-        headers=response.headers,
-    )
+    # Content-Type as a header: aiohttp's content_type argument refuses parameters such as
+    # Prometheus's "text/plain; version=0.0.4; charset=utf-8".
+    headers = {"Content-Type": response.content_type}
+    if response.headers:
+        headers.update(response.headers)
+    return web.Response(body=response.body, status=response.status, headers=headers)
 
 
 class _Refusal(Exception):
@@ -276,8 +277,9 @@ class AiohttpServer:
                 ):
                     connection.force_close()
             await asyncio.sleep(_SHUTDOWN_POLL_SECONDS)
-        # What is left has run out of time: aiohttp cancels and closes it.
-        await server.shutdown(0.0)
+        # What is left has run out of time: aiohttp cancels and closes it. (Not 0: aiohttp
+        # reads a timeout of 0 as none, and would wait for it.)
+        await server.shutdown(_SHUTDOWN_POLL_SECONDS)
         await runner.cleanup()
 
     # -- the one handler aiohttp calls --------------------------------------------------------
@@ -326,7 +328,11 @@ class AiohttpServer:
             return
         content = request.content
         if content.is_eof():  # all of it arrived with the head: the common, small request
-            exchange.body = content.read_nowait(-1)
+            body = content.read_nowait(-1)
+            if len(body) > limit:  # chunked, no length given
+                exchange.body_exceeded = True
+            else:
+                exchange.body = body
             return
         expect = exchange.headers.get("expect")
         if expect is not None:

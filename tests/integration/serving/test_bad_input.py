@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.serving.conftest import HTTP_SERVERS
 from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel
 from tests.support.predictor import PredictorProcess
@@ -98,11 +99,16 @@ def test_unparseable_bodies_and_wrong_content_types_are_refused(
     assert words in answer.json()["error"]
 
 
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
 def test_a_body_over_the_limit_gets_413(
-    tiny_model: TinyModel, start_predictor: StartPredictor
+    tiny_model: TinyModel, start_predictor: StartPredictor, http_server: str
 ) -> None:
     predictor = start_predictor(
-        "--model-uri", str(tiny_model.version_dir), "--max-body-bytes", "4096"
+        "--model-uri",
+        str(tiny_model.version_dir),
+        "--max-body-bytes",
+        "4096",
+        http_server=http_server,
     )
     predictor.wait_ready()
     answer = predictor.post(V1, {"instances": [IMAGE] * 40})

@@ -671,6 +671,21 @@ def test_expect_100_continue_over_the_body_limit_is_413_without_reading_the_body
         assert sock.recv(1) == b""  # closed
 
 
+@pytest.mark.parametrize("pieces", [1, 64], ids=["in-one-piece", "in-64-pieces"])
+def test_a_chunked_body_over_the_limit_is_413_and_closed(attacked: Predictor, pieces: int) -> None:
+    """No length to refuse up front: the body is counted as it arrives, whether all of it came
+    with the head or it trickles in."""
+    chunk = b"%x\r\n%s\r\n" % (MAX_BODY_BYTES // pieces + 1, b"1" * (MAX_BODY_BYTES // pieces + 1))
+    raw = request_bytes(
+        "POST",
+        V1_PREDICT,
+        chunk * pieces + b"0\r\n\r\n",
+        headers=("Host: predictor", "Content-Type: application/json", "Transfer-Encoding: chunked"),
+        length=False,
+    )
+    assert_refused(send(attacked.port, raw), 413)
+
+
 def test_deeply_nested_json_is_400_without_a_recursion_error(attacked: Predictor) -> None:
     depth = 100_000
     body = b'{"instances": ' + b"[" * depth + b"]" * depth + b"}"
