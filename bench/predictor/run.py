@@ -245,6 +245,11 @@ def targets(store: Path, kserve_python: Path) -> list[Target]:
         str(store / "cache"),
     ]
     v1, v2 = "/v1/models/digits:predict", "/v2/models/digits/infer"
+
+    def serving_int8(*program: str) -> list[str]:
+        """A baseline server's command, serving the same LiteRT int8 file as ours."""
+        return [*program, "--port", "{port}", "--model-path", str(version / "model.int8.tflite")]
+
     return [
         Target(
             "HTTP ceiling (aiohttp, constant JSON)",
@@ -254,15 +259,7 @@ def targets(store: Path, kserve_python: Path) -> list[Target]:
         ),
         Target(
             "minimal aiohttp predictor (LiteRT int8)",
-            [
-                sys.executable,
-                "-m",
-                "bench.predictor.minimal_aiohttp",
-                "--port",
-                "{port}",
-                "--model-path",
-                str(version / "model.int8.tflite"),
-            ],
+            serving_int8(sys.executable, "-m", "bench.predictor.minimal_aiohttp"),
             v1,
             v1_body,
         ),
@@ -290,14 +287,7 @@ def targets(store: Path, kserve_python: Path) -> list[Target]:
         ),
         Target(
             "KServe ModelServer, LiteRT int8",
-            [
-                str(kserve_python),
-                "bench/predictor/kserve_server.py",
-                "--port",
-                "{port}",
-                "--model-path",
-                str(version / "model.int8.tflite"),
-            ],
+            serving_int8(str(kserve_python), "bench/predictor/kserve_server.py"),
             v1,
             v1_body,
         ),
