@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
+from tests.infra.require import missing_infra
 
 OTHER_UID = 65534
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -26,11 +26,12 @@ def as_other_user(command: Sequence[str]) -> list[str]:
 
 
 def require_other_user() -> None:
-    """Skip unless this process can become another user (root, setpriv, a system Python)."""
+    """Skip (a developer's machine) or fail (CI) unless this process can become another user
+    (root, setpriv, a system Python)."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to act as another user (uid 65534)")
+        missing_infra("root and setpriv, to act as another user (uid 65534)")
     if not Path(SYSTEM_PYTHON).exists():
-        pytest.skip(f"needs {SYSTEM_PYTHON} for the other user's snippets")
+        missing_infra(f"{SYSTEM_PYTHON}, for the other user's snippets")
 
 
 def run_python(snippet: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
