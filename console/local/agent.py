@@ -90,10 +90,12 @@ class Agent:
         self._kick.set()
 
     async def wait_for_change(self, after: int, wait: float) -> None:
-        if self.generation > after or wait <= 0:
+        """Return on the next change, after ``wait`` seconds, or when the agent stops: a
+        waiting client must not hold the agent's shutdown for the rest of its long poll."""
+        if self.generation > after or wait <= 0 or self._stop.is_set():
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), wait)
+            await asyncio.wait_for(_first(self._changed, self._stop), wait)
 
     def request_stop(self) -> None:
         self._stop.set()
