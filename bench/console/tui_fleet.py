@@ -39,7 +39,7 @@ from bench import readme
 from console.backends.kubernetes.backend import KubernetesBackend, api_client_for
 from console.profile import load_profile
 from console.tui.app import DeckApp
-from console.tui.rows import COLUMNS, build_rows, parse_filter
+from console.views.fleet_rows import COLUMNS, build_rows, parse_filter
 
 DEFAULT_KUBECONFIG = Path.home() / ".cache/fleetdeck/run/cluster/kubeconfig"
 CONTEXT = "kwok-admin"
@@ -196,7 +196,7 @@ def datatable_filter_ms(count: int) -> tuple[float, list[float]]:
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
 
-    from console.tui.rows import visible_rows
+    from console.views.fleet_rows import visible_rows
 
     fixed = [d for d in _synthetic(count)]
     rows = build_rows(fixed)
@@ -229,7 +229,7 @@ def datatable_filter_ms(count: int) -> tuple[float, list[float]]:
 
 
 def _order() -> Any:
-    from console.tui.rows import SortOrder
+    from console.views.fleet_rows import SortOrder
 
     return SortOrder()
 

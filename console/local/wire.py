@@ -1,4 +1,4 @@
-"""The agent API's JSON: ``console.model`` types out (``console.output.to_json``) and back."""
+"""The agent API's JSON: ``console.model`` types out (``console.views.format.to_json``) and back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typing
 from datetime import datetime
 from typing import Any, TypeVar
 
-from console.output import to_json
+from console.views.format import to_json
 
 __all__ = ["from_json", "to_json"]
 

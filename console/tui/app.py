@@ -21,7 +21,6 @@ from textual.screen import Screen
 from console.backends.base import LogRequest
 from console.profile import Profile
 from console.tui.context import DeckContext, PaletteCommand
-from console.tui.fleet_data import MetricsSource, utc_now
 from console.tui.screens.batch import BatchListScreen, BatchRuns
 from console.tui.screens.fleet import ACTION_KEYS, FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
@@ -30,6 +29,7 @@ from console.tui.screens.models import ModelsScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.screens.prompt import COMMAND_HELP, CommandPrompt
 from console.tui.screens.training import TrainingScreen
+from console.views.fleet_data import MetricsSource, utc_now
 
 LOG_TAIL = 500
 

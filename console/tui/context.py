@@ -10,8 +10,8 @@ from typing import Any
 from console.batch.runner import AuditContext
 from console.core.guard import Guard, Mutation
 from console.profile import Profile
-from console.tui.fleet_data import Clock, MetricsSource, utc_now
 from console.tui.permissions import Permissions, read_only_permissions
+from console.views.fleet_data import Clock, MetricsSource, utc_now
 
 PaletteCommand = tuple[str, str, Callable[[], Any]]  # title, help, what it does
 

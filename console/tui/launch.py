@@ -10,7 +10,7 @@ from typing import Any
 from console import audit
 from console.backends import open_backend
 from console.profile import Profile, load_profile
-from console.tui.fleet_data import MetricsSource
+from console.views.fleet_data import MetricsSource
 
 
 def _kube_user(profile: Profile, context: str | None) -> str:

@@ -38,8 +38,8 @@ from console.batch.journal import (
 from console.batch.plan import Plan
 from console.batch.runner import Target, target_name
 from console.core import guard
-from console.output import printable
 from console.tui.context import DeckContext
+from console.views.format import printable
 
 DRAIN_SECONDS = 0.25
 GATE_EVERY = 4  # drains between refreshes of every target's gate numbers

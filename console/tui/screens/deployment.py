@@ -28,10 +28,8 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from console.backends.base import Autoscaling, ConditionInfo
 from console.batch.runner import ACTIONS, Action
 from console.model import EventInfo, ModelDeployment, PodInfo, RevisionInfo
-from console.output import age, printable
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.permissions import ACTION_LABELS, ACTION_TITLES
-from console.tui.rows import status_text
 from console.tui.screens.fleet import ACTION_KEYS, MIN_REFRESH_SECONDS
 from console.tui.widgets.metrics_plot import (
     MetricsPanel,
@@ -40,6 +38,8 @@ from console.tui.widgets.metrics_plot import (
     history_source,
     is_shown,
 )
+from console.views.fleet_rows import status_text
+from console.views.format import age, printable
 
 AUTOSCALER_REFRESH_SECONDS = 10.0
 

@@ -24,11 +24,13 @@ from textual.widgets import Footer, Input
 
 from console.batch.runner import ACTIONS, Action
 from console.model import DeploymentState
-from console.output import printable
 from console.tui.context import DeckContext, PaletteCommand
-from console.tui.fleet_data import FleetSnapshot, read_fleet
 from console.tui.permissions import ACTION_LABELS, ACTION_TITLES, check_permissions
-from console.tui.rows import (
+from console.tui.widgets.fleet_table import FleetTable
+from console.tui.widgets.metrics_plot import is_shown
+from console.tui.widgets.status_bar import StatusBar, StatusInfo
+from console.views.fleet_data import FleetSnapshot, read_fleet
+from console.views.fleet_rows import (
     COLUMNS,
     FleetRow,
     Key,
@@ -40,9 +42,7 @@ from console.tui.rows import (
     parse_filter,
     visible_rows,
 )
-from console.tui.widgets.fleet_table import FleetTable
-from console.tui.widgets.metrics_plot import is_shown
-from console.tui.widgets.status_bar import StatusBar, StatusInfo
+from console.views.format import printable
 
 MIN_REFRESH_SECONDS = 0.3
 # Refreshes are spaced by this many times the last read's duration, so re-reading a large

@@ -30,9 +30,9 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from console.backends.base import LogRequest
-from console.output import printable
-from console.tui.log_buffer import DEFAULT_CAPACITY, LogBuffer, PodColours, SearchQuery
 from console.tui.widgets.log_view import LogView
+from console.views.format import printable
+from console.views.log_buffer import DEFAULT_CAPACITY, LogBuffer, PodColours, SearchQuery
 
 FLUSH_SECONDS = 0.05  # hand-over cadence: 20 repaints a second at most, whatever the rate
 SINCE_KEYS = {"1": 60, "2": 5 * 60, "3": 15 * 60, "4": 30 * 60, "5": 60 * 60}

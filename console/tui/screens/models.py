@@ -23,10 +23,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.model import ActionResult, ModelDeployment
-from console.output import printable
 from console.profile import Profile
 from console.tui.context import DeckContext
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
+from console.views.format import printable
 from serving.manifest import Manifest, TableInfo
 
 # Fixed widths: stable columns while rows come and go.

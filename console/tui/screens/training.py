@@ -29,19 +29,19 @@ from textual_plotext import PlotextPlot
 
 from console.backends.base import LogRequest
 from console.model import ActionResult, JobPhase, TrainingJob
-from console.output import printable
 from console.profile import Profile
 from console.tui.context import DeckContext
-from console.tui.epoch_log import (
+from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
+from console.tui.widgets.train_form import TrainForm
+from console.views.epoch_log import (
     ROW_METRICS,
     JobProgress,
     format_metrics,
     format_scored,
     parse_progress,
 )
-from console.tui.fleet_data import Clock
-from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
-from console.tui.widgets.train_form import TrainForm
+from console.views.fleet_data import Clock
+from console.views.format import printable
 
 REFRESH_SECONDS = 5.0
 CHANGE_SECONDS = 2.0  # after the cache reports a change, load at most this often

@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.model import DeploymentState
-from console.tui.rows import COLUMNS, FleetRow, Key, SortOrder
+from console.views.fleet_rows import COLUMNS, FleetRow, Key, SortOrder
 
 GUTTER = 2
 GAP = 2

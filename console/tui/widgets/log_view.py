@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.tui.log_buffer import LogBuffer, PodColours, SearchQuery, split_pod_prefix
+from console.views.log_buffer import LogBuffer, PodColours, SearchQuery, split_pod_prefix
 
 # C0 (but tab, expanded, and newline), DEL and C1: 0x9b alone is a CSI to some terminals.
 _CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f]")

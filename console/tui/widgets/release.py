@@ -24,10 +24,10 @@ from console import audit
 from console.batch.runner import AuditContext
 from console.model import ActionResult, DeployRequest, ModelDeployment
 from console.names import InvalidName, check_label
-from console.output import printable
 from console.tui.context import DeckContext
 from console.tui.screens.action_dialog import ActionDialog
 from console.tui.widgets.submit_dialog import SubmitDialog
+from console.views.format import printable
 
 DIALOG_CSS = """
     {name} {{ align: center middle; }}

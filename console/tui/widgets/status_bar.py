@@ -10,8 +10,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from console.backends.base import Connection
-from console.output import printable
-from console.tui.rows import FleetCounts
+from console.views.fleet_rows import FleetCounts
+from console.views.format import printable
 
 
 @dataclass(frozen=True)

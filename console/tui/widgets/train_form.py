@@ -20,9 +20,9 @@ from textual.widgets import Button, Input, Label, Static
 from console import audit
 from console.batch.runner import AuditContext
 from console.model import ActionResult, TrainingRequest
-from console.output import printable
 from console.tui.widgets.release import DIALOG_CSS
 from console.tui.widgets.submit_dialog import SubmitDialog
+from console.views.format import printable
 from training.params import ParamError, parse_grid, parse_param
 
 FIELDS: tuple[tuple[str, str], ...] = (

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from console.metrics import MetricsCollector, static_source
-from console.tui.rows import COLUMN_KEYS
+from console.views.fleet_rows import COLUMN_KEYS
 from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, run, shown_names, wait_for
 from tests.integration.metrics.load import Load
 from tests.support.fixtures import StartPredictor

@@ -21,8 +21,6 @@ from textual.widgets import DataTable
 from console.backends.local import LocalBackend
 from console.metrics import MetricsCollector, static_source
 from console.model import JobPhase, ScoringRequest
-from console.tui.epoch_log import format_scored, parse_progress
-from console.tui.rows import COLUMN_KEYS
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.models import COLUMNS as MODEL_COLUMNS
 from console.tui.screens.models import ModelsScreen, size_text
@@ -30,6 +28,8 @@ from console.tui.screens.training import COLUMNS as JOB_COLUMNS
 from console.tui.screens.training import TrainingScreen
 from console.tui.widgets.metrics_plot import MetricsPanel
 from console.tui.widgets.release import DeployDialog
+from console.views.epoch_log import format_scored, parse_progress
+from console.views.fleet_rows import COLUMN_KEYS
 from serving.store import ModelStore
 from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, shown_names
 from tests.e2e.tui.screen_host import ScreenHost, run, wait_for

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.tui.epoch_log import format_metrics, format_scored, parse_progress
+from console.views.epoch_log import format_metrics, format_scored, parse_progress
 from training import score
 from training.logs import TrainingLog
 

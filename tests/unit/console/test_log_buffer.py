@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.tui.log_buffer import (
+from console.views.log_buffer import (
     POD_PALETTE,
     LogBuffer,
     PodColours,

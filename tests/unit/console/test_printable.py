@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.text import Text
 from textual.app import App, ComposeResult
 
+from console.cli.printing import print_table
 from console.model import DeploymentState, ModelDeployment
-from console.output import print_table, printable
-from console.tui.rows import SortOrder, build_rows, column_widths, status_text
 from console.tui.widgets.fleet_table import FleetTable
 from console.tui.widgets.release import deploy_request
+from console.views.fleet_rows import SortOrder, build_rows, column_widths, status_text
+from console.views.format import printable
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 CLEAR_SCREEN = "\x1b[2J"

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from console.model import DeploymentState, ModelDeployment
-from console.tui.rows import (
+from console.views.fleet_rows import (
     COLUMN_KEYS,
     RowMetrics,
     SortOrder,

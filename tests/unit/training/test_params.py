@@ -49,7 +49,7 @@ def test_a_param_error_is_shown_by_argparse_as_it_is(capsys: pytest.CaptureFixtu
 def test_the_parsers_and_the_console_that_uses_them_import_neither_numpy_nor_tensorflow() -> None:
     code = (
         "import sys\n"
-        "import training.params, console.commands, console.tui.widgets.train_form\n"
+        "import training.params, console.cli.commands, console.tui.widgets.train_form\n"
         "print(sorted(m for m in ('numpy', 'tensorflow', 'keras') if m in sys.modules))\n"
     )
     found = subprocess.run(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from console.model import DeploymentState, ModelDeployment
-from console.output import age, printable
 from console.selectors import SelectorError, parse_selector
+from console.views.format import age, printable
 
 Key = tuple[str, str]  # (namespace, name), as ModelDeployment.key
 

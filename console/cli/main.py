@@ -13,15 +13,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from console import __version__, commands
+from console import __version__
 from console.backends import BackendUnavailable
 from console.backends.base import BackendError
-from console.batch import cli as batch_cli
 from console.batch.journal import JournalError
+from console.cli import batch as batch_cli
+from console.cli import commands
 from console.core import guard
 from console.local.manage import AgentCommandError
-from console.output import printable
 from console.profile import ProfileError
+from console.views.format import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -12,7 +12,8 @@ from typing import Any
 from console import audit
 from console.backends import open_backend
 from console.backends.base import Autoscaling, LogRequest
-from console.batch import cli as batch_cli
+from console.cli import batch as batch_cli
+from console.cli.printing import print_json, print_table
 from console.core import guard
 from console.model import (
     ActionResult,
@@ -23,9 +24,9 @@ from console.model import (
     TrainingRequest,
 )
 from console.names import InvalidName, check_label, check_subdomain
-from console.output import age, print_json, print_table, printable, to_json
 from console.profile import Profile, load_profile
 from console.selectors import SelectorError
+from console.views.format import age, printable, to_json
 from training.params import ParamError, parse_grid, parse_param
 
 WATCH_INTERVAL = 1.0

@@ -1,7 +1,7 @@
 """The CLI's batch commands: ``rollout`` in waves and ``batch list|status|resume|halt|abort``.
 
 ``console.cli`` adds the flags (:func:`add_wave_flags`, :func:`add_batch_parser`) and
-``console.commands`` routes here; everything printed is for the operator, one line per event
+``console.cli.commands`` routes here; everything printed is for the operator, one line per event
 that matters (failures, undo, waves), not one per target.
 """
 
@@ -34,9 +34,10 @@ from console.batch.journal import (
 )
 from console.batch.plan import ON_FAILURE, make_plan, settings_from, thresholds_from
 from console.batch.runner import ActionSpec, AuditContext, Target
+from console.cli.printing import print_table
 from console.core import guard
-from console.output import print_table, printable, to_json
 from console.profile import Profile
+from console.views.format import printable, to_json
 
 WAVE_FLAGS = ("waves", "max_parallel", "halt_after", "bake", "slo_p99_ratio", "slo_error_percent",
               "on_failure")  # fmt: skip

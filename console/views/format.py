@@ -1,16 +1,13 @@
-"""How the CLI prints: aligned tables for people, stable JSON for scripts, and text from the
-backend made printable first."""
+"""Formatting shared by every front-end: text from a backend made printable, kubectl's AGE, and
+the model types as plain JSON values."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import re
-import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 # What must never reach a terminal raw: C0 controls (ESC starts escape sequences, CR and
 # backspace rewrite what was printed, a newline forges a row), DEL, C1 controls (0x9b is a
@@ -54,22 +51,6 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     return value
-
-
-def print_json(value: Any, out: TextIO | None = None) -> None:
-    (out or sys.stdout).write(json.dumps(to_json(value), indent=2, sort_keys=True) + "\n")
-
-
-def print_table(
-    headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None
-) -> None:
-    out = out or sys.stdout
-    cells = [[printable(h) for h in headers]] + [
-        ["" if c is None else printable(c) for c in r] for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
 def age(since: datetime | None, now: datetime | None = None) -> str:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from console.tui.log_buffer import split_pod_prefix
+from console.views.log_buffer import split_pod_prefix
 
 # The metrics a row and a plot show, in this order; others stay in ``Epoch.metrics``.
 SHOWN_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from console.backends.base import Connection
-from console.tui.rows import (
+from console.views.fleet_rows import (
     FleetRow,
     Key,
     MetricsSnapshot,

@@ -1,0 +1,5 @@
+"""The command line: argument parsing and printing only; the argparse namespace never leaves it."""
+
+from console.cli.main import main
+
+__all__ = ["main"]
