@@ -20,9 +20,19 @@ from textual.screen import Screen
 
 from console.backends.base import LogRequest
 from console.profile import Profile
-from console.tui.context import DeckContext, PaletteCommand
+from console.tui.action_keys import ACTION_KEYS
+from console.tui.context import ActionScreen, DeckContext, PaletteCommand, PaletteScreen
+from console.tui.messages import (
+    OpenActionDialog,
+    OpenDeployment,
+    OpenDeploymentLogs,
+    OpenLogs,
+    OpenOverview,
+)
+from console.tui.screens.action_dialog import ActionDialog
 from console.tui.screens.batch import BatchListScreen, BatchRuns
-from console.tui.screens.fleet import ACTION_KEYS, FleetScreen
+from console.tui.screens.deployment import DeploymentScreen
+from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
 from console.tui.screens.logs import LogsScreen, end_all_streams
 from console.tui.screens.models import ModelsScreen
@@ -47,10 +57,10 @@ class DeckCommands(Provider):
     """The command palette: every action of the current screen and the deck's own."""
 
     def _commands(self) -> list[PaletteCommand]:
-        app: DeckApp = self.app  # type: ignore[assignment]
-        screen: Any = self.screen
-        own = screen.palette_commands() if hasattr(screen, "palette_commands") else []
-        return [*own, *app.global_commands()]
+        screen = self.screen
+        own = screen.palette_commands() if isinstance(screen, PaletteScreen) else []
+        app = self.app
+        return [*own, *(app.global_commands() if isinstance(app, DeckApp) else [])]
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self._commands():
@@ -64,7 +74,15 @@ class DeckCommands(Provider):
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
-class DeckApp(App[None]):
+class ScreenRouter(App[None]):
+    """Opens what a screen asks for that needs no deck session; a host of a single screen (the
+    tests', a demo's) is one too."""
+
+    def on_open_logs(self, message: OpenLogs) -> None:
+        self.push_screen(LogsScreen(message.source, message.request, message.title))
+
+
+class DeckApp(ScreenRouter):
     CSS_PATH = "deck.tcss"
     TITLE = "fleetdeck"
     COMMANDS = App.COMMANDS | {DeckCommands}
@@ -141,10 +159,9 @@ class DeckApp(App[None]):
                 seen.add((key, text))
                 keys.append((self.get_key_display(binding), text))
         unavailable: list[KeyHelp] = []
-        why_not = getattr(screen, "_why_not", None)
-        if why_not is not None:
+        if isinstance(screen, ActionScreen):
             for key, action in ACTION_KEYS.items():
-                reason = why_not(action)
+                reason = screen.why_not(action)
                 if reason:
                     unavailable.append((key, f"{action}: {reason}"))
         keys.append(("j/k ↑/↓", "move; g/G first/last; pgup/pgdn a page; ←/→ scroll"))
@@ -230,6 +247,19 @@ class DeckApp(App[None]):
             return
         request = LogRequest(pods, namespace, follow=True, tail=LOG_TAIL)
         self.push_screen(LogsScreen(self.deck.backend, request, f"{namespace}/{name}"))
+
+    # -- what the screens ask for (console/tui/messages.py) -----------------------------------
+    def on_open_deployment(self, message: OpenDeployment) -> None:
+        self.push_screen(DeploymentScreen(self.deck, *message.key))
+
+    def on_open_deployment_logs(self, message: OpenDeploymentLogs) -> None:
+        self.open_logs(*message.key)
+
+    def on_open_overview(self, _: OpenOverview) -> None:
+        self.open_overview()
+
+    def on_open_action_dialog(self, message: OpenActionDialog) -> None:
+        self.push_screen(ActionDialog(self.deck, message.action, message.targets))
 
     # -- the palette's deck-wide entries ------------------------------------------------------
     def global_commands(self) -> list[PaletteCommand]:

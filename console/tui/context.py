@@ -5,15 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from console.batch.runner import AuditContext
+from console.batch.runner import Action, AuditContext
 from console.core.guard import Guard, Mutation
 from console.profile import Profile
 from console.tui.permissions import Permissions, read_only_permissions
 from console.views.fleet_data import Clock, MetricsSource, utc_now
 
 PaletteCommand = tuple[str, str, Callable[[], Any]]  # title, help, what it does
+
+
+@runtime_checkable
+class PaletteScreen(Protocol):
+    """A screen with entries of its own in the command palette."""
+
+    def palette_commands(self) -> list[PaletteCommand]: ...
+
+
+@runtime_checkable
+class ActionScreen(Protocol):
+    """A screen that acts on deployments: help lists the actions it does not offer, and why."""
+
+    def why_not(self, action: Action) -> str: ...
 
 
 @dataclass

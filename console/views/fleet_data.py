@@ -45,7 +45,6 @@ class FleetSnapshot:
     rows: list[FleetRow]
     widths: tuple[int, ...]
     connection: Connection
-    error: str  # why the rows could not be read ("" when they were)
     seconds: float  # how long reading took: the screen spaces refreshes by it
 
 
@@ -73,21 +72,13 @@ def read_metrics(source: MetricsSource | None) -> MetricsSnapshot:
 def read_fleet(
     backend: Any, metrics: MetricsSource | None = None, clock: Clock = utc_now
 ) -> FleetSnapshot:
+    """The fleet as rows (blocking: call it from a worker). A failed read of the deployments
+    raises: the deck's loader keeps the last rows, says why and retries."""
     started = time.perf_counter()
-    error = ""
-    try:
-        deployments = backend.deployments()
-    except Exception as exc:  # the screen keeps the last rows and says why
-        deployments, error = None, f"cannot read deployments: {exc}"
+    deployments = backend.deployments()
     try:
         connection = backend.connection()
-    except Exception as exc:
+    except Exception as exc:  # the status bar says it; the rows are still good
         connection = Connection(False, clock(), str(exc))
-    rows = build_rows(deployments or [], read_metrics(metrics), clock())
-    return FleetSnapshot(
-        rows if deployments is not None else [],
-        column_widths(rows),
-        connection,
-        error,
-        time.perf_counter() - started,
-    )
+    rows = build_rows(deployments, read_metrics(metrics), clock())
+    return FleetSnapshot(rows, column_widths(rows), connection, time.perf_counter() - started)

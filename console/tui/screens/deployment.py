@@ -1,8 +1,9 @@
 """The Deployment screen: one deployment's revisions, pods, events, conditions and metrics, live.
 
-Reads run in a thread worker on every change the backend reports (one at a time, bursts
-merged) and come back as one ``DetailLoaded`` message; the tables are refilled keeping their
-cursor. The action keys are the Fleet screen's, acting on this deployment.
+Reads go through the screen's live loader on every change the backend reports (one at a time,
+bursts merged; a failed read is shown and retried) and come back as one ``Loaded`` message; the
+tables are refilled keeping their cursor. The action keys are the Fleet screen's, acting on this
+deployment.
 
 The Metrics tab plots the collector's history of this deployment (redrawn after the
 collector's refreshes only while the tab is shown) and, on Kubernetes, its autoscaler, read
@@ -11,7 +12,6 @@ in a worker when the tab is shown and every ``AUTOSCALER_REFRESH_SECONDS`` while
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
@@ -21,16 +21,17 @@ from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from console.backends.base import Autoscaling, ConditionInfo
 from console.batch.runner import ACTIONS, Action
 from console.model import EventInfo, ModelDeployment, PodInfo, RevisionInfo
+from console.tui.action_keys import action_bindings, offered, refuse_key, say_refused
 from console.tui.context import DeckContext, PaletteCommand
-from console.tui.permissions import ACTION_LABELS, ACTION_TITLES
-from console.tui.screens.fleet import ACTION_KEYS, MIN_REFRESH_SECONDS
+from console.tui.loader import LiveLoader, Loaded
+from console.tui.messages import OpenActionDialog, OpenDeploymentLogs
+from console.tui.permissions import ACTION_TITLES
 from console.tui.widgets.metrics_plot import (
     MetricsPanel,
     MetricsRefreshed,
@@ -42,6 +43,7 @@ from console.views.fleet_rows import status_text
 from console.views.format import age, printable
 
 AUTOSCALER_REFRESH_SECONDS = 10.0
+AGE_REFRESH_SECONDS = 15.0  # ages move on without changes
 
 
 Condition = ConditionInfo  # the name this screen's readers knew it by
@@ -54,7 +56,6 @@ class DeploymentDetail:
     pods: list[PodInfo]
     events: list[EventInfo]
     conditions: list[Condition]
-    error: str = ""
 
 
 def read_conditions(backend: Any, namespace: str, name: str) -> list[ConditionInfo]:
@@ -99,26 +100,22 @@ def shown(value: object, empty: str = "-") -> str:
 
 
 def read_detail(backend: Any, namespace: str, name: str) -> DeploymentDetail:
-    try:
-        return DeploymentDetail(
-            backend.deployment(namespace, name),
-            backend.history(namespace, name),
-            backend.pods(namespace, name),
-            backend.events(namespace, name),
-            read_conditions(backend, namespace, name),
-        )
-    except Exception as exc:  # show what broke, keep the last view
-        return DeploymentDetail(None, [], [], [], [], f"cannot read {namespace}/{name}: {exc}")
+    """Everything the screen shows (blocking: from a worker); a failed read raises, and the
+    loader keeps the last view, says why and retries."""
+    return DeploymentDetail(
+        backend.deployment(namespace, name),
+        backend.history(namespace, name),
+        backend.pods(namespace, name),
+        backend.events(namespace, name),
+        read_conditions(backend, namespace, name),
+    )
 
 
 class DeploymentScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "logs", "Logs"),
         Binding("y", "copy", "Copy name", show=False),
-        *(
-            Binding(key, f"act('{action}')", ACTION_LABELS[action])
-            for key, action in ACTION_KEYS.items()
-        ),
+        *action_bindings(),
         Binding("1", "tab('revisions')", "Revisions", show=False),
         Binding("2", "tab('pods')", "Pods", show=False),
         Binding("3", "tab('events')", "Events", show=False),
@@ -126,25 +123,18 @@ class DeploymentScreen(Screen[None]):
         Binding("5", "tab('metrics')", "Metrics", show=False),
     ]
 
-    class DetailChanged(Message):
-        pass
-
-    class DetailLoaded(Message):
-        def __init__(self, detail: DeploymentDetail) -> None:
-            super().__init__()
-            self.detail = detail
-
     def __init__(self, deck: DeckContext, namespace: str, name: str) -> None:
         super().__init__()
         self.deck = deck
         self.namespace = namespace
         self.deployment_name = name
         self.detail: DeploymentDetail | None = None
-        self.loads = 0
-        self._loading = False
-        self._dirty = False
-        self._unsubscribe: Any = None
-        self._next_load = 0.0
+        self.loader = LiveLoader(
+            self,
+            lambda: read_detail(deck.backend, namespace, name),
+            name="detail",
+            what=printable(f"{namespace}/{name}"),
+        )
         self.metrics = history_source(deck.metrics)
         self.metric_draws = 0
         self.autoscaler_text = ""
@@ -154,6 +144,7 @@ class DeploymentScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"{self.where()}: loading…"), id="detail-summary", markup=False)
+        yield self.loader.error_line()
         with TabbedContent(initial="revisions"):
             with TabPane("Revisions", id="revisions"):
                 yield DataTable(id="detail-revisions", cursor_type="row", zebra_stripes=True)
@@ -179,20 +170,17 @@ class DeploymentScreen(Screen[None]):
             self.query_one(f"#detail-{table_id}", DataTable).add_columns(*titles)
         self.query_one("#detail-revisions", DataTable).focus()
         if self.deck.live:
-            self._unsubscribe = self.deck.backend.subscribe(
-                lambda: self.post_message(self.DetailChanged())
-            )
-            self.set_interval(15.0, self._load)  # ages move on
+            self.loader.follow(self.deck.backend.subscribe)
             if self.metrics is not None:
                 self._unsubscribe_metrics = self.metrics.subscribe(self._coalescer)
             self.set_interval(AUTOSCALER_REFRESH_SECONDS, self._autoscaler_if_shown)
-        self._load()
+        self.loader.start(every=AGE_REFRESH_SECONDS if self.deck.live else None)
 
     def on_unmount(self) -> None:
-        for unsubscribe in (self._unsubscribe, self._unsubscribe_metrics):
-            if unsubscribe is not None:
-                unsubscribe()
-        self._unsubscribe = self._unsubscribe_metrics = None
+        self.loader.stop()
+        if self._unsubscribe_metrics is not None:
+            self._unsubscribe_metrics()
+            self._unsubscribe_metrics = None
 
     # -- the Metrics tab ----------------------------------------------------------------------
     @property
@@ -251,44 +239,14 @@ class DeploymentScreen(Screen[None]):
         self.query_one("#detail-autoscaler", Static).update(Text(text))
 
     # -- loading ------------------------------------------------------------------------------
-    def on_deployment_screen_detail_changed(self, _: DetailChanged) -> None:
-        self._load()
+    @property
+    def loads(self) -> int:
+        """Reads shown so far: tests wait on it."""
+        return self.loader.loads
 
-    def _load(self) -> None:
-        if self._loading:
-            self._dirty = True
-            return
-        wait = self._next_load - time.monotonic()
-        if wait > 0:
-            self._dirty = True
-            self.set_timer(wait, self._load_if_dirty)
-            return
-        self._loading, self._dirty = True, False
-        self._read()
-
-    def _load_if_dirty(self) -> None:
-        if self._dirty and not self._loading:
-            self._next_load = 0.0
-            self._load()
-
-    @work(thread=True, group="detail-read", exit_on_error=False)
-    def _read(self) -> None:
-        self.post_message(
-            self.DetailLoaded(read_detail(self.deck.backend, self.namespace, self.deployment_name))
-        )
-
-    def on_deployment_screen_detail_loaded(self, message: DetailLoaded) -> None:
-        self._loading = False
-        self._next_load = time.monotonic() + MIN_REFRESH_SECONDS
-        self.loads += 1
-        detail: DeploymentDetail = message.detail
-        if detail.error:
-            self.app.notify(printable(detail.error), severity="warning", timeout=4, markup=False)
-        else:
-            self.detail = detail
-            self._show(detail)
-        if self._dirty:
-            self._load()
+    def on_loaded(self, message: Loaded[DeploymentDetail]) -> None:
+        self.detail = message.value
+        self._show(message.value)
 
     def where(self) -> str:
         """``namespace/name`` of this screen, printable (it came from a row or a command)."""
@@ -379,22 +337,14 @@ class DeploymentScreen(Screen[None]):
             table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 
     # -- actions ------------------------------------------------------------------------------
-    def _why_not(self, action: Action) -> str:
+    def why_not(self, action: Action) -> str:
         return self.deck.permissions.why_not(action, [self.namespace])
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act" and parameters:
-            return not self._why_not(parameters[0])  # type: ignore[arg-type]
-        return True
+        return offered(action, parameters, self.why_not)
 
     def on_key(self, event: events.Key) -> None:
-        action = ACTION_KEYS.get(event.key)
-        reason = self._why_not(action) if action else ""
-        if reason:
-            event.stop()
-            self.app.notify(
-                printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False
-            )
+        refuse_key(event, self.app, self.why_not)
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -402,7 +352,7 @@ class DeploymentScreen(Screen[None]):
             self.query_one(f"#detail-{tab}", DataTable).focus()
 
     def action_logs(self) -> None:
-        self.app.open_logs(self.namespace, self.deployment_name)  # type: ignore[attr-defined]
+        self.post_message(OpenDeploymentLogs(self.namespace, self.deployment_name))
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(f"{self.namespace}/{self.deployment_name}")
@@ -412,24 +362,20 @@ class DeploymentScreen(Screen[None]):
         if action not in ACTIONS:
             return
         chosen: Action = action
-        reason = self._why_not(chosen)
+        reason = self.why_not(chosen)
         if reason:
-            self.app.notify(
-                printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False
-            )
+            say_refused(self.app, action, reason)
             return
         target = self.detail.deployment if self.detail else None
         if target is None:
             self.app.notify(f"{self.where()} is not (or no longer) there", markup=False)
             return
-        from console.tui.screens.action_dialog import ActionDialog
-
-        self.app.push_screen(ActionDialog(self.deck, chosen, [target]))
+        self.post_message(OpenActionDialog(chosen, [target]))
 
     def palette_commands(self) -> list[PaletteCommand]:
         commands: list[PaletteCommand] = []
         for action in ACTIONS:
-            reason = self._why_not(action)
+            reason = self.why_not(action)
             title = f"{ACTION_TITLES[action]} {self.deployment_name}"
             if reason:
                 commands.append((title, f"not offered: {reason}", partial(self.app.notify, reason)))

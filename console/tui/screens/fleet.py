@@ -1,9 +1,10 @@
 """The Fleet screen (home): every deployment as a live row; filter, sort, mark, act.
 
-Data flow: the backend's change notification (from its notifier thread) posts ``FleetChanged``;
-the screen reads the fleet in a thread worker (``read_fleet``), at most one read at a time and
-spaced by the time the last one took, so a burst of changes is one refresh; the result comes
-back as ``FleetLoaded`` and is applied in one go. The cursor stays on the same deployment, the
+Data flow: the backend's change notification (from its notifier thread) asks the screen's
+loader (``console/tui/loader.py``) for a refresh; it reads the fleet in a thread worker
+(``read_fleet``), at most one read at a time and spaced by the time the last one took, so a
+burst of changes is one refresh; the result comes back as ``Loaded`` and is applied in one go (a
+failed read keeps the rows, says why and is retried). The cursor stays on the same deployment, the
 marks are a set of keys, the filter and sort are re-applied: a refresh never moves the user.
 """
 
@@ -11,21 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 from functools import partial
 from typing import Any, ClassVar
 
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from console.batch.runner import ACTIONS, Action
 from console.model import DeploymentState
+from console.tui.action_keys import action_bindings, offered, refuse_key, say_refused
 from console.tui.context import DeckContext, PaletteCommand
-from console.tui.permissions import ACTION_LABELS, ACTION_TITLES, check_permissions
+from console.tui.loader import LiveLoader, Loaded
+from console.tui.messages import OpenActionDialog, OpenDeployment, OpenDeploymentLogs, OpenOverview
+from console.tui.permissions import ACTION_TITLES, check_permissions
 from console.tui.widgets.fleet_table import FleetTable
 from console.tui.widgets.metrics_plot import is_shown
 from console.tui.widgets.status_bar import StatusBar, StatusInfo
@@ -44,7 +46,6 @@ from console.views.fleet_rows import (
 )
 from console.views.format import printable
 
-MIN_REFRESH_SECONDS = 0.3
 # Refreshes are spaced by this many times the last read's duration, so re-reading a large
 # fleet however fast it changes takes a bounded share of a core: at 8 × the deck used 14 % of
 # a core watching 5,000 deployments with 50 changes/s (the read plus applying it to the
@@ -54,16 +55,6 @@ AGE_REFRESH_SECONDS = 15.0
 # Above this many rows only what is on screen (and any rollout) is scraped for metrics.
 WANTED_ALL_UP_TO = 100
 WANTED_CHECK_SECONDS = 0.5  # scrolling is noticed this often
-
-ACTION_KEYS: dict[str, Action] = {
-    "u": "rollout",
-    "b": "rollback",
-    "r": "restart",
-    "s": "scale",
-    "p": "pause",
-    "P": "resume",
-    "ctrl+d": "delete",
-}
 
 
 class FleetScreen(Screen[None]):
@@ -79,20 +70,9 @@ class FleetScreen(Screen[None]):
         Binding("l", "logs", "Logs"),
         Binding("t", "overview", "Overview", show=False),
         Binding("y", "copy", "Copy name", show=False),
-        *(
-            Binding(key, f"act('{action}')", ACTION_LABELS[action])
-            for key, action in ACTION_KEYS.items()
-        ),
+        *action_bindings(),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
-
-    class FleetChanged(Message):
-        """The backend saw a change (posted from its notifier thread)."""
-
-    class FleetLoaded(Message):
-        def __init__(self, snapshot: FleetSnapshot) -> None:
-            super().__init__()
-            self.snapshot = snapshot
 
     def __init__(self, deck: DeckContext) -> None:
         super().__init__()
@@ -103,13 +83,13 @@ class FleetScreen(Screen[None]):
         self.row_filter: RowFilter = parse_filter("")
         self.order = SortOrder()
         self.snapshot: FleetSnapshot | None = None
-        self.loads = 0  # completed reads: tests wait on it, the bench counts it
-        self._loading = False
-        self._dirty = False
-        self._next_load = 0.0
-        self._load_timer: Any = None
-        self._unsubscribe: Any = None
-        self._unsubscribe_metrics: Any = None
+        self.loader = LiveLoader(
+            self,
+            lambda: read_fleet(deck.backend, deck.metrics, deck.clock),
+            name="fleet",
+            what="the fleet",
+            spacing=REFRESH_SPACING,
+        )
         self._asked_namespaces: set[str] = set()
         self._counts = count_rows([])
         self._namespaces: list[str] = sorted(deck.namespaces)
@@ -119,6 +99,7 @@ class FleetScreen(Screen[None]):
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar(self._status_info(), id="fleet-status")
+        yield self.loader.error_line()
         yield FleetTable(id="fleet-table")
         yield Input(placeholder="filter: text, regex, or label=value", id="fleet-filter")
         yield Footer()
@@ -131,70 +112,35 @@ class FleetScreen(Screen[None]):
         self.query_one("#fleet-filter", Input).display = False
         self.table.focus()
         if self.deck.live:
-            self._unsubscribe = self.deck.backend.subscribe(self._backend_changed)
+            self.loader.follow(self.deck.backend.subscribe)
             if self.deck.metrics is not None:  # new numbers: the same coalesced refresh
-                self._unsubscribe_metrics = self.deck.metrics.subscribe(self._backend_changed)
+                self.loader.follow(self.deck.metrics.subscribe)
             self.set_interval(1.0, self._show_status)
-            self.set_interval(AGE_REFRESH_SECONDS, self.request_load)
             self.set_interval(WANTED_CHECK_SECONDS, self.update_wanted)
-        self.request_load()
+        self.loader.start(every=AGE_REFRESH_SECONDS if self.deck.live else None)
 
     def on_unmount(self) -> None:
-        for unsubscribe in (self._unsubscribe, self._unsubscribe_metrics):
-            if unsubscribe is not None:
-                unsubscribe()
-        self._unsubscribe = self._unsubscribe_metrics = None
+        self.loader.stop()
 
     # -- loading ------------------------------------------------------------------------------
-    def _backend_changed(self) -> None:
-        self.post_message(self.FleetChanged())  # thread-safe; the UI thread handles it
-
-    def on_fleet_screen_fleet_changed(self, _: FleetChanged) -> None:
-        self.request_load()
+    @property
+    def loads(self) -> int:
+        """Reads shown so far: tests wait on it, the bench counts it."""
+        return self.loader.loads
 
     def request_load(self) -> None:
-        """Read the fleet soon: now, after the spacing, or after the read in flight."""
-        if self._loading:
-            self._dirty = True
-            return
-        wait = self._next_load - time.monotonic()
-        if wait > 0:
-            if self._load_timer is None:
-                self._load_timer = self.set_timer(wait, self._start_load)
-            return
-        self._start_load()
+        self.loader.request()
 
-    def _start_load(self) -> None:
-        self._load_timer = None
-        self._loading, self._dirty = True, False
-        self._read_fleet()
-
-    @work(thread=True, group="fleet-read", exit_on_error=False)
-    def _read_fleet(self) -> None:
-        snapshot = read_fleet(self.deck.backend, self.deck.metrics, self.deck.clock)
-        self.post_message(self.FleetLoaded(snapshot))
-
-    def on_fleet_screen_fleet_loaded(self, message: FleetLoaded) -> None:
-        snapshot = message.snapshot
-        self._loading = False
-        self._next_load = time.monotonic() + max(
-            MIN_REFRESH_SECONDS, snapshot.seconds * REFRESH_SPACING
-        )
-        self.loads += 1
+    def on_loaded(self, message: Loaded[FleetSnapshot]) -> None:
+        snapshot = message.value
         self.snapshot = snapshot
-        if snapshot.error:
-            # An error quotes the backend: printable, and never markup.
-            self.app.notify(printable(snapshot.error), severity="warning", timeout=4, markup=False)
-        else:
-            self.rows, self.widths = snapshot.rows, snapshot.widths
-            self._counts = count_rows(self.rows)
-            self._namespaces = sorted({r.key[0] for r in self.rows} | set(self.deck.namespaces))
-            self.marks = live_marks(self.marks, self.rows)
-            self._apply()
-            self._check_new_namespaces()
+        self.rows, self.widths = snapshot.rows, snapshot.widths
+        self._counts = count_rows(self.rows)
+        self._namespaces = sorted({r.key[0] for r in self.rows} | set(self.deck.namespaces))
+        self.marks = live_marks(self.marks, self.rows)
+        self._apply()
+        self._check_new_namespaces()
         self._show_status()
-        if self._dirty:
-            self.request_load()
 
     def _check_new_namespaces(self) -> None:
         if self.deck.read_only or not self.deck.live:
@@ -290,26 +236,16 @@ class FleetScreen(Screen[None]):
         row = self.table.cursor_row
         return [row] if row else []
 
-    def _why_not(self, action: Action) -> str:
+    def why_not(self, action: Action) -> str:
         namespaces = {r.key[0] for r in self.targets()} or set(self._namespaces_shown())
         return self.deck.permissions.why_not(action, sorted(namespaces))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act" and parameters:
-            return not self._why_not(parameters[0])  # type: ignore[arg-type]
-        return True
+        return offered(action, parameters, self.why_not)
 
     def on_key(self, event: events.Key) -> None:
-        # A key of an action that is not offered still says why instead of doing nothing.
-        action = ACTION_KEYS.get(event.key)
-        if action is None or isinstance(self.focused, Input):
-            return
-        reason = self._why_not(action)
-        if reason:
-            event.stop()
-            self.app.notify(
-                printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False
-            )
+        if not isinstance(self.focused, Input):  # typing a filter is not acting
+            refuse_key(event, self.app, self.why_not)
 
     # -- actions ------------------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -380,17 +316,15 @@ class FleetScreen(Screen[None]):
     def action_detail(self) -> None:
         row = self.table.cursor_row
         if row is not None:
-            from console.tui.screens.deployment import DeploymentScreen
-
-            self.app.push_screen(DeploymentScreen(self.deck, *row.key))
+            self.post_message(OpenDeployment(*row.key))
 
     def action_overview(self) -> None:
-        self.app.open_overview()  # type: ignore[attr-defined]
+        self.post_message(OpenOverview())
 
     def action_logs(self) -> None:
         row = self.table.cursor_row
         if row is not None:
-            self.app.open_logs(*row.key)  # type: ignore[attr-defined]
+            self.post_message(OpenDeploymentLogs(*row.key))
 
     def action_copy(self) -> None:
         names = [f"{r.key[0]}/{r.key[1]}" for r in self.targets()]
@@ -402,25 +336,21 @@ class FleetScreen(Screen[None]):
         if action not in ACTIONS:
             return
         chosen: Action = action
-        reason = self._why_not(chosen)
+        reason = self.why_not(chosen)
         if reason:
-            self.app.notify(
-                printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False
-            )
+            say_refused(self.app, action, reason)
             return
         targets = self.targets()
         if not targets:
             self.app.notify("no deployment under the cursor", timeout=3)
             return
-        from console.tui.screens.action_dialog import ActionDialog
-
-        self.app.push_screen(ActionDialog(self.deck, chosen, [r.deployment for r in targets]))
+        self.post_message(OpenActionDialog(chosen, [r.deployment for r in targets]))
 
     # -- the command palette ------------------------------------------------------------------
     def palette_commands(self) -> list[PaletteCommand]:
         commands: list[PaletteCommand] = []
         for action in ACTIONS:
-            reason = self._why_not(action)
+            reason = self.why_not(action)
             title = f"{ACTION_TITLES[action]} (marked rows or cursor row)"
             if reason:
                 commands.append((title, f"not offered: {reason}", partial(self._say, reason)))

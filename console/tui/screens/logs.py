@@ -14,10 +14,10 @@ import dataclasses
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal
 
 from textual import work
 from textual.app import ComposeResult
@@ -30,6 +30,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from console.backends.base import LogRequest
+from console.tui.messages import LogSource
 from console.tui.widgets.log_view import LogView
 from console.views.format import printable
 from console.views.log_buffer import DEFAULT_CAPACITY, LogBuffer, PodColours, SearchQuery
@@ -44,12 +45,6 @@ PROMPTS: dict[PromptKind, str] = {
     "container": "container (empty: the pod's default)",
     "save": "save to file",
 }
-
-
-class LogSource(Protocol):
-    """What the screen needs of a backend (every ``Backend`` is one)."""
-
-    def logs(self, request: LogRequest) -> Iterator[str]: ...
 
 
 class _Stream:

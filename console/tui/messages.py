@@ -1,0 +1,55 @@
+"""Navigation: a screen asks the deck to open another screen by posting one of these; the app
+(the router) handles them. No screen imports another screen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from textual.message import Message
+
+from console.backends.base import LogRequest
+from console.batch.runner import Action
+from console.model import ModelDeployment
+
+
+class OpenDeployment(Message):
+    """The Deployment screen of ``namespace/name``."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__()
+        self.key = (namespace, name)  # (Message.namespace is Textual's own)
+
+
+class OpenDeploymentLogs(Message):
+    """The Logs screen on every pod of the deployment ``namespace/name``."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__()
+        self.key = (namespace, name)  # (Message.namespace is Textual's own)
+
+
+class LogSource(Protocol):
+    """What the Logs screen needs of a backend (every ``Backend`` is one)."""
+
+    def logs(self, request: LogRequest) -> Iterator[str]: ...
+
+
+class OpenLogs(Message):
+    """The Logs screen on the pods ``request`` names (a job's, a sweep's), read from ``source``."""
+
+    def __init__(self, source: LogSource, request: LogRequest, title: str) -> None:
+        super().__init__()
+        self.source, self.request, self.title = source, request, title
+
+
+class OpenOverview(Message):
+    """The fleet overview."""
+
+
+class OpenActionDialog(Message):
+    """The dialog that plans, confirms and runs ``action`` on ``targets``."""
+
+    def __init__(self, action: Action, targets: Sequence[ModelDeployment]) -> None:
+        super().__init__()
+        self.action, self.targets = action, list(targets)
