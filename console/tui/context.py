@@ -24,6 +24,18 @@ class PaletteScreen(Protocol):
 
 
 @runtime_checkable
+class DeckHost(Protocol):
+    """An app that holds a deck session (the deck does; a host of one screen in a test may not)."""
+
+    deck: DeckContext
+
+
+def deck_of(app: object) -> DeckContext | None:
+    """The session of the app a screen runs in, if it holds one."""
+    return app.deck if isinstance(app, DeckHost) else None
+
+
+@runtime_checkable
 class ActionScreen(Protocol):
     """A screen that acts on deployments: help lists the actions it does not offer, and why."""
 

@@ -3,8 +3,9 @@ int8 delta, size, created, the training run that made it, the precomputed table 
 and how many deployments serve it; deploy a version, or roll a selection of deployments out to
 it.
 
-The store (a folder or HDFS) is read by a thread worker; the table is rebuilt in one update that
-keeps the cursor on the same version.
+The store (a folder or HDFS) is read through the screen's live loader (a thread worker; a failed
+read is shown and retried); the table is rebuilt in one update that keeps the cursor on the same
+version.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.model import ActionResult, ModelDeployment
 from console.profile import Profile
-from console.tui.context import DeckContext
+from console.tui.context import DeckContext, deck_of
+from console.tui.loader import Incomplete, LiveLoader, Loaded
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.views.format import printable
 from serving.manifest import Manifest, TableInfo
@@ -158,6 +160,24 @@ def read_store(root: str, deployments: list[ModelDeployment]) -> list[VersionRow
     return rows
 
 
+@dataclass(frozen=True)
+class StoreRead:
+    rows: list[VersionRow]
+    deployments: list[ModelDeployment]
+
+
+def read_models(backend: Any, root: str) -> StoreRead | Incomplete[StoreRead]:
+    """The store's versions and who serves them (blocking: from a worker). Deployments that
+    cannot be listed leave the store shown with an empty serving column (Incomplete: the loader
+    says why and tries again); a store that cannot be read raises."""
+    try:
+        deployments, error = list(backend.deployments()), ""
+    except Exception as exc:
+        deployments, error = [], f"cannot list deployments: {type(exc).__name__}: {exc}"
+    read = StoreRead(read_store(root, deployments), deployments)
+    return Incomplete(read, error) if error else read
+
+
 class ModelsScreen(Screen[None]):
     DEFAULT_CSS = """
     ModelsScreen #models-header { height: 1; background: $panel; padding: 0 1; }
@@ -174,13 +194,6 @@ class ModelsScreen(Screen[None]):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    class Loaded(Message):
-        def __init__(self, rows: list[VersionRow], deployments: list[Any], error: str) -> None:
-            super().__init__()
-            self.rows = rows
-            self.deployments = deployments
-            self.error = error
-
     class Checked(Message):
         def __init__(self, refusals: Mapping[str, str]) -> None:
             super().__init__()
@@ -193,15 +206,19 @@ class ModelsScreen(Screen[None]):
         self.rows: list[VersionRow] = []
         self.deployments: list[ModelDeployment] = []
         self.refusals: Mapping[str, str] = {}
-        self.error = ""
         self.notice = ""
         self.checked = False  # the permission check has answered
-        self._loading = False
+        self.loader = LiveLoader(
+            self,
+            lambda: read_models(backend, profile.store.root),
+            name="models",
+            what=f"the store {profile.store.root}",
+        )
 
     @property
     def deck(self) -> DeckContext:
         if self._deck is None:
-            self._deck = getattr(self.app, "deck", None) or DeckContext(
+            self._deck = deck_of(self.app) or DeckContext(
                 self.backend, self.profile, read_only=bool(getattr(self.backend, "read_only", 0))
             )
         return self._deck
@@ -213,6 +230,7 @@ class ModelsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Models", id="models-header", markup=False)
+            yield self.loader.error_line()
             table: DataTable[Text] = DataTable(id="models-versions", cursor_type="row")
             for label, width in COLUMNS:
                 table.add_column(label, width=width)
@@ -224,31 +242,15 @@ class ModelsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
         self._check_permissions()
-        self.action_refresh()
+        self.loader.start()
 
     # -- loading --------------------------------------------------------------------------------
     def action_refresh(self) -> None:
-        if not self._loading:
-            self._loading = True
-            self._load()
+        self.loader.request()
 
-    @work(thread=True, group="models-load", exit_on_error=False)
-    def _load(self) -> None:
-        error = ""
-        try:
-            deployments = list(self.backend.deployments())
-        except Exception as exc:  # the store still shows; the serving column waits
-            deployments, error = [], f"cannot list deployments: {exc}"
-        try:
-            rows = read_store(self.profile.store.root, deployments)
-        except Exception as exc:  # StoreError and I/O: say which store and why
-            rows, error = list(self.rows), f"cannot read the store {self.profile.store.root}: {exc}"
-        self.post_message(self.Loaded(rows, deployments, error))
-
-    def on_models_screen_loaded(self, message: Loaded) -> None:
-        self._loading = False
+    def on_loaded(self, message: Loaded[StoreRead]) -> None:
         cursor = self.cursor_row
-        self.rows, self.deployments, self.error = message.rows, message.deployments, message.error
+        self.rows, self.deployments = message.value.rows, message.value.deployments
         table: DataTable[Text] = self.query_one(DataTable)
         with self.app.batch_update():
             table.clear()
@@ -263,10 +265,8 @@ class ModelsScreen(Screen[None]):
         unreadable = sum(1 for r in self.rows if r.manifest is None)
         if unreadable:
             counts += f" ({unreadable} unreadable)"
-        parts = [f"Models · {counts} · {printable(self.profile.store.root)}"]
-        if self.error:
-            parts.append(printable(self.error))
-        self.query_one("#models-header", Static).update(" · ".join(parts))
+        header = f"Models · {counts} · {printable(self.profile.store.root)}"
+        self.query_one("#models-header", Static).update(header)
         self._show_detail()
 
     @property

@@ -5,14 +5,15 @@ there: launch a job or a sweep, open a job's (or a sweep's) logs, deploy or roll
 a finished job exported.
 
 Jobs come from the backend's cache and progress from each job's log (its JSON epoch lines), both
-read by a thread worker; a refresh never overlaps a running one, and finished jobs' logs are read
-once. Results come back as one message and are applied in one update that keeps the cursor.
+read through the screen's live loader (a thread worker; a refresh never overlaps a running one; a
+failed read is shown and retried), and finished jobs' logs are read once. Results come back as
+one message and are applied in one update that keeps the cursor.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -30,7 +31,9 @@ from textual_plotext import PlotextPlot
 from console.backends.base import LogRequest
 from console.model import ActionResult, JobPhase, TrainingJob
 from console.profile import Profile
-from console.tui.context import DeckContext
+from console.tui.context import DeckContext, deck_of
+from console.tui.loader import LiveLoader, Loaded
+from console.tui.messages import OpenLogs
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.tui.widgets.train_form import TrainForm
 from console.views.epoch_log import (
@@ -61,6 +64,48 @@ COLUMNS = (
     ("REASON", 120),
 )
 JobKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class JobsRead:
+    """One read of the screen: the jobs, their progress, and whose log could not be read."""
+
+    jobs: list[TrainingJob]
+    progress: dict[JobKey, JobProgress]
+    log_errors: dict[JobKey, str]  # why a job's log could not be read just now
+
+
+def read_jobs(backend: Any, known: Mapping[JobKey, JobProgress]) -> JobsRead:
+    """The jobs and their progress (blocking: from a worker). A finished job's progress is read
+    once (``known`` has it); a failed read of the jobs raises (the loader says why, retries)."""
+    jobs = list(backend.jobs())
+    progress: dict[JobKey, JobProgress] = {}
+    log_errors: dict[JobKey, str] = {}
+    for job in jobs:
+        key = (job.namespace, job.name)
+        finished = job.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
+        seen = key in known and bool(known[key].epochs or known[key].scored)
+        if key in known and ((finished and seen) or job.phase is JobPhase.PENDING):
+            progress[key] = known[key]  # a finished job's log does not change
+            continue
+        if job.phase is JobPhase.PENDING:
+            continue
+        read, log_errors[key] = read_progress(backend, job)
+        progress[key] = read or known.get(key) or JobProgress()
+    return JobsRead(jobs, progress, log_errors)
+
+
+def read_progress(backend: Any, job: TrainingJob) -> tuple[JobProgress | None, str]:
+    """The job's progress, or None and why its log could not be read ("" for no pods)."""
+    try:
+        pods = backend.job_pods(job.namespace, job.name)
+        if not pods:
+            return None, ""
+        stop = threading.Event()
+        request = LogRequest(pods, job.namespace, tail=PROGRESS_TAIL, stop=stop)
+        return parse_progress(backend.logs(request)), ""
+    except Exception as exc:  # a log that cannot be read now: keep what was shown, say why
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def duration(job: TrainingJob, now: datetime) -> str:
@@ -130,20 +175,6 @@ class TrainingScreen(Screen[None]):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    class Loaded(Message):
-        def __init__(
-            self,
-            jobs: list[TrainingJob],
-            progress: dict[JobKey, JobProgress],
-            error: str,
-            log_errors: dict[JobKey, str] | None = None,
-        ) -> None:
-            super().__init__()
-            self.jobs = jobs
-            self.progress = progress
-            self.error = error
-            self.log_errors = log_errors or {}
-
     class Checked(Message):
         def __init__(self, refusals: Refusals) -> None:
             super().__init__()
@@ -169,16 +200,18 @@ class TrainingScreen(Screen[None]):
         self.refusals = Refusals()
         self.notice = ""
         self.checked = False  # the permission check has answered
-        self.error = ""
-        self._loading = False
-        self._dirty = False
-        self._change_pending = False
-        self._unsubscribe: Callable[[], None] | None = None
+        self.loader = LiveLoader(
+            self,
+            lambda: read_jobs(backend, self.progress),
+            name="training",
+            what="the training jobs",
+            min_interval=CHANGE_SECONDS,
+        )
 
     @property
     def deck(self) -> DeckContext:
         if self._deck is None:
-            self._deck = getattr(self.app, "deck", None) or DeckContext(
+            self._deck = deck_of(self.app) or DeckContext(
                 self.backend, self.profile, read_only=bool(getattr(self.backend, "read_only", 0))
             )
         return self._deck
@@ -194,6 +227,7 @@ class TrainingScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Training", id="training-header", markup=False)
+            yield self.loader.error_line()
             table: DataTable[Text] = DataTable(id="training-jobs", cursor_type="row")
             for label, width in COLUMNS:
                 table.add_column(label, width=width)
@@ -207,82 +241,23 @@ class TrainingScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
         self._check_permissions()
-        self.action_refresh()
         if self.live is None:
             self.live = self.deck.live  # the deck's snapshot mode holds still
         if self.live:
-            self._unsubscribe = self.backend.subscribe(self._changed)
-            self.set_interval(REFRESH_SECONDS, self.action_refresh)
+            self.loader.follow(self.backend.subscribe)
+        self.loader.start(every=REFRESH_SECONDS if self.live else None)
 
     def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-
-    class Changed(Message):
-        """The backend's cache changed (posted from its watch thread, never blocking it)."""
-
-    def _changed(self) -> None:
-        self.post_message(self.Changed())
-
-    def on_training_screen_changed(self, message: Changed) -> None:
-        if not self._change_pending:  # a busy cluster changes constantly: one load per window
-            self._change_pending = True
-            self.set_timer(CHANGE_SECONDS, self._load_after_change)
-
-    def _load_after_change(self) -> None:
-        self._change_pending = False
-        self.action_refresh()
+        self.loader.stop()
 
     # -- loading --------------------------------------------------------------------------------
     def action_refresh(self) -> None:
-        if self._loading:  # never two at once; one more after the running one
-            self._dirty = True
-            return
-        self._loading = True
-        self._load(dict(self.progress))
+        self.loader.request()
 
-    @work(thread=True, group="training-load", exit_on_error=False)
-    def _load(self, known: dict[JobKey, JobProgress]) -> None:
-        error = ""
-        progress: dict[JobKey, JobProgress] = {}
-        log_errors: dict[JobKey, str] = {}
-        try:
-            jobs = list(self.backend.jobs())
-        except Exception as exc:
-            jobs, error = list(self.jobs), f"cannot list jobs: {exc}"
-        for job in jobs:
-            key = (job.namespace, job.name)
-            finished = job.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
-            seen = key in known and bool(known[key].epochs or known[key].scored)
-            if key in known and ((finished and seen) or job.phase is JobPhase.PENDING):
-                progress[key] = known[key]  # a finished job's log does not change
-                continue
-            if job.phase is JobPhase.PENDING:
-                continue
-            read, log_errors[key] = self._read_progress(job)
-            progress[key] = read or known.get(key) or JobProgress()
-        self.post_message(self.Loaded(jobs, progress, error, log_errors))
-
-    def _read_progress(self, job: TrainingJob) -> tuple[JobProgress | None, str]:
-        """The job's progress, or None and why its log could not be read ("" for no pods)."""
-        try:
-            pods = self.backend.job_pods(job.namespace, job.name)
-            if not pods:
-                return None, ""
-            stop = threading.Event()
-            request = LogRequest(pods, job.namespace, tail=PROGRESS_TAIL, stop=stop)
-            return parse_progress(self.backend.logs(request)), ""
-        except Exception as exc:  # a log that cannot be read now: keep what was shown, say why
-            return None, f"{type(exc).__name__}: {exc}"
-
-    def on_training_screen_loaded(self, message: Loaded) -> None:
-        self._loading = False
-        self.jobs, self.progress, self.error = message.jobs, message.progress, message.error
-        self.log_errors = message.log_errors
+    def on_loaded(self, message: Loaded[JobsRead]) -> None:
+        read = message.value
+        self.jobs, self.progress, self.log_errors = read.jobs, read.progress, read.log_errors
         self._show_jobs()
-        if self._dirty:
-            self._dirty = False
-            self.action_refresh()
 
     def _show_jobs(self) -> None:
         table: DataTable[Text] = self.query_one(DataTable)
@@ -309,8 +284,6 @@ class TrainingScreen(Screen[None]):
         parts += [f"{n} {phase.value.lower()}" for phase, n in counts.items() if n]
         if sweeps:
             parts.append(f"{sweeps} sweeps")
-        if self.error:
-            parts.append(printable(self.error))
         self.query_one("#training-header", Static).update(" · ".join(parts))
 
     def _cursor_key(self) -> JobKey | None:
@@ -453,10 +426,8 @@ class TrainingScreen(Screen[None]):
             self.notice = f"{title}: no pods yet (the job is waiting to be scheduled)"
             self._show_notice()
             return
-        from console.tui.screens.logs import LogsScreen
-
         request = LogRequest(pods, jobs[0].namespace, follow=True, tail=LOGS_TAIL)
-        self.app.push_screen(LogsScreen(self.backend, request, title))
+        self.post_message(OpenLogs(self.backend, request, title))
 
     def action_logs(self) -> None:
         job = self.cursor_job

@@ -1,7 +1,8 @@
 """A minimal host App for driving one of the deck's screens with Textual's pilot.
 
 The screen under test is pushed over an empty base screen, as the deck pushes it, so ``esc``
-(dismiss) behaves as it does in the deck.
+(dismiss) behaves as it does in the deck; it opens the screens a screen asks for that need no
+deck session (a job's logs), as the deck does.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
+
+from console.tui.app import ScreenRouter
 
 T = TypeVar("T")
 
 
-class ScreenHost(App[None]):
+class ScreenHost(ScreenRouter):
     def __init__(self, make_screen: Callable[[], Screen[None]]) -> None:
         super().__init__()
         self.make_screen = make_screen
