@@ -23,6 +23,7 @@ from pathlib import Path
 from console import paths
 
 __all__ = [
+    "AuditContext",
     "AuditEntry",
     "TargetResult",
     "append_audit",
@@ -193,6 +194,40 @@ def record(
     )
     append_audit(entry, path)
     return entry
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who acts where: what every line of one session (or one batch) says besides the action.
+    ``extra`` goes into every line's parameters (a batch's id)."""
+
+    profile: str
+    context: str | None  # the kube context; None for the local runtime
+    user: str
+    path: Path | None = None  # None: the default audit log (XDG state folder)
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def write(
+        self,
+        action: str,
+        targets: Iterable[str],
+        results: Iterable[TargetResult],
+        parameters: Mapping[str, object],
+        *,
+        dry_run: bool = False,
+    ) -> AuditEntry:
+        """Append one line; raises OSError when it cannot be written."""
+        return record(
+            action,
+            targets,
+            profile=self.profile,
+            context=self.context,
+            results=results,
+            parameters={**parameters, **self.extra},
+            dry_run=dry_run,
+            user=self.user or None,
+            path=self.path,
+        )
 
 
 def read_audit(

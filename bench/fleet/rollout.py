@@ -173,6 +173,7 @@ def run_fleetdeck(
     from console.batch.journal import Journal
     from console.batch.plan import make_plan, settings_from
     from console.batch.runner import ActionSpec, AuditContext
+    from console.core.guard import Guard
     from console.profile import KubernetesSettings, StoreSettings, load_profile
 
     profile = dataclasses.replace(
@@ -195,7 +196,7 @@ def run_fleetdeck(
             profile, waves=waves, max_parallel=max_parallel, halt_after="1", bake=0
         )
         plan = make_plan(ActionSpec("rollout", version=2, verify=False), targets, settings)
-        if problems := preflight.problems(backend, plan, read_only=False):
+        if problems := preflight.problems(backend, plan, Guard(backend, False, "kwok", "bench")):
             raise RuntimeError("; ".join(problems))
         before_dry = counted.total
         checked = dry_run(backend, plan.spec, plan.targets, plan.max_parallel)

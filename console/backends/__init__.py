@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
+from console.backends.base import Backend
 from console.profile import Profile
 
 SYNC_SECONDS = 30.0
@@ -24,7 +24,7 @@ def open_backend(
     read_only: bool = False,
     user: str = "",
     parallel: int | None = None,
-) -> Any:
+) -> Backend:
     """The backend a profile names, started (its cache listed) and ready to read; ``parallel``
     (a batch's ``--max-parallel``; default the profile's) sizes its connection pool."""
     if profile.backend == "local":

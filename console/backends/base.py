@@ -9,6 +9,7 @@ nothing is stored.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,22 @@ class BackendError(Exception):
     """What a backend could not do (a read that failed, a template that does not fill, an
     answer that makes no sense); the message says why. Each backend's errors derive from it,
     so a front-end catches this one."""
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for any error a backend let through: a server's answer (an exception with a
+    ``status``, such as the Kubernetes client's) as its status, reason and the message of its
+    JSON body; anything else as its first line."""
+    status = getattr(exc, "status", None)
+    if status is None:
+        return (str(exc).splitlines() or [""])[0]
+    reason = getattr(exc, "reason", "") or ""
+    try:
+        body = json.loads(getattr(exc, "body", None) or "{}")
+        message = (body.get("message") if isinstance(body, dict) else None) or reason
+    except (ValueError, TypeError):
+        message = reason or str(exc)
+    return f"{status} {reason}: {message}".replace("  ", " ")
 
 
 @dataclass(frozen=True)
@@ -71,7 +88,15 @@ class LogRequest:
 
 
 class Backend(Protocol):
-    name: str
+    """What every backend does; what only some do is a capability below."""
+
+    @property
+    def name(self) -> str:
+        """``kubernetes`` or ``local``."""
+        ...
+
+    namespaces: tuple[str, ...]  # the namespaces read; (): all of them
+    default_namespace: str  # where a NAME is looked for or created when none is given
 
     # -- reading (from the backend's cache) ---------------------------------------------------
     def connection(self) -> Connection: ...
@@ -88,9 +113,12 @@ class Backend(Protocol):
         ...
 
     # -- mutations ----------------------------------------------------------------------------
-    def deploy(self, request: DeployRequest, *, dry_run: bool = False) -> ActionResult: ...
+    # ``verify``: check the version is in the profile's store before anything is sent.
+    def deploy(
+        self, request: DeployRequest, *, dry_run: bool = False, verify: bool = True
+    ) -> ActionResult: ...
     def rollout(
-        self, namespace: str, name: str, version: int, *, dry_run: bool = False
+        self, namespace: str, name: str, version: int, *, dry_run: bool = False, verify: bool = True
     ) -> ActionResult: ...
     def rollback(
         self, namespace: str, name: str, to_revision: int = 0, *, dry_run: bool = False

@@ -28,11 +28,11 @@ from datetime import datetime
 from typing import Any
 
 from console import audit
+from console.audit import AuditContext
 from console.batch.gates import SloReading, SloSource, violation
 from console.batch.journal import BatchState, Journal, Replay, Step
 from console.batch.runner import (
     ActionSpec,
-    AuditContext,
     Progress,
     Target,
     TargetState,
@@ -427,15 +427,11 @@ class BatchExecutor:
         self._rolled_out.discard(target)
         self._target_event(target, number, Step.FAILED, reason)
         with contextlib.suppress(OSError):  # the journal has it either way
-            audit.record(
+            self.audit_context.write(
                 "batch-failure",
                 [target_name(target)],
-                profile=self.audit_context.profile,
-                context=self.audit_context.context,
-                results=[audit.TargetResult(target_name(target), False, reason)],
-                parameters={**self.audit_context.extra, "wave": number + 1},
-                user=self.audit_context.user,
-                path=self.audit_context.path,
+                [audit.TargetResult(target_name(target), False, reason)],
+                {"wave": number + 1},
             )
 
     def _after_failures(self, number: int) -> None:
@@ -615,21 +611,11 @@ class BatchExecutor:
 
     def _audit_step(self, action: str, targets: Sequence[Target], message: str = "") -> None:
         with contextlib.suppress(OSError):  # the journal has it either way
-            audit.record(
+            self.audit_context.write(
                 action,
                 [target_name(t) for t in targets],
-                profile=self.audit_context.profile,
-                context=self.audit_context.context,
-                results=[audit.TargetResult(f"batch {self.journal.id}", True, message)]
-                if message
-                else [],
-                parameters={
-                    **self.audit_context.extra,
-                    **self.plan.spec.parameters(),
-                    "action": self.plan.spec.action,
-                },
-                user=self.audit_context.user,
-                path=self.audit_context.path,
+                [audit.TargetResult(f"batch {self.journal.id}", True, message)] if message else [],
+                {**self.plan.spec.parameters(), "action": self.plan.spec.action},
             )
 
     def _emit(

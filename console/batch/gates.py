@@ -7,7 +7,7 @@ is one, through :class:`CollectorSource`, and tests can pass any object with ``r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from console.batch.plan import SloThresholds
 from console.batch.runner import Target
@@ -58,6 +58,14 @@ def _ms(value: float) -> str:
     """Whole milliseconds, or two significant digits below 10 ms: a 0.4 ms baseline must not
     read as "0 ms" (a regression "> 2 × baseline 0 ms" explains nothing)."""
     return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+
+@runtime_checkable
+class BaselineCollector(Protocol):
+    """A metrics collector that keeps each target's numbers from before a wave."""
+
+    def get(self, target: Target) -> Any: ...
+    def baseline(self, target: Target, before: float | None = None) -> Any: ...
 
 
 class CollectorSource:

@@ -3,20 +3,16 @@ can roll out. Each problem is a sentence that says what to do."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from console.backends.base import Backend
 from console.batch.plan import Plan
-from console.core import guard
+from console.core.guard import Guard
 from console.model import DeploymentState
 
 
-def problems(
-    backend: Any, plan: Plan, *, read_only: bool, profile: str = "", user: str = ""
-) -> list[str]:
-    """Why the plan must not start; empty when it may. ``profile`` and ``user`` name who is
-    refused ("this profile", "you" when not given)."""
+def problems(backend: Backend, plan: Plan, checks: Guard) -> list[str]:
+    """Why the plan must not start; empty when it may."""
     namespaces = {t[0] for t in plan.targets}
-    refused = guard.Guard(backend, read_only, profile, user).refusals(plan.spec.action, namespaces)
+    refused = checks.refusals(plan.spec.action, namespaces)
     if refused:
         return [r.text for r in refused]
     found: list[str] = []

@@ -14,11 +14,11 @@ import enum
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from console import audit
+from console.audit import AuditContext as AuditContext  # where the batch engine named it first
 from console.model import ActionResult
 
 Action = Literal["rollout", "rollback", "restart", "scale", "pause", "resume", "delete"]
@@ -114,17 +114,6 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-@dataclass(frozen=True)
-class AuditContext:
-    """Who acts where, for the audit log's lines."""
-
-    profile: str
-    context: str | None
-    user: str
-    path: Path | None = None  # None: the default audit log (XDG state folder)
-    extra: dict[str, object] = field(default_factory=dict)  # e.g. {"batch": id, "wave": 2}
-
-
 def call_action(backend: Any, spec: ActionSpec, target: Target, dry_run: bool) -> ActionResult:
     """Send ``spec`` to one target through the backend; any exception becomes a failed result
     with a one-line reason (a batch never dies of one target)."""
@@ -157,19 +146,15 @@ def audit_result(
     context: AuditContext,
     action: str,
     result: ActionResult,
-    parameters: dict[str, object],
+    parameters: Mapping[str, object],
 ) -> None:
-    """One audit line for one target's result."""
-    audit.record(
+    """One audit line for one target's result: the batch engine's one way to audit."""
+    context.write(
         action,
         [result.target],
-        profile=context.profile,
-        context=context.context,
-        results=[audit.TargetResult(result.target, result.ok, result.message)],
-        parameters={**parameters, **context.extra},
+        [audit.TargetResult(result.target, result.ok, result.message)],
+        parameters,
         dry_run=result.dry_run,
-        user=context.user,
-        path=context.path,
     )
 
 

@@ -12,16 +12,16 @@ import json
 import math
 import signal
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from console import audit
-from console.batch import preflight
-from console.batch.executor import BatchEvent, BatchExecutor, EventKind, dry_run
+from console.audit import AuditContext
+from console.backends.base import Backend
+from console.batch import lifecycle
+from console.batch.executor import BatchEvent, BatchExecutor, EventKind
 from console.batch.gates import CollectorSource, SloSource
 from console.batch.journal import (
     BatchState,
@@ -33,15 +33,16 @@ from console.batch.journal import (
     list_journals,
 )
 from console.batch.plan import ON_FAILURE, make_plan, settings_from, thresholds_from
-from console.batch.runner import ActionSpec, AuditContext, Target
+from console.batch.runner import ActionSpec, Target
+from console.cli.confirm import confirm
 from console.cli.printing import print_table
-from console.core import guard
+from console.core import actions
+from console.core.session import Session
 from console.profile import Profile
 from console.views.format import printable, to_json
 
 WAVE_FLAGS = ("waves", "max_parallel", "halt_after", "bake", "slo_p99_ratio", "slo_error_percent",
               "on_failure")  # fmt: skip
-ABORT_WAIT_SECONDS = 300.0
 _LOUD_STEPS = frozenset({Step.FAILED, Step.ROLLED_BACK, Step.PAUSED, Step.UNDO_FAILED})
 
 
@@ -94,41 +95,65 @@ def reads_only(args: argparse.Namespace) -> bool:
     return args.command == "batch" and args.batch_command in ("list", "status", "halt")
 
 
-# -- rollout in waves -------------------------------------------------------------------------
-def rollout_in_waves(
-    backend: Any,
-    profile: Profile,
-    args: argparse.Namespace,
-    targets: list[Target],
-    confirm: Any,
-) -> int:
-    settings = settings_from(
-        profile,
+@dataclass(frozen=True)
+class WaveOptions:
+    """The plan flags as typed (None: the profile's default)."""
+
+    waves: str | None = None
+    max_parallel: int | None = None
+    halt_after: str | None = None
+    bake: float | None = None
+    slo_p99_ratio: float | None = None
+    slo_error_percent: float | None = None
+    on_failure: str | None = None
+    stuck_seconds: float = 60.0
+
+
+def wave_options(args: argparse.Namespace) -> WaveOptions:
+    return WaveOptions(
         waves=args.waves,
         max_parallel=args.max_parallel,
         halt_after=args.halt_after,
         bake=args.bake,
+        slo_p99_ratio=args.slo_p99_ratio,
+        slo_error_percent=args.slo_error_percent,
         on_failure=args.on_failure,
+        stuck_seconds=args.stuck_seconds,
+    )
+
+
+# -- rollout in waves -------------------------------------------------------------------------
+def rollout_in_waves(
+    session: Session,
+    spec: ActionSpec,
+    targets: list[Target],
+    options: WaveOptions,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    yes: bool,
+) -> int:
+    profile = session.profile
+    settings = settings_from(
+        profile,
+        waves=options.waves,
+        max_parallel=options.max_parallel,
+        halt_after=options.halt_after,
+        bake=options.bake,
+        on_failure=options.on_failure,
     )
     thresholds = thresholds_from(
-        profile, p99_ratio=args.slo_p99_ratio, error_percent=args.slo_error_percent
+        profile, p99_ratio=options.slo_p99_ratio, error_percent=options.slo_error_percent
     )
-    spec = ActionSpec("rollout", version=args.version, verify=not args.no_verify)
-    plan = make_plan(spec, targets, settings, slo=thresholds, stuck_seconds=args.stuck_seconds)
-    context = _audit_context(profile, args)
-    read_only = bool(args.readonly or profile.read_only)
-    problems = preflight.problems(
-        backend, plan, read_only=read_only, profile=profile.name, user=args.user
-    )
-    if problems:
-        raise BatchFailed("; ".join(problems))
+    plan = make_plan(spec, targets, settings, slo=thresholds, stuck_seconds=options.stuck_seconds)
     for line in plan.describe():
         print(printable(line), file=sys.stderr)
-    checked = dry_run(backend, spec, plan.targets, plan.max_parallel)
-    refused = [r for r in checked if not r.ok]
-    _audit_dry_run(context, spec, checked, requested=bool(args.dry_run))
-    if args.dry_run:
-        if args.json:
+    try:
+        checked = actions.check_plan(session, plan, requested=dry_run)
+    except actions.PlanRefused as exc:
+        raise BatchFailed(str(exc)) from None
+    if dry_run:
+        if as_json:
             print(json.dumps({"plan": plan.to_json(), "results": to_json(checked)}, indent=2))
         else:
             for number, wave in enumerate(plan.waves):
@@ -137,41 +162,28 @@ def rollout_in_waves(
             for result in checked:
                 mark = "ok" if result.ok else "REFUSED"
                 print(printable(f"{result.target}: {mark}: {result.message}"))
-        return 1 if refused else 0
-    if refused:
-        shown = "; ".join(f"{r.target}: {r.message}" for r in refused[:5])
-        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
-        raise BatchFailed(
-            f"the server refused {len(refused)} of {len(checked)} targets in the dry run "
-            f"({shown}{more}); nothing was sent"
-        )
-    confirm("rollout", [f"{ns}/{n}" for ns, n in plan.targets], args)
+        return 1 if any(not r.ok for r in checked) else 0
+    confirm("rollout", [f"{ns}/{n}" for ns, n in plan.targets], yes=yes, dry_run=False)
+    backend = session.backend
     gate = _metrics_gate(profile, backend, plan.targets) if plan.bake_seconds > 0 else None
     if gate is None:
         print("SLO gates off: no bake, or no metrics for this profile (rollouts are still "
               "watched)", file=sys.stderr)  # fmt: skip
-    meta = {
-        "profile": profile.name,
-        "context": context.context,
-        "user": context.user,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "namespaces": sorted({t[0] for t in plan.targets}),
-    }
-    journal = Journal.create(plan, meta)
+    journal = lifecycle.new_journal(plan, session.audit, "cli")
     print(f"batch {journal.id}: journal {journal.path}", file=sys.stderr, flush=True)
-    return _execute(backend, journal, context, gate, args)
+    return _execute(backend, journal, session.audit, gate, as_json=as_json)
 
 
 def _execute(
-    backend: Any,
+    backend: Backend,
     journal: Journal,
     context: AuditContext,
     gate: SloSource | None,
-    args: argparse.Namespace,
     *,
+    as_json: bool,
     abort: bool = False,
 ) -> int:
-    printer = _EventPrinter(bool(args.json))
+    printer = _EventPrinter(as_json)
     executor = BatchExecutor(backend, journal, audit_context=context, gate=gate, on_event=printer)
     try:
         with _interrupts(executor, journal.id):
@@ -179,7 +191,7 @@ def _execute(
     finally:
         if isinstance(gate, CollectorSource):
             gate.collector.stop()
-    if args.json:
+    if as_json:
         print(json.dumps(_state_json(state, journal), sort_keys=True), flush=True)
     else:
         for line in describe(state):
@@ -227,7 +239,9 @@ def _interrupts(executor: BatchExecutor, batch_id: str) -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def _metrics_gate(profile: Profile, backend: Any, targets: Sequence[Target]) -> SloSource | None:
+def _metrics_gate(
+    profile: Profile, backend: Backend, targets: Sequence[Target]
+) -> SloSource | None:
     """The profile's metrics collector, scraping only the batch's targets, as the SLO gate;
     None when the profile has no metrics. It watches one full metrics window first: each
     target's baseline is its numbers from before the wave, and a baseline from a couple of
@@ -252,40 +266,16 @@ def _metrics_gate(profile: Profile, backend: Any, targets: Sequence[Target]) -> 
     return CollectorSource(collector)
 
 
-def _audit_context(profile: Profile, args: argparse.Namespace) -> AuditContext:
-    context = args.context or (profile.kubernetes.context if profile.kubernetes else None)
-    return AuditContext(profile.name, context, args.user)
-
-
-def _audit_dry_run(
-    context: AuditContext, spec: ActionSpec, results: list[Any], *, requested: bool
-) -> None:
-    try:
-        audit.record(
-            spec.action,
-            [r.target for r in results],
-            profile=context.profile,
-            context=context.context,
-            results=[audit.TargetResult(r.target, r.ok, r.message) for r in results],
-            parameters={**spec.parameters(), "batch_plan": True, "requested": requested},
-            dry_run=True,
-            user=context.user,
-        )
-    except OSError as exc:
-        print(f"fleetdeck: warning: could not write the audit log: {exc}", file=sys.stderr)
-
-
 # -- batch list|status|resume|halt|abort ------------------------------------------------------
-def show(profile: Profile, args: argparse.Namespace) -> int:
+def show(args: argparse.Namespace) -> int:
     """``batch list``, ``status`` and ``halt``: from the journals alone."""
     if args.batch_command == "list":
         return _list(args)
     journal = _open(args.id)
     if args.batch_command == "halt":
-        holder = journal.holder()
+        holder = lifecycle.ask_holder(journal, "halt")
         if holder is None:
             raise BatchFailed(f"batch {journal.id} is not running; nothing to halt")
-        journal.request("halt")
         print(f"asked process {holder} to halt batch {journal.id}")
         return 0
     state = journal.replay()
@@ -297,59 +287,41 @@ def show(profile: Profile, args: argparse.Namespace) -> int:
     return 0
 
 
-def act(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
-    """``batch resume`` and ``abort``: they change the fleet."""
-    journal = _open(args.id)
+def resume_or_abort(session: Session, verb: str, batch_id: str, *, as_json: bool) -> int:
+    """``batch resume`` and ``abort``: they change the fleet (the lifecycle's checks first)."""
+    if verb not in ("resume", "abort"):
+        raise BatchFailed(f"batch {verb}: expected resume or abort")
+    chosen: lifecycle.Verb = "abort" if verb == "abort" else "resume"
+    journal = _open(batch_id)
     state = journal.replay()
-    read_only = bool(args.readonly or profile.read_only)
-    guard.check_read_only(read_only=read_only, profile=profile.name)
-    recorded = state.meta.get("profile")
-    if recorded and recorded != profile.name:
-        raise BatchFailed(
-            f"batch {journal.id} was started with profile {recorded!r}; "
-            f"use --profile {recorded} to {args.batch_command} it"
-        )
-    namespaces = sorted({t[0] for t in state.plan.targets})
-    watched = set(getattr(backend, "namespaces", ()) or ())
-    unwatched = [ns for ns in namespaces if watched and ns not in watched]
-    if unwatched:
-        raise BatchFailed(
-            f"batch {journal.id} has targets in {', '.join(unwatched)}, which this profile "
-            "does not watch; add -A"
-        )
-    # A resume goes on with the plan's action; an abort rolls back what the batch changed.
-    action: guard.Mutation = "rollback" if args.batch_command == "abort" else state.plan.spec.action
-    guard.Guard(backend, read_only, profile.name, args.user).check(action, namespaces)
-    context = _audit_context(profile, args)
-    holder = journal.holder()
-    if args.batch_command == "abort" and holder is not None:
-        journal.request("abort")
+    backend = session.backend
+    try:
+        lifecycle.check(chosen, journal, state, session.guard, backend.namespaces)
+    except lifecycle.BatchRefused as exc:
+        if journal.holder() is None and state.state in (BatchState.DONE, BatchState.ABORTED):
+            for line in describe(state):
+                print(printable(line))
+        raise BatchFailed(str(exc)) from None
+    if chosen == "abort" and (holder := lifecycle.ask_holder(journal, "abort")) is not None:
         print(f"asked process {holder} to abort batch {journal.id}; waiting", file=sys.stderr)
-        deadline = time.monotonic() + ABORT_WAIT_SECONDS
-        while journal.holder() is not None and time.monotonic() < deadline:
-            time.sleep(0.5)
-        final = journal.replay()
+        final = lifecycle.wait_for_holder(journal)
         for line in describe(final, journal.holder()):
             print(printable(line))
         return 0 if final.state is BatchState.ABORTED else 1
-    if state.state in (BatchState.DONE, BatchState.ABORTED):
-        for line in describe(state):
-            print(printable(line))
-        raise BatchFailed(
-            f"batch {journal.id} is {state.state.value}; nothing to {args.batch_command}"
-        )
     try:
-        resume = args.batch_command == "resume" and state.plan.bake_seconds > 0
-        gate = _metrics_gate(profile, backend, state.plan.targets) if resume else None
-        return _execute(backend, journal, context, gate, args, abort=args.batch_command == "abort")
+        resume = chosen == "resume" and state.plan.bake_seconds > 0
+        gate = _metrics_gate(session.profile, backend, state.plan.targets) if resume else None
+        return _execute(
+            backend, journal, session.audit, gate, as_json=as_json, abort=chosen == "abort"
+        )
     except JournalError as exc:
         raise BatchFailed(str(exc)) from None
 
 
 def _open(batch_id: str) -> Journal:
     try:
-        return Journal.open(batch_id)
-    except JournalError as exc:
+        return lifecycle.open_journal(batch_id)
+    except lifecycle.BatchRefused as exc:
         raise BatchFailed(str(exc)) from None
 
 

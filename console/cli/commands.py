@@ -1,4 +1,5 @@
-"""The CLI's commands: each opens the profile's backend, acts, prints, and audits mutations."""
+"""The CLI's commands: each parses its arguments into a typed request, opens the session,
+calls the core (every mutation goes through ``console.core.actions``) and prints."""
 
 from __future__ import annotations
 
@@ -6,17 +7,18 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 from console import audit
-from console.backends import open_backend
-from console.backends.base import Autoscaling, LogRequest
+from console.backends.base import Backend, LogRequest
+from console.batch.runner import ActionSpec
 from console.cli import batch as batch_cli
+from console.cli.confirm import confirm
+from console.cli.errors import ActionFailed, UsageError
 from console.cli.printing import print_json, print_table
-from console.core import guard
+from console.core import actions, guard
+from console.core.session import Session, SessionRequest, is_read_only, open_session
 from console.model import (
-    ActionResult,
     AutoscaleRequest,
     DeploymentState,
     DeployRequest,
@@ -29,16 +31,10 @@ from console.selectors import SelectorError
 from console.views.format import age, printable, to_json
 from training.params import ParamError, parse_grid, parse_param
 
+__all__ = ["ActionFailed", "UsageError", "run"]
+
 WATCH_INTERVAL = 1.0
-Handler = Callable[[Any, Profile, argparse.Namespace], int]
-
-
-class UsageError(Exception):
-    """Bad usage (exit 2)."""
-
-
-class ActionFailed(Exception):
-    """The action failed (exit 1); the message says why."""
+Handler = Callable[[Session, argparse.Namespace], int]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,37 +45,29 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "audit":
         return show_audit(args)
     if batch_cli.reads_only(args):  # batch list/status/halt: the journals, no cluster needed
-        return batch_cli.show(profile, args)
+        return batch_cli.show(args)
     if args.command == "agent":
         from console.local.manage import agent_command
 
         return agent_command(profile, args.action, args.json)
-    read_only = args.readonly or profile.read_only
+    request = session_request(args)
     if guard.is_mutation(args.command):  # before a backend is opened: nothing is sent
-        guard.check_read_only(read_only=read_only, profile=profile.name)
-    namespaces: Sequence[str] | None = None
-    if args.all_namespaces:
-        namespaces = ()
-    elif args.namespace:
-        namespaces = (args.namespace,)
-    user = args.user = _kube_user(profile, args.context)
-    backend = open_backend(
-        profile,
+        guard.check_read_only(read_only=is_read_only(profile, request), profile=profile.name)
+    with open_session(profile, request) as session:
+        try:
+            return HANDLERS[args.command](session, args)
+        except SelectorError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def session_request(args: argparse.Namespace) -> SessionRequest:
+    return SessionRequest(
         context=args.context,
-        namespaces=namespaces,
-        read_only=read_only,
-        user=user,
+        namespace=args.namespace,
+        all_namespaces=bool(args.all_namespaces),
+        read_only=bool(args.readonly),
         parallel=getattr(args, "max_parallel", None),  # a batch's requests share the pool
     )
-    try:
-        if guard.is_mutation(args.command):
-            checks = guard.Guard(backend, read_only, profile.name, user)
-            checks.check(args.command, [_namespace(backend, args)])
-        return HANDLERS[args.command](backend, profile, args)
-    except SelectorError as exc:
-        raise UsageError(str(exc)) from None
-    finally:
-        backend.close()
 
 
 # -- names ------------------------------------------------------------------------------------
@@ -120,16 +108,9 @@ def check_names(args: argparse.Namespace) -> None:
             check_subdomain(name, "pod name")
 
 
-def _kube_user(profile: Profile, context: str | None) -> str:
-    settings = profile.kubernetes
-    kube_user = None
-    if settings is not None and settings.kubeconfig is not None:
-        kube_user = audit.kube_context_user(settings.kubeconfig, context or settings.context)
-    return audit.current_user(kube_user)
-
-
 # -- reading ----------------------------------------------------------------------------------
-def ls(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+def ls(session: Session, args: argparse.Namespace) -> int:
+    backend = session.backend
     rows = backend.deployments(args.selector)
     if args.json:
         print_json(rows)
@@ -153,22 +134,29 @@ def ls(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     return 0
 
 
-def _namespace(backend: Any, args: argparse.Namespace) -> str:
+def _namespace(backend: Backend, args: argparse.Namespace) -> str:
     return str(args.namespace or backend.default_namespace)
 
 
-def status(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
-    """Exit 0 when Available; with --watch, follow until it is, fails or is paused (exit 1).
-    Without --watch only a failed rollout exits 1."""
+def status(session: Session, args: argparse.Namespace) -> int:
+    backend = session.backend
     namespace = _namespace(backend, args)
+    return follow_status(backend, namespace, args.name, as_json=args.json, watch=args.watch)
+
+
+def follow_status(
+    backend: Backend, namespace: str, name: str, *, as_json: bool, watch: bool
+) -> int:
+    """Exit 0 when Available; with ``watch``, follow until it is, fails or is paused (exit 1).
+    Without it only a failed rollout exits 1."""
     while True:
-        row = backend.deployment(namespace, args.name)
+        row = backend.deployment(namespace, name)
         if row is None:
-            raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
-        if args.json:
+            raise ActionFailed(f"deployment {name!r} not found in namespace {namespace}")
+        if as_json:
             print(json.dumps(to_json(row), sort_keys=True), flush=True)  # one object per line
         else:
-            pods = backend.pods(namespace, args.name)
+            pods = backend.pods(namespace, name)
             problems = ", ".join(f"{p.name}: {p.reason}" for p in pods if p.reason)
             line = (
                 f"{row.name}: {row.state.value} {row.ready}/{row.desired} ready, "
@@ -181,12 +169,13 @@ def status(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
             return 0
         if row.state in (DeploymentState.FAILED, DeploymentState.PAUSED):
             return 1
-        if not args.watch:
+        if not watch:
             return 0
         time.sleep(WATCH_INTERVAL)
 
 
-def history(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+def history(session: Session, args: argparse.Namespace) -> int:
+    backend = session.backend
     namespace = _namespace(backend, args)
     revisions = backend.history(namespace, args.name)
     if not revisions and backend.deployment(namespace, args.name) is None:
@@ -201,7 +190,8 @@ def history(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     return 0
 
 
-def jobs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+def jobs(session: Session, args: argparse.Namespace) -> int:
+    backend = session.backend
     rows = backend.jobs()
     if args.json:
         print_json(rows)
@@ -226,7 +216,8 @@ def jobs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     return 0
 
 
-def logs(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+def logs(session: Session, args: argparse.Namespace) -> int:
+    backend = session.backend
     namespace = _namespace(backend, args)
     kind, _, name = args.target.rpartition("/")
     if kind in ("deploy", "deployment"):
@@ -312,7 +303,7 @@ def models(profile: Profile, args: argparse.Namespace) -> int:
     return 0
 
 
-def _metric(value: Any) -> str:
+def _metric(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "-"
 
 
@@ -326,23 +317,8 @@ def show_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- mutations --------------------------------------------------------------------------------
-def _confirm(action: str, targets: Sequence[str], args: argparse.Namespace) -> None:
-    if len(targets) <= 1 or getattr(args, "yes", False) or args.dry_run:
-        return
-    shown = "\n  ".join(printable(t) for t in targets)
-    print(f"{action} {len(targets)} deployments:\n  {shown}", file=sys.stderr)
-    if not sys.stdin.isatty():
-        raise UsageError(f"{action} of {len(targets)} targets needs confirmation: add --yes")
-    try:
-        answer = input(f"type {len(targets)} to {action} them all: ").strip()
-    except EOFError:
-        answer = ""
-    if answer != str(len(targets)):
-        raise ActionFailed(f"{action} cancelled; nothing was sent")
-
-
-def _resolve_targets(backend: Any, args: argparse.Namespace) -> list[tuple[str, str]]:
+# -- mutations: parsed here, performed by console.core.actions -----------------------------------
+def _resolve_targets(backend: Backend, args: argparse.Namespace) -> list[tuple[str, str]]:
     namespace = _namespace(backend, args)
     if getattr(args, "selector", None):
         if getattr(args, "names", None):
@@ -357,91 +333,85 @@ def _resolve_targets(backend: Any, args: argparse.Namespace) -> list[tuple[str, 
     return [(namespace, name) for name in names]
 
 
-def _finish(
-    action: str,
-    results: list[ActionResult],
-    profile: Profile,
-    args: argparse.Namespace,
-    parameters: dict[str, Any],
-) -> int:
-    try:
-        _audit(action, results, profile, args, parameters)
-    except OSError as exc:  # the change is made: show it, and say the record is missing
-        print(f"fleetdeck: warning: could not write the audit log: {exc}", file=sys.stderr)
+def _perform(
+    session: Session, request: actions.Request, args: argparse.Namespace
+) -> actions.Outcome:
+    """Send through the core, then print what came back; the audit is the core's."""
+    outcome = actions.perform(session, request, dry_run=bool(args.dry_run))
+    if outcome.audit_error:  # the change is made: show it, and say the record is missing
+        print(f"fleetdeck: warning: {outcome.audit_error}", file=sys.stderr)
     if getattr(args, "json", False):
         if getattr(args, "wait", False):  # status lines follow: keep one JSON object per line
-            print(json.dumps(to_json(results), sort_keys=True), flush=True)
+            print(json.dumps(to_json(list(outcome.results)), sort_keys=True), flush=True)
         else:
-            print_json(results)
+            print_json(list(outcome.results))
     else:
-        for result in results:
+        for result in outcome.results:
             mark = "ok" if result.ok else "FAILED"
             print(printable(f"{result.target}: {mark}: {result.message}"))
             for change in result.changes:
                 print(f"    {printable(change)}")
-    return 0 if all(r.ok for r in results) else 1
+    return outcome
 
 
-def _audit(
-    action: str,
-    results: list[ActionResult],
-    profile: Profile,
-    args: argparse.Namespace,
-    parameters: dict[str, Any],
-) -> None:
-    audit.record(
-        action,
-        [r.target for r in results],
-        profile=profile.name,
-        context=args.context or (profile.kubernetes.context if profile.kubernetes else None),
-        results=[audit.TargetResult(r.target, r.ok, r.message) for r in results],
-        parameters=parameters,
+def _exit(outcome: actions.Outcome) -> int:
+    return 0 if outcome.ok else 1
+
+
+def _spec(args: argparse.Namespace) -> ActionSpec:
+    """The action on deployments that ``args`` describes."""
+    if args.command == "rollout":
+        return ActionSpec("rollout", version=args.version, verify=not args.no_verify)
+    if args.command == "rollback":
+        return ActionSpec("rollback", to_revision=args.to_revision)
+    if args.command == "scale":
+        return ActionSpec("scale", replicas=args.replicas)
+    return ActionSpec(args.command)
+
+
+def on_targets(session: Session, args: argparse.Namespace) -> int:
+    """rollout (without waves), rollback, restart, pause, resume, scale, delete: one result
+    and one audit line per target."""
+    spec = _spec(args)
+    targets = _resolve_targets(session.backend, args)
+    confirm(
+        args.command,
+        [f"{ns}/{name}" for ns, name in targets],
+        yes=bool(getattr(args, "yes", False)),
         dry_run=bool(args.dry_run),
-        user=args.user,
+    )
+    return _exit(_perform(session, actions.OnTargets(spec, tuple(targets)), args))
+
+
+def rollout(session: Session, args: argparse.Namespace) -> int:
+    if not batch_cli.wants_waves(args):
+        return on_targets(session, args)
+    targets = _resolve_targets(session.backend, args)
+    return batch_cli.rollout_in_waves(
+        session,
+        _spec(args),
+        targets,
+        batch_cli.wave_options(args),
+        dry_run=bool(args.dry_run),
+        as_json=bool(args.json),
+        yes=bool(args.yes),
     )
 
 
-TargetCall = Callable[[Any, argparse.Namespace, str, str], ActionResult]
-
-
-def _each(action: str, call: TargetCall, parameters: Sequence[str]) -> Handler:
-    """A command acting on NAME... or -l SELECTOR, one result per target."""
-
-    def handler(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
-        targets = _resolve_targets(backend, args)
-        _confirm(action, [f"{ns}/{name}" for ns, name in targets], args)
-        results = [call(backend, args, ns, name) for ns, name in targets]
-        return _finish(action, results, profile, args, {k: getattr(args, k) for k in parameters})
-
-    return handler
-
-
-def deploy(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+def deploy(session: Session, args: argparse.Namespace) -> int:
     request = DeployRequest(
         args.name, args.model, args.version, args.namespace, args.replicas, args.gpus
     )
-    result = backend.deploy(request, dry_run=args.dry_run, verify=not args.no_verify)
-    code = _finish(
-        "deploy",
-        [result],
-        profile,
-        args,
-        {
-            "model": args.model,
-            "version": args.version,
-            "replicas": args.replicas,
-            "gpus": args.gpus,
-        },
-    )
-    if code == 0 and args.wait and not args.dry_run:
+    outcome = _perform(session, actions.Deploy(request, verify=not args.no_verify), args)
+    if outcome.ok and args.wait and not args.dry_run:
+        backend = session.backend
         namespace = request.namespace or backend.default_namespace
         _wait_until_cached(backend, namespace, args.name)
-        args.watch, args.namespace = True, namespace
-        return status(backend, profile, args)
-    return code
+        return follow_status(backend, namespace, args.name, as_json=args.json, watch=True)
+    return _exit(outcome)
 
 
-def _wait_until_cached(backend: Any, namespace: str, name: str, timeout: float = 30.0) -> None:
+def _wait_until_cached(backend: Backend, namespace: str, name: str, timeout: float = 30.0) -> None:
     """The watch delivers what was just created a moment later; wait for it (bounded)."""
     deadline = time.monotonic() + timeout
     while backend.deployment(namespace, name) is None:
@@ -453,7 +423,7 @@ def _wait_until_cached(backend: Any, namespace: str, name: str, timeout: float =
         time.sleep(0.1)
 
 
-def train(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+def train(session: Session, args: argparse.Namespace) -> int:
     try:
         params = dict(parse_param(p) for p in args.param)
         grid = {key: tuple(values) for key, values in (parse_grid(g) for g in args.grid)}
@@ -462,49 +432,41 @@ def train(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
     request = TrainingRequest(
         args.model, args.data, args.namespace, args.gpus, args.epochs, params, grid
     )
-    results = backend.train(request, dry_run=args.dry_run)
-    code = _finish(
-        "train",
-        results,
-        profile,
-        args,
-        {
-            "model": args.model,
-            "data": args.data,
-            "gpus": args.gpus,
-            "epochs": args.epochs,
-            "params": params,
-            "grid": args.grid,
-        },
-    )
-    if code or args.dry_run or not args.follow:
-        return code
-    return _follow_jobs(backend, [r.target for r in results])
+    outcome = _perform(session, actions.Train(request), args)
+    if not outcome.ok or args.dry_run or not args.follow:
+        return _exit(outcome)
+    return _follow_jobs(session.backend, [r.target for r in outcome.results])
 
 
-def score(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+def score(session: Session, args: argparse.Namespace) -> int:
     if args.version < 1 or (args.batch_size is not None and args.batch_size < 1):
         raise UsageError("--version and --batch-size must be 1 or more")
     request = ScoringRequest(args.model, args.version, args.input, args.namespace, args.batch_size)
-    result = backend.score(request, dry_run=args.dry_run, verify=not args.no_verify)
-    code = _finish(
-        "score",
-        [result],
-        profile,
-        args,
-        {
-            "model": args.model,
-            "version": args.version,
-            "input": args.input,
-            "batch_size": args.batch_size,
-        },
+    outcome = _perform(session, actions.Score(request, verify=not args.no_verify), args)
+    if not outcome.ok or args.dry_run or not args.follow:
+        return _exit(outcome)
+    return _follow_jobs(session.backend, [r.target for r in outcome.results])
+
+
+def autoscale(session: Session, args: argparse.Namespace) -> int:
+    request = AutoscaleRequest(
+        args.name, args.min_replicas, args.max_replicas, args.cpu, args.rps_per_pod
     )
-    if code or args.dry_run or not args.follow:
-        return code
-    return _follow_jobs(backend, [result.target])
+    namespace = _namespace(session.backend, args)
+    try:
+        return _exit(_perform(session, actions.Autoscale(namespace, request), args))
+    except actions.Unsupported as exc:
+        raise ActionFailed(str(exc)) from None
 
 
-def _follow_jobs(backend: Any, targets: list[str], timeout: float = 600.0) -> int:
+def cancel(session: Session, args: argparse.Namespace) -> int:
+    namespace = _namespace(session.backend, args)
+    names = tuple(n.removeprefix("job/") for n in args.jobs)
+    confirm("cancel", [f"{namespace}/{n}" for n in names], yes=args.yes, dry_run=args.dry_run)
+    return _exit(_perform(session, actions.Cancel(namespace, names), args))
+
+
+def _follow_jobs(backend: Backend, targets: list[str], timeout: float = 600.0) -> int:
     """Stream the new jobs' logs (merged, prefixed) once their pods exist; exit 1 if any fails."""
     namespace = targets[0].split("/", 1)[0]
     names = [t.split("/", 1)[1] for t in targets]
@@ -532,11 +494,12 @@ def _follow_jobs(backend: Any, targets: list[str], timeout: float = 600.0) -> in
     return 1 if failed else 0
 
 
-def top(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
+def top(session: Session, args: argparse.Namespace) -> int:
     """The metrics of the profile's deployments (or -l's); rates from a scrape source need two
     reads, so a one-shot run reads twice one interval apart."""
     from console.metrics import collector_for, report
 
+    profile, backend = session.profile, session.backend
     collector = collector_for(profile, backend)
     try:
         keys = {d.key for d in backend.deployments(args.selector)}
@@ -574,69 +537,26 @@ def top(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
         collector.stop()
 
 
-def autoscale(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
-    if not isinstance(backend, Autoscaling):
-        raise ActionFailed(f"autoscale needs a Kubernetes profile ({profile.name!r} is local)")
-    namespace = _namespace(backend, args)  # RBAC (create and patch) was checked by run
-    request = AutoscaleRequest(
-        args.name, args.min_replicas, args.max_replicas, args.cpu, args.rps_per_pod
-    )
-    if request.problems():
-        raise UsageError("; ".join(request.problems()))
-    result = backend.autoscale(namespace, request, dry_run=args.dry_run)
-    parameters = {
-        "min": args.min_replicas,
-        "max": args.max_replicas,
-        "cpu": args.cpu,
-        "rps_per_pod": args.rps_per_pod,
-    }
-    return _finish("autoscale", [result], profile, args, parameters)
-
-
-def cancel(backend: Any, profile: Profile, args: argparse.Namespace) -> int:
-    namespace = _namespace(backend, args)
-    names = [n.removeprefix("job/") for n in args.jobs]
-    _confirm("cancel", [f"{namespace}/{n}" for n in names], args)
-    results = [backend.cancel_job(namespace, n, dry_run=args.dry_run) for n in names]
-    return _finish("cancel", results, profile, args, {})
-
-
-_rollout_each = _each(
-    "rollout",
-    lambda b, a, ns, n: b.rollout(ns, n, a.version, dry_run=a.dry_run, verify=not a.no_verify),
-    ["version"],
-)
-
 HANDLERS: dict[str, Handler] = {
     "ls": ls,
     "status": status,
     "history": history,
     "jobs": jobs,
     "logs": logs,
+    "top": top,
     "deploy": deploy,
+    "rollout": rollout,
+    "rollback": on_targets,
+    "restart": on_targets,
+    "pause": on_targets,
+    "resume": on_targets,
+    "scale": on_targets,
+    "delete": on_targets,
     "train": train,
     "score": score,
     "cancel": cancel,
-    "top": top,
     "autoscale": autoscale,
-    "rollout": lambda b, p, a: (
-        batch_cli.rollout_in_waves(b, p, a, _resolve_targets(b, a), _confirm)
-        if batch_cli.wants_waves(a)
-        else _rollout_each(b, p, a)
+    "batch": lambda session, args: batch_cli.resume_or_abort(
+        session, args.batch_command, args.id, as_json=args.json
     ),
-    "batch": batch_cli.act,
-    "rollback": _each(
-        "rollback",
-        lambda b, a, ns, n: b.rollback(ns, n, a.to_revision, dry_run=a.dry_run),
-        ["to_revision"],
-    ),
-    "restart": _each("restart", lambda b, a, ns, n: b.restart(ns, n, dry_run=a.dry_run), []),
-    "pause": _each("pause", lambda b, a, ns, n: b.pause(ns, n, dry_run=a.dry_run), []),
-    "resume": _each("resume", lambda b, a, ns, n: b.resume(ns, n, dry_run=a.dry_run), []),
-    "scale": _each(
-        "scale",
-        lambda b, a, ns, n: b.scale(ns, n, a.replicas, dry_run=a.dry_run),
-        ["replicas"],
-    ),
-    "delete": _each("delete", lambda b, a, ns, n: b.delete(ns, n, dry_run=a.dry_run), []),
 }

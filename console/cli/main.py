@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from console import __version__
 from console.backends import BackendUnavailable
-from console.backends.base import BackendError
+from console.backends.base import BackendError, error_line
 from console.batch.journal import JournalError
 from console.cli import batch as batch_cli
 from console.cli import commands
@@ -202,14 +202,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # never a traceback: say what broke, in one line
-        print(f"fleetdeck: {type(exc).__name__}: {printable(_first_line(exc))}", file=sys.stderr)
+        print(f"fleetdeck: {type(exc).__name__}: {printable(error_line(exc))}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def _first_line(exc: BaseException) -> str:
-    status = getattr(exc, "status", None)
-    if status is not None:  # a Kubernetes API error: its own message
-        from console.backends.kubernetes.actions import api_error
-
-        return api_error(exc)
-    return (str(exc).splitlines() or [""])[0]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from console.backends.base import error_line
 from console.backends.kubernetes.manifests import (
     CHANGE_CAUSE,
     MODEL_LABEL,
@@ -55,12 +56,7 @@ HTTPROUTE = ("gateway.networking.k8s.io", "v1")
 
 def api_error(exc: Any) -> str:
     """The API server's own message, with its status, from an ApiException."""
-    try:
-        body = json.loads(exc.body or "{}")
-        message = body.get("message") or exc.reason
-    except (ValueError, AttributeError):
-        message = getattr(exc, "reason", str(exc))
-    return f"{exc.status} {getattr(exc, 'reason', '')}: {message}".replace("  ", " ")
+    return error_line(exc)
 
 
 def diff(before: Any, after: Any, path: str = "") -> list[str]:

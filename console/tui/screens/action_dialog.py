@@ -3,9 +3,9 @@
 The dialog lists the count and the targets, asks for the action's parameter (version,
 replicas, revision), offers a server-side dry run, and for more than ``TYPED_CONFIRMATION``
 targets asks the operator to type the count. The batch runs in a thread worker through
-``console.batch.runner.run_batch`` (bounded parallelism from the profile, an audit line per
-target); its progress events come back as messages and every target's outcome is listed with
-its reason as it arrives.
+``console.core.actions.perform`` (the guard first, bounded parallelism from the profile, an
+audit line per target); its progress events come back as messages and every target's outcome
+is listed with its reason as it arrives.
 
 A rollout or rollback on several targets also offers the plan fields (waves, parallelism, halt
 threshold, bake, SLO gates, what to do on failure): with waves set, Run checks the plan
@@ -27,11 +27,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Log, ProgressBar, Static
 
-from console.batch import preflight
-from console.batch.executor import dry_run as batch_dry_run
+from console.batch import lifecycle
 from console.batch.journal import Journal
 from console.batch.plan import Plan, make_plan
-from console.batch.runner import Action, ActionSpec, Progress, TargetState, run_batch
+from console.batch.runner import Action, ActionSpec, Progress, TargetState
+from console.core import actions, guard
 from console.model import ActionResult, ModelDeployment
 from console.tui.context import DeckContext
 from console.tui.permissions import ACTION_TITLES
@@ -244,28 +244,12 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
 
     @work(thread=True, group="batch", exit_on_error=False)
     def _prepare_plan(self, plan: Plan) -> None:
-        """The CLI's order: read-only and RBAC, the server's dry run, then the journal."""
-        from console.tui.screens.batch import batch_meta
-
-        deck = self.deck
-        backend = deck.backend
-        problems = preflight.problems(
-            backend, plan, read_only=deck.read_only, profile=deck.profile.name, user=deck.user
-        )
-        if problems:
-            self.post_message(self.PlanRefused("; ".join(problems)))
-            return
-        checked = batch_dry_run(backend, plan.spec, plan.targets, plan.max_parallel)
-        refused = [r for r in checked if not r.ok]
-        if refused:
-            shown = "; ".join(f"{r.target}: {r.message}" for r in refused[:3])
-            more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
-            self.post_message(
-                self.PlanRefused(
-                    f"the server refused {len(refused)} of {len(checked)} targets in the dry "
-                    f"run ({shown}{more}); nothing was sent"
-                )
-            )
+        """The CLI's order (core.actions.check_plan): read-only and RBAC, the targets, the
+        server's dry run, then the journal."""
+        try:
+            actions.check_plan(self.deck, plan)
+        except (actions.PlanRefused, guard.Refusal) as exc:
+            self.post_message(self.PlanRefused(str(exc)))
             return
         if self._stop.is_set():  # Stop pressed while the plan was checked
             self._stop.clear()
@@ -273,7 +257,7 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
                 self.PlanRefused("stopped before the batch started; nothing was sent")
             )
             return
-        self.post_message(self.PlanReady(Journal.create(plan, batch_meta(self.deck))))
+        self.post_message(self.PlanReady(lifecycle.new_journal(plan, self.deck.audit, "deck")))
 
     def on_action_dialog_plan_refused(self, message: PlanRefused) -> None:
         self.running = False
@@ -283,11 +267,11 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         self.query_one("#cancel", Button).label = "Cancel"
 
     def on_action_dialog_plan_ready(self, message: PlanReady) -> None:
-        from console.tui.screens.batch import BatchScreen, runs_of
+        from console.tui.screens.batch import BatchScreen
 
         self.running = False
         self.finished = True
-        run = runs_of(self.app).get(self.deck, message.journal)
+        run = lifecycle.runs_of(self.app).get(self.deck, message.journal)
         run.start(self.app)
         app = self.app
         self.dismiss(None)
@@ -298,17 +282,20 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         def report(event: Progress) -> None:
             self.post_message(self.BatchProgress(event, dry_run))  # thread-safe, never blocks
 
-        results = run_batch(
-            self.deck.backend,
-            spec,
-            [d.key for d in self.targets],
-            max_parallel=max(1, self.deck.profile.batch.max_parallel),
-            dry_run=dry_run,
-            on_progress=report,
-            stop=self._stop,
-            audit_context=self.deck.audit,
-        )
-        self.post_message(self.BatchDone(results, dry_run))
+        request = actions.OnTargets(spec, tuple(d.key for d in self.targets))
+        try:
+            outcome = actions.perform(
+                self.deck,
+                request,
+                dry_run=dry_run,
+                max_parallel=self.deck.profile.batch.max_parallel,
+                on_progress=report,
+                stop=self._stop,
+            )
+        except guard.Refusal as exc:  # nothing was sent: say why, as a refused plan does
+            self.post_message(self.PlanRefused(exc.text))
+            return
+        self.post_message(self.BatchDone(list(outcome.results), dry_run))
 
     def on_action_dialog_batch_progress(self, message: BatchProgress) -> None:
         event = message.event

@@ -10,22 +10,20 @@ once cost one repaint, never one message each. What a screen shows when it opens
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Label, Log, Static
 
-from console.batch.executor import BatchEvent, BatchExecutor, EventKind
-from console.batch.gates import CollectorSource, SloSource
+from console.batch import lifecycle
+from console.batch.executor import BatchEvent, EventKind
 from console.batch.journal import (
     BatchState,
     Journal,
@@ -35,7 +33,8 @@ from console.batch.journal import (
     TargetRecord,
     list_journals,
 )
-from console.batch.plan import Plan
+from console.batch.lifecycle import BatchRun, runs_of
+from console.batch.lifecycle import BatchRuns as BatchRuns  # the app keeps them (app.py)
 from console.batch.runner import Target, target_name
 from console.core import guard
 from console.tui.context import DeckContext
@@ -58,147 +57,6 @@ STEP_WORDS: dict[Step, str] = {
     Step.UNDO_FAILED: "UNDO FAILED",
 }
 _QUIET = frozenset({Step.SENT, Step.APPLIED})  # per-target chatter kept out of the log
-
-
-def batch_meta(deck: DeckContext) -> dict[str, Any]:
-    """What the journal records about who started the batch, as the CLI records it."""
-    return {
-        "profile": deck.profile.name,
-        "context": deck.context,
-        "user": deck.user,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "namespaces": list(deck.namespaces),
-        "from": "deck",
-    }
-
-
-def gate_for(deck: DeckContext) -> SloSource | None:
-    """The deck's metrics collector as the SLO gate, when it has one that keeps baselines."""
-    metrics = deck.metrics
-    if metrics is None or not hasattr(metrics, "baseline") or not hasattr(metrics, "get"):
-        return None
-    return CollectorSource(metrics)
-
-
-class BatchRun:
-    """One batch this deck runs (or may run): its journal, its executor and its events."""
-
-    def __init__(self, deck: DeckContext, journal: Journal) -> None:
-        self.deck = deck
-        self.journal = journal
-        self.events: list[BatchEvent] = []
-        self.executor: BatchExecutor | None = None
-        self.running = False
-        self.final: Replay | None = None  # set when a run ends
-        self.error = ""
-        self._lock = threading.Lock()
-
-    @property
-    def id(self) -> str:
-        return self.journal.id
-
-    def events_since(self, seen: int) -> list[BatchEvent]:
-        with self._lock:
-            return self.events[seen:]
-
-    def _record(self, event: BatchEvent) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def start(self, app: App[Any], *, abort: bool = False) -> None:
-        """Run (or resume, or with ``abort`` roll back) the batch in a thread worker of the app."""
-        if self.running:
-            return
-        self.error = ""
-        try:
-            executor = BatchExecutor(
-                self.deck.backend,
-                self.journal,
-                audit_context=self.deck.audit,
-                gate=gate_for(self.deck),
-                on_event=self._record,
-            )
-        except (JournalError, OSError, ValueError, KeyError) as exc:
-            self._failed(exc)
-            return
-        self.executor = executor
-        self.running = True
-        self.final = None
-
-        def run() -> None:
-            final: Replay | None
-            try:
-                final = executor.abort_now() if abort else executor.run()
-            except Exception as exc:  # the journal keeps what happened; the screen says why
-                final = self._failed(exc)
-            self.final = final
-            self.running = False
-
-        app.run_worker(run, name=f"batch {self.id}", group="batches", thread=True,
-                       exit_on_error=False)  # fmt: skip
-
-    def _failed(self, exc: Exception) -> Replay | None:
-        """Say why the batch could not run (as a log line) and what its journal says now."""
-        self.error = f"batch {self.id} could not run: {exc}"
-        self._record(BatchEvent(EventKind.TARGET, self.error))
-        try:
-            return self.journal.replay()
-        except (JournalError, OSError, ValueError, KeyError):
-            return None
-
-    def baselines(self) -> dict[Target, tuple[float | None, float | None]]:
-        """The baselines the running executor took (they reach the journal, not the events)."""
-        executor = self.executor
-        if executor is None:
-            return {}
-        return dict(executor.state.baselines)  # a copy: the worker adds to it
-
-    def halt(self) -> str:
-        """Ask the batch to stop after the requests in flight; what was done, for the operator."""
-        if self.running and self.executor is not None:
-            self.executor.halt()
-            return f"halting batch {self.id}: the requests in flight finish, no more are sent"
-        if self.journal.holder() is not None:
-            self.journal.request("halt")
-            return f"asked process {self.journal.holder()} to halt batch {self.id}"
-        return f"batch {self.id} is not running; nothing to halt"
-
-    def abort(self, app: App[Any]) -> str:
-        if self.running and self.executor is not None:
-            self.executor.abort()
-            return f"aborting batch {self.id}: rolling back what it changed"
-        if self.journal.holder() is not None:
-            self.journal.request("abort")
-            return f"asked process {self.journal.holder()} to abort batch {self.id}"
-        self.start(app, abort=True)
-        return self.error or f"aborting batch {self.id}: rolling back what it changed"
-
-
-class BatchRuns:
-    """The batches of this deck, by ID: the app keeps them while screens come and go."""
-
-    def __init__(self) -> None:
-        self.runs: dict[str, BatchRun] = {}
-
-    def get(self, deck: DeckContext, journal: Journal) -> BatchRun:
-        if journal.id not in self.runs:
-            self.runs[journal.id] = BatchRun(deck, journal)
-        return self.runs[journal.id]
-
-    def halt_all(self) -> None:
-        """The deck is closing: running batches halt (resumable) instead of dying mid-step."""
-        for run in self.runs.values():
-            if run.running and run.executor is not None:
-                run.executor.halt()
-
-
-def runs_of(app: App[Any]) -> BatchRuns:
-    """The app's batches (the deck makes them at start; any other host gets them here)."""
-    runs = getattr(app, "batch_runs", None)
-    if not isinstance(runs, BatchRuns):
-        runs = BatchRuns()
-        app.batch_runs = runs  # type: ignore[attr-defined]
-    return runs
 
 
 # -- what the screen shows --------------------------------------------------------------------
@@ -501,16 +359,10 @@ class BatchScreen(Screen[None]):
     def action_resume(self) -> None:
         if self._refused("resume") or self.state is None:
             return
-        if self.batch_run.running or self.batch_run.journal.holder() is not None:
+        if self.batch_run.running:
             self.app.notify(f"batch {self.batch_run.id} is running; nothing to resume", timeout=4)
             return
-        if self.state.state in (BatchState.DONE, BatchState.ABORTED):
-            self.app.notify(
-                f"batch {self.batch_run.id} is {self.state.state.value}; nothing to resume",
-                timeout=4,
-            )
-            return
-        self._check_and_run(self.state.plan, abort=False)
+        self._check_and_run("resume")
 
     def action_abort(self) -> None:
         if self._refused("abort") or self.state is None:
@@ -526,22 +378,23 @@ class BatchScreen(Screen[None]):
     def _abort_answered(self, answer: bool | None) -> None:
         if not answer or self.state is None:
             return
-        if self.batch_run.running or self.batch_run.journal.holder() is not None:
+        if self.batch_run.running:  # this deck runs it: its executor rolls back
             self.app.notify(self.batch_run.abort(self.app), timeout=5)
             return
-        self._check_and_run(self.state.plan, abort=True)
+        self._check_and_run("abort")
 
     @work(thread=True, group="batch-check", exit_on_error=False)
-    def _check_and_run(self, plan: Plan, *, abort: bool) -> None:
-        """RBAC before a resume or an abort sends anything (reviews go to the API server): a
-        resume goes on with the plan's action, an abort rolls back what the batch changed."""
-        action: guard.Mutation = "rollback" if abort else plan.spec.action
-        namespaces = {t[0] for t in plan.targets}
-        refused = self.deck.guard.refusals(action, namespaces)
-        if refused:
-            self.app.call_from_thread(self.app.notify, refused[0].text, severity="error")
+    def _check_and_run(self, verb: lifecycle.Verb) -> None:
+        """The lifecycle's checks before a resume or an abort sends anything, as the CLI's
+        (RBAC asks the API server, so in a worker)."""
+        journal = self.batch_run.journal
+        try:
+            state = journal.replay()
+            lifecycle.check(verb, journal, state, self.deck.guard, self.deck.namespaces)
+        except (lifecycle.BatchRefused, guard.Refusal, JournalError, OSError) as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=8)
             return
-        self.app.call_from_thread(self._go, abort)
+        self.app.call_from_thread(self._go, verb == "abort")
 
     def _go(self, abort: bool) -> None:
         if abort:

@@ -1,0 +1,134 @@
+"""Opening a session, once for every front-end: the profile → who acts (the audit's "who")
+→ which namespaces → the backend of each cluster.
+
+A session holds one backend per cluster, keyed by the cluster's name (the kube context, or
+the profile's name for the local runtime). Today a profile names one cluster, so a session
+holds one, and :attr:`Session.backend` is it; several clusters (one profile spanning them)
+add entries to :attr:`Session.backends` without changing what a front-end calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from console import audit
+from console.audit import AuditContext
+from console.backends import open_backend
+from console.backends.base import Backend
+from console.core.guard import Guard
+from console.profile import Profile
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What a front-end was asked to open (the CLI's global flags, the deck's)."""
+
+    context: str | None = None  # a kube context other than the profile's
+    namespace: str | None = None  # one namespace instead of the profile's
+    all_namespaces: bool = False
+    read_only: bool = False  # --readonly; a read-only profile is read-only whatever this says
+    parallel: int | None = None  # requests in flight at once (a batch's --max-parallel)
+
+    def namespaces(self) -> Sequence[str] | None:
+        """The namespaces to read: () for all of them, None for the profile's."""
+        if self.all_namespaces:
+            return ()
+        if self.namespace:
+            return (self.namespace,)
+        return None
+
+
+def is_read_only(profile: Profile, request: SessionRequest) -> bool:
+    return bool(request.read_only or profile.read_only)
+
+
+def kube_context(profile: Profile, request: SessionRequest) -> str | None:
+    """The kube context acted in (the flag's, else the profile's); None for the local runtime."""
+    settings = profile.kubernetes
+    return request.context or (settings.context if settings else None)
+
+
+def user_of(profile: Profile, request: SessionRequest) -> str:
+    """Who acts: the kube context's user (who the cluster sees), else the OS user."""
+    settings = profile.kubernetes
+    kube_user = None
+    if settings is not None and settings.kubeconfig is not None:
+        kube_user = audit.kube_context_user(settings.kubeconfig, kube_context(profile, request))
+    return audit.current_user(kube_user)
+
+
+@dataclass
+class Session:
+    """An open profile: who acts, whether read-only, and the backend of each cluster."""
+
+    profile: Profile
+    user: str
+    read_only: bool
+    context: str | None  # the kube context (None: the local runtime)
+    backends: Mapping[str, Backend]  # by cluster name; one today
+    audit_path: Path | None = None  # None: the default audit log
+
+    @property
+    def backend(self) -> Backend:
+        """The one cluster's backend (a profile names one cluster today)."""
+        if len(self.backends) != 1:
+            raise ValueError(f"this session holds {len(self.backends)} clusters; name one")
+        return next(iter(self.backends.values()))
+
+    @property
+    def guard(self) -> Guard:
+        return Guard(self.backend, self.read_only, self.profile.name, self.user)
+
+    @property
+    def audit(self) -> AuditContext:
+        return AuditContext(self.profile.name, self.context, self.user, self.audit_path)
+
+    def close(self) -> None:
+        for backend in self.backends.values():
+            backend.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def cluster_name(profile: Profile, context: str | None) -> str:
+    """A cluster's key in :attr:`Session.backends`: its kube context, or the profile's name."""
+    return context or profile.name
+
+
+def open_session(profile: Profile, request: SessionRequest) -> Session:
+    """Open the profile's backend (started, its cache listed) for the user the profile acts
+    as; raises ``BackendUnavailable`` when it cannot be opened."""
+    read_only = is_read_only(profile, request)
+    user = user_of(profile, request)
+    context = kube_context(profile, request)
+    backend = open_backend(
+        profile,
+        context=request.context,
+        namespaces=request.namespaces(),
+        read_only=read_only,
+        user=user,
+        parallel=request.parallel,
+    )
+    return Session(profile, user, read_only, context, {cluster_name(profile, context): backend})
+
+
+def session_on(
+    profile: Profile,
+    backend: Backend,
+    *,
+    user: str,
+    read_only: bool = False,
+    context: str | None = None,
+    audit_path: Path | None = None,
+) -> Session:
+    """A session over a backend already open (tests, and hosts that open their own)."""
+    read_only = read_only or profile.read_only
+    return Session(
+        profile, user, read_only, context, {cluster_name(profile, context): backend}, audit_path
+    )
