@@ -8,12 +8,14 @@ Reads come from the fleet cache (list + watch); mutations go through ``Kubernete
 from __future__ import annotations
 
 import itertools
+import platform
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from urllib3.exceptions import HTTPError
 
+from console import __version__
 from console.backends.base import BackendError, ConditionInfo, Connection, LogRequest
 from console.backends.kubernetes import autoscale, convert
 from console.backends.kubernetes.access import AccessReviewer
@@ -88,6 +90,10 @@ class _PodIndex:
         return convert.selected_by(deployment, index.get((namespace, value), []))
 
 
+USER_AGENT = (
+    f"fleetdeck/{__version__} (python {platform.python_version()}; {platform.system().lower()}/"
+    f"{platform.machine()})"
+)
 EXTRA_CONNECTIONS = 8  # requests besides watches and a batch's: reviews, logs, one-off reads
 
 
@@ -110,7 +116,13 @@ def api_client_for(
     )
     in_flight = parallel if parallel is not None else profile.batch.max_parallel
     configuration.connection_pool_maxsize = watchers + in_flight + EXTRA_CONNECTIONS
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    # The API server names the field manager of a create, update or patch after the user
+    # agent (up to its "/"): with ours, `kubectl get --show-managed-fields` shows "fleetdeck"
+    # for our changes instead of the client library's "OpenAPI-Generator", and the API server's
+    # audit log names us.
+    api.user_agent = USER_AGENT
+    return api
 
 
 class KubernetesBackend:

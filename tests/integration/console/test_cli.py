@@ -219,3 +219,28 @@ def test_a_training_job_can_be_cancelled(fleetdeck: Fleetdeck) -> None:
     assert fleetdeck("cancel", f"job/{name}").code == 0
     poll_until("the job gone", lambda: fleetdeck("jobs", "--json").json() == [], timeout=120)
     assert fleetdeck("cancel", name).code == 1  # already gone: 404, said plainly
+
+
+def test_what_fleetdeck_creates_and_changes_is_managed_by_fleetdeck(
+    fleetdeck: Fleetdeck, k8s_cluster: K8sCluster, k8s_namespace: str
+) -> None:
+    """As `kubectl get deployment digits -o yaml --show-managed-fields` shows it: our creates
+    and patches are ours, not the client library's ("OpenAPI-Generator")."""
+    from kubernetes import client
+
+    assert fleetdeck("deploy", "digits", "--model", "digits", "--version", "1").code == 0
+    assert fleetdeck("scale", "digits", "--replicas", "3").code == 0
+    assert fleetdeck("restart", "digits").code == 0
+    apps = client.AppsV1Api(k8s_cluster.api_client("admin"))
+    deployment = apps.read_namespaced_deployment("digits", k8s_namespace)
+    managers = {
+        (entry.manager, entry.operation, entry.subresource or "")
+        for entry in deployment.metadata.managed_fields
+    }
+    # The spec is ours (created, then patched); the status is the controller's.
+    assert {m for m in managers if m[2] == ""} == {("fleetdeck", "Update", "")}
+    assert not any("OpenAPI-Generator" in manager for manager, _, _ in managers)
+    service = client.CoreV1Api(k8s_cluster.api_client("admin")).read_namespaced_service(
+        "digits", k8s_namespace
+    )
+    assert [entry.manager for entry in service.metadata.managed_fields] == ["fleetdeck"]
