@@ -29,6 +29,7 @@ from typing import Any
 
 from console import audit
 from console.audit import AuditContext
+from console.backends.base import Backend
 from console.batch.gates import SloReading, SloSource, violation
 from console.batch.journal import BatchState, Journal, Replay, Step
 from console.batch.runner import (
@@ -85,7 +86,7 @@ def stuck_reason(row: ModelDeployment) -> str | None:
 class BatchExecutor:
     def __init__(
         self,
-        backend: Any,
+        backend: Backend,
         journal: Journal,
         *,
         audit_context: AuditContext,
@@ -587,11 +588,7 @@ class BatchExecutor:
         return max(self.poll_seconds, READ_COST_FACTOR * self._read_seconds)
 
     def _subscribe(self) -> Callable[[], None]:
-        subscribe = getattr(self.backend, "subscribe", None)
-        if subscribe is None:
-            return lambda: None
-        unsubscribe: Callable[[], None] = subscribe(self._changed.set)
-        return unsubscribe
+        return self.backend.subscribe(self._changed.set)
 
     def _wait(self, seconds: float, *, until_change: bool = True) -> None:
         """At least ``seconds`` between fleet reads, then until the backend reports a change
@@ -646,7 +643,7 @@ def _key(name: str) -> Target:
 
 
 def dry_run(
-    backend: Any,
+    backend: Backend,
     spec: ActionSpec,
     targets: Sequence[Target],
     max_parallel: int,

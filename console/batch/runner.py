@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from console import audit
 from console.audit import AuditContext as AuditContext  # where the batch engine named it first
+from console.backends.base import Backend
 from console.model import ActionResult
 
 Action = Literal["rollout", "rollback", "restart", "scale", "pause", "resume", "delete"]
@@ -114,31 +115,32 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def call_action(backend: Any, spec: ActionSpec, target: Target, dry_run: bool) -> ActionResult:
+def call_action(backend: Backend, spec: ActionSpec, target: Target, dry_run: bool) -> ActionResult:
     """Send ``spec`` to one target through the backend; any exception becomes a failed result
     with a one-line reason (a batch never dies of one target)."""
     namespace, name = target
     try:
         if spec.action == "rollout":
             assert spec.version is not None
-            if spec.verify:
-                result = backend.rollout(namespace, name, spec.version, dry_run=dry_run)
-            else:  # the Kubernetes backend's extra: skip the store check
-                result = backend.rollout(
-                    namespace, name, spec.version, dry_run=dry_run, verify=False
-                )
+            result = backend.rollout(
+                namespace, name, spec.version, dry_run=dry_run, verify=spec.verify
+            )
         elif spec.action == "rollback":
             result = backend.rollback(namespace, name, spec.to_revision, dry_run=dry_run)
         elif spec.action == "scale":
             assert spec.replicas is not None
             result = backend.scale(namespace, name, spec.replicas, dry_run=dry_run)
+        elif spec.action == "restart":
+            result = backend.restart(namespace, name, dry_run=dry_run)
+        elif spec.action == "pause":
+            result = backend.pause(namespace, name, dry_run=dry_run)
+        elif spec.action == "resume":
+            result = backend.resume(namespace, name, dry_run=dry_run)
         else:
-            result = getattr(backend, spec.action)(namespace, name, dry_run=dry_run)
+            result = backend.delete(namespace, name, dry_run=dry_run)
     except Exception as exc:
         first = (str(exc).splitlines() or [""])[0]
         return ActionResult(target_name(target), False, f"{type(exc).__name__}: {first}", dry_run)
-    if not isinstance(result, ActionResult):
-        return ActionResult(target_name(target), False, f"backend answered {result!r}", dry_run)
     return result
 
 
@@ -159,7 +161,7 @@ def audit_result(
 
 
 def run_batch(
-    backend: Any,
+    backend: Backend,
     spec: ActionSpec,
     targets: Sequence[Target],
     *,

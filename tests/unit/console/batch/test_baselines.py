@@ -11,7 +11,9 @@ import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
+from console.backends.base import Backend
 from console.batch.executor import BatchExecutor
 from console.batch.gates import SloReading
 from console.batch.journal import Journal
@@ -44,7 +46,9 @@ class InstantFleet:
     def deployments(self) -> list[ModelDeployment]:
         return list(self.rows.values())
 
-    def rollout(self, namespace: str, name: str, version: int, *, dry_run: bool) -> ActionResult:
+    def rollout(
+        self, namespace: str, name: str, version: int, *, dry_run: bool, verify: bool = True
+    ) -> ActionResult:
         row = self.rows[(namespace, name)]
         self.sent_at[(namespace, name)] = time.time()
         self.rows[(namespace, name)] = dataclasses.replace(
@@ -78,7 +82,9 @@ def executor_for(tmp_path: Path, fleet: InstantFleet, gate: RecordingGate) -> Ba
     )
     journal = Journal.create(plan, {"profile": "test"}, tmp_path / "batches")
     context = AuditContext("test", None, "alice", path=tmp_path / "audit.jsonl")
-    return BatchExecutor(fleet, journal, audit_context=context, gate=gate, poll_seconds=0.05)
+    return BatchExecutor(
+        cast(Backend, fleet), journal, audit_context=context, gate=gate, poll_seconds=0.05
+    )
 
 
 def test_each_waves_baseline_ends_when_that_wave_started_before_its_first_request(
@@ -109,7 +115,7 @@ def test_a_resumed_wave_keeps_the_moment_it_first_started(tmp_path: Path) -> Non
     time.sleep(0.05)
 
     resumed = BatchExecutor(
-        fleet,
+        cast(Backend, fleet),
         Journal.open(executor.journal.id, tmp_path / "batches"),
         audit_context=executor.audit_context,
         gate=gate,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from console.audit import read_audit
+from console.backends.base import Backend
 from console.batch.runner import ActionSpec, AuditContext, Progress, TargetState, run_batch
 from console.model import ActionResult
 
@@ -47,9 +49,14 @@ class RecordingBackend:
 TARGETS = [("models", f"d{i:02}") for i in range(20)]
 
 
+def fake(backend: RecordingBackend) -> Backend:
+    """The recording backend as the batch engine sees it (it answers what these tests send)."""
+    return cast(Backend, backend)
+
+
 def test_results_come_back_in_target_order_and_parallelism_stays_bounded() -> None:
     backend = RecordingBackend(failing=frozenset({"d03"}))
-    results = run_batch(backend, ActionSpec("scale", replicas=3), TARGETS, max_parallel=4)
+    results = run_batch(fake(backend), ActionSpec("scale", replicas=3), TARGETS, max_parallel=4)
     assert [r.target for r in results] == [f"models/d{i:02}" for i in range(20)]
     assert [r.target for r in results if not r.ok] == ["models/d03"]
     assert 1 <= backend.most_in_flight <= 4
@@ -59,7 +66,7 @@ def test_each_target_goes_pending_running_then_ok_or_failed() -> None:
     events: list[Progress] = []
     backend = RecordingBackend(failing=frozenset({"d01"}))
     run_batch(
-        backend,
+        fake(backend),
         ActionSpec("scale", replicas=1),
         TARGETS[:3],
         max_parallel=2,
@@ -87,7 +94,7 @@ def test_stop_sends_nothing_more_and_says_what_was_not_sent() -> None:
             gate.set()
 
     results = run_batch(
-        backend,
+        fake(backend),
         ActionSpec("scale", replicas=1),
         TARGETS,
         max_parallel=1,
@@ -101,7 +108,7 @@ def test_stop_sends_nothing_more_and_says_what_was_not_sent() -> None:
 
 
 def test_an_exception_from_the_backend_is_one_failed_target_with_one_line() -> None:
-    (result,) = run_batch(RecordingBackend(), ActionSpec("pause"), TARGETS[:1])
+    (result,) = run_batch(fake(RecordingBackend()), ActionSpec("pause"), TARGETS[:1])
     assert not result.ok
     assert result.message == "RuntimeError: connection reset"
 
@@ -110,7 +117,7 @@ def test_every_sent_target_gets_an_audit_line_with_who_and_where(tmp_path: Path)
     log = tmp_path / "audit.jsonl"
     context = AuditContext("kwok", "kwok-oncall", "oncall", path=log, extra={"batch": "b1"})
     run_batch(
-        RecordingBackend(failing=frozenset({"d01"})),
+        fake(RecordingBackend(failing=frozenset({"d01"}))),
         ActionSpec("scale", replicas=2),
         TARGETS[:3],
         dry_run=True,
