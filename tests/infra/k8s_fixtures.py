@@ -9,6 +9,7 @@ The ``kubernetes`` package is imported inside the fixtures only, so collection w
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import shutil
@@ -168,6 +169,16 @@ class K8sCluster:
     def restart_apiserver(self) -> None:
         """Stop and start kube-apiserver (etcd keeps the data); returns once it is ready."""
         self.cluster.restart_apiserver()
+
+    @contextlib.contextmanager
+    def frozen_apiserver(self) -> Iterator[None]:
+        """kube-apiserver stopped with SIGSTOP inside the block (connections accepted, never
+        answered), resumed after it whatever happens."""
+        self.cluster.freeze_apiserver()
+        try:
+            yield
+        finally:
+            self.cluster.thaw_apiserver()
 
     def close(self) -> None:
         for api in self._clients.values():

@@ -20,6 +20,7 @@ connections (harmless: they are reopened).
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from typing import Any
 from console.backends.kubernetes.connection import ConnectionState, ConnectionTracker
 from console.backends.kubernetes.kinds import ALL_KINDS, Kind, list_call
 from console.backends.kubernetes.notify import Changes, Notifier, Subscriber
+from console.backends.kubernetes.probe import ProbeSettings, ServerProbe
 from console.backends.kubernetes.store import Obj, Store
 from console.backends.kubernetes.watcher import ScopeWatcher, WatchSettings
 
@@ -39,8 +41,14 @@ __all__ = [
     "ConnectionState",
     "FleetCache",
     "Kind",
+    "ProbeSettings",
     "WatchSettings",
 ]
+
+# After the server answers again, each watcher retries within this many seconds (at random):
+# every console's watchers together do not arrive at the same instant.
+RESUME_JITTER_SECONDS = 1.0
+DEFAULT_PROBE = ProbeSettings()
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class CacheStats:
     objects: dict[Kind, int]
     relists: int  # lists after each scope's first (410 Gone, watch ERROR events)
     reconnects: int  # connection failures retried with backoff
+    resumes: int  # times the probe saw the server answer again and woke the watchers
     events: int  # watch events applied
     batches: int  # notification batches delivered
 
@@ -63,15 +72,23 @@ class FleetCache:
         *,
         notify_interval: float = 0.2,
         settings: WatchSettings | None = None,
+        probe: ProbeSettings | None = DEFAULT_PROBE,
     ) -> None:
+        """``probe=None`` leaves the watches alone to find out about the server (the way the
+        cache worked before the probe; the reconnect benchmark's baseline)."""
         scopes: list[str | None] = list(dict.fromkeys(namespaces)) or [None]
         self.kinds = tuple(kinds)
         self._store = Store(self.kinds)
         self._notifier = Notifier(notify_interval)
         self._tracker = ConnectionTracker(
-            len(self.kinds) * len(scopes), self._notifier.connection_changed
+            len(self.kinds) * len(scopes) + (probe is not None), self._notifier.connection_changed
         )
         self._stopping = threading.Event()
+        self._probe = (
+            ServerProbe(api_client, self._tracker, self._stopping, self._resume_watches, probe)
+            if probe is not None
+            else None
+        )
         self._watchers = [
             ScopeWatcher(
                 kind,
@@ -93,18 +110,28 @@ class FleetCache:
         self._notifier.start()
         for watcher in self._watchers:
             watcher.thread.start()
+        if self._probe is not None:
+            self._probe.thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every thread; returns within about ``timeout`` whatever the server does."""
         self._stopping.set()
         for watcher in self._watchers:
+            watcher.wake()
             watcher.interrupt()
         deadline = time.monotonic() + timeout
-        for watcher in self._watchers:
-            if watcher.thread.is_alive():
-                watcher.thread.join(max(0.0, deadline - time.monotonic()))
+        threads = [w.thread for w in self._watchers]
+        if self._probe is not None and self._probe.thread.is_alive():
+            threads.append(self._probe.thread)
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
         self._tracker.stopped()
         self._notifier.stop(max(0.1, deadline - time.monotonic()))
+
+    def _resume_watches(self) -> None:
+        for watcher in self._watchers:
+            watcher.resume(jitter=random.uniform(0.0, RESUME_JITTER_SECONDS))
 
     def __enter__(self) -> FleetCache:
         self.start()
@@ -144,6 +171,7 @@ class FleetCache:
             objects=self._store.counts(),
             relists=sum(w.relists for w in self._watchers),
             reconnects=sum(w.reconnects for w in self._watchers),
+            resumes=self._probe.recoveries if self._probe is not None else 0,
             events=sum(w.events for w in self._watchers),
             batches=self._notifier.batches,
         )

@@ -74,10 +74,15 @@ class ScopeWatcher:
         self._backoff = settings.backoff()
         self._response: Any = None
         self._response_lock = threading.Lock()
+        # Set to cut a backoff wait short (the server answers again, or the cache stops).
+        self._wake = threading.Event()
+        # Set when the watch is cut on purpose to resume on a fresh connection: not a failure.
+        self._resuming = threading.Event()
         self.synced = threading.Event()
         self.relists = 0  # lists after the first one
         self.reconnects = 0  # connection failures retried
         self.events = 0
+        self._seen_version: str | None = None  # the last resourceVersion the watch delivered
         self.thread = threading.Thread(
             target=self._run, name=f"fleet-cache-{self.name}", daemon=True
         )
@@ -94,6 +99,29 @@ class ScopeWatcher:
             with contextlib.suppress(OSError):  # already closed: nothing to unblock
                 sock.shutdown(socket.SHUT_RDWR)
 
+    def wake(self) -> None:
+        """End a backoff wait now (the cache is stopping)."""
+        self._wake.set()
+
+    def resume(self, jitter: float) -> None:
+        """The server answers again: retry after ``jitter`` seconds instead of the rest of the
+        backoff, and move a watch held through the outage to a fresh connection (resuming
+        from its last version: no relist)."""
+        self._jitter = jitter
+        self._backoff.reset()
+        self._resuming.set()
+        self._wake.set()
+        self.interrupt()
+
+    _jitter = 0.0
+
+    def _pause(self, delay: float) -> None:
+        """Wait ``delay`` (a backoff), or until woken; a wake-up waits its jitter first."""
+        if self._wake.wait(delay):
+            self._wake.clear()
+            self._resuming.clear()
+            self._stopping.wait(self._jitter)
+
     def _run(self) -> None:
         resume_from: str | None = None
         while not self._stopping.is_set():
@@ -105,17 +133,22 @@ class ScopeWatcher:
                 log.info("%s: %s; relisting", self.name, expired)
                 resume_from = None
                 if expired.code != 410:  # a server error, not an old version: do not spin
-                    self._stopping.wait(self._backoff.next())
+                    self._pause(self._backoff.next())
             except Exception as error:
                 if self._stopping.is_set():
                     break
                 if getattr(error, "status", None) == 410:
                     resume_from = None
                     continue
+                if resume_from is not None:  # resume after the last event seen, not before
+                    resume_from = self._seen_version or resume_from
+                if self._resuming.is_set():  # cut on purpose by resume(): go again
+                    self._pause(0.0)
+                    continue
                 self.reconnects += 1
                 self._tracker.failed(self.name, reason_of(error), detail_of(error))
                 log.warning("%s: %s; retrying", self.name, detail_of(error))
-                self._stopping.wait(self._backoff.next())
+                self._pause(self._backoff.next())
 
     def _connected(self) -> None:
         self._backoff.reset()
@@ -194,6 +227,7 @@ class ScopeWatcher:
             _preload_content=False,
         )
         self._hold(response)
+        self._seen_version = version
         try:
             self._connected()
             for line in _lines(response):
@@ -203,9 +237,9 @@ class ScopeWatcher:
                     key = self._store.apply(self.kind, kind, obj)
                     self._notifier.changed(self.kind, (key,))
                     self.events += 1
-                    version = resource_version(obj) or version
+                    version = self._seen_version = resource_version(obj) or version
                 elif kind == "BOOKMARK":
-                    version = resource_version(obj) or version
+                    version = self._seen_version = resource_version(obj) or version
                 elif kind == "ERROR":
                     raise Expired(obj.get("code"), f"{obj.get('reason')}: {obj.get('message')}")
                 if self._stopping.is_set():

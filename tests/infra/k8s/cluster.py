@@ -456,6 +456,19 @@ class Cluster:
         self.stop_apiserver()
         self.start_apiserver()
 
+    def freeze_apiserver(self) -> None:
+        """SIGSTOP kube-apiserver: it accepts connections (the kernel does) and never answers,
+        as an overloaded or partitioned control plane does. ``thaw_apiserver`` resumes it."""
+        pid = self.component_pid("kube-apiserver")
+        if pid is None:
+            raise ClusterError("kube-apiserver is not running (no pid file)")
+        os.kill(pid, signal.SIGSTOP)
+
+    def thaw_apiserver(self) -> None:
+        pid = self.component_pid("kube-apiserver")
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+
     # ----- container logs ------------------------------------------------------------------
 
     def log_file(self, namespace: str, pod: str, container: str) -> Path:

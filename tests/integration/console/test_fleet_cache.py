@@ -27,6 +27,7 @@ from console.backends.kubernetes.cache import (
     WatchSettings,
 )
 from console.backends.kubernetes.connection import Backoff
+from console.backends.kubernetes.probe import NOT_ANSWERING
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.support.k8s_objects import apps, bare_pod, batch, core, deployment
 
@@ -415,8 +416,38 @@ def test_api_server_restart_shows_reconnecting_then_live_and_later_changes_arriv
     poll_until("the new job", lambda: cache.get(Kind.JOBS, ns, "train"))
     poll_until("the new pod", lambda: cache.get(Kind.PODS, ns, "after-pod"))
     assert cache.stats().reconnects > 0
+    # The probe saw the server answer again and woke the watchers, instead of each waiting
+    # out its backoff (up to 30 s).
+    assert cache.stats().resumes >= 1
     statuses = recorder.statuses()
     assert "reconnecting" in statuses
     assert statuses[-1] == "live"
     assert cache.connection.last_error  # kept after recovery, for diagnostics
     k8s_cluster.delete_namespace(doomed_ns)
+
+
+def test_a_hung_api_server_is_shown_not_answering_and_changes_flow_again_once_it_answers(
+    k8s_cluster: K8sCluster, k8s_namespace: str, start_cache: StartCache
+) -> None:
+    """A server that accepts connections and never answers (SIGSTOP, as an overloaded or
+    partitioned control plane): the watches alone would wait minutes and look live."""
+    ns = k8s_namespace
+    cache = start_cache([ns], kinds=[Kind.DEPLOYMENTS, Kind.PODS])
+    poll_until("live", lambda: cache.connection.live)
+    apps(k8s_cluster).create_namespaced_deployment(ns, deployment("before", replicas=0))
+    poll_until("the first deployment", lambda: cache.get(Kind.DEPLOYMENTS, ns, "before"))
+
+    with k8s_cluster.frozen_apiserver():
+        state = poll_until(
+            "not answering",
+            lambda: c if (c := cache.connection).status == "reconnecting" else None,
+            timeout=60,
+        )
+        assert state.reason == NOT_ANSWERING
+        assert "timed out" in (state.last_error or "")
+        assert cache.get(Kind.DEPLOYMENTS, ns, "before") is not None  # stale, still shown
+
+    poll_until("live again", lambda: cache.connection.live, timeout=60)
+    assert cache.stats().resumes >= 1
+    apps(k8s_cluster).create_namespaced_deployment(ns, deployment("after", replicas=0))
+    poll_until("a change made after", lambda: cache.get(Kind.DEPLOYMENTS, ns, "after"))
