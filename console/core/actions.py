@@ -22,7 +22,8 @@ from console.backends.base import Autoscaling, Backend
 from console.batch import preflight
 from console.batch.executor import dry_run as plan_dry_run
 from console.batch.plan import Plan
-from console.batch.runner import ActionSpec, ProgressCallback, Target, run_batch
+from console.batch.runner import ActionSpec as ActionSpec  # what OnTargets carries
+from console.batch.runner import ProgressCallback, Target, run_batch
 from console.core.guard import Guard, Mutation
 from console.model import (
     ActionResult,
@@ -137,13 +138,13 @@ def perform(
     a request that makes no sense. ``on_progress`` and ``stop`` are for actions on targets
     (sent ``max_parallel`` at a time)."""
     backend = actor.backend
+    actor.guard.check(request.action, namespaces_of(backend, request))  # refusals first
     if isinstance(request, Autoscale):
         if not isinstance(backend, Autoscaling):
             raise Unsupported(f"autoscale needs a Kubernetes profile (this one is {backend.name})")
         problems = request.request.problems()
         if problems:
             raise ValueError("; ".join(problems))
-    actor.guard.check(request.action, namespaces_of(backend, request))
     if isinstance(request, OnTargets):
         # Audited as each target's answer comes back: a console killed mid-batch still
         # leaves a record of what it did.
