@@ -20,6 +20,7 @@ from typing import Literal, cast
 
 import console
 from console import paths
+from console.names import InvalidName, check_label
 from console.profile_reader import (
     QUANTITY,
     RESOURCE_NAME,
@@ -32,8 +33,10 @@ from console.profile_reader import (
 )
 
 __all__ = [
+    "DEFAULT_CLUSTER",
     "Autoscale",
     "BatchSettings",
+    "ClusterSettings",
     "Images",
     "KubernetesSettings",
     "LocalSettings",
@@ -58,6 +61,7 @@ __all__ = [
 ]
 
 DEFAULT_PROFILE = "local"
+DEFAULT_CLUSTER = "default"  # the one cluster of a profile with a [kubernetes] table only
 Backend = Literal["local", "kubernetes"]
 RouteKind = Literal["Ingress", "HTTPRoute", "none"]
 OnFailure = Literal["rollback-wave", "rollback-all", "pause"]
@@ -70,6 +74,21 @@ class KubernetesSettings:
     context: str | None  # None: the kubeconfig's current context
     kubeconfig: Path | None  # None: $KUBECONFIG or ~/.kube/config, as the client decides
     namespaces: tuple[str, ...]  # (): all namespaces
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """One Kubernetes cluster of a profile: a deployment there is ``name/namespace/deployment``.
+
+    A profile with a ``[kubernetes]`` table only has one, named :data:`DEFAULT_CLUSTER`; each
+    ``[[clusters]]`` entry names one more, taking what it does not say (kubeconfig, namespaces,
+    metrics, store, read_only) from the profile."""
+
+    name: str  # a DNS-1123 label, unique in the profile
+    kubernetes: KubernetesSettings
+    metrics: MetricsSettings
+    store: StoreSettings
+    read_only: bool
 
 
 @dataclass(frozen=True)
@@ -217,6 +236,9 @@ class Profile:
     kubernetes: KubernetesSettings | None = None  # set exactly when backend == "kubernetes"
     local: LocalSettings | None = None  # set exactly when backend == "local"
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    # The clusters a kubernetes profile watches and acts on, in the profile's order; () for
+    # the local runtime.
+    clusters: tuple[ClusterSettings, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -308,19 +330,33 @@ def parse_profile(name: str, data: Mapping[str, object], *, source: Path | None)
     if backend not in ("local", "kubernetes"):
         raise top.bad("backend", '"local" | "kubernetes"', backend)
     is_k8s = backend == "kubernetes"
-    if is_k8s and not top.has("kubernetes"):
-        raise top.error("kubernetes", 'missing; required when backend = "kubernetes"')
+    if is_k8s and not top.has("kubernetes") and not top.has("clusters"):
+        raise top.error(
+            "kubernetes", 'missing; required when backend = "kubernetes" (or [[clusters]])'
+        )
     for section, wanted in (("kubernetes", "kubernetes"), ("local", "local")):
         if top.has(section) and backend != wanted:
             raise top.error(section, f'only for backend = "{wanted}"')
     k8s = _kubernetes(top.table("kubernetes"))
     local = _local(top.table("local"))
+    read_only = top.boolean("read_only", False)
+    store = _store(top.table("store"), is_k8s)
+    metrics = _metrics(top.table("metrics"), backend)
+    cluster_tables = top.tables("clusters")
+    if cluster_tables and not is_k8s:
+        raise top.error("clusters", 'only for backend = "kubernetes"')
+    defaults = ClusterSettings(DEFAULT_CLUSTER, k8s, metrics, store, read_only)
+    clusters = (
+        _clusters(top, cluster_tables, defaults)
+        if cluster_tables
+        else ((defaults,) if is_k8s else ())
+    )
     profile = Profile(
         name=name,
         source=source,
         backend=backend,
-        read_only=top.boolean("read_only", False),
-        store=_store(top.table("store"), is_k8s),
+        read_only=read_only,
+        store=store,
         images=_images(top.table("images")),
         predictor=_predictor(top.table("predictor")),
         route=_route(top.table("route")),
@@ -329,7 +365,8 @@ def parse_profile(name: str, data: Mapping[str, object], *, source: Path | None)
         batch=_batch(top.table("batch")),
         kubernetes=k8s if is_k8s else None,
         local=None if is_k8s else local,
-        metrics=_metrics(top.table("metrics"), backend),
+        metrics=metrics,
+        clusters=clusters,
     )
     top.finish()
     return profile
@@ -344,6 +381,43 @@ def _kubernetes(t: Table) -> KubernetesSettings:
     )
     t.finish()
     return settings
+
+
+def _clusters(
+    top: Table, tables: list[Table], defaults: ClusterSettings
+) -> tuple[ClusterSettings, ...]:
+    clusters: list[ClusterSettings] = []
+    for t in tables:
+        raw_name = t.require("name", "a cluster name (a DNS-1123 label such as eu-west)")
+        try:
+            name = check_label(raw_name, "cluster name")
+        except InvalidName as exc:
+            raise t.error("name", str(exc)) from None
+        if any(c.name == name for c in clusters):
+            raise t.error("name", f"cluster {name!r} is named twice")
+        context = t.require("context", "the kubeconfig context of this cluster")
+        if not isinstance(context, str) or not context:
+            raise t.bad("context", "a kubeconfig context name", context)
+        kubeconfig = t.optional_expanded("kubeconfig", home=True)
+        inherited = defaults.kubernetes
+        kubernetes = KubernetesSettings(
+            context=context,
+            kubeconfig=Path(kubeconfig) if kubeconfig else inherited.kubeconfig,
+            namespaces=t.strings("namespaces", inherited.namespaces),
+        )
+        metrics = _metrics(t.table("metrics"), "kubernetes") if t.has("metrics") else None
+        store = _store(t.table("store"), True) if t.has("store") else None
+        clusters.append(
+            ClusterSettings(
+                name=name,
+                kubernetes=kubernetes,
+                metrics=metrics or defaults.metrics,
+                store=store or defaults.store,
+                read_only=t.boolean("read_only", defaults.read_only),
+            )
+        )
+        t.finish()
+    return tuple(clusters)
 
 
 def _store(t: Table, required: bool) -> StoreSettings:
