@@ -1,8 +1,8 @@
 """Opening a session, once for every front-end: the profile → who acts (the audit's "who")
 → which namespaces → the backend of each cluster.
 
-A session holds one backend per cluster, keyed by the cluster's name (the kube context, or
-the profile's name for the local runtime). Today a profile names one cluster, so a session
+A session holds one backend per cluster, keyed by the cluster's name in the profile
+(``default`` for a profile with one). Today a profile names one cluster, so a session
 holds one, and :attr:`Session.backend` is it; several clusters (one profile spanning them)
 add entries to :attr:`Session.backends` without changing what a front-end calls.
 """
@@ -18,7 +18,7 @@ from console.audit import AuditContext
 from console.backends import open_backend
 from console.backends.base import Backend
 from console.core.guard import Guard
-from console.profile import Profile
+from console.profile import DEFAULT_CLUSTER, Profile
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,10 @@ class Session:
         self.close()
 
 
-def cluster_name(profile: Profile, context: str | None) -> str:
-    """A cluster's key in :attr:`Session.backends`: its kube context, or the profile's name."""
-    return context or profile.name
+def cluster_name(profile: Profile) -> str:
+    """The key of the profile's cluster in :attr:`Session.backends`: its name in the profile
+    (``default`` for a ``[kubernetes]`` table, and for the local runtime)."""
+    return profile.clusters[0].name if profile.clusters else DEFAULT_CLUSTER
 
 
 def open_session(profile: Profile, request: SessionRequest) -> Session:
@@ -115,7 +116,7 @@ def open_session(profile: Profile, request: SessionRequest) -> Session:
         user=user,
         parallel=request.parallel,
     )
-    return Session(profile, user, read_only, context, {cluster_name(profile, context): backend})
+    return Session(profile, user, read_only, context, {cluster_name(profile): backend})
 
 
 def session_on(
@@ -129,6 +130,4 @@ def session_on(
 ) -> Session:
     """A session over a backend already open (tests, and hosts that open their own)."""
     read_only = read_only or profile.read_only
-    return Session(
-        profile, user, read_only, context, {cluster_name(profile, context): backend}, audit_path
-    )
+    return Session(profile, user, read_only, context, {cluster_name(profile): backend}, audit_path)
