@@ -14,6 +14,7 @@ import pytest
 
 from serving.store import ModelStore
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.front_ends import write_kubernetes_profile
 from tests.support.versions import describe, make_version
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,18 +34,8 @@ class Fleetdeck:
     """Runs the CLI with a profile of its own: the test cluster, one namespace, a fresh store."""
 
     def __init__(self, home: Path, namespace: str, store: str, kubeconfig: Path) -> None:
-        profiles = home / "config" / "fleetdeck" / "profiles"
-        profiles.mkdir(parents=True)
-        (profiles / "test.toml").write_text(
-            'backend = "kubernetes"\n'
-            f'[kubernetes]\nkubeconfig = "{kubeconfig}"\ncontext = "kwok-admin"\n'
-            f'namespaces = ["{namespace}"]\n'
-            f'[store]\nroot = "{store}"\n'
-            "[predictor]\nreplicas = 1\n"
-            '[route]\nkind = "Ingress"\nhost = "models.test"\n'
-            '[training]\ngpus = 1\nnode_selector = { accelerator = "nvidia-h100" }\n'
-            'tolerations = [{ key = "nvidia.com/gpu", operator = "Exists", '
-            'effect = "NoSchedule" }]\n'
+        write_kubernetes_profile(
+            home / "config", "test", kubeconfig=kubeconfig, namespace=namespace, store=store
         )
         self.env = {
             **os.environ,
