@@ -101,3 +101,26 @@ class AccessReviewer:
         """Drop every cached answer (after a context switch, say)."""
         with self._lock:
             self._cache.clear()
+
+
+def reviewed_username(api_client: Any, timeout: float = 5.0) -> str | None:
+    """Who the API server says this client is (what ``kubectl auth whoami`` shows), from a
+    SelfSubjectReview; None when it cannot say (a server older than 1.28, or no answer).
+
+    The kubeconfig's user entry is only a local name: ``kwok-viewer`` may authenticate as
+    ``viewer``, and a token or certificate says who acts, not the file."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    review = client.V1SelfSubjectReview(
+        api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"
+    )
+    try:
+        answer: Any = client.AuthenticationV1Api(api_client).create_self_subject_review(
+            review, _request_timeout=(timeout, timeout)
+        )
+    except (ApiException, HTTPError):
+        return None
+    user = answer.status.user_info if answer.status is not None else None
+    return str(user.username) if user is not None and user.username else None

@@ -11,6 +11,7 @@ import itertools
 import platform
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from urllib3.exceptions import HTTPError
@@ -123,6 +124,11 @@ def api_client_for(
     # audit log names us.
     api.user_agent = USER_AGENT
     return api
+
+
+def not_answering_text(since: datetime, why: str) -> str:
+    local = since.astimezone().strftime("%H:%M:%S")
+    return f"the cluster has not answered since {local} ({why}); nothing was sent"
 
 
 class KubernetesBackend:
@@ -272,10 +278,16 @@ class KubernetesBackend:
 
     # -- mutations ----------------------------------------------------------------------------
     def _refuse(self, target: str, dry_run: bool) -> ActionResult | None:
-        if not self.read_only:
-            return None
-        # The last line: front-ends refuse first (console.core.guard), with the same text.
-        return ActionResult(target, False, guard.read_only_refusal(self.profile.name).text, dry_run)
+        if self.read_only:
+            # The last line: front-ends refuse first (console.core.guard), with the same text.
+            text = guard.read_only_refusal(self.profile.name).text
+            return ActionResult(target, False, text, dry_run)
+        unanswered = self.cache.unanswered()
+        if unanswered is not None:
+            # At once, instead of each request waiting out its timeouts and retries.
+            since, why = unanswered
+            return ActionResult(target, False, not_answering_text(since, why), dry_run)
+        return None
 
     def deploy(
         self, request: DeployRequest, *, dry_run: bool = False, verify: bool = True

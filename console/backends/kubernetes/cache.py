@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from console.backends.kubernetes.connection import ConnectionState, ConnectionTracker
@@ -158,6 +159,14 @@ class FleetCache:
     @property
     def connection(self) -> ConnectionState:
         return self._tracker.state
+
+    def unanswered(self) -> tuple[datetime, str] | None:
+        """Since when and why the API server has not answered the probe; None while it does
+        (or without a probe)."""
+        probe = self._probe
+        if probe is None or not probe.failing or probe.failing_since is None:
+            return None
+        return probe.failing_since, probe.failure
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """``callback(changes)`` from the notifier thread, at most every ``notify_interval``.

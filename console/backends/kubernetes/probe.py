@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from console.backends.kubernetes.connection import ConnectionTracker
@@ -55,6 +56,8 @@ class ServerProbe:
         self._on_answering_again = on_answering_again
         self.settings = settings or ProbeSettings()
         self.failing = False
+        self.failing_since: datetime | None = None
+        self.failure = ""  # why, while failing
         self.recoveries = 0  # times the server answered again after failing
         self.thread = threading.Thread(target=self._run, name="fleet-cache-probe", daemon=True)
 
@@ -67,7 +70,7 @@ class ServerProbe:
             if problem is None:
                 timeouts = 0
                 if self.failing:
-                    self.failing = False
+                    self.failing, self.failing_since = False, None
                     self.recoveries += 1
                     log.info("the API server answers again; resuming the watches")
                     self._on_answering_again()
@@ -78,6 +81,8 @@ class ServerProbe:
                 if not timed_out or timeouts >= self.settings.timeouts_before_failing:
                     if not self.failing:
                         log.warning("API server probe: %s", detail)
+                        self.failing_since = datetime.now(UTC)
+                    self.failure = reason
                     self.failing = True
                     self._tracker.failed(SCOPE, reason, detail)
             self._stopping.wait(self.settings.interval)
@@ -100,7 +105,10 @@ class ServerProbe:
             reason = reason_of(error)
             timed_out = "timed out" in reason
             return (NOT_ANSWERING if timed_out else reason), detail_of(error), timed_out
-        if status != 200:  # starting (500), or RBAC not synced yet (403)
+        # 401/403: the server answers, but this user may not read /readyz (clusters can
+        # restrict it): the watches tell the rest. Anything else but 200 is a server that is
+        # not ready yet (500 while starting).
+        if status not in (200, 401, 403):
             failing = body.decode("utf-8", "replace").strip().splitlines()[-3:]
             return f"HTTP {status}", f"HTTP {status} from /readyz: {' '.join(failing)}"[:500], False
         return None

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from console.backends.kubernetes.backend import KubernetesBackend
 from console.backends.kubernetes.cache import (
     ALL_KINDS,
     Changes,
@@ -28,6 +29,7 @@ from console.backends.kubernetes.cache import (
 )
 from console.backends.kubernetes.connection import Backoff
 from console.backends.kubernetes.probe import NOT_ANSWERING
+from console.profile import load_profile
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.support.k8s_objects import apps, bare_pod, batch, core, deployment
 
@@ -451,3 +453,27 @@ def test_a_hung_api_server_is_shown_not_answering_and_changes_flow_again_once_it
     assert cache.stats().resumes >= 1
     apps(k8s_cluster).create_namespaced_deployment(ns, deployment("after", replicas=0))
     poll_until("a change made after", lambda: cache.get(Kind.DEPLOYMENTS, ns, "after"))
+
+
+def test_actions_on_a_cluster_that_does_not_answer_are_refused_at_once_and_nothing_is_sent(
+    k8s_cluster: K8sCluster, k8s_namespace: str
+) -> None:
+    ns = k8s_namespace
+    apps(k8s_cluster).create_namespaced_deployment(ns, deployment("steady", replicas=1))
+    backend = KubernetesBackend(
+        load_profile("kwok"), api_client=k8s_cluster.api_client(), namespaces=[ns]
+    )
+    try:
+        assert backend.start()
+        poll_until("live", lambda: backend.connection().live)
+        with k8s_cluster.frozen_apiserver():
+            poll_until("not answering", lambda: not backend.connection().live, timeout=60)
+            refused = backend.scale(ns, "steady", 5)
+            assert not refused.ok
+            assert "the cluster has not answered since" in refused.message
+            assert "nothing was sent" in refused.message
+        poll_until("live again", lambda: backend.connection().live, timeout=60)
+        assert apps(k8s_cluster).read_namespaced_deployment("steady", ns).spec.replicas == 1
+        assert backend.scale(ns, "steady", 2).ok  # answered again: acting works again
+    finally:
+        backend.close()
