@@ -19,18 +19,20 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
 from console.backends.base import LogRequest
+from console.batch.lifecycle import BatchRuns
 from console.profile import Profile
 from console.tui.action_keys import ACTION_KEYS
 from console.tui.context import ActionScreen, DeckContext, PaletteCommand, PaletteScreen
 from console.tui.messages import (
     OpenActionDialog,
+    OpenBatch,
     OpenDeployment,
     OpenDeploymentLogs,
     OpenLogs,
     OpenOverview,
 )
 from console.tui.screens.action_dialog import ActionDialog
-from console.tui.screens.batch import BatchListScreen, BatchRuns
+from console.tui.screens.batch import BatchListScreen, BatchScreen
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
@@ -260,6 +262,9 @@ class DeckApp(ScreenRouter):
 
     def on_open_action_dialog(self, message: OpenActionDialog) -> None:
         self.push_screen(ActionDialog(self.deck, message.action, message.targets))
+
+    def on_open_batch(self, message: OpenBatch) -> None:
+        self.push_screen(BatchScreen(self.deck, message.run))
 
     # -- the palette's deck-wide entries ------------------------------------------------------
     def global_commands(self) -> list[PaletteCommand]:

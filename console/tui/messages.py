@@ -9,6 +9,7 @@ from typing import Protocol
 from textual.message import Message
 
 from console.backends.base import LogRequest
+from console.batch.lifecycle import BatchRun
 from console.batch.runner import Action
 from console.model import ModelDeployment
 
@@ -53,3 +54,11 @@ class OpenActionDialog(Message):
     def __init__(self, action: Action, targets: Sequence[ModelDeployment]) -> None:
         super().__init__()
         self.action, self.targets = action, list(targets)
+
+
+class OpenBatch(Message):
+    """The Batch screen following ``run`` (just started from the action dialog)."""
+
+    def __init__(self, run: BatchRun) -> None:
+        super().__init__()
+        self.run = run

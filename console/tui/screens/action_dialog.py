@@ -34,6 +34,7 @@ from console.batch.runner import Action, ActionSpec, Progress, TargetState
 from console.core import actions, guard
 from console.model import ActionResult, ModelDeployment
 from console.tui.context import DeckContext
+from console.tui.messages import OpenBatch
 from console.tui.permissions import ACTION_TITLES
 from console.tui.widgets.plan_fields import PlanFields
 
@@ -267,15 +268,13 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         self.query_one("#cancel", Button).label = "Cancel"
 
     def on_action_dialog_plan_ready(self, message: PlanReady) -> None:
-        from console.tui.screens.batch import BatchScreen
-
         self.running = False
         self.finished = True
         run = lifecycle.runs_of(self.app).get(self.deck, message.journal)
         run.start(self.app)
         app = self.app
         self.dismiss(None)
-        app.push_screen(BatchScreen(self.deck, run))
+        app.post_message(OpenBatch(run))  # the dialog is gone: ask the app itself
 
     @work(thread=True, group="batch", exit_on_error=False)
     def _run_batch(self, spec: ActionSpec, dry_run: bool) -> None:

@@ -29,7 +29,7 @@ from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenActionDialog, OpenDeployment, OpenDeploymentLogs, OpenOverview
 from console.tui.permissions import ACTION_TITLES, check_permissions
 from console.tui.widgets.fleet_table import FleetTable
-from console.tui.widgets.metrics_plot import is_shown
+from console.tui.widgets.metrics_plot import Narrowable, is_shown
 from console.tui.widgets.status_bar import StatusBar, StatusInfo
 from console.views.fleet_data import FleetSnapshot, read_fleet
 from console.views.fleet_rows import (
@@ -189,8 +189,8 @@ class FleetScreen(Screen[None]):
         return frozenset(visible | rolling)
 
     def update_wanted(self) -> None:
-        metrics = self.deck.metrics
-        if metrics is None or not hasattr(metrics, "set_wanted") or not is_shown(self):
+        metrics: object = self.deck.metrics  # a feed that may or may not be Narrowable
+        if not isinstance(metrics, Narrowable) or not is_shown(self):
             return
         wanted = self.wanted_keys()
         if self._wanted_sent and wanted == self.wanted:

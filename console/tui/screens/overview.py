@@ -18,11 +18,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.tui.context import DeckContext, PaletteCommand
+from console.tui.messages import OpenDeployment
 from console.tui.widgets.metrics_plot import (
     Key,
     MetricsHistory,
     MetricsPanel,
     MetricsRefreshed,
+    Narrowable,
     RefreshCoalescer,
     fmt,
     history_source,
@@ -103,8 +105,9 @@ class OverviewScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         # The fleet as a whole is what this screen is about: every deployment is scraped while
         # it is shown (the Fleet screen narrows it again when it is back).
-        if self.metrics is not None and hasattr(self.metrics, "set_wanted"):
-            self.metrics.set_wanted(None)
+        metrics: object = self.metrics  # a history that may or may not be Narrowable
+        if isinstance(metrics, Narrowable):
+            metrics.set_wanted(None)
         if self._stale:
             self.draw()
 
@@ -157,9 +160,7 @@ class OverviewScreen(Screen[None]):
     def action_detail(self) -> None:
         key = self._focused_key()
         if key is not None:
-            from console.tui.screens.deployment import DeploymentScreen
-
-            self.app.push_screen(DeploymentScreen(self.deck, *key))
+            self.post_message(OpenDeployment(*key))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # enter on a row: the table takes the key and says which row was chosen.

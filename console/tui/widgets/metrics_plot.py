@@ -17,7 +17,7 @@ drawing zeros that would read as "0 ms, 0 % errors".
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,6 +53,13 @@ class MetricsHistory(Protocol):
     def history(self, key: Key) -> Sequence[Any]: ...
     def fleet(self) -> Any: ...
     def fleet_history(self) -> Sequence[Any]: ...
+
+
+@runtime_checkable
+class Narrowable(Protocol):
+    """A collector that can be told which deployments to scrape (None: every one)."""
+
+    def set_wanted(self, keys: Collection[Key] | None) -> None: ...
 
 
 def history_source(metrics: object) -> MetricsHistory | None:

@@ -4,6 +4,8 @@ import, also the ones inside functions.
 - ``console/core/`` and ``console/views/`` never import Textual nor a front-end (the CLI, the deck).
 - Nothing outside ``console/backends/kubernetes/`` imports from it: front-ends ask a backend
   for a capability (``console.backends.base``, with isinstance).
+- No deck screen imports another screen: screens ask for one with a message
+  (``console/tui/messages.py``) and the app, the router, opens it.
 - The console imports from ``training`` only ``training.params`` (no numpy, no TensorFlow);
   ``training`` never imports the console.
 """
@@ -85,6 +87,20 @@ def test_nothing_outside_the_kubernetes_backend_imports_it() -> None:
     assert unexpected == set()
     stale = {k for k in KNOWN_KUBERNETES_IMPORTS if not any(allowed(*f, k) for f in found)}
     assert stale == set()
+
+
+def test_no_screen_imports_another_screen() -> None:
+    screens = "console.tui.screens"
+    found = {
+        (name(path), module)
+        for path in sources("console/tui/screens")
+        for module in imports(path)
+        if within(module, screens)
+        and module != screens  # `from console.tui.screens import x` yields the package too
+        and not within(module, ".".join(path.relative_to(ROOT).with_suffix("").parts))
+    }
+    assert sources("console/tui/screens"), "console/tui/screens/ has modules"
+    assert found == set()
 
 
 def test_the_console_imports_only_training_params_and_training_never_the_console() -> None:
