@@ -37,6 +37,7 @@ def open_backend(
         except (AgentUnavailable, OSError) as exc:
             raise BackendUnavailable(f"profile {profile.name!r}: {exc}") from None
     from console.backends.kubernetes.backend import KubernetesBackend
+    from console.backends.kubernetes.probe import NOT_ANSWERING
 
     try:
         backend = KubernetesBackend(
@@ -53,6 +54,14 @@ def open_backend(
     refused_since: float | None = None
     while not backend.start(timeout=0.25):
         detail = backend.connection().detail
+        unanswered = backend.cache.unanswered()
+        if unanswered is not None and unanswered[1] == NOT_ANSWERING:
+            # Hung (accepts connections, never answers): the probe's two timeouts say so
+            # within seconds; the lists would wait out their read timeouts and retry.
+            backend.close(wait=0.5)
+            raise BackendUnavailable(
+                f"profile {profile.name!r}: the cluster did not answer ({NOT_ANSWERING})"
+            )
         now = time.monotonic()
         # A refusal that lasts is RBAC (a restarting API server refuses for about a second).
         refused = "403" in detail or "401" in detail

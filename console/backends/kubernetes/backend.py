@@ -169,9 +169,11 @@ class KubernetesBackend:
             self._started = True
         return self.cache.wait_synced(timeout)
 
-    def close(self) -> None:
+    def close(self, wait: float = 10.0) -> None:
+        """Stop the cache, waiting up to ``wait`` for its threads (daemons: a request stuck on
+        a server that never answers cannot hold the process), and close the connections."""
         if self._started:
-            self.cache.stop()
+            self.cache.stop(timeout=wait)
             self._started = False
         self.api_client.close()  # its connection pool
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
+
 from console.backends.kubernetes.connection import ConnectionTracker
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class ServerProbe:
                     self.failure = reason
                     self.failing = True
                     self._tracker.failed(SCOPE, reason, detail)
+            if 0 < timeouts < self.settings.timeouts_before_failing:
+                continue  # a first timeout is asked again at once: hung is known sooner
             self._stopping.wait(self.settings.interval)
 
     def ask(self) -> tuple[str, str, bool] | None:
@@ -96,11 +100,17 @@ class ServerProbe:
             method, url, headers, _, _ = self._api.param_serialize(
                 "GET", "/readyz", auth_settings=["BearerToken"]
             )
-            response = self._api.call_api(
-                method, url, header_params=headers, _request_timeout=(timeout, timeout)
+            # Straight to urllib3, without its retries: the client's pool retries a timed-out
+            # request three times, which made one probe of a hung server take four timeouts.
+            response = self._api.rest_client.pool_manager.request(
+                method,
+                url,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                retries=False,
             )
             status = response.status
-            body = response.read()
+            body = response.data
         except Exception as error:  # any failure is the answer: not ready, or not answering
             reason = reason_of(error)
             timed_out = "timed out" in reason

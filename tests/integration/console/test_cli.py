@@ -235,3 +235,13 @@ def test_what_fleetdeck_creates_and_changes_is_managed_by_fleetdeck(
         "digits", k8s_namespace
     )
     assert [entry.manager for entry in service.metadata.managed_fields] == ["fleetdeck"]
+
+
+def test_a_cluster_that_accepts_connections_but_never_answers_is_named_not_waited_out(
+    fleetdeck: Fleetdeck, k8s_cluster: K8sCluster
+) -> None:
+    with k8s_cluster.frozen_apiserver():
+        listed = fleetdeck("ls")
+    assert listed.code == 1
+    assert "the cluster did not answer (the API server does not answer)" in listed.err
+    assert listed.out == ""
