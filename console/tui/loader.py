@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from rich.text import Text
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Static
 
 from console.views.format import printable
@@ -103,7 +103,7 @@ class LiveLoader(Generic[T]):
 
     def __init__(
         self,
-        owner: Widget,
+        owner: DOMNode,
         read: Callable[[], T | Incomplete[T]],
         *,
         name: str,

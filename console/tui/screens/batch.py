@@ -38,6 +38,7 @@ from console.batch.lifecycle import BatchRuns as BatchRuns  # the app keeps them
 from console.batch.runner import Target, target_name
 from console.core import guard
 from console.tui.context import DeckContext
+from console.tui.loader import LiveLoader, Loaded
 from console.views.format import printable
 
 DRAIN_SECONDS = 0.25
@@ -407,6 +408,39 @@ class BatchScreen(Screen[None]):
                 self.app.notify(f"resuming batch {self.batch_run.id}", timeout=3)
 
 
+JournalRow = tuple[Journal, list[str]]  # a journal and its cells in the list
+
+
+def read_batches(runs: BatchRuns) -> list[JournalRow]:
+    """Every readable journal, newest first, as the list shows it (blocking: from a worker)."""
+    rows: list[JournalRow] = []
+    for journal in reversed(list_journals()):
+        try:
+            state = journal.replay()
+        except (JournalError, OSError, ValueError, KeyError):
+            continue
+        here = runs.runs.get(journal.id)
+        running = here is not None and here.running
+        word = state.state.value
+        if state.state is BatchState.RUNNING and not running:
+            word += " (elsewhere)" if journal.holder() else " (no process)"
+        rows.append(
+            (
+                journal,
+                [
+                    journal.id,
+                    word,
+                    state.plan.spec.describe(),
+                    str(len(state.plan.targets)),
+                    f"{len(state.waves_passed)}/{len(state.plan.waves)}",
+                    str(len(state.failed)),
+                    str(state.meta.get("user", "?")),
+                ],
+            )
+        )
+    return rows
+
+
 class BatchListScreen(Screen[None]):
     """``:batches``: every journal with its state; enter opens one."""
 
@@ -423,50 +457,26 @@ class BatchListScreen(Screen[None]):
         super().__init__()
         self.deck = deck
         self.journals: dict[str, Journal] = {}
+        self.loader = LiveLoader(
+            self, lambda: read_batches(runs_of(self.app)), name="batches", what="the journals"
+        )
 
     def compose(self) -> ComposeResult:
         yield Static("Batches: reading the journals…", id="batches-title")
+        yield self.loader.error_line()
         yield DataTable(id="batches-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         table: DataTable[str | Text] = self.query_one("#batches-table", DataTable)
         table.add_columns("ID", "STATE", "ACTION", "TARGETS", "WAVES", "FAILED", "USER")
-        self.action_reload()
+        self.loader.start()
 
     def action_reload(self) -> None:
-        self._read()
+        self.loader.request()
 
-    @work(thread=True, group="batches-read", exclusive=True, exit_on_error=False)
-    def _read(self) -> None:
-        rows: list[tuple[Journal, list[str]]] = []
-        for journal in reversed(list_journals()):  # newest first
-            try:
-                state = journal.replay()
-            except (JournalError, OSError, ValueError, KeyError):
-                continue
-            here = runs_of(self.app).runs.get(journal.id)
-            running = here is not None and here.running
-            word = state.state.value
-            if state.state is BatchState.RUNNING and not running:
-                word += " (elsewhere)" if journal.holder() else " (no process)"
-            rows.append(
-                (
-                    journal,
-                    [
-                        journal.id,
-                        word,
-                        state.plan.spec.describe(),
-                        str(len(state.plan.targets)),
-                        f"{len(state.waves_passed)}/{len(state.plan.waves)}",
-                        str(len(state.failed)),
-                        str(state.meta.get("user", "?")),
-                    ],
-                )
-            )
-        self.app.call_from_thread(self._fill, rows)
-
-    def _fill(self, rows: list[tuple[Journal, list[str]]]) -> None:
+    def on_loaded(self, message: Loaded[list[JournalRow]]) -> None:
+        rows = message.value
         table: DataTable[str | Text] = self.query_one("#batches-table", DataTable)
         table.clear()
         self.journals = {}
