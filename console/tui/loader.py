@@ -14,7 +14,6 @@ error is handled as a failure (shown, retried).
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -27,28 +26,13 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
+from console.backoff import Backoff
 from console.views.format import printable
 
 T = TypeVar("T")
 
 MIN_REFRESH_SECONDS = 0.3
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """How long to wait before retrying a read that failed ``failures`` times in a row: doubling
-    from ``first`` up to ``cap``, spread by ±``jitter`` so that decks watching one cluster do not
-    retry in step."""
-
-    first: float = 1.0
-    factor: float = 2.0
-    cap: float = 30.0
-    jitter: float = 0.2
-
-    def delay(self, failures: int, rng: random.Random | None = None) -> float:
-        base = min(self.cap, self.first * self.factor ** max(0, failures - 1))
-        spread = (rng or random).uniform(-self.jitter, self.jitter)
-        return min(self.cap, base * (1.0 + spread))
+FIRST_RETRY_SECONDS = 1.0  # then doubling, capped (console/backoff.py)
 
 
 @dataclass(frozen=True)
@@ -110,7 +94,7 @@ class LiveLoader(Generic[T]):
         what: str,
         min_interval: float = MIN_REFRESH_SECONDS,
         spacing: float = 0.0,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff | None = None,
     ) -> None:
         self.owner = owner
         self.read = read
@@ -118,7 +102,7 @@ class LiveLoader(Generic[T]):
         self.what = what
         self.min_interval = min_interval
         self.spacing = spacing
-        self.backoff = backoff
+        self.backoff = backoff or Backoff(initial=FIRST_RETRY_SECONDS)
         self.loads = 0  # reads that delivered a value: tests wait on it, the bench counts it
         self.failures = 0  # failed reads in a row (0 once one succeeds)
         self.error = ""  # what the error line shows ("" when the last read succeeded)
@@ -217,11 +201,12 @@ class LiveLoader(Generic[T]):
     def _recovered(self) -> None:
         if self.failures or self.error:
             self.failures, self.error = 0, ""
+            self.backoff.reset()
             self._show("")
 
     def _failed(self, error: str) -> None:
         self.failures += 1
-        delay = self.backoff.delay(self.failures)
+        delay = self.backoff.next()
         self._next_at = time.monotonic() + delay
         self.error = printable(error)
         self._show(f"{self.error} · retrying in {delay:.0f} s")

@@ -1,13 +1,14 @@
-"""The cache's connection state (what the UI shows) and the reconnect backoff."""
+"""The cache's connection state (what the UI shows)."""
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
+
+from console.backoff import Backoff as Backoff  # the watchers' reconnects (written once)
 
 Status = Literal["connecting", "live", "reconnecting", "stopped"]
 
@@ -28,35 +29,6 @@ class ConnectionState:
     @property
     def live(self) -> bool:
         return self.status == "live"
-
-
-class Backoff:
-    """Exponential delays, capped, with "equal jitter" (half fixed, half random).
-
-    The jitter spreads the reconnects of many watchers (and many consoles) after an API server
-    restart; the fixed half keeps a retry from ever being immediate.
-    """
-
-    def __init__(
-        self,
-        initial: float = 0.5,
-        cap: float = 30.0,
-        factor: float = 2.0,
-        rng: Callable[[], float] = random.random,
-    ) -> None:
-        self.initial = initial
-        self.cap = cap
-        self.factor = factor
-        self.rng = rng
-        self.attempt = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.initial * self.factor**self.attempt)
-        self.attempt += 1
-        return delay / 2 + self.rng() * delay / 2
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 def now() -> datetime:
