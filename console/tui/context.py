@@ -35,6 +35,14 @@ def deck_of(app: object) -> DeckContext | None:
     return app.deck if isinstance(app, DeckHost) else None
 
 
+def deck_or_own(app: object, backend: Any, profile: Profile) -> DeckContext:
+    """The deck's session, or, for a screen hosted on its own, one made of its backend."""
+    found = deck_of(app)
+    if found is not None:
+        return found
+    return DeckContext(backend, profile, read_only=bool(getattr(backend, "read_only", False)))
+
+
 @runtime_checkable
 class ActionScreen(Protocol):
     """A screen that acts on deployments: help lists the actions it does not offer, and why."""
@@ -64,6 +72,11 @@ class DeckContext:
     def namespaces(self) -> tuple[str, ...]:
         """The namespaces shown; () means all of them."""
         return tuple(getattr(self.backend, "namespaces", ()) or ())
+
+    @property
+    def default_namespace(self) -> str:
+        """Where a new job or deployment goes when none is named."""
+        return str(getattr(self.backend, "default_namespace", "") or "default")
 
     @property
     def guard(self) -> Guard:

@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.model import ActionResult, ModelDeployment
 from console.profile import Profile
-from console.tui.context import DeckContext, deck_of
+from console.tui.context import DeckContext, deck_or_own
 from console.tui.loader import Incomplete, LiveLoader, Loaded
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.views.format import printable
@@ -218,14 +218,12 @@ class ModelsScreen(Screen[None]):
     @property
     def deck(self) -> DeckContext:
         if self._deck is None:
-            self._deck = deck_of(self.app) or DeckContext(
-                self.backend, self.profile, read_only=bool(getattr(self.backend, "read_only", 0))
-            )
+            self._deck = deck_or_own(self.app, self.backend, self.profile)
         return self._deck
 
     @property
     def namespace(self) -> str:
-        return str(getattr(self.backend, "default_namespace", "") or "default")
+        return self.deck.default_namespace
 
     def compose(self) -> ComposeResult:
         with Vertical():

@@ -31,7 +31,7 @@ from textual_plotext import PlotextPlot
 from console.backends.base import LogRequest
 from console.model import ActionResult, JobPhase, TrainingJob
 from console.profile import Profile
-from console.tui.context import DeckContext, deck_of
+from console.tui.context import DeckContext, deck_or_own
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenLogs
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
@@ -211,9 +211,7 @@ class TrainingScreen(Screen[None]):
     @property
     def deck(self) -> DeckContext:
         if self._deck is None:
-            self._deck = deck_of(self.app) or DeckContext(
-                self.backend, self.profile, read_only=bool(getattr(self.backend, "read_only", 0))
-            )
+            self._deck = deck_or_own(self.app, self.backend, self.profile)
         return self._deck
 
     def now(self) -> datetime:
@@ -221,7 +219,7 @@ class TrainingScreen(Screen[None]):
 
     @property
     def namespace(self) -> str:
-        return str(getattr(self.backend, "default_namespace", "") or "default")
+        return self.deck.default_namespace
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
