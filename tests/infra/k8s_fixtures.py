@@ -2,7 +2,11 @@
 
 ``k8s_cluster`` (session): uses the cluster ``tests/infra/cluster up`` started, or starts one
 (building the binaries on first use) and stops it at session end only if it started it.
-``k8s_namespace`` (function): a fresh model namespace per test, deleted afterwards.
+``k8s_cluster_b`` (session): the same for a second cluster beside it (``tests/infra/cluster up
+--name b``): its own control plane, ports and kubeconfig, the same users, RBAC, namespaces and
+nodes. Started only by the sessions that use it.
+``k8s_namespace`` / ``k8s_namespace_b`` (function): a fresh model namespace per test in the first
+or the second cluster, deleted afterwards.
 
 The ``kubernetes`` package is imported inside the fixtures only, so collection works without it.
 """
@@ -31,13 +35,16 @@ from tests.infra.k8s.cluster import (
     context_for,
     cri_lines,
 )
-from tests.infra.k8s.layout import default_layout
+from tests.infra.k8s.layout import DEFAULT_NAME, default_layout
 from tests.infra.require import missing_infra
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 T = TypeVar("T")
+
+# The second cluster's name (``tests/infra/cluster up --name b``, run/cluster-b).
+SECOND_CLUSTER_NAME = "b"
 
 
 def poll_until(what: str, check: Callable[[], T | None], timeout: float = 60.0) -> T:
@@ -69,8 +76,21 @@ class K8sCluster:
         self._clients: dict[str, ApiClient] = {}
 
     @property
+    def name(self) -> str:
+        """The cluster's name: ``fleetdeck`` for the first, ``b`` for the second."""
+        return self.cluster.layout.name
+
+    @property
     def kubeconfig(self) -> Path:
         return self.cluster.kubeconfig
+
+    @property
+    def server(self) -> str:
+        """The API server's URL (each cluster has its own port)."""
+        url = self.cluster.server_url()
+        if url is None:
+            raise ClusterError(f"cluster {self.name} has no kubeconfig")
+        return url
 
     @property
     def kubectl_binary(self) -> Path:
@@ -190,19 +210,20 @@ def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-@pytest.fixture(scope="session")
-def k8s_cluster() -> Iterator[K8sCluster]:
+def running_cluster(name: str) -> Iterator[K8sCluster]:
+    """The named cluster, started if it is not running; stopped afterwards only if started here."""
     try:
         import kubernetes  # noqa: F401
     except ImportError:
         missing_infra("the python package 'kubernetes' (pip install 'kubernetes>=37')")
-    cluster = Cluster(default_layout())
+    cluster = Cluster(default_layout(name))
+    which = "the test Kubernetes cluster" + ("" if name == DEFAULT_NAME else f" {name!r}")
     try:
         started = cluster.up()
     except BuildError as error:
         missing_infra(f"cannot build the Kubernetes test binaries: {first_line(error)}")
     except (ClusterError, OSError) as error:
-        missing_infra(f"cannot start the test Kubernetes cluster: {first_line(error)}")
+        missing_infra(f"cannot start {which}: {first_line(error)}")
     handle = K8sCluster(cluster, started)
     try:
         yield handle
@@ -212,17 +233,38 @@ def k8s_cluster() -> Iterator[K8sCluster]:
             cluster.down()
 
 
+@pytest.fixture(scope="session")
+def k8s_cluster() -> Iterator[K8sCluster]:
+    yield from running_cluster(DEFAULT_NAME)
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster_b() -> Iterator[K8sCluster]:
+    """A second cluster beside ``k8s_cluster``, for tests that act on two."""
+    yield from running_cluster(SECOND_CLUSTER_NAME)
+
+
 def namespace_name(test_name: str) -> str:
     """A valid, unique namespace name that still says which test made it."""
     stem = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
     return f"t-{stem}-{secrets.token_hex(3)}"
 
 
-@pytest.fixture
-def k8s_namespace(k8s_cluster: K8sCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh model namespace (oncall may act in it) for one test, deleted afterwards."""
-    name = k8s_cluster.create_namespace(namespace_name(request.node.name), model=True)
+def fresh_namespace(k8s: K8sCluster, test_name: str) -> Iterator[str]:
+    name = k8s.create_namespace(namespace_name(test_name), model=True)
     try:
         yield name
     finally:
-        k8s_cluster.delete_namespace(name)
+        k8s.delete_namespace(name)
+
+
+@pytest.fixture
+def k8s_namespace(k8s_cluster: K8sCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh model namespace (oncall may act in it) for one test, deleted afterwards."""
+    yield from fresh_namespace(k8s_cluster, request.node.name)
+
+
+@pytest.fixture
+def k8s_namespace_b(k8s_cluster_b: K8sCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh model namespace in the second cluster for one test, deleted afterwards."""
+    yield from fresh_namespace(k8s_cluster_b, request.node.name)

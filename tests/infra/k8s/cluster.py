@@ -3,7 +3,9 @@
 kwokctl forks every component as a plain process with a pid file under its cluster folder; we
 keep that folder under the fleetdeck cache (``KWOK_WORKDIR``), add users with static tokens,
 RBAC, the simulated nodes and the model namespaces, and write one kubeconfig with a context per
-user. Stdlib only: everything talks to the API server through the kubectl we built.
+user. Several clusters run side by side, each named (see ``Layout``): its own run folder,
+kwokctl workdir, ports, kubeconfig and lock; only the built binaries are shared. Stdlib only:
+everything talks to the API server through the kubectl we built.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import csv
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .build import BuildError, ensure_built, say
-from .layout import CLUSTER_NAME, KWOK_ASSETS, Layout
+from .layout import KWOK_ASSETS, Layout
 
 # Fixed model namespaces (oncall may act there) and one namespace where oncall may not.
 MODEL_NAMESPACES = ("models", "models-staging")
@@ -40,6 +44,28 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok-controller",
 )
+
+# The ports kwokctl's binary runtime needs, as its configuration names them.
+PORT_OPTIONS = (
+    "etcdPort",
+    "etcdPeerPort",
+    "kubeApiserverPort",
+    "kubeControllerManagerPort",
+    "kubeSchedulerPort",
+    "kwokControllerPort",
+)
+# Named clusters take their ports from blocks of PORT_BLOCK_SIZE starting here. kwokctl's own
+# search (the first cluster's) walks down from 32767, so it never reaches these blocks, not even
+# while a named cluster's API server is stopped and its port unbound for a moment (and the
+# other way round: a named cluster never takes a port of the first one's stopped components).
+NAMED_PORT_BASE = 31000
+PORT_BLOCK_SIZE = 10
+PORT_BLOCKS = 150
+
+# A cluster other sessions share may be unhealthy for a moment because one of their tests
+# stopped or froze its API server (and will start or thaw it itself): `up` waits this long for
+# it to recover before restarting components or, failing that, recreating the cluster.
+UNHEALTHY_GRACE_SECONDS = 60.0
 
 # Container logs: a pod without a log file of its own is served this one.
 DEFAULT_LOG_LINE = "kwok: no log file registered for this container (tests: append_log)"
@@ -97,7 +123,7 @@ class ClusterState:
 
 
 class Cluster:
-    """The one test cluster of this machine (per cache root)."""
+    """One named test cluster of this machine (per cache root and name)."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -127,12 +153,16 @@ class Cluster:
             return None
 
     def is_ours(self, pid: int) -> bool:
-        """True if ``pid`` runs one of our cached binaries (guards against reused pids)."""
+        """True if ``pid`` runs a binary from this cluster's own kwokctl folder.
+
+        Guards against reused pids, including one now held by another cluster's component:
+        ``down`` on a cluster with stale pid files must never stop a neighbour's process.
+        """
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return False
-        return str(self.layout.root).encode() in cmdline
+        return f"{self.layout.cluster_dir}/".encode() in cmdline
 
     def state(self) -> ClusterState:
         components = []
@@ -196,7 +226,7 @@ class Cluster:
     def kwokctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KWOK_WORKDIR": str(self.layout.kwok_workdir)}
         result = subprocess.run(
-            [str(self.layout.kwok_bin / "kwokctl"), "--name", CLUSTER_NAME, *args],
+            [str(self.layout.kwok_bin / "kwokctl"), "--name", self.layout.kwokctl_name, *args],
             env=env,
             capture_output=True,
             text=True,
@@ -217,6 +247,9 @@ class Cluster:
             if self.state().healthy:
                 say(f"cluster already running ({self.server_url()})")
                 return False
+            if self.state().any_running and self.becomes_healthy(UNHEALTHY_GRACE_SECONDS):
+                say(f"cluster healthy again ({self.server_url()})")
+                return False
             if self.state().any_running and self.restart_stopped_components():
                 say(f"restarted the stopped components ({self.server_url()})")
                 return False
@@ -226,7 +259,8 @@ class Cluster:
             ensure_built(self.layout)
             started = time.monotonic()
             try:
-                self.create()
+                with self.ports_lock():
+                    self.create()
                 self.write_kubeconfig()
                 self.configure()
             except (ClusterError, BuildError, OSError):
@@ -234,6 +268,14 @@ class Cluster:
                 raise
             say(f"cluster up in {time.monotonic() - started:.1f}s")
             return True
+
+    def becomes_healthy(self, timeout: float) -> bool:
+        """True if the cluster turns healthy within ``timeout`` without our help."""
+        try:
+            wait_until("the cluster to be healthy", lambda: self.state().healthy, timeout, 1.0)
+        except ClusterError:
+            return False
+        return True
 
     def create(self) -> None:
         run_dir = self.layout.run_dir
@@ -278,18 +320,22 @@ class Cluster:
 
     def kwokctl_config(self) -> str:
         """kwokctl's --config: our options, then every Stage (they replace KWOK's defaults)."""
-        options = {
+        options: dict[str, Any] = {
+            # Loopback only: kwokctl binds 0.0.0.0 by default.
+            "bindAddress": "127.0.0.1",
+            "kubectlBinary": str(self.kubectl_binary),
+            # Log routing is created at run time (one Logs object per pod with a log file).
+            "enableCRDs": ["Logs", "ClusterLogs"],
+        }
+        if not self.layout.is_default:
+            # The first cluster keeps kwokctl's own choice (the ports it has always had).
+            options.update(self.pick_ports())
+        config = {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
-            "options": {
-                # Loopback only: kwokctl binds 0.0.0.0 by default.
-                "bindAddress": "127.0.0.1",
-                "kubectlBinary": str(self.kubectl_binary),
-                # Log routing is created at run time (one Logs object per pod with a log file).
-                "enableCRDs": ["Logs", "ClusterLogs"],
-            },
+            "options": options,
         }
-        documents = [json.dumps(options, indent=2)]
+        documents = [json.dumps(config, indent=2)]
         for stage in sorted((KWOK_ASSETS / "stages").glob("*.yaml")):
             documents.append(stage.read_text())
         return "\n---\n".join(documents)
@@ -321,7 +367,7 @@ class Cluster:
             "current-context": context_for(DEFAULT_USER),
             "clusters": [
                 {
-                    "name": f"kwok-{CLUSTER_NAME}",
+                    "name": f"kwok-{self.layout.kwokctl_name}",
                     "cluster": {
                         "server": cluster["server"],
                         "certificate-authority-data": cluster["certificate-authority-data"],
@@ -332,7 +378,10 @@ class Cluster:
             "contexts": [
                 {
                     "name": context_for(u),
-                    "context": {"cluster": f"kwok-{CLUSTER_NAME}", "user": context_for(u)},
+                    "context": {
+                        "cluster": f"kwok-{self.layout.kwokctl_name}",
+                        "user": context_for(u),
+                    },
                 }
                 for u in USERS
             ],
@@ -399,6 +448,37 @@ class Cluster:
             return bool(out.strip())
 
         wait_until(f"serviceaccount default in {namespace}", has_account, timeout)
+
+    # ----- ports ---------------------------------------------------------------------------
+
+    def pick_ports(self) -> dict[str, int]:
+        """The first block of free ports no other cluster has recorded (call under
+        ``ports_lock``): a port of a neighbour's stopped component is unbound but still taken."""
+        taken = {
+            port for run_dir in self.layout.other_run_dirs() for port in recorded_ports(run_dir)
+        }
+        for block in range(PORT_BLOCKS):
+            first = NAMED_PORT_BASE + block * PORT_BLOCK_SIZE
+            ports = list(range(first, first + len(PORT_OPTIONS)))
+            if taken.isdisjoint(ports) and all(port_is_free(port) for port in ports):
+                return dict(zip(PORT_OPTIONS, ports, strict=True))
+        last = NAMED_PORT_BASE + PORT_BLOCKS * PORT_BLOCK_SIZE
+        raise ClusterError(
+            f"no block of {len(PORT_OPTIONS)} free ports in {NAMED_PORT_BASE}-{last}"
+        )
+
+    def component_ports(self) -> dict[str, list[int]]:
+        """component -> the ports kwokctl gave it (from its kwok.yaml), empty when not created."""
+        try:
+            text = (self.layout.cluster_dir / "kwok.yaml").read_text()
+        except OSError:
+            return {}
+        return parse_component_ports(text)
+
+    @contextmanager
+    def ports_lock(self) -> Iterator[None]:
+        with exclusive_lock(self.layout.ports_lock_file):
+            yield
 
     # ----- down ----------------------------------------------------------------------------
 
@@ -497,13 +577,72 @@ class Cluster:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Serialise up/down across processes (a pytest session and a shell, say)."""
-        self.layout.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.layout.lock_file.open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with exclusive_lock(self.layout.lock_file):
+            yield
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on ``port``, on loopback or on all addresses (kwokctl checks both)."""
+    for host in ("127.0.0.1", ""):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the Go servers bind: connections of a stopped cluster lingering in TIME_WAIT
+            # do not keep its ports from a cluster started again by the same name.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                probe.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def recorded_ports(run_dir: Path) -> set[int]:
+    """Every port in the kwok.yaml files under a cluster's run folder."""
+    ports: set[int] = set()
+    for kwok_yaml in run_dir.glob("kwok/clusters/*/kwok.yaml"):
+        try:
+            text = kwok_yaml.read_text()
+        except OSError:
+            continue
+        for component_ports in parse_component_ports(text).values():
+            ports.update(component_ports)
+    return ports
+
+
+# kwok.yaml's top-level `components:` list holds mappings with sorted keys: `  name: <component>`
+# comes before its `  ports:` list of `  - name: <port name>` / `    port: <number>` entries.
+COMPONENT_NAME_LINE = re.compile(r"^  name: (\S+)$")
+PORT_LINE = re.compile(r"^    port: (\d+)$")
+
+
+def parse_component_ports(kwok_yaml: str) -> dict[str, list[int]]:
+    """component -> ports, from kwokctl's kwok.yaml (a line scan: no YAML parser in stdlib)."""
+    ports: dict[str, list[int]] = {}
+    in_components = False
+    component: str | None = None
+    for line in kwok_yaml.splitlines():
+        if line and not line.startswith((" ", "-")):
+            # A top-level key (or a document separator) ends the components list.
+            in_components = line == "components:"
+            component = None
+        elif not in_components:
+            continue
+        elif match := COMPONENT_NAME_LINE.match(line):
+            component = match.group(1)
+            ports[component] = []
+        elif (match := PORT_LINE.match(line)) and component is not None:
+            ports[component].append(int(match.group(1)))
+    return ports
 
 
 def is_zombie(pid: int) -> bool:
@@ -518,6 +657,17 @@ def cri_lines(lines: Sequence[str], stream: str = "stdout") -> str:
     """Lines in the CRI log format KWOK (like a kubelet) reads: ``<RFC3339Nano> stdout F text``."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return "".join(f"{stamp} {stream} F {line}\n" for line in lines)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used so far, 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # Fields after the command (which may hold spaces) start at field 3; utime, stime are 14, 15.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> int:
