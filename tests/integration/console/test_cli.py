@@ -223,7 +223,7 @@ def test_what_fleetdeck_creates_and_changes_is_managed_by_fleetdeck(
     assert fleetdeck("scale", "digits", "--replicas", "3").code == 0
     assert fleetdeck("restart", "digits").code == 0
     apps = client.AppsV1Api(k8s_cluster.api_client("admin"))
-    deployment = apps.read_namespaced_deployment("digits", k8s_namespace)
+    deployment: Any = apps.read_namespaced_deployment("digits", k8s_namespace)
     managers = {
         (entry.manager, entry.operation, entry.subresource or "")
         for entry in deployment.metadata.managed_fields
@@ -231,7 +231,7 @@ def test_what_fleetdeck_creates_and_changes_is_managed_by_fleetdeck(
     # The spec is ours (created, then patched); the status is the controller's.
     assert {m for m in managers if m[2] == ""} == {("fleetdeck", "Update", "")}
     assert not any("OpenAPI-Generator" in manager for manager, _, _ in managers)
-    service = client.CoreV1Api(k8s_cluster.api_client("admin")).read_namespaced_service(
+    service: Any = client.CoreV1Api(k8s_cluster.api_client("admin")).read_namespaced_service(
         "digits", k8s_namespace
     )
     assert [entry.manager for entry in service.metadata.managed_fields] == ["fleetdeck"]
