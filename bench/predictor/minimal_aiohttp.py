@@ -23,12 +23,15 @@ class MinimalPredictor:
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         self.output_index = self.interpreter.get_output_details()[0]["index"]
 
-    async def predict(self, request: web.Request) -> web.Response:
-        instances = np.asarray(orjson.loads(await request.read())["instances"], dtype=np.float32)
+    def answer(self, body: bytes) -> bytes:
+        instances = np.asarray(orjson.loads(body)["instances"], dtype=np.float32)
         self.interpreter.set_tensor(self.input_index, instances)
         self.interpreter.invoke()
         scores = self.interpreter.get_tensor(self.output_index)
-        body = orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    async def predict(self, request: web.Request) -> web.Response:
+        body = self.answer(await request.read())
         return web.Response(body=body, content_type="application/json")
 
 
