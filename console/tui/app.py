@@ -97,7 +97,7 @@ class DeckApp(ScreenRouter):
 
     def __init__(
         self,
-        backend: Any,
+        backend: Any,  # a Backend; the snapshot tests' fixed fleets are the part they show
         profile: Profile,
         *,
         read_only: bool = False,

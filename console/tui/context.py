@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from console.backends.base import Backend
 from console.batch.runner import Action, AuditContext
 from console.core.guard import Guard, Mutation
 from console.profile import Profile
@@ -52,7 +53,7 @@ class ActionScreen(Protocol):
 
 @dataclass
 class DeckContext:
-    backend: Any
+    backend: Backend
     profile: Profile
     read_only: bool = False
     context: str | None = None  # the kube context (None: the profile's, or the local runtime)
@@ -71,12 +72,12 @@ class DeckContext:
     @property
     def namespaces(self) -> tuple[str, ...]:
         """The namespaces shown; () means all of them."""
-        return tuple(getattr(self.backend, "namespaces", ()) or ())
+        return tuple(self.backend.namespaces)
 
     @property
     def default_namespace(self) -> str:
         """Where a new job or deployment goes when none is named."""
-        return str(getattr(self.backend, "default_namespace", "") or "default")
+        return self.backend.default_namespace or "default"
 
     @property
     def guard(self) -> Guard:
