@@ -160,7 +160,10 @@ def test_a_rollout_in_waves_from_the_dialog_shows_every_target_ok_and_every_wave
     run(scenario)
     poll_until("every deployment on version 2", lambda: versions(fleet) == {"2"})
     assert Journal.open(journal_id).replay().state is BatchState.DONE
-    rollouts = [e for e in read_audit(path=fleet.audit_path) if e.action == "rollout"]
+    audited = [e for e in read_audit(path=fleet.audit_path) if e.action == "rollout"]
+    checked = [e for e in audited if e.dry_run]  # the plan's dry run, as the CLI audits it
+    assert sorted(e.targets for e in checked) == sorted((f"{fleet.namespace}/{n}",) for n in NAMES)
+    rollouts = [e for e in audited if not e.dry_run]
     assert len(rollouts) == len(NAMES)
     assert all(e.parameters["batch"] == journal_id and e.user == "alice" for e in rollouts)
 
@@ -458,7 +461,12 @@ def test_a_batch_the_cli_runs_is_listed_halted_from_the_deck_and_resumed_there(
     try:
 
         async def scenario() -> None:
-            app = fleet.deck()
+            # The deck on the CLI's profile: a batch is resumed by the profile that started it.
+            profile = dataclasses.replace(fleet.backend.profile, name="test")
+            app = DeckApp(
+                fleet.backend, profile, context="kwok-admin", user="alice",
+                audit_path=fleet.audit_path,
+            )  # fmt: skip
             async with app.run_test(size=SIZE) as pilot:
                 await wait_for(pilot, "twelve rows", lambda: len(shown_names(app)) == len(NAMES))
                 app.run_command("batches")
