@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from console.audit import AuditContext
 from console.backends.base import Backend
@@ -70,7 +69,7 @@ def add_wave_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_batch_parser(sub: Any) -> None:
+def add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     batch = sub.add_parser("batch", help="batches: list, status, resume, halt, abort")
     verbs = batch.add_subparsers(dest="batch_command", metavar="VERB", required=True)
     listed = verbs.add_parser("list", help="every batch, newest last")
@@ -359,7 +358,7 @@ def _orphaned(journal: Journal, state: Replay) -> bool:
     return state.state is BatchState.RUNNING and journal.holder() is None
 
 
-def _state_json(state: Replay, journal: Journal) -> dict[str, Any]:
+def _state_json(state: Replay, journal: Journal) -> dict[str, object]:
     return {
         "id": state.id,
         "state": state.state.value,
