@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from functools import partial
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from textual import events, work
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -27,7 +27,7 @@ from console.tui.action_keys import action_bindings, offered, refuse_key, say_re
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenActionDialog, OpenDeployment, OpenDeploymentLogs, OpenOverview
-from console.tui.permissions import ACTION_TITLES, check_permissions
+from console.tui.permissions import ACTION_TITLES, Permissions, check_permissions
 from console.tui.widgets.fleet_table import FleetTable
 from console.tui.widgets.metrics_plot import Narrowable, is_shown
 from console.tui.widgets.status_bar import StatusBar, StatusInfo
@@ -91,6 +91,13 @@ class FleetScreen(Screen[None]):
             spacing=REFRESH_SPACING,
         )
         self._asked_namespaces: set[str] = set()
+        self._unchecked: set[str] = set()  # namespaces asked about and not yet answered
+        self.permission_check = LiveLoader(
+            self,
+            lambda: check_permissions(deck.backend, deck.user, sorted(self._unchecked)),
+            name="fleet-permissions",
+            what="what you may do (RBAC)",
+        )
         self._counts = count_rows([])
         self._namespaces: list[str] = sorted(deck.namespaces)
         self.wanted: frozenset[Key] | None = None  # what the collector was last told to scrape
@@ -100,6 +107,7 @@ class FleetScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(self._status_info(), id="fleet-status")
         yield self.loader.error_line()
+        yield self.permission_check.error_line()
         yield FleetTable(id="fleet-table")
         yield Input(placeholder="filter: text, regex, or label=value", id="fleet-filter")
         yield Footer()
@@ -131,8 +139,17 @@ class FleetScreen(Screen[None]):
     def request_load(self) -> None:
         self.loader.request()
 
-    def on_loaded(self, message: Loaded[FleetSnapshot]) -> None:
-        snapshot = message.value
+    def on_loaded(self, message: Loaded[object]) -> None:
+        found = message.value
+        if isinstance(found, FleetSnapshot):
+            self._show_snapshot(found)
+        elif isinstance(found, Permissions):
+            self._unchecked -= found.checked
+            self.deck.permissions = self.deck.permissions.merged(found)
+            self.refresh_bindings()
+            self._show_status()
+
+    def _show_snapshot(self, snapshot: FleetSnapshot) -> None:
         self.snapshot = snapshot
         self.rows, self.widths = snapshot.rows, snapshot.widths
         self._counts = count_rows(self.rows)
@@ -148,17 +165,8 @@ class FleetScreen(Screen[None]):
         new = set(self._namespaces) - self._asked_namespaces
         if new:
             self._asked_namespaces |= new
-            self._check_permissions(sorted(new))
-
-    @work(thread=True, group="permissions", exit_on_error=False)
-    def _check_permissions(self, namespaces: list[str]) -> None:
-        found = check_permissions(self.deck.backend, self.deck.user, namespaces)
-        self.app.call_from_thread(self._permissions_found, found)
-
-    def _permissions_found(self, found: Any) -> None:
-        self.deck.permissions = self.deck.permissions.merged(found)
-        self.refresh_bindings()
-        self._show_status()
+            self._unchecked |= new
+            self.permission_check.request()
 
     # -- showing ------------------------------------------------------------------------------
     def _apply(self) -> None:

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -194,18 +192,13 @@ class ModelsScreen(Screen[None]):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    class Checked(Message):
-        def __init__(self, refusals: Mapping[str, str]) -> None:
-            super().__init__()
-            self.refusals = refusals
-
     def __init__(self, backend: Any, profile: Profile, *, deck: DeckContext | None = None) -> None:
         super().__init__()
         self.backend, self.profile = backend, profile
         self._deck = deck
         self.rows: list[VersionRow] = []
         self.deployments: list[ModelDeployment] = []
-        self.refusals: Mapping[str, str] = {}
+        self.refusals: Mapping[str, str] = {}  # action → why it is not offered
         self.notice = ""
         self.checked = False  # the permission check has answered
         self.loader = LiveLoader(
@@ -213,6 +206,9 @@ class ModelsScreen(Screen[None]):
             lambda: read_models(backend, profile.store.root),
             name="models",
             what=f"the store {profile.store.root}",
+        )
+        self.permission_check = LiveLoader(
+            self, self._read_refusals, name="models-permissions", what="what you may do here"
         )
 
     @property
@@ -229,6 +225,7 @@ class ModelsScreen(Screen[None]):
         with Vertical():
             yield Static("Models", id="models-header", markup=False)
             yield self.loader.error_line()
+            yield self.permission_check.error_line()
             table: DataTable[Text] = DataTable(id="models-versions", cursor_type="row")
             for label, width in COLUMNS:
                 table.add_column(label, width=width)
@@ -239,16 +236,26 @@ class ModelsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
-        self._check_permissions()
+        self.permission_check.start()
         self.loader.start()
 
     # -- loading --------------------------------------------------------------------------------
     def action_refresh(self) -> None:
         self.loader.request()
 
-    def on_loaded(self, message: Loaded[StoreRead]) -> None:
+    def on_loaded(self, message: Loaded[object]) -> None:
+        found = message.value
+        if isinstance(found, StoreRead):
+            self._show_versions(found)
+        elif isinstance(found, Mapping):  # the permission check
+            self.refusals = found
+            self.checked = True
+            self.refresh_bindings()
+            self._show_notice()
+
+    def _show_versions(self, read: StoreRead) -> None:
         cursor = self.cursor_row
-        self.rows, self.deployments = message.value.rows, message.value.deployments
+        self.rows, self.deployments = read.rows, read.deployments
         table: DataTable[Text] = self.query_one(DataTable)
         with self.app.batch_update():
             table.clear()
@@ -327,23 +334,10 @@ class ModelsScreen(Screen[None]):
         self.query_one("#models-notice", Static).update("\n".join(lines))
 
     # -- permissions ----------------------------------------------------------------------------
-    @work(thread=True, group="models-permissions", exit_on_error=False)
-    def _check_permissions(self) -> None:
+    def _read_refusals(self) -> Mapping[str, str]:
+        """Read-only, then RBAC (asks the API server: from the loader's worker)."""
         deck, namespace = self.deck, self.namespace
-        self.post_message(
-            self.Checked(
-                {
-                    "deploy": deck.why_not("deploy", namespace),
-                    "rollout": deck.why_not("rollout", namespace),
-                }
-            )
-        )
-
-    def on_models_screen_checked(self, message: Checked) -> None:
-        self.refusals = message.refusals
-        self.checked = True
-        self.refresh_bindings()
-        self._show_notice()
+        return {action: deck.why_not(action, namespace) for action in ("deploy", "rollout")}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not self.refusals.get(action, "")

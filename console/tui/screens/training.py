@@ -175,11 +175,6 @@ class TrainingScreen(Screen[None]):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    class Checked(Message):
-        def __init__(self, refusals: Refusals) -> None:
-            super().__init__()
-            self.refusals = refusals
-
     def __init__(
         self,
         backend: Any,
@@ -207,6 +202,9 @@ class TrainingScreen(Screen[None]):
             what="the training jobs",
             min_interval=CHANGE_SECONDS,
         )
+        self.permission_check = LiveLoader(
+            self, self._read_refusals, name="training-permissions", what="what you may do here"
+        )
 
     @property
     def deck(self) -> DeckContext:
@@ -226,6 +224,7 @@ class TrainingScreen(Screen[None]):
         with Vertical():
             yield Static("Training", id="training-header", markup=False)
             yield self.loader.error_line()
+            yield self.permission_check.error_line()
             table: DataTable[Text] = DataTable(id="training-jobs", cursor_type="row")
             for label, width in COLUMNS:
                 table.add_column(label, width=width)
@@ -238,7 +237,7 @@ class TrainingScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
-        self._check_permissions()
+        self.permission_check.start()
         if self.live is None:
             self.live = self.deck.live  # the deck's snapshot mode holds still
         if self.live:
@@ -252,10 +251,16 @@ class TrainingScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.loader.request()
 
-    def on_loaded(self, message: Loaded[JobsRead]) -> None:
-        read = message.value
-        self.jobs, self.progress, self.log_errors = read.jobs, read.progress, read.log_errors
-        self._show_jobs()
+    def on_loaded(self, message: Loaded[object]) -> None:
+        found = message.value
+        if isinstance(found, JobsRead):
+            self.jobs, self.progress, self.log_errors = found.jobs, found.progress, found.log_errors
+            self._show_jobs()
+        elif isinstance(found, Refusals):
+            self.refusals = found
+            self.checked = True
+            self.refresh_bindings()
+            self._show_notice()
 
     def _show_jobs(self) -> None:
         table: DataTable[Text] = self.query_one(DataTable)
@@ -362,24 +367,14 @@ class TrainingScreen(Screen[None]):
         self.query_one("#training-notice", Static).update("\n".join(lines))
 
     # -- permissions ----------------------------------------------------------------------------
-    @work(thread=True, group="training-permissions", exit_on_error=False)
-    def _check_permissions(self) -> None:
+    def _read_refusals(self) -> Refusals:
+        """Read-only, then RBAC (asks the API server: from the loader's worker)."""
         deck, namespace = self.deck, self.namespace
-        self.post_message(
-            self.Checked(
-                Refusals(
-                    train=deck.why_not("train", namespace),
-                    deploy=deck.why_not("deploy", namespace),
-                    rollout=deck.why_not("rollout", namespace),
-                )
-            )
+        return Refusals(
+            train=deck.why_not("train", namespace),
+            deploy=deck.why_not("deploy", namespace),
+            rollout=deck.why_not("rollout", namespace),
         )
-
-    def on_training_screen_checked(self, message: Checked) -> None:
-        self.refusals = message.refusals
-        self.checked = True
-        self.refresh_bindings()
-        self._show_notice()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Mutations the user may not do are not offered (the notice line says why)."""
