@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ from console.batch.lifecycle import BatchRuns
 from console.profile import Profile
 from console.tui.action_keys import ACTION_KEYS
 from console.tui.context import ActionScreen, DeckContext, PaletteCommand, PaletteScreen
+from console.tui.loader import describe
 from console.tui.messages import (
     OpenActionDialog,
     OpenBatch,
@@ -42,6 +44,7 @@ from console.tui.screens.overview import OverviewScreen
 from console.tui.screens.prompt import COMMAND_HELP, CommandPrompt
 from console.tui.screens.training import TrainingScreen
 from console.views.fleet_data import MetricsSource, utc_now
+from console.views.format import printable
 
 LOG_TAIL = 500
 
@@ -242,13 +245,29 @@ class DeckApp(ScreenRouter):
         self.open_logs(*matches[0])
 
     def open_logs(self, namespace: str, name: str) -> None:
-        """The Logs screen on a deployment's pods, merged with a prefix per pod."""
-        pods = [p.name for p in self.deck.backend.pods(namespace, name)]
+        """The Logs screen on a deployment's pods, merged with a prefix per pod (the pods are
+        looked up off the event loop: the local backend asks its agent)."""
+        find = partial(self._find_pods, namespace, name)
+        self.run_worker(find, group="logs-pods", thread=True, exit_on_error=False)
+
+    def _find_pods(self, namespace: str, name: str) -> None:
+        where = printable(f"{namespace}/{name}")
+        try:
+            pods = [p.name for p in self.deck.backend.pods(namespace, name)]
+        except Exception as exc:  # said plainly; the deck stays where it is
+            self.call_later(self._say, f"cannot list the pods of {where}: {describe(exc)}")
+            return
         if not pods:
-            self.notify(f"{namespace}/{name} has no pods yet", severity="warning")
+            self.call_later(self._say, f"{where} has no pods yet")
             return
         request = LogRequest(pods, namespace, follow=True, tail=LOG_TAIL)
-        self.push_screen(LogsScreen(self.deck.backend, request, f"{namespace}/{name}"))
+        self.call_later(self._show_logs, request, where)  # screens are made on the event loop
+
+    def _show_logs(self, request: LogRequest, title: str) -> None:
+        self.push_screen(LogsScreen(self.deck.backend, request, title))
+
+    def _say(self, text: str) -> None:
+        self.notify(printable(text), severity="warning", markup=False)
 
     # -- what the screens ask for (console/tui/messages.py) -----------------------------------
     def on_open_deployment(self, message: OpenDeployment) -> None:
