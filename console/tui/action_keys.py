@@ -51,6 +51,17 @@ def say_refused(app: App[object], action: str, reason: str) -> None:
     app.notify(printable(f"{action}: {reason}"), severity="warning", timeout=5, markup=False)
 
 
+def chosen_action(app: App[object], action: str, why_not: WhyNot) -> Action | None:
+    """``action`` when it is one the screen offers now; None (and the refusal said) if not."""
+    if not is_action(action):
+        return None
+    reason = why_not(action)
+    if reason:
+        say_refused(app, action, reason)
+        return None
+    return action
+
+
 def refuse_key(event: events.Key, app: App[object], why_not: WhyNot) -> None:
     """A key of an action that is not offered still says why instead of doing nothing."""
     action = ACTION_KEYS.get(event.key)

@@ -27,7 +27,13 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from console.backends.base import Autoscaling, ConditionInfo
 from console.batch.runner import ACTIONS, Action
 from console.model import EventInfo, ModelDeployment, PodInfo, RevisionInfo
-from console.tui.action_keys import action_bindings, offered, refuse_key, say_refused
+from console.tui.action_keys import (
+    action_bindings,
+    chosen_action,
+    offered,
+    refuse_key,
+    say_refused,
+)
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenActionDialog, OpenDeploymentLogs
@@ -359,12 +365,8 @@ class DeploymentScreen(Screen[None]):
         self.app.notify("copied the name", timeout=2)
 
     def action_act(self, action: str) -> None:
-        if action not in ACTIONS:
-            return
-        chosen: Action = action
-        reason = self.why_not(chosen)
-        if reason:
-            say_refused(self.app, action, reason)
+        chosen = chosen_action(self.app, action, self.why_not)
+        if chosen is None:
             return
         target = self.detail.deployment if self.detail else None
         if target is None:
@@ -378,7 +380,13 @@ class DeploymentScreen(Screen[None]):
             reason = self.why_not(action)
             title = f"{ACTION_TITLES[action]} {self.deployment_name}"
             if reason:
-                commands.append((title, f"not offered: {reason}", partial(self.app.notify, reason)))
+                commands.append(
+                    (
+                        title,
+                        f"not offered: {reason}",
+                        partial(say_refused, self.app, action, reason),
+                    )
+                )
             else:
                 commands.append((title, action, partial(self.action_act, action)))
         for tab in ("revisions", "pods", "events", "conditions", "metrics"):

@@ -23,7 +23,13 @@ from textual.widgets import Footer, Input
 
 from console.batch.runner import ACTIONS, Action
 from console.model import DeploymentState
-from console.tui.action_keys import action_bindings, offered, refuse_key, say_refused
+from console.tui.action_keys import (
+    action_bindings,
+    chosen_action,
+    offered,
+    refuse_key,
+    say_refused,
+)
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenActionDialog, OpenDeployment, OpenDeploymentLogs, OpenOverview
@@ -44,7 +50,6 @@ from console.views.fleet_rows import (
     parse_filter,
     visible_rows,
 )
-from console.views.format import printable
 
 # Refreshes are spaced by this many times the last read's duration, so re-reading a large
 # fleet however fast it changes takes a bounded share of a core: at 8 × the deck used 14 % of
@@ -341,12 +346,8 @@ class FleetScreen(Screen[None]):
             self.app.notify(f"copied {len(names)} name(s)", timeout=2)
 
     def action_act(self, action: str) -> None:
-        if action not in ACTIONS:
-            return
-        chosen: Action = action
-        reason = self.why_not(chosen)
-        if reason:
-            say_refused(self.app, action, reason)
+        chosen = chosen_action(self.app, action, self.why_not)
+        if chosen is None:
             return
         targets = self.targets()
         if not targets:
@@ -361,7 +362,13 @@ class FleetScreen(Screen[None]):
             reason = self.why_not(action)
             title = f"{ACTION_TITLES[action]} (marked rows or cursor row)"
             if reason:
-                commands.append((title, f"not offered: {reason}", partial(self._say, reason)))
+                commands.append(
+                    (
+                        title,
+                        f"not offered: {reason}",
+                        partial(say_refused, self.app, action, reason),
+                    )
+                )
             else:
                 commands.append((title, f"{action} the targets", partial(self.action_act, action)))
         for column in COLUMNS:
@@ -383,6 +390,3 @@ class FleetScreen(Screen[None]):
             ("Copy names", "marked rows or cursor row, via OSC 52", self.action_copy),
         ]
         return commands
-
-    def _say(self, reason: str) -> None:
-        self.app.notify(printable(reason), severity="warning", timeout=5, markup=False)
