@@ -246,9 +246,10 @@ class LogsScreen(Screen[None]):
         self.view.reset()
         self._read(self.stream, dataclasses.replace(self.request, stop=self.stream.stop))
 
-    def _restart(self, **changes: object) -> None:
+    def _restart(self, request: LogRequest) -> None:
+        """Read the stream again with ``request`` (an option changed)."""
         self.notice = ""
-        self.request = dataclasses.replace(self.request, **changes)  # type: ignore[arg-type]
+        self.request = request
         self.query_one("#logs-header", Static).update(self._header())
         self._start()
         self._show_status()
@@ -352,13 +353,15 @@ class LogsScreen(Screen[None]):
         self._show_status()
 
     def action_toggle_timestamps(self) -> None:
-        self._restart(timestamps=not self.request.timestamps)
+        self._restart(dataclasses.replace(self.request, timestamps=not self.request.timestamps))
 
     def action_toggle_previous(self) -> None:
-        self._restart(previous=not self.request.previous)
+        self._restart(dataclasses.replace(self.request, previous=not self.request.previous))
 
     def action_since(self, seconds: int) -> None:
-        self._restart(since=timedelta(seconds=seconds) if seconds else None)
+        self._restart(
+            dataclasses.replace(self.request, since=timedelta(seconds=seconds) if seconds else None)
+        )
 
     def action_next_match(self) -> None:
         self._find(forward=True)
@@ -412,11 +415,13 @@ class LogsScreen(Screen[None]):
                 tail = None if text in ("", "all") else int(text)
                 if tail is not None and tail < 0:
                     raise ValueError("tail: give a number of lines (0 or more) or 'all'")
-                self._restart(tail=tail)
+                self._restart(dataclasses.replace(self.request, tail=tail))
             elif kind == "since":
-                self._restart(since=parse_since(text) if text else None)
+                self._restart(
+                    dataclasses.replace(self.request, since=parse_since(text) if text else None)
+                )
             elif kind == "container":
-                self._restart(container=text or None)
+                self._restart(dataclasses.replace(self.request, container=text or None))
             elif kind == "save":
                 self._save(Path(text).expanduser() if text else self._default_save_path())
         except ValueError as exc:
