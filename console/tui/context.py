@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from textual.screen import Screen
+
 from console.backends.base import Backend
 from console.batch.runner import Action, AuditContext
 from console.core.guard import Guard, Mutation
@@ -36,12 +38,27 @@ def deck_of(app: object) -> DeckContext | None:
     return app.deck if isinstance(app, DeckHost) else None
 
 
-def deck_or_own(app: object, backend: Any, profile: Profile) -> DeckContext:
-    """The deck's session, or, for a screen hosted on its own, one made of its backend."""
-    found = deck_of(app)
-    if found is not None:
-        return found
-    return DeckContext(backend, profile, read_only=bool(getattr(backend, "read_only", False)))
+class SessionScreen(Screen[None]):
+    """A screen that runs in the deck or on its own (a test's host, a demo): its session is the
+    deck's when there is one, else one made of the backend it was given."""
+
+    def __init__(self, backend: Any, profile: Profile, deck: DeckContext | None = None) -> None:
+        super().__init__()
+        self.backend, self.profile = backend, profile
+        self._deck = deck
+
+    @property
+    def deck(self) -> DeckContext:
+        if self._deck is None:
+            backend = self.backend
+            self._deck = deck_of(self.app) or DeckContext(
+                backend, self.profile, read_only=bool(getattr(backend, "read_only", False))
+            )
+        return self._deck
+
+    @property
+    def namespace(self) -> str:
+        return self.deck.default_namespace
 
 
 @runtime_checkable

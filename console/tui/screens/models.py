@@ -18,12 +18,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.model import ActionResult, ModelDeployment
 from console.profile import Profile
-from console.tui.context import DeckContext, deck_or_own
+from console.tui.context import DeckContext, SessionScreen
 from console.tui.loader import Incomplete, LiveLoader, Loaded
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.views.format import printable
@@ -176,7 +175,7 @@ def read_models(backend: Any, root: str) -> StoreRead | Incomplete[StoreRead]:
     return Incomplete(read, error) if error else read
 
 
-class ModelsScreen(Screen[None]):
+class ModelsScreen(SessionScreen):
     DEFAULT_CSS = """
     ModelsScreen #models-header { height: 1; background: $panel; padding: 0 1; }
     ModelsScreen DataTable { height: 1fr; min-height: 5; }
@@ -193,9 +192,7 @@ class ModelsScreen(Screen[None]):
     ]
 
     def __init__(self, backend: Any, profile: Profile, *, deck: DeckContext | None = None) -> None:
-        super().__init__()
-        self.backend, self.profile = backend, profile
-        self._deck = deck
+        super().__init__(backend, profile, deck)
         self.rows: list[VersionRow] = []
         self.deployments: list[ModelDeployment] = []
         self.refusals: Mapping[str, str] = {}  # action → why it is not offered
@@ -210,16 +207,6 @@ class ModelsScreen(Screen[None]):
         self.permission_check = LiveLoader(
             self, self._read_refusals, name="models-permissions", what="what you may do here"
         )
-
-    @property
-    def deck(self) -> DeckContext:
-        if self._deck is None:
-            self._deck = deck_or_own(self.app, self.backend, self.profile)
-        return self._deck
-
-    @property
-    def namespace(self) -> str:
-        return self.deck.default_namespace
 
     def compose(self) -> ComposeResult:
         with Vertical():

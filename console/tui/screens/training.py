@@ -24,14 +24,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from console.backends.base import LogRequest
 from console.model import ActionResult, JobPhase, TrainingJob
 from console.profile import Profile
-from console.tui.context import DeckContext, deck_or_own
+from console.tui.context import DeckContext, SessionScreen
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenLogs
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
@@ -152,7 +151,7 @@ class Refusals:
         return [f"{action}: {reason}" for action, reason in named if reason]
 
 
-class TrainingScreen(Screen[None]):
+class TrainingScreen(SessionScreen):
     DEFAULT_CSS = """
     TrainingScreen #training-header { height: 1; background: $panel; padding: 0 1; }
     TrainingScreen DataTable { height: 1fr; min-height: 5; }
@@ -184,9 +183,7 @@ class TrainingScreen(Screen[None]):
         clock: Clock | None = None,
         live: bool | None = None,
     ) -> None:
-        super().__init__()
-        self.backend, self.profile = backend, profile
-        self._deck = deck
+        super().__init__(backend, profile, deck)
         self.clock = clock
         self.live = live
         self.jobs: list[TrainingJob] = []
@@ -206,18 +203,8 @@ class TrainingScreen(Screen[None]):
             self, self._read_refusals, name="training-permissions", what="what you may do here"
         )
 
-    @property
-    def deck(self) -> DeckContext:
-        if self._deck is None:
-            self._deck = deck_or_own(self.app, self.backend, self.profile)
-        return self._deck
-
     def now(self) -> datetime:
         return (self.clock or self.deck.clock)()
-
-    @property
-    def namespace(self) -> str:
-        return self.deck.default_namespace
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
