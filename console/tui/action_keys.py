@@ -5,6 +5,7 @@ Fleet and the Deployment screens), and the one way such a screen answers a key i
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TypeGuard
 
 from textual import events
@@ -12,7 +13,8 @@ from textual.app import App
 from textual.binding import Binding
 
 from console.batch.runner import ACTIONS, Action
-from console.tui.permissions import ACTION_LABELS
+from console.tui.context import PaletteCommand
+from console.tui.permissions import ACTION_LABELS, ACTION_TITLES
 from console.views.format import printable
 
 ACTION_KEYS: dict[str, Action] = {
@@ -69,3 +71,20 @@ def refuse_key(event: events.Key, app: App[object], why_not: WhyNot) -> None:
     if reason:
         event.stop()
         say_refused(app, event.key if action is None else action, reason)
+
+
+def action_commands(
+    app: App[object], why_not: WhyNot, act: Callable[[Action], None], targets: str
+) -> list[PaletteCommand]:
+    """The command palette's entry for each action on ``targets``: an offered one acts, one
+    that is not says why."""
+    commands: list[PaletteCommand] = []
+    for action in ACTIONS:
+        reason = why_not(action)
+        title = f"{ACTION_TITLES[action]} {targets}"
+        if reason:
+            say = partial(say_refused, app, action, reason)
+            commands.append((title, f"not offered: {reason}", say))
+        else:
+            commands.append((title, f"{action} {targets}", partial(act, action)))
+    return commands

@@ -25,19 +25,18 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from console.backends.base import Autoscaling, ConditionInfo
-from console.batch.runner import ACTIONS, Action
+from console.batch.runner import Action
 from console.model import EventInfo, ModelDeployment, PodInfo, RevisionInfo
 from console.tui.action_keys import (
     action_bindings,
+    action_commands,
     chosen_action,
     offered,
     refuse_key,
-    say_refused,
 )
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenActionDialog, OpenDeploymentLogs
-from console.tui.permissions import ACTION_TITLES
 from console.tui.widgets.metrics_plot import (
     MetricsPanel,
     MetricsRefreshed,
@@ -375,20 +374,7 @@ class DeploymentScreen(Screen[None]):
         self.post_message(OpenActionDialog(chosen, [target]))
 
     def palette_commands(self) -> list[PaletteCommand]:
-        commands: list[PaletteCommand] = []
-        for action in ACTIONS:
-            reason = self.why_not(action)
-            title = f"{ACTION_TITLES[action]} {self.deployment_name}"
-            if reason:
-                commands.append(
-                    (
-                        title,
-                        f"not offered: {reason}",
-                        partial(say_refused, self.app, action, reason),
-                    )
-                )
-            else:
-                commands.append((title, action, partial(self.action_act, action)))
+        commands = action_commands(self.app, self.why_not, self.action_act, self.deployment_name)
         for tab in ("revisions", "pods", "events", "conditions", "metrics"):
             commands.append((f"Show {tab}", f"the {tab} tab", partial(self.action_tab, tab)))
         commands.append(("Logs", f"live tail of {self.deployment_name}'s pods", self.action_logs))

@@ -21,19 +21,19 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from console.batch.runner import ACTIONS, Action
+from console.batch.runner import Action
 from console.model import DeploymentState
 from console.tui.action_keys import (
     action_bindings,
+    action_commands,
     chosen_action,
     offered,
     refuse_key,
-    say_refused,
 )
 from console.tui.context import DeckContext, PaletteCommand
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenActionDialog, OpenDeployment, OpenDeploymentLogs, OpenOverview
-from console.tui.permissions import ACTION_TITLES, Permissions, check_permissions
+from console.tui.permissions import Permissions, check_permissions
 from console.tui.widgets.fleet_table import FleetTable
 from console.tui.widgets.metrics_plot import Narrowable, is_shown
 from console.tui.widgets.status_bar import StatusBar, StatusInfo
@@ -357,20 +357,9 @@ class FleetScreen(Screen[None]):
 
     # -- the command palette ------------------------------------------------------------------
     def palette_commands(self) -> list[PaletteCommand]:
-        commands: list[PaletteCommand] = []
-        for action in ACTIONS:
-            reason = self.why_not(action)
-            title = f"{ACTION_TITLES[action]} (marked rows or cursor row)"
-            if reason:
-                commands.append(
-                    (
-                        title,
-                        f"not offered: {reason}",
-                        partial(say_refused, self.app, action, reason),
-                    )
-                )
-            else:
-                commands.append((title, f"{action} the targets", partial(self.action_act, action)))
+        commands = action_commands(
+            self.app, self.why_not, self.action_act, "(marked rows or cursor row)"
+        )
         for column in COLUMNS:
             commands.append(
                 (
