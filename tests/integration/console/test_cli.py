@@ -103,7 +103,10 @@ def test_refusals_exit_1_with_the_reason_and_bad_usage_exits_2(fleetdeck: Fleetd
     assert fleetdeck("ls", "--json").json() == []
     assert fleetdeck("deploy", "digits", "--model", "digits").code == 2  # no --version
     assert fleetdeck("rollout", "--version", "2").code == 2  # no targets
-    assert fleetdeck("ls", "-l", "app in (a,b)").code == 2
+    assert fleetdeck("ls", "-l", "app in (a,b)").code == 0  # set-based, as kubectl takes it
+    malformed = fleetdeck("ls", "-l", "app in (a,b")
+    assert malformed.code == 2
+    assert "unclosed '('" in malformed.err
 
 
 def test_a_multi_target_change_needs_confirmation_and_dry_runs_change_nothing(
