@@ -4,12 +4,45 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from console.backends.base import Backend
 from console.profile import Profile
 
 SYNC_SECONDS = 30.0
 REFUSAL_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class DeploymentName:
+    namespace: str
+    name: str
+    model: str
+
+
+def quick_deployments(
+    profile: Profile,
+    *,
+    context: str | None = None,
+    namespace: str | None = None,
+    timeout: float = 1.0,
+) -> list[DeploymentName]:
+    """The profile's deployments (in ``namespace``, else the profile's namespaces) read at once
+    without opening a backend: one list request, or the running local agent's snapshot (the
+    agent is not started). For shell completion, which must answer within a TAB."""
+    if profile.backend == "local":
+        from console.backends.local import running_deployments
+
+        found = running_deployments(profile, timeout)
+    else:
+        from console.backends.kubernetes.backend import list_deployments
+
+        found = list_deployments(profile, context, namespace, timeout)
+    return [
+        DeploymentName(ns, name, model)
+        for ns, name, model in found
+        if namespace is None or ns == namespace
+    ]
 
 
 class BackendUnavailable(Exception):
@@ -24,9 +57,12 @@ def open_backend(
     read_only: bool = False,
     user: str = "",
     parallel: int | None = None,
+    request_timeout: float | None = None,
 ) -> Backend:
     """The backend a profile names, started (its cache listed) and ready to read; ``parallel``
-    (a batch's ``--max-parallel``; default the profile's) sizes its connection pool."""
+    (a batch's ``--max-parallel``; default the profile's) sizes its connection pool.
+    ``request_timeout`` (seconds; 0: no limit; None: :data:`SYNC_SECONDS` to open and each
+    request's own) bounds opening a cluster and each request to it."""
     if profile.backend == "local":
         # The local runtime: started on demand (one agent per profile), then read from its cache.
         from console.backends.local import LocalBackend
@@ -47,9 +83,11 @@ def open_backend(
             read_only=read_only,
             user=user,
             parallel=parallel,
+            request_timeout=request_timeout,
         )
     except Exception as exc:  # the kubeconfig or context is unusable: say which
         raise BackendUnavailable(f"cannot use profile {profile.name!r}: {exc}") from None
+    opening = SYNC_SECONDS if request_timeout is None else request_timeout or float("inf")
     started = time.monotonic()
     refused_since: float | None = None
     while not backend.start(timeout=0.25):
@@ -67,7 +105,7 @@ def open_backend(
         refused = "403" in detail or "401" in detail
         refused_since = (refused_since or now) if refused else None
         if (refused_since is not None and now - refused_since > REFUSAL_SECONDS) or (
-            now - started > SYNC_SECONDS
+            now - started > opening
         ):
             backend.close()
             why = "may not list what it needs" if refused else "did not answer in time"

@@ -85,6 +85,18 @@ class LogRequest:
     previous: bool = False
     container: str | None = None
     stop: threading.Event | None = None  # set it to end a followed stream
+    all_containers: bool = False  # every container of each pod, each prefixed [pod/container]
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """How clients reach a deployment: its Ingress or HTTPRoute (Kubernetes), or the local
+    gateway's path."""
+
+    kind: str  # Ingress | HTTPRoute | gateway
+    name: str
+    hosts: tuple[str, ...]  # () when any host matches
+    paths: tuple[str, ...]
 
 
 class Backend(Protocol):
@@ -106,6 +118,10 @@ class Backend(Protocol):
     def pods(self, namespace: str, name: str) -> list[PodInfo]: ...
     def events(self, namespace: str, name: str) -> list[EventInfo]: ...
     def conditions(self, namespace: str, name: str) -> list[ConditionInfo]: ...
+    def route(self, namespace: str, name: str) -> RouteInfo | None:
+        """The deployment's route, None when it has none (blocking: a read of the cluster)."""
+        ...
+
     def jobs(self) -> list[TrainingJob]: ...
     def job_pods(self, namespace: str, name: str) -> list[str]: ...
     def subscribe(self, on_change: Callable[[], None]) -> Callable[[], None]:
@@ -158,4 +174,18 @@ class Autoscaling(Protocol):
 
     def autoscaler(self, namespace: str, name: str) -> AutoscalerInfo | None:
         """The deployment's autoscaler, or None when it has none (blocking: from a worker)."""
+        ...
+
+
+@runtime_checkable
+class ReviewsUser(Protocol):
+    """Knows who the server says the user is (Kubernetes: a SelfSubjectReview), which may
+    differ from the local name of the credentials (a kubeconfig entry)."""
+
+    def reviewed_user(self) -> str | None:
+        """The server's name for the user; None when the server cannot say."""
+        ...
+
+    def act_as(self, user: str) -> None:
+        """Name ``user`` in what the backend writes from now on (change-causes)."""
         ...

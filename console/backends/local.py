@@ -22,7 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.backends.base import BackendError, ConditionInfo, Connection, LogRequest
+from console.backends.base import (
+    BackendError,
+    ConditionInfo,
+    Connection,
+    LogRequest,
+    RouteInfo,
+)
 from console.core import guard
 from console.local.client import AgentClient, AgentNotRunning, AgentRefused, AgentUnavailable
 from console.local.launch import ensure_agent, paths_for, running_agent
@@ -84,6 +90,20 @@ class _View:
 class LocalError(BackendError):
     """What the agent refused (no such pod's logs, a bad argument) or an answer that makes no
     sense (the agent gone, not JSON, no result); the message says why."""
+
+
+def running_deployments(profile: Profile, timeout: float) -> list[tuple[str, str, str]]:
+    """(namespace, name, model) of the running agent's deployments; [] when it is not running
+    (it is not started: shell completion asks this at each TAB)."""
+    paths = paths_for(profile)
+    agent = running_agent(paths)
+    if agent is None:
+        return []
+    snapshot = AgentClient(paths, int(agent["pid"])).get("snapshot", {"wait": 0}, timeout=timeout)
+    if not isinstance(snapshot, dict):
+        return []
+    rows = [from_json(ModelDeployment, d) for d in snapshot.get("deployments") or []]
+    return [(r.namespace, r.name, r.model) for r in rows]
 
 
 class LocalBackend:
@@ -224,6 +244,13 @@ class LocalBackend:
     def endpoints(self, namespace: str, name: str) -> list[tuple[str, str]]:
         """(pod, predictor base URL) of every running replica, e.g. to scrape ``/metrics``."""
         return list(self._view.endpoints.get(f"{namespace}/{name}", []))
+
+    def route(self, namespace: str, name: str) -> RouteInfo | None:
+        """The gateway's path of the deployment (None when there is no such deployment)."""
+        if self.deployment(namespace, name) is None:
+            return None
+        paths = (f"/models/{name}/", f"/ns/{namespace}/models/{name}/")
+        return RouteInfo("gateway", name, (self.gateway_url(),), paths)
 
     def gateway_url(self) -> str:
         return str(self._agent["gateway_url"])

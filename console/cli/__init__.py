@@ -1,5 +1,5 @@
-"""The command line: argument parsing and printing only; the argparse namespace never leaves it."""
+"""The command line: argument parsing and printing only; the argparse namespace never leaves it.
 
-from console.cli.main import main
-
-__all__ = ["main"]
+The entry point is ``console.cli.main:main``; nothing is imported here, so that importing the
+package for it costs nothing.
+"""

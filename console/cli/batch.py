@@ -1,8 +1,8 @@
 """The CLI's batch commands: ``rollout`` in waves and ``batch list|status|resume|halt|abort``.
 
-``console.cli`` adds the flags (:func:`add_wave_flags`, :func:`add_batch_parser`) and
-``console.cli.commands`` routes here; everything printed is for the operator, one line per event
-that matters (failures, undo, waves), not one per target.
+``console.cli.parser`` adds the flags and ``console.cli.commands`` routes here; everything
+printed is for the operator, one line per event that matters (failures, undo, waves), not one
+per target.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from console.batch.journal import (
     describe,
     list_journals,
 )
-from console.batch.plan import ON_FAILURE, make_plan, settings_from, thresholds_from
+from console.batch.plan import make_plan, settings_from, thresholds_from
 from console.batch.runner import ActionSpec, Target
 from console.cli.confirm import confirm
-from console.cli.printing import print_table
+from console.cli.printing import dump, output_of, print_table
 from console.core import actions
 from console.core.session import Session
 from console.profile import Profile
@@ -47,42 +47,6 @@ _LOUD_STEPS = frozenset({Step.FAILED, Step.ROLLED_BACK, Step.PAUSED, Step.UNDO_F
 
 class BatchFailed(Exception):
     """Raised for a refusal (exit 1); the message says why and what to do."""
-
-
-def add_wave_flags(parser: argparse.ArgumentParser) -> None:
-    """The plan flags of ``fleetdeck rollout``; any of them makes the rollout a batch."""
-    group = parser.add_argument_group("waves (any of these runs the rollout as a batch)")
-    group.add_argument("--waves", help="cumulative wave sizes, e.g. 1,10%%,50%%,100%%")
-    group.add_argument("--max-parallel", type=int, help="requests in flight at once")
-    group.add_argument("--halt-after", help="failed targets that halt the batch: 3 or 5%%")
-    group.add_argument("--bake", type=float, metavar="SECONDS", help="watch each wave this long")
-    group.add_argument("--slo-p99-ratio", type=float, help="p99 may grow to R × its baseline")
-    group.add_argument(
-        "--slo-error-percent", type=float, help="errors may rise by this many points"
-    )
-    group.add_argument("--on-failure", choices=ON_FAILURE)
-    group.add_argument(
-        "--stuck-seconds",
-        type=float,
-        default=60.0,
-        help="fail a rollout whose new pods stay stuck this long (CrashLoopBackOff, ...)",
-    )
-
-
-def add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    batch = sub.add_parser("batch", help="batches: list, status, resume, halt, abort")
-    verbs = batch.add_subparsers(dest="batch_command", metavar="VERB", required=True)
-    listed = verbs.add_parser("list", help="every batch, newest last")
-    listed.add_argument("--json", action="store_true")
-    for verb, text in (
-        ("status", "where a batch stands and why"),
-        ("resume", "continue a halted or killed batch from its journal"),
-        ("halt", "ask the running batch to stop after the requests in flight"),
-        ("abort", "stop a batch and roll back everything it changed"),
-    ):
-        parser = verbs.add_parser(verb, help=text)
-        parser.add_argument("id", metavar="ID")
-        parser.add_argument("--json", action="store_true")
 
 
 def wants_waves(args: argparse.Namespace) -> bool:
@@ -278,8 +242,9 @@ def show(args: argparse.Namespace) -> int:
         print(f"asked process {holder} to halt batch {journal.id}")
         return 0
     state = journal.replay()
-    if args.json:
-        print(json.dumps(_state_json(state, journal), indent=2, sort_keys=True))
+    output = output_of(args)
+    if output.structured:
+        dump(_state_json(state, journal), output)
     else:
         for line in describe(state, journal.holder()):
             print(printable(line))
@@ -332,8 +297,9 @@ def _list(args: argparse.Namespace) -> int:
         except (JournalError, OSError, ValueError, KeyError):
             continue
         rows.append((journal, state))
-    if args.json:
-        print(json.dumps([_state_json(s, j) for j, s in rows], indent=2, sort_keys=True))
+    output = output_of(args)
+    if output.structured:
+        dump([_state_json(s, j) for j, s in rows], output)
         return 0
     print_table(
         ["ID", "STATE", "ACTION", "TARGETS", "WAVES", "FAILED", "USER", "PROFILE"],
@@ -350,6 +316,7 @@ def _list(args: argparse.Namespace) -> int:
             ]
             for journal, state in rows
         ],
+        with_headers=output.headers,
     )
     return 0
 

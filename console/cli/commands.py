@@ -4,10 +4,12 @@ calls the core (every mutation goes through ``console.core.actions``) and prints
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from console import audit
 from console.backends.base import Backend, LogRequest
@@ -15,41 +17,60 @@ from console.batch.runner import ActionSpec
 from console.cli import batch as batch_cli
 from console.cli.confirm import confirm
 from console.cli.errors import ActionFailed, UsageError
-from console.cli.printing import print_json, print_table
+from console.cli.listings import DEPLOYMENTS, EVENTS, JOBS
+from console.cli.printing import (
+    Listing,
+    Output,
+    colours_wanted,
+    dump,
+    log_line,
+    output_of,
+    print_item_line,
+    print_items,
+    print_json,
+    print_json_line,
+    print_table,
+)
 from console.core import actions, guard
 from console.core.session import Session, SessionRequest, is_read_only, open_session
 from console.model import (
     AutoscaleRequest,
     DeploymentState,
     DeployRequest,
+    ModelDeployment,
     ScoringRequest,
     TrainingRequest,
 )
 from console.names import InvalidName, check_label, check_subdomain
 from console.profile import Profile, load_profile
 from console.selectors import SelectorError
-from console.views.format import age, printable, to_json
+from console.views.format import printable
 from training.params import ParamError, parse_grid, parse_param
 
 __all__ = ["ActionFailed", "UsageError", "run"]
 
 WATCH_INTERVAL = 1.0
 Handler = Callable[[Session, argparse.Namespace], int]
+Item = TypeVar("Item")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "completion":
+        from console.cli.completion import print_script
+
+        return print_script(args.shell)
     check_names(args)  # before the profile or a backend: a bad name is never sent anywhere
     profile = load_profile(args.profile)
     if args.command == "models":
         return models(profile, args)
-    if args.command == "audit":
-        return show_audit(args)
     if batch_cli.reads_only(args):  # batch list/status/halt: the journals, no cluster needed
         return batch_cli.show(args)
     if args.command == "agent":
         from console.local.manage import agent_command
 
         return agent_command(profile, args.action, args.json)
+    if args.command == "audit":
+        return show_audit(args)
     request = session_request(args)
     if guard.is_mutation(args.command):  # before a backend is opened: nothing is sent
         guard.check_read_only(read_only=is_read_only(profile, request), profile=profile.name)
@@ -67,27 +88,57 @@ def session_request(args: argparse.Namespace) -> SessionRequest:
         all_namespaces=bool(args.all_namespaces),
         read_only=bool(args.readonly),
         parallel=getattr(args, "max_parallel", None),  # a batch's requests share the pool
+        request_timeout=parse_timeout(args.request_timeout),
     )
+
+
+def parse_timeout(text: str | None) -> float | None:
+    """``--request-timeout`` as kubectl takes it: ``0`` (no limit), seconds (``10``) or a
+    duration (``10s``, ``1m``); None when not given."""
+    if text is None:
+        return None
+    if text.strip().isdigit():
+        return float(text)
+    try:
+        return audit.parse_since(text).total_seconds()
+    except ValueError:
+        raise UsageError(
+            f"--request-timeout {text!r}: expected 0 (no limit), seconds or a duration "
+            "such as 10s or 1m"
+        ) from None
 
 
 # -- names ------------------------------------------------------------------------------------
 # Arguments holding one deployment name (or a list of them), per command.
-_DEPLOYMENT_NAME = frozenset({"status", "history", "scale", "delete", "deploy", "autoscale"})
-_DEPLOYMENT_NAMES = frozenset({"rollout", "rollback", "restart", "pause", "resume"})
+_DEPLOYMENT_NAME = frozenset({"status", "history", "delete", "deploy", "autoscale", "describe"})
+_DEPLOYMENT_NAMES = frozenset({"rollout", "rollback", "restart", "pause", "resume", "scale"})
 _MODEL = frozenset({"deploy", "train", "score"})
+# What `-o name` prints before a deployment's name, and what kubectl also accepts.
+_DEPLOYMENT_KINDS = ("deployment", "deploy", "deployments")
+
+
+def deployment_name(text: str) -> str:
+    """A deployment as the user gave it: ``NAME`` or ``deployment/NAME`` (``-o name``)."""
+    kind, slash, name = text.rpartition("/")
+    if slash and kind.lower() in _DEPLOYMENT_KINDS:
+        return name
+    return text
 
 
 def check_names(args: argparse.Namespace) -> None:
     """Every namespace, deployment, job, pod and model name the user typed, checked as
-    Kubernetes (and the store) check them; :class:`InvalidName` (exit 2) names the rule."""
+    Kubernetes (and the store) check them; :class:`InvalidName` (exit 2) names the rule.
+    ``deployment/NAME`` is taken for NAME (and rewritten to it)."""
     from serving.store import StoreError, check_model_name
 
     if getattr(args, "namespace", None) is not None:
         check_label(args.namespace, "namespace")
     command = getattr(args, "command", None)
-    if command in _DEPLOYMENT_NAME:
+    if command in _DEPLOYMENT_NAME or (command == "events" and args.name is not None):
+        args.name = deployment_name(args.name)
         check_label(args.name, "deployment name")
     if command in _DEPLOYMENT_NAMES:
+        args.names = [deployment_name(n) for n in args.names]
         for name in args.names:
             check_label(name, "deployment name")
     if command in _MODEL or (command == "models" and args.model is not None):
@@ -99,38 +150,108 @@ def check_names(args: argparse.Namespace) -> None:
         for job in args.jobs:
             check_label(job.removeprefix("job/"), "job name")
     if command == "logs":
-        kind, _, name = args.target.rpartition("/")
-        if kind in ("deploy", "deployment"):
+        if (args.target is None) == (args.selector is None):
+            raise UsageError("logs: give TARGET (POD, job/NAME or deploy/NAME) or -l SELECTOR")
+        kind, _, name = (args.target or "").rpartition("/")
+        if kind in _DEPLOYMENT_KINDS:
             check_label(name, "deployment name")
         elif kind == "job":
             check_label(name, "job name")
-        elif not kind:
+        elif not kind and name:
             check_subdomain(name, "pod name")
 
 
 # -- reading ----------------------------------------------------------------------------------
 def ls(session: Session, args: argparse.Namespace) -> int:
     backend = session.backend
-    rows = backend.deployments(args.selector)
-    if args.json:
-        print_json(rows)
-        return 0
-    print_table(
-        ["NAMESPACE", "NAME", "MODEL", "VERSION", "READY", "STATUS", "REVISION", "AGE"],
-        [
-            [
-                d.namespace,
-                d.name,
-                d.model,
-                d.version,
-                f"{d.ready}/{d.desired}",
-                d.state.value + (f" ({d.reason})" if d.state is DeploymentState.FAILED else ""),
-                d.revision or "-",
-                age(d.created),
-            ]
-            for d in rows
-        ],
-    )
+
+    def read() -> list[ModelDeployment]:
+        return backend.deployments(args.selector)
+
+    if args.watch:
+        return watch(backend, read, DEPLOYMENTS, output_of(args), key=lambda d: d.key)
+    print_items(read(), DEPLOYMENTS, output_of(args))
+    return 0
+
+
+def jobs(session: Session, args: argparse.Namespace) -> int:
+    backend = session.backend
+    if args.watch:
+        return watch(
+            backend, backend.jobs, JOBS, output_of(args), key=lambda j: (j.namespace, j.name)
+        )
+    print_items(backend.jobs(), JOBS, output_of(args))
+    return 0
+
+
+def watch(
+    backend: Backend,
+    read: Callable[[], Sequence[Item]],
+    listing: Listing[Item],
+    output: Output,
+    *,
+    key: Callable[[Item], Hashable],
+) -> int:
+    """kubectl's ``-w``: the listing once, then a line for each item that changes (a gone
+    item: its last line), until Ctrl-C. The backend's cache says when to look again."""
+    changed = threading.Event()
+    unsubscribe = backend.subscribe(changed.set)
+    try:
+        items = read()
+        if output.structured or output.format == "name":  # a stream: one object per change
+            widths: list[int] = []
+            for item in items:
+                print_item_line(item, listing, output, widths)
+        else:
+            widths = print_items(items, listing, output)
+        sys.stdout.flush()
+        shown = {key(i): (i, listing.data(i)) for i in items}
+        while True:
+            changed.wait()
+            changed.clear()
+            now = {key(i): i for i in read()}
+            for k, item in now.items():
+                data = listing.data(item)
+                if k not in shown or shown[k][1] != data:
+                    print_item_line(item, listing, output, widths)
+                    shown[k] = (item, data)
+            for k in [k for k in shown if k not in now]:
+                print_item_line(shown.pop(k)[0], listing, output, widths)
+    finally:
+        unsubscribe()
+
+
+def describe(session: Session, args: argparse.Namespace) -> int:
+    from console.cli.describe import describe_deployment, print_description
+
+    backend = session.backend
+    namespace = _namespace(backend, args)
+    found = describe_deployment(session.profile, backend, namespace, args.name)
+    if found is None:
+        raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
+    output = output_of(args)
+    if output.structured:
+        dump(found, output)
+    elif output.format == "name":
+        print(printable(DEPLOYMENTS.qualified_name(found.deployment)))
+    else:
+        print_description(found, output)
+    return 0
+
+
+def events(session: Session, args: argparse.Namespace) -> int:
+    backend = session.backend
+    if args.name is not None:
+        namespace = _namespace(backend, args)
+        if backend.deployment(namespace, args.name) is None:
+            raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
+        found = backend.events(namespace, args.name)
+    else:  # every deployment's, once each (a pod's event is its deployment's alone)
+        found = sorted(
+            {e for d in backend.deployments() for e in backend.events(d.namespace, d.name)},
+            key=lambda e: e.time.timestamp() if e.time else 0.0,
+        )
+    print_items(found, EVENTS, output_of(args))
     return 0
 
 
@@ -141,20 +262,38 @@ def _namespace(backend: Backend, args: argparse.Namespace) -> str:
 def status(session: Session, args: argparse.Namespace) -> int:
     backend = session.backend
     namespace = _namespace(backend, args)
-    return follow_status(backend, namespace, args.name, as_json=args.json, watch=args.watch)
+    timeout = None
+    if args.timeout is not None:
+        if not args.watch:
+            raise UsageError("--timeout goes with --watch (-w): how long to follow the rollout")
+        timeout = audit.parse_since(args.timeout) if args.timeout.strip() != "0" else None
+    return follow_status(
+        backend, namespace, args.name, output=output_of(args), watch=args.watch, timeout=timeout
+    )
 
 
 def follow_status(
-    backend: Backend, namespace: str, name: str, *, as_json: bool, watch: bool
+    backend: Backend,
+    namespace: str,
+    name: str,
+    *,
+    output: Output,
+    watch: bool,
+    timeout: timedelta | None = None,
 ) -> int:
-    """Exit 0 when Available; with ``watch``, follow until it is, fails or is paused (exit 1).
-    Without it only a failed rollout exits 1."""
+    """Exit 0 when Available; with ``watch``, follow until it is, fails or is paused (exit 1),
+    or ``timeout`` passes (exit 1, as ``kubectl rollout status --timeout``). Without it only a
+    failed rollout exits 1."""
+    deadline = None if timeout is None else time.monotonic() + timeout.total_seconds()
     while True:
         row = backend.deployment(namespace, name)
         if row is None:
             raise ActionFailed(f"deployment {name!r} not found in namespace {namespace}")
-        if as_json:
-            print(json.dumps(to_json(row), sort_keys=True), flush=True)  # one object per line
+        if output.format == "json":
+            print_json_line(row)  # one object per line
+        elif output.format == "yaml":
+            print("---")
+            dump(row, output)
         else:
             pods = backend.pods(namespace, name)
             problems = ", ".join(f"{p.name}: {p.reason}" for p in pods if p.reason)
@@ -171,6 +310,10 @@ def follow_status(
             return 1
         if not watch:
             return 0
+        if deadline is not None and time.monotonic() >= deadline:
+            raise ActionFailed(
+                f"timed out waiting for the rollout of {name} ({row.state.value}); it goes on"
+            )
         time.sleep(WATCH_INTERVAL)
 
 
@@ -180,69 +323,88 @@ def history(session: Session, args: argparse.Namespace) -> int:
     revisions = backend.history(namespace, args.name)
     if not revisions and backend.deployment(namespace, args.name) is None:
         raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
-    if args.json:
-        print_json(revisions)
+    output = output_of(args)
+    if output.structured:
+        dump(revisions, output)
         return 0
     print_table(
         ["REVISION", "MODEL", "VERSION", "CHANGE-CAUSE"],
         [[r.number, r.model, r.model_version, r.change_cause] for r in revisions],
+        with_headers=output.headers,
     )
     return 0
 
 
-def jobs(session: Session, args: argparse.Namespace) -> int:
-    backend = session.backend
-    rows = backend.jobs()
-    if args.json:
-        print_json(rows)
-        return 0
-    print_table(
-        ["NAMESPACE", "NAME", "KIND", "MODEL", "PHASE", "GPUS", "NODE", "AGE", "REASON"],
-        [
-            [
-                j.namespace,
-                j.name,
-                j.kind,
-                j.model,
-                j.phase.value,
-                j.gpus,
-                j.node or "-",
-                age(j.started),
-                j.pending_reason,
-            ]
-            for j in rows
-        ],
-    )
-    return 0
+def log_pods(backend: Backend, namespace: str, args: argparse.Namespace) -> list[str]:
+    """The pods ``logs`` reads: a pod, a job's, a deployment's, or those of every deployment
+    ``-l`` matches."""
+    if args.selector is not None:
+        matched = backend.deployments(args.selector)
+        scope = {namespace} if args.namespace else None  # -n narrows -l to one namespace
+        return [
+            p.name
+            for d in matched
+            if scope is None or d.namespace in scope
+            for p in backend.pods(d.namespace, d.name)
+        ]
+    kind, _, name = args.target.rpartition("/")
+    if kind in _DEPLOYMENT_KINDS:
+        return [p.name for p in backend.pods(namespace, name)]
+    if kind == "job":
+        return backend.job_pods(namespace, name)
+    if kind:
+        raise UsageError(f"logs of {args.target!r}: give POD, job/NAME or deploy/NAME")
+    return [name]
 
 
 def logs(session: Session, args: argparse.Namespace) -> int:
     backend = session.backend
     namespace = _namespace(backend, args)
-    kind, _, name = args.target.rpartition("/")
-    if kind in ("deploy", "deployment"):
-        pods = [p.name for p in backend.pods(namespace, name)]
-    elif kind == "job":
-        pods = backend.job_pods(namespace, name)
-    elif kind:
-        raise UsageError(f"logs of {args.target!r}: give POD, job/NAME or deploy/NAME")
-    else:
-        pods = [name]
+    if args.selector is not None and not args.namespace:
+        # A selector may match deployments of several namespaces; one stream reads one.
+        spread = {d.namespace for d in backend.deployments(args.selector)}
+        if len(spread) > 1:
+            raise UsageError(
+                f"-l {args.selector!r} matches deployments in {len(spread)} namespaces "
+                f"({', '.join(sorted(spread))}): add -n NAMESPACE"
+            )
+        namespace = next(iter(spread), namespace)
+    pods = log_pods(backend, namespace, args)
     if not pods:
-        raise ActionFailed(f"no pods for {args.target} in namespace {namespace}")
+        what = args.target or f"-l {args.selector}"
+        raise ActionFailed(f"no pods for {what} in namespace {namespace}")
     request = LogRequest(
         pods,
         namespace,
-        since=audit.parse_since(args.since) if args.since else None,
+        since=_since(args),
         tail=args.tail,
         follow=args.follow,
         timestamps=args.timestamps,
         previous=args.previous,
         container=args.container,
+        all_containers=args.all_containers,
     )
+    colours = colours_wanted()
     for line in backend.logs(request):
-        print(line, flush=True)
+        print(log_line(line, colours=colours), flush=True)
     return 0
+
+
+def _since(args: argparse.Namespace) -> timedelta | None:
+    if args.since:
+        return audit.parse_since(args.since)
+    if args.since_time:
+        try:
+            moment = datetime.fromisoformat(args.since_time.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"--since-time {args.since_time!r}: expected an RFC 3339 time such as "
+                "2026-12-04T03:00:00Z"
+            ) from None
+        if moment.tzinfo is None:
+            raise UsageError(f"--since-time {args.since_time!r}: give its zone (Z or +01:00)")
+        return max(datetime.now(UTC) - moment, timedelta(seconds=1))
+    return None
 
 
 def models(profile: Profile, args: argparse.Namespace) -> int:
@@ -263,8 +425,9 @@ def models(profile: Profile, args: argparse.Namespace) -> int:
                     found.append((name, v, None, printable(exc)))
     except StoreError as exc:
         raise ActionFailed(str(exc)) from None
-    if args.json:
-        print_json(
+    output = output_of(args)
+    if output.structured:
+        dump(
             [
                 {"model": name, "version": v, "error": error}
                 if m is None
@@ -278,7 +441,8 @@ def models(profile: Profile, args: argparse.Namespace) -> int:
                     "labels": list(m.labels),
                 }
                 for name, v, m, error in found
-            ]
+            ],
+            output,
         )
         return 0
     print_table(
@@ -296,6 +460,7 @@ def models(profile: Profile, args: argparse.Namespace) -> int:
             ]
             for name, v, m, _ in found
         ],
+        with_headers=output.headers,
     )
     for name, v, m, error in found:
         if m is None:  # the reason under the table: it is long, and the columns stay narrow
@@ -309,8 +474,9 @@ def _metric(value: object) -> str:
 
 def show_audit(args: argparse.Namespace) -> int:
     entries = audit.read_audit(audit.parse_since(args.since) if args.since else None)
-    if args.json:
-        print_json([e.to_json() for e in entries])
+    output = output_of(args)
+    if output.structured:
+        dump([e.to_json() for e in entries], output)
     else:
         for entry in entries:
             print(printable(audit.format_entry(entry)))
@@ -342,7 +508,7 @@ def _perform(
         print(f"fleetdeck: warning: {outcome.audit_error}", file=sys.stderr)
     if getattr(args, "json", False):
         if getattr(args, "wait", False):  # status lines follow: keep one JSON object per line
-            print(json.dumps(to_json(list(outcome.results)), sort_keys=True), flush=True)
+            print_json_line(list(outcome.results))
         else:
             print_json(list(outcome.results))
     else:
@@ -407,7 +573,8 @@ def deploy(session: Session, args: argparse.Namespace) -> int:
         backend = session.backend
         namespace = request.namespace or backend.default_namespace
         _wait_until_cached(backend, namespace, args.name)
-        return follow_status(backend, namespace, args.name, as_json=args.json, watch=True)
+        output = Output("json" if args.json else "table")
+        return follow_status(backend, namespace, args.name, output=output, watch=True)
     return _exit(outcome)
 
 
@@ -520,7 +687,7 @@ def top(session: Session, args: argparse.Namespace) -> int:
                     window_s=collector.window_s,
                     error=collector.error,
                 )
-                print(json.dumps(found, sort_keys=True, indent=None if args.watch else 2))
+                (print_json_line if args.watch else print_json)(found)
             else:
                 print_table(report.HEADERS, report.table_rows(snapshot, fleet))
                 failures = report.problems(snapshot)
@@ -539,6 +706,8 @@ def top(session: Session, args: argparse.Namespace) -> int:
 
 HANDLERS: dict[str, Handler] = {
     "ls": ls,
+    "describe": describe,
+    "events": events,
     "status": status,
     "history": history,
     "jobs": jobs,

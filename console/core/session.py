@@ -1,5 +1,5 @@
-"""Opening a session, once for every front-end: the profile → who acts (the audit's "who")
-→ which namespaces → the backend of each cluster.
+"""Opening a session, once for every front-end: the profile → who acts (the audit's "who",
+as the cluster's API server names the user) → which namespaces → the backend of each cluster.
 
 A session holds one backend per cluster, keyed by the cluster's name in the profile
 (``default`` for a profile with one). Today a profile names one cluster, so a session
@@ -16,7 +16,7 @@ from pathlib import Path
 from console import audit
 from console.audit import AuditContext
 from console.backends import open_backend
-from console.backends.base import Backend
+from console.backends.base import Backend, ReviewsUser
 from console.core.guard import Guard
 from console.profile import DEFAULT_CLUSTER, Profile
 
@@ -30,6 +30,7 @@ class SessionRequest:
     all_namespaces: bool = False
     read_only: bool = False  # --readonly; a read-only profile is read-only whatever this says
     parallel: int | None = None  # requests in flight at once (a batch's --max-parallel)
+    request_timeout: float | None = None  # seconds waited on the cluster; 0: no limit
 
     def namespaces(self) -> Sequence[str] | None:
         """The namespaces to read: () for all of them, None for the profile's."""
@@ -51,7 +52,7 @@ def kube_context(profile: Profile, request: SessionRequest) -> str | None:
 
 
 def user_of(profile: Profile, request: SessionRequest) -> str:
-    """Who acts: the kube context's user (who the cluster sees), else the OS user."""
+    """Who acts before the cluster is asked: the kube context's user entry, else the OS user."""
     settings = profile.kubernetes
     kube_user = None
     if settings is not None and settings.kubeconfig is not None:
@@ -115,7 +116,16 @@ def open_session(profile: Profile, request: SessionRequest) -> Session:
         read_only=read_only,
         user=user,
         parallel=request.parallel,
+        request_timeout=request.request_timeout,
     )
+    if isinstance(backend, ReviewsUser):
+        # The audit's "who" is the user the API server sees (`kubectl auth whoami`): a
+        # kubeconfig entry's name is only a local label for credentials. A server that cannot
+        # say (older than 1.28) leaves the entry's name.
+        reviewed = backend.reviewed_user()
+        if reviewed:
+            user = reviewed
+            backend.act_as(user)
     return Session(profile, user, read_only, context, {cluster_name(profile): backend})
 
 

@@ -17,13 +17,21 @@ from typing import Any
 from urllib3.exceptions import HTTPError
 
 from console import __version__
-from console.backends.base import BackendError, ConditionInfo, Connection, LogRequest
+from console.backends.base import (
+    BackendError,
+    ConditionInfo,
+    Connection,
+    LogRequest,
+    RouteInfo,
+)
 from console.backends.kubernetes import autoscale, convert
 from console.backends.kubernetes.access import AccessReviewer
 from console.backends.kubernetes.actions import KubernetesActions, api_error
 from console.backends.kubernetes.cache import ALL_KINDS, FleetCache, Kind
 from console.backends.kubernetes.logs import LogError, LogOptions, stream_logs
 from console.backends.kubernetes.manifests import (
+    MANAGED_BY,
+    MODEL_LABEL,
     ManifestError,
     change_cause,
     check_name,
@@ -99,7 +107,11 @@ EXTRA_CONNECTIONS = 8  # requests besides watches and a batch's: reviews, logs, 
 
 
 def api_client_for(
-    profile: Profile, context: str | None = None, watchers: int = 10, parallel: int | None = None
+    profile: Profile,
+    context: str | None = None,
+    watchers: int = 10,
+    parallel: int | None = None,
+    request_timeout: float | None = None,
 ) -> Any:
     """A client for the profile's context, its connection pool big enough for one watch per
     kind × namespace plus a batch's requests in flight (``parallel``, default the profile's
@@ -123,7 +135,59 @@ def api_client_for(
     # for our changes instead of the client library's "OpenAPI-Generator", and the API server's
     # audit log names us.
     api.user_agent = USER_AGENT
+    if request_timeout:
+        _limit_requests(api, request_timeout)
     return api
+
+
+def _limit_requests(api: Any, seconds: float) -> None:
+    """Every request that names no timeout of its own waits at most ``seconds`` to connect and
+    as long between bytes (``--request-timeout``). The client has no default of its own, and an
+    explicit ``None`` overrides urllib3's pool default, so the REST client's ``request`` is
+    wrapped; watches and log streams name their own and keep them."""
+    rest = api.rest_client
+    send = rest.request
+
+    def request(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = (seconds, seconds)
+        return send(*args, **kwargs)
+
+    rest.request = request
+
+
+def list_deployments(
+    profile: Profile, context: str | None, namespace: str | None, timeout: float
+) -> list[tuple[str, str, str]]:
+    """(namespace, name, model) of fleetdeck's Deployments in ``namespace`` (else the
+    profile's namespaces), one request each with ``timeout``: no cache, no watch."""
+    from kubernetes import client
+
+    settings = profile.kubernetes
+    chosen = [namespace] if namespace else list(settings.namespaces if settings else ())
+    api = api_client_for(profile, context, watchers=1)
+    apps: Any = client.AppsV1Api(api)
+    managed = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+    options: dict[str, Any] = {"label_selector": managed, "_request_timeout": timeout}
+    found: list[tuple[str, str, str]] = []
+    try:
+        for each in chosen or [""]:
+            listed = (
+                apps.list_namespaced_deployment(each, **options)
+                if each
+                else apps.list_deployment_for_all_namespaces(**options)
+            )
+            found += [
+                (
+                    d.metadata.namespace,
+                    d.metadata.name,
+                    (d.metadata.labels or {}).get(MODEL_LABEL, ""),
+                )
+                for d in listed.items
+            ]
+    finally:
+        api.close()
+    return found
 
 
 def not_answering_text(since: datetime, why: str) -> str:
@@ -144,6 +208,7 @@ class KubernetesBackend:
         read_only: bool = False,
         user: str = "",
         parallel: int | None = None,
+        request_timeout: float | None = None,
     ) -> None:
         settings = profile.kubernetes
         self.profile = profile
@@ -152,7 +217,9 @@ class KubernetesBackend:
             namespaces if namespaces is not None else (settings.namespaces if settings else ())
         )
         watchers = len(ALL_KINDS) * max(1, len(self.namespaces))
-        self.api_client = api_client or api_client_for(profile, context, watchers, parallel)
+        self.api_client = api_client or api_client_for(
+            profile, context, watchers, parallel, request_timeout
+        )
         # -A widens what is read, not where a NAME is looked for or created.
         defaults = settings.namespaces if settings and settings.namespaces else self.namespaces
         self.default_namespace = defaults[0] if defaults else "default"
@@ -262,6 +329,54 @@ class KubernetesBackend:
             )
             for c in (obj.get("status") or {}).get("conditions") or ()
         ]
+
+    def route(self, namespace: str, name: str) -> RouteInfo | None:
+        """The deployment's Ingress or HTTPRoute (the profile's route kind), read now."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        kind = self.profile.route.kind
+        try:
+            if kind == "Ingress":
+                ingress: Any = client.NetworkingV1Api(self.api_client).read_namespaced_ingress(
+                    name, namespace
+                )
+                rules = ingress.spec.rules or []
+                return RouteInfo(
+                    kind,
+                    name,
+                    tuple(r.host for r in rules if r.host),
+                    tuple(p.path for r in rules if r.http for p in r.http.paths or [] if p.path),
+                )
+            if kind == "HTTPRoute":
+                found: Any = client.CustomObjectsApi(self.api_client).get_namespaced_custom_object(
+                    "gateway.networking.k8s.io", "v1", namespace, "httproutes", name
+                )
+                spec = found.get("spec") or {}
+                matches = [m for r in spec.get("rules") or [] for m in r.get("matches") or []]
+                return RouteInfo(
+                    kind,
+                    name,
+                    tuple(spec.get("hostnames") or ()),
+                    tuple(str((m.get("path") or {}).get("value", "")) for m in matches),
+                )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise BackendError(f"route of {namespace}/{name}: {api_error(exc)}") from None
+        except HTTPError as exc:
+            raise BackendError(f"route of {namespace}/{name}: {_error(exc)}") from None
+        return None
+
+    def reviewed_user(self) -> str | None:
+        """Who the API server says we are (SelfSubjectReview); None when it cannot say."""
+        from console.backends.kubernetes.access import reviewed_username
+
+        return reviewed_username(self.api_client)
+
+    def act_as(self, user: str) -> None:
+        """Name ``user`` in the change-causes this backend writes from now on."""
+        self.actions.user = user
 
     def job_pods(self, namespace: str, name: str) -> list[str]:
         return sorted(
@@ -481,6 +596,7 @@ class KubernetesBackend:
             previous=request.previous,
             follow=request.follow,
         )
+        containers = self._containers(request) if request.all_containers else None
         try:
             yield from stream_logs(
                 client.CoreV1Api(self.api_client),
@@ -488,9 +604,19 @@ class KubernetesBackend:
                 request.pods,
                 options,
                 request.stop,
+                containers=containers,
             )
         except LogError as exc:
             raise BackendError(str(exc)) from None
+
+    def _containers(self, request: LogRequest) -> dict[str, list[str]]:
+        """Each pod's containers (from the cache; a pod not there yet: its default one)."""
+        found: dict[str, list[str]] = {}
+        for pod in request.pods:
+            obj = self.cache.get(Kind.PODS, request.namespace, pod) or {}
+            spec = obj.get("spec") or {}
+            found[pod] = [str(c.get("name")) for c in spec.get("containers") or () if c.get("name")]
+        return found
 
     def can(self, verb: str, resource: str, namespace: str | None = None) -> bool:
         return self.access.can(verb, resource, namespace or self.default_namespace)

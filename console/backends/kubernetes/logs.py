@@ -15,8 +15,8 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,15 +44,30 @@ def stream_logs(
     pods: Sequence[str],
     options: LogOptions,
     stop: threading.Event | None = None,
+    *,
+    containers: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[str]:
-    """Lines of ``pods`` as they come, merged; ends when every stream has ended (or ``stop``)."""
+    """Lines of ``pods`` as they come, merged; ends when every stream has ended (or ``stop``).
+    With ``containers`` (pod → its containers: ``--all-containers``) each container of a pod
+    is a stream of its own, prefixed ``[pod/container]``; a pod with none listed is read as
+    ``options`` say."""
     stop = stop or threading.Event()
     lines: queue.Queue[object] = queue.Queue(maxsize=QUEUE_LINES)
+    listed: Mapping[str, Sequence[str | None]] = containers or {}
+    streams = [
+        (pod, container) for pod in pods for container in (listed.get(pod) or [options.container])
+    ]
     readers = [
         _PodReader(
-            core, namespace, pod, options, lines, stop, prefix=f"[{pod}] " if len(pods) > 1 else ""
+            core,
+            namespace,
+            pod,
+            replace(options, container=container),
+            lines,
+            stop,
+            prefix=_prefix(pod, container if containers else None) if len(streams) > 1 else "",
         )
-        for pod in pods
+        for pod, container in streams
     ]
     for reader in readers:
         reader.thread.start()
@@ -73,6 +88,10 @@ def stream_logs(
         stop.set()
         for reader in readers:
             reader.interrupt()
+
+
+def _prefix(pod: str, container: str | None) -> str:
+    return f"[{pod}/{container}] " if container else f"[{pod}] "
 
 
 class _PodReader:
