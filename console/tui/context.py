@@ -27,6 +27,13 @@ class PaletteScreen(Protocol):
 
 
 @runtime_checkable
+class KnowsReadOnly(Protocol):
+    """A backend opened read-only says so (both backends do; a test's stand-in may not)."""
+
+    read_only: bool
+
+
+@runtime_checkable
 class DeckHost(Protocol):
     """An app that holds a deck session (the deck does; a host of one screen in a test may not)."""
 
@@ -51,8 +58,9 @@ class SessionScreen(Screen[None]):
     def deck(self) -> DeckContext:
         if self._deck is None:
             backend = self.backend
+            read_only = isinstance(backend, KnowsReadOnly) and backend.read_only
             self._deck = deck_of(self.app) or DeckContext(
-                backend, self.profile, read_only=bool(getattr(backend, "read_only", False))
+                backend, self.profile, read_only=read_only
             )
         return self._deck
 

@@ -39,6 +39,7 @@ from console.batch.runner import Target, target_name
 from console.core import guard
 from console.tui.context import DeckContext
 from console.tui.loader import LiveLoader, Loaded
+from console.views.fleet_data import read_metrics
 from console.views.format import printable
 
 DRAIN_SECONDS = 0.25
@@ -324,23 +325,21 @@ class BatchScreen(Screen[None]):
 
     def _gates(self, state: Replay, targets: Sequence[Target]) -> dict[Target, str]:
         """Each target's p99 and error % now against its baseline from before its wave."""
-        metrics = self.deck.metrics
-        if metrics is None:
+        if self.deck.metrics is None:
             return {}
-        try:
-            snapshot = metrics.snapshot()
-        except Exception:  # no numbers is no reason to stop showing the batch
-            return {}
+        # read_metrics: the collector's numbers typed, none when it fails (no numbers is no
+        # reason to stop showing the batch).
+        snapshot = read_metrics(self.deck.metrics)
         cells = {}
         baselines = {**state.baselines, **self.batch_run.baselines()}
         for target in targets:
             now = snapshot.get(target)
             base = baselines.get(target, (None, None))
             cell = GateCell(
-                getattr(now, "requests_per_s", None),
-                getattr(now, "p99_ms", None),
+                now.rps if now else None,
+                now.p99_ms if now else None,
                 base[0],
-                getattr(now, "error_percent", None),
+                now.error_percent if now else None,
                 base[1],
             )
             cells[target] = cell.text()

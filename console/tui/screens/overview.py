@@ -26,6 +26,7 @@ from console.tui.widgets.metrics_plot import (
     MetricsRefreshed,
     Narrowable,
     RefreshCoalescer,
+    ReportsError,
     fmt,
     history_source,
     is_shown,
@@ -125,7 +126,7 @@ class OverviewScreen(Screen[None]):
         self._stale = False
         self.draws += 1
         fleet = self.metrics.fleet()
-        error = getattr(self.metrics, "error", "")
+        error = self.metrics.error if isinstance(self.metrics, ReportsError) else ""
         line = fleet_line(fleet) + (f"  source: {error}" if error else "")
         self.query_one("#overview-fleet", Static).update(line)
         self.query_one(MetricsPanel).show(self.metrics.fleet_history())

@@ -385,8 +385,7 @@ class TrainingScreen(SessionScreen):
     def action_launch(self) -> None:
         job = self.cursor_job
         form = TrainForm(
-            self.backend,
-            self.deck.audit,
+            self.deck,
             namespace=self.namespace,
             gpus=self.profile.training.gpus,
             model=job.model if job else "",

@@ -62,6 +62,14 @@ class Narrowable(Protocol):
     def set_wanted(self, keys: Collection[Key] | None) -> None: ...
 
 
+@runtime_checkable
+class ReportsError(Protocol):
+    """A collector that says why its source as a whole failed last time ("" when it answered)."""
+
+    @property
+    def error(self) -> str: ...
+
+
 def history_source(metrics: object) -> MetricsHistory | None:
     """The deck's metrics feed when it keeps history (the real collector does), else None."""
     return metrics if isinstance(metrics, MetricsHistory) else None

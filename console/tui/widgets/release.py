@@ -2,7 +2,8 @@
 deployment, or pick deployments to roll out to it (the deck's action dialog then confirms,
 previews and runs the batch, with an audit line per target).
 
-A deploy goes through the backend in a thread worker and is audited like ``fleetdeck deploy``.
+A deploy goes through :func:`console.core.actions.perform` in a thread worker, as
+``fleetdeck deploy`` does: the same checks, the same audit line.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from console import audit
-from console.batch.runner import AuditContext
+from console.core import actions
 from console.model import ActionResult, DeployRequest, ModelDeployment
 from console.names import InvalidName, check_label
 from console.tui.context import DeckContext
 from console.tui.screens.action_dialog import ActionDialog
-from console.tui.widgets.submit_dialog import SubmitDialog
+from console.tui.widgets.submit_dialog import SubmitDialog, perform_shown
 from console.views.format import printable
 
 DIALOG_CSS = """
@@ -58,32 +58,6 @@ def deploy_request(
             return f"replicas {replicas!r}: a whole number (empty: the profile's default)"
         count = int(replicas)
     return DeployRequest(name, model, version, namespace or None, count)
-
-
-def record_deploy(
-    context: AuditContext, request: DeployRequest, result: ActionResult, dry_run: bool
-) -> str:
-    """Append the audit line; "" or why it could not be written (the change is made anyway)."""
-    try:
-        audit.record(
-            "deploy",
-            [result.target],
-            profile=context.profile,
-            context=context.context,
-            results=[audit.TargetResult(result.target, result.ok, result.message)],
-            parameters={
-                "model": request.model,
-                "version": request.version,
-                "replicas": request.replicas,
-                "gpus": request.gpus,
-            },
-            dry_run=dry_run,
-            user=context.user or None,
-            path=context.path,
-        )
-    except OSError as exc:
-        return f"could not write the audit log: {exc}"
-    return ""
 
 
 class DeployDialog(SubmitDialog[ActionResult | None]):
@@ -152,13 +126,14 @@ class DeployDialog(SubmitDialog[ActionResult | None]):
 
     @work(thread=True, group="deploy", exit_on_error=False)
     def _deploy(self, request: DeployRequest, dry_run: bool) -> None:
-        try:
-            result = self.deck.backend.deploy(request, dry_run=dry_run)
-        except Exception as exc:  # the backend's reason, shown; the deck goes on
-            target = f"{request.namespace}/{request.name}"
-            result = ActionResult(target, False, str(exc) or type(exc).__name__, dry_run)
-        note = record_deploy(self.deck.audit, request, result, dry_run)
-        self.post_message(self.Done(result, note))
+        namespace = request.namespace or self.deck.default_namespace
+        results, note = perform_shown(
+            self.deck,
+            actions.Deploy(request),
+            dry_run=dry_run,
+            target=f"{namespace}/{request.name}",
+        )
+        self.post_message(self.Done(results[0], note))
 
     def on_deploy_dialog_done(self, message: Done) -> None:
         self.running = False

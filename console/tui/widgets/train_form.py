@@ -1,14 +1,14 @@
 """The form that launches a training job, or a grid sweep (one job per combination).
 
 Everything is checked before anything is sent, with the same parsers as ``fleetdeck train``
-(``--param key=value``, ``--grid key=v1,v2``), and the errors say what to type. The launch runs
-``backend.train`` in a thread worker and is audited like the CLI's ``train``.
+(``--param key=value``, ``--grid key=v1,v2``), and the errors say what to type. The launch goes
+through :func:`console.core.actions.perform` in a thread worker, as the CLI's ``train`` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,11 +17,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
-from console import audit
-from console.batch.runner import AuditContext
+from console.core import actions
 from console.model import ActionResult, TrainingRequest
+from console.tui.context import DeckContext
 from console.tui.widgets.release import DIALOG_CSS
-from console.tui.widgets.submit_dialog import SubmitDialog
+from console.tui.widgets.submit_dialog import SubmitDialog, perform_shown
 from console.views.format import printable
 from training.params import ParamError, parse_grid, parse_param
 
@@ -90,34 +90,6 @@ def _count(text: str, field: str, minimum: int = 0) -> int | str | None:
     return int(text)
 
 
-def record_train(
-    context: AuditContext, request: TrainingRequest, results: list[ActionResult], dry_run: bool
-) -> str:
-    """Append the audit line; "" or why it could not be written."""
-    try:
-        audit.record(
-            "train",
-            [r.target for r in results],
-            profile=context.profile,
-            context=context.context,
-            results=[audit.TargetResult(r.target, r.ok, r.message) for r in results],
-            parameters={
-                "model": request.model,
-                "data": request.data,
-                "gpus": request.gpus,
-                "epochs": request.epochs,
-                "params": dict(request.params),
-                "grid": {k: list(v) for k, v in request.grid.items()},
-            },
-            dry_run=dry_run,
-            user=context.user or None,
-            path=context.path,
-        )
-    except OSError as exc:
-        return f"could not write the audit log: {exc}"
-    return ""
-
-
 class TrainForm(SubmitDialog[list[ActionResult] | None]):
     """Launch a job (or a sweep); dismissed with the results once a real launch succeeds."""
 
@@ -146,8 +118,7 @@ class TrainForm(SubmitDialog[list[ActionResult] | None]):
 
     def __init__(
         self,
-        backend: Any,
-        audit_context: AuditContext,
+        deck: DeckContext,
         *,
         namespace: str,
         gpus: int,
@@ -155,8 +126,7 @@ class TrainForm(SubmitDialog[list[ActionResult] | None]):
         data: str = "",
     ) -> None:
         super().__init__()
-        self.backend = backend
-        self.audit_context = audit_context
+        self.deck = deck
         self.defaults = {"namespace": namespace, "gpus": str(gpus), "model": model, "data": data}
         self.running = False
         self.results: list[ActionResult] | None = None
@@ -203,11 +173,9 @@ class TrainForm(SubmitDialog[list[ActionResult] | None]):
 
     @work(thread=True, group="train", exit_on_error=False)
     def _train(self, request: TrainingRequest, dry_run: bool) -> None:
-        try:
-            results = self.backend.train(request, dry_run=dry_run)
-        except Exception as exc:  # the backend's reason, shown; the deck goes on
-            results = [ActionResult(request.model, False, str(exc) or type(exc).__name__, dry_run)]
-        note = record_train(self.audit_context, request, results, dry_run)
+        results, note = perform_shown(
+            self.deck, actions.Train(request), dry_run=dry_run, target=request.model
+        )
         self.post_message(self.Done(results, note, dry_run))
 
     def on_train_form_done(self, message: Done) -> None:
