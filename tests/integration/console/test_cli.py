@@ -2,69 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from serving.store import ModelStore
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
-from tests.support.front_ends import write_kubernetes_profile
-from tests.support.versions import describe, make_version
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-class Fleetdeck:
-    """Runs the CLI with a profile of its own: the test cluster, one namespace, a fresh store."""
-
-    def __init__(self, home: Path, namespace: str, store: str, kubeconfig: Path) -> None:
-        write_kubernetes_profile(
-            home / "config", "test", kubeconfig=kubeconfig, namespace=namespace, store=store
-        )
-        self.env = {
-            **os.environ,
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "XDG_STATE_HOME": str(home / "state"),
-            "FLEETDECK_PROFILE": "test",
-        }
-
-    def __call__(self, *args: str) -> Result:
-        done = subprocess.run(
-            [sys.executable, "-m", "console", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+from tests.support.cli import Fleetdeck, fleetdeck_with_digits
 
 
 @pytest.fixture
 def fleetdeck(
     k8s_cluster: K8sCluster, k8s_namespace: str, hdfs_root: str, tmp_path: Path
 ) -> Fleetdeck:
-    source = make_version(tmp_path / "version")
-    for _ in range(2):
-        ModelStore(hdfs_root).publish("digits", source, describe)
-    return Fleetdeck(tmp_path / "home", k8s_namespace, hdfs_root, k8s_cluster.kubeconfig)
+    return fleetdeck_with_digits(
+        tmp_path, kubeconfig=k8s_cluster.kubeconfig, namespace=k8s_namespace, store=hdfs_root
+    )
 
 
 def test_deploy_wait_ls_rollout_history_rollback_delete(fleetdeck: Fleetdeck) -> None:
@@ -84,7 +37,8 @@ def test_deploy_wait_ls_rollout_history_rollback_delete(fleetdeck: Fleetdeck) ->
     assert fleetdeck("status", "digits", "--watch").code == 0
     history = fleetdeck("history", "digits", "--json").json()
     assert [h["model_version"] for h in history] == ["1", "2"]
-    assert "rollout digits v2 by kwok-admin via fleetdeck" in history[1]["change_cause"]
+    # "admin": the API server's name for kwok-admin's credentials
+    assert "rollout digits v2 by admin via fleetdeck" in history[1]["change_cause"]
 
     back = fleetdeck("rollback", "digits")
     assert back.code == 0
@@ -135,7 +89,7 @@ def test_every_mutation_is_in_the_audit_log(fleetdeck: Fleetdeck) -> None:
     entries = fleetdeck("audit", "--json").json()
     assert [(e["action"], e["dry_run"]) for e in entries] == [("deploy", True), ("deploy", False)]
     assert entries[1]["results"][0]["ok"] is False
-    assert entries[0]["user"] == "kwok-admin"
+    assert entries[0]["user"] == "admin"  # as the API server names kwok-admin's credentials
     assert entries[0]["profile"] == "test"
     assert "deploy" in fleetdeck("audit", "--since", "1h").out
 
@@ -194,7 +148,7 @@ def test_a_user_the_cluster_would_refuse_is_refused_before_anything_is_sent(
         "--context", "kwok-viewer", "deploy", "digits", "--model", "digits", "--version", "1"
     )
     assert viewer.code == 1
-    assert "forbidden: user 'kwok-viewer' may not create deployments" in viewer.err
+    assert "forbidden: user 'viewer' may not create deployments" in viewer.err
     assert "nothing was sent" in viewer.err
     assert fleetdeck("--context", "kwok-viewer", "ls", "--json").json() == []
     entries = fleetdeck("audit", "--json").json()

@@ -186,7 +186,7 @@ def test_a_viewer_and_a_read_only_profile_are_refused_before_anything_is_sent(
 ) -> None:
     viewer = fleetdeck("--context", "kwok-viewer", *SCORE)
     assert viewer.code == 1
-    assert "forbidden: user 'kwok-viewer' may not create jobs" in viewer.err
+    assert "forbidden: user 'viewer' may not create jobs" in viewer.err
     assert "nothing was sent" in viewer.err
 
     read_only = fleetdeck("--readonly", *SCORE)

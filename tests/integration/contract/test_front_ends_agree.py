@@ -341,7 +341,7 @@ def test_a_viewer_is_refused_every_mutation_with_the_same_words_from_both(
             from_cli = through_cli(place, *args, kube_context="kwok-viewer")
             from_deck = deck.send(step.request(here, "train-digits-00000"))
             assert from_deck == from_cli, step.action
-            assert from_cli["error"].startswith("forbidden: user 'kwok-viewer' may not"), from_cli
+            assert from_cli["error"].startswith("forbidden: user 'viewer' may not"), from_cli
     finally:
         deck.session.close()
     assert read_audit() == []

@@ -178,7 +178,7 @@ def test_autoscale_is_refused_where_it_must_not_act(
         "--context", "kwok-viewer", "autoscale", "digits", "--min", "1", "--max", "2", "--cpu", "50"
     )
     assert viewer.code == 1
-    assert "forbidden: user 'kwok-viewer' may not create horizontalpodautoscalers" in viewer.err
+    assert "forbidden: user 'viewer' may not create horizontalpodautoscalers" in viewer.err
     assert read_hpa(k8s_cluster, k8s_namespace, "digits") is None
 
     readonly = cli("--readonly", "autoscale", "digits", "--min", "1", "--max", "2", "--cpu", "50")
