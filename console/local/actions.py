@@ -18,7 +18,7 @@ from typing import Any
 from console.local.errors import BadArgument
 from console.local.fleet import Fleet
 from console.local.jobs import PENDING, RUNNING, SCORE, JobRunner
-from console.local.state import JobRow, State, now
+from console.local.state import DeploymentRow, JobRow, RevisionRow, State, now
 from console.model import ActionResult
 from console.names import InvalidName, check_label, job_name_base
 from serving.store import ModelStore, StoreError, check_model_name
@@ -114,6 +114,18 @@ class Actions:
         # One change at a time: two CLIs deploying at once are applied one after the other.
         self.lock = asyncio.Lock()
 
+    def _unpaused(
+        self, namespace: str, name: str, target: str, dry_run: bool
+    ) -> tuple[DeploymentRow, RevisionRow | None] | ActionResult:
+        """The deployment and its current revision, or why it cannot get a new revision (not
+        there, or paused). Call under ``self.lock``."""
+        row = self.state.deployment(namespace, name)
+        if row is None:
+            return _not_found(target, name, namespace, dry_run)
+        if row.paused:
+            return _paused(target, name, dry_run)
+        return row, self.state.revision(namespace, name, row.revision)
+
     async def _verify(self, model: str, version: int) -> str:
         try:
             await asyncio.to_thread(self.store.manifest, model, version)
@@ -183,12 +195,10 @@ class Actions:
         _flag(verify, "verify")
         _text(user, "user")
         async with self.lock:
-            row = self.state.deployment(namespace, name)
-            if row is None:
-                return _not_found(target, name, namespace, dry_run)
-            if row.paused:
-                return _paused(target, name, dry_run)
-            current = self.state.revision(namespace, name, row.revision)
+            found = self._unpaused(namespace, name, target, dry_run)
+            if isinstance(found, ActionResult):
+                return found
+            row, current = found
             if current is not None and current.version == version:
                 return ActionResult(target, True, f"{name}: nothing to change", dry_run)
             if verify and (refusal := await self._verify(row.model, version)):
@@ -289,12 +299,10 @@ class Actions:
         _flag(dry_run, "dry_run")
         _text(user, "user")
         async with self.lock:
-            row = self.state.deployment(namespace, name)
-            if row is None:
-                return _not_found(target, name, namespace, dry_run)
-            if row.paused:
-                return _paused(target, name, dry_run)
-            current = self.state.revision(namespace, name, row.revision)
+            found = self._unpaused(namespace, name, target, dry_run)
+            if isinstance(found, ActionResult):
+                return found
+            row, current = found
             if current is None:
                 return ActionResult(target, False, f"{name} has no revision to restart", dry_run)
             changes = (f"~ new revision of version {current.version}: fresh predictors",)

@@ -79,6 +79,21 @@ def endpoint_targets(key: Key, endpoints: Iterable[tuple[str, str]]) -> list[Tar
     return [Target(key, pod, base.rstrip("/") + "/metrics") for pod, base in endpoints]
 
 
+def _scraped_by_http(
+    discover: Callable[[Wanted], tuple[list[Target], set[Key]]], concurrency: int, timeout_s: float
+) -> ScrapeSource:
+    """A source that scrapes what ``discover`` finds straight over HTTP."""
+    fetch = HttpFetch(concurrency)
+    return ScrapeSource(
+        "direct",
+        discover,
+        fetch,
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+        on_close=fetch.close,
+    )
+
+
 def direct_source(
     backend: Any,
     *,
@@ -93,15 +108,7 @@ def direct_source(
         targets = [t for key in keys for t in endpoint_targets(key, backend.endpoints(*key))]
         return targets, set(keys)
 
-    fetch = HttpFetch(concurrency)
-    return ScrapeSource(
-        "direct",
-        discover,
-        fetch,
-        concurrency=concurrency,
-        timeout_s=timeout_s,
-        on_close=fetch.close,
-    )
+    return _scraped_by_http(discover, concurrency, timeout_s)
 
 
 def static_source(
@@ -121,15 +128,7 @@ def static_source(
         ]
         return chosen, {t.key for t in chosen}
 
-    fetch = HttpFetch(concurrency)
-    return ScrapeSource(
-        "direct",
-        discover,
-        fetch,
-        concurrency=concurrency,
-        timeout_s=timeout_s,
-        on_close=fetch.close,
-    )
+    return _scraped_by_http(discover, concurrency, timeout_s)
 
 
 # -- the Kubernetes API server's pod proxy ---------------------------------------------------

@@ -213,7 +213,7 @@ def test_a_bad_row_fails_alone_and_the_good_deployment_still_rolls_out(
     assert len(lines) == 1 + 1 + len(BAD_ROWS)  # header, digits-a, the bad rows
     bad_line = next(line for line in lines if line.split()[1].startswith("Bad"))
     assert "Bad\\x1b[2J\\nrow" in bad_line
-    assert "Failed (invalid name" in bad_line
+    assert "Failed: invalid name" in bad_line
     status = fleetdeck("status", "bad-model")
     assert status.returncode == 1
     assert "Failed" in status.stdout
