@@ -359,6 +359,7 @@ def log_pods(backend: Backend, namespace: str, args: argparse.Namespace) -> list
 
 def logs(session: Session, args: argparse.Namespace) -> int:
     backend = session.backend
+    since = _since(args)  # a bad time is bad usage, before anything is read
     namespace = _namespace(backend, args)
     if args.selector is not None and not args.namespace:
         # A selector may match deployments of several namespaces; one stream reads one.
@@ -376,7 +377,7 @@ def logs(session: Session, args: argparse.Namespace) -> int:
     request = LogRequest(
         pods,
         namespace,
-        since=_since(args),
+        since=since,
         tail=args.tail,
         follow=args.follow,
         timestamps=args.timestamps,
