@@ -75,6 +75,7 @@ class FleetScreen(Screen[None]):
         Binding("l", "logs", "Logs"),
         Binding("t", "overview", "Overview", show=False),
         Binding("y", "copy", "Copy name", show=False),
+        Binding("ctrl+w", "toggle_wide", "Wide", show=False),  # k9s' key for every column
         *action_bindings(),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -180,9 +181,19 @@ class FleetScreen(Screen[None]):
         current = table.cursor_row
         view = visible_rows(self.rows, self.row_filter, self.order)
         cursor = cursor_index(view, current.key if current else None, table.cursor)
-        table.show(view, cursor=cursor, marks=self.marks, widths=self.widths, order=self.order)
+        table.show(
+            view,
+            cursor=cursor,
+            marks=self.marks,
+            widths=self.widths,
+            order=self.order,
+            single_namespace=len(self._namespaces) == 1,
+        )
         self._show_status()
         self.update_wanted()
+
+    def action_toggle_wide(self) -> None:
+        self.table.set_wide(not self.table.wide)
 
     # -- what the collector scrapes -----------------------------------------------------------
     def on_screen_resume(self) -> None:

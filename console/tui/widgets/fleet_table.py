@@ -6,7 +6,9 @@ the already filtered and sorted list of ``FleetRow`` and the table renders the ~
 fit, so a filter keystroke costs the filter itself plus one screen of lines.
 
 The first line is the header (it never scrolls away); a two-cell gutter shows ``*`` on marked
-rows, so marks read without colour (``NO_COLOR``) as well as with it.
+rows, so marks read without colour (``NO_COLOR``) as well as with it. The columns that fit the
+width are chosen by priority (``console.views.fleet_columns``); NAME stays put while the rest
+scrolls sideways, and ``wide`` shows every column.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.model import DeploymentState
-from console.views.fleet_rows import COLUMNS, FleetRow, Key, SortOrder
+from console.views.fleet_columns import GAP, GUTTER, ColumnFit, fit_columns
+from console.views.fleet_rows import COLUMN_KEYS, COLUMNS, FleetRow, Key, SortOrder
 
-GUTTER = 2
-GAP = 2
-STATUS_COLUMN = [c.key for c in COLUMNS].index("status")
+STATUS_COLUMN = COLUMN_KEYS.index("status")
 
 
 def fit(text: str, width: int, right: bool) -> str:
@@ -83,6 +84,9 @@ class FleetTable(ScrollView, can_focus=True):
         self._view: Sequence[FleetRow] = []
         self._marks: set[Key] = set()
         self._widths: tuple[int, ...] = tuple(len(c.title) + 1 for c in COLUMNS)
+        self._fit = ColumnFit(tuple(range(len(COLUMNS))), self._widths)
+        self.single_namespace = False  # NAMESPACE gives way first: it says nothing then
+        self.wide = False  # every column, scrolled sideways (k9s' wide view)
         self._order = SortOrder()
         self._strips: dict[tuple[Key, bool, bool], Strip] = {}
         self._styles: dict[str, Style] = {}  # resolved once per theme, not once per line
@@ -105,6 +109,7 @@ class FleetTable(ScrollView, can_focus=True):
         marks: set[Key],
         widths: tuple[int, ...],
         order: SortOrder,
+        single_namespace: bool = False,
     ) -> None:
         """Replace what is shown; the scroll offset stays unless the cursor would leave view."""
         self._view = view
@@ -112,11 +117,31 @@ class FleetTable(ScrollView, can_focus=True):
         # One cell more than the widest value for the header's sort arrow.
         self._widths = tuple(max(w, len(c.title) + 1) for w, c in zip(widths, COLUMNS, strict=True))
         self._order = order
-        self._strips.clear()
+        self.single_namespace = single_namespace
         self.cursor = max(0, min(cursor, len(view) - 1))
-        self.virtual_size = Size(self._line_width, len(view) + 1)
+        self._refit()
         self._keep_cursor_visible()
+
+    def set_wide(self, wide: bool) -> None:
+        self.wide = wide
+        self._refit()
+
+    def _refit(self) -> None:
+        """Choose the columns for the current width; the strips drawn before are stale."""
+        # The vertical scrollbar's cells reserved: it appears after the fit, without a resize.
+        available = self.size.width - self.styles.scrollbar_size_vertical
+        self._fit = fit_columns(
+            self._widths,
+            available,
+            single_namespace=self.single_namespace,
+            wide=self.wide,
+        )
+        self._strips.clear()
+        self.virtual_size = Size(self._fit.line_width, len(self._view) + 1)
         self.refresh()
+
+    def on_resize(self, _: events.Resize) -> None:
+        self._refit()
 
     def refresh_marks(self, marks: set[Key]) -> None:
         self._marks = marks
@@ -153,7 +178,8 @@ class FleetTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
-            column = self._column_at(event.x + int(self.scroll_x))
+            pinned = event.x < self._fit.pinned_width  # NAME does not scroll
+            column = self._column_at(event.x if pinned else event.x + int(self.scroll_x))
             if column is not None:
                 self.post_message(self.HeaderClicked(column))
             return
@@ -165,14 +191,15 @@ class FleetTable(ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.height - 2)
 
     @property
-    def _line_width(self) -> int:
-        return GUTTER + sum(self._widths) + GAP * (len(self._widths) - 1)
+    def columns_shown(self) -> tuple[str, ...]:
+        """The keys of the columns drawn now (tests and the help read it)."""
+        return tuple(COLUMN_KEYS[i] for i in self._fit.shown)
 
     def _column_at(self, x: int) -> str | None:
         position = GUTTER
-        for width, column in zip(self._widths, COLUMNS, strict=True):
+        for width, index in zip(self._fit.widths, self._fit.shown, strict=True):
             if position <= x < position + width + GAP:
-                return column.key
+                return COLUMN_KEYS[index]
             position += width + GAP
         return None
 
@@ -210,11 +237,18 @@ class FleetTable(ScrollView, can_focus=True):
             if index >= len(self._view):
                 return Strip.blank(width, base)
             strip = self._row_strip(index)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        pinned = min(self._fit.pinned_width, width)
+        if not scroll_x:
+            return strip.crop_extend(0, width, base)
+        # NAME stays put: the pinned cells, then the rest from the scroll offset on.
+        head = strip.crop_extend(0, pinned, base)
+        tail = strip.crop_extend(pinned + scroll_x, scroll_x + width, base)
+        return Strip.join([head, tail])
 
     def _header_strip(self) -> Strip:
         titles = []
-        for column, width in zip(COLUMNS, self._widths, strict=True):
+        for index, width in zip(self._fit.shown, self._fit.widths, strict=True):
+            column = COLUMNS[index]
             title = column.title
             if column.key == self._order.column:
                 title += "▼" if self._order.descending else "▲"
@@ -234,23 +268,25 @@ class FleetTable(ScrollView, can_focus=True):
         style = self._style("")
         if marked:
             style += self._style("fleet-table--marked")
+        shown = self._fit.shown
         cells = [
-            fit(cell, width, column.numeric)
-            for cell, width, column in zip(row.cells, self._widths, COLUMNS, strict=True)
+            fit(row.cells[index], width, COLUMNS[index].numeric)
+            for index, width in zip(shown, self._fit.widths, strict=True)
         ]
+        status = shown.index(STATUS_COLUMN)  # STATUS never gives way
         gap = " " * GAP
-        before = ("* " if marked else "  ") + gap.join(cells[:STATUS_COLUMN]) + gap
-        after = gap + gap.join(cells[STATUS_COLUMN + 1 :])
+        before = ("* " if marked else "  ") + gap.join(cells[:status]) + gap
+        after = gap + gap.join(cells[status + 1 :])
         status_style = style + self._state_style(row.state)
         segments = [
             Segment(before, style),
-            Segment(cells[STATUS_COLUMN], status_style),
+            Segment(cells[status], status_style),
             Segment(after, style),
         ]
         if selected:
             cursor = self._style("fleet-table--cursor")
             segments = [Segment(s.text, (s.style or Style()) + cursor) for s in segments]
-        strip = Strip(segments, self._line_width)
+        strip = Strip(segments, self._fit.line_width)
         self._strips[cache_key] = strip
         return strip
 

@@ -53,3 +53,21 @@ def test_fleet_marked_and_sorted_by_status_at_160x50(snap_compare: Any) -> None:
 
 def test_fleet_filtered_at_80x24(snap_compare: Any) -> None:
     assert snap_compare(fixed_deck(), terminal_size=(80, 24), run_before=filtered)
+
+
+async def wide(pilot: Pilot[Any]) -> None:
+    await loaded(pilot)
+    await pilot.press("ctrl+w")
+
+
+async def wide_scrolled_right(pilot: Pilot[Any]) -> None:
+    await wide(pilot)
+    await pilot.press(*["right"] * 30)  # NAME stays put, the rest moves
+
+
+def test_fleet_wide_view_at_80x24_every_column(snap_compare: Any) -> None:
+    assert snap_compare(fixed_deck(), terminal_size=(80, 24), run_before=wide)
+
+
+def test_fleet_wide_view_scrolled_sideways_keeps_the_name_at_80x24(snap_compare: Any) -> None:
+    assert snap_compare(fixed_deck(), terminal_size=(80, 24), run_before=wide_scrolled_right)
