@@ -2,13 +2,15 @@
 
 Follow keeps the newest line in view; scrolling up stops it, and the view then counts the lines
 that arrived since ("N new lines") without re-rendering for them. Batches are appended on the UI
-thread by the screen, already coalesced; nothing here parses or waits.
+thread by the screen, already coalesced; nothing here parses or waits. A pod's colours are drawn
+as colours (``console.views.log_ansi``: none with ``NO_COLOR``); any other control character is
+shown escaped.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -20,17 +22,11 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.views.log_ansi import colours_wanted, log_segments
 from console.views.log_buffer import LogBuffer, PodColours, SearchQuery, split_pod_prefix
 
-# C0 (but tab, expanded, and newline), DEL and C1: 0x9b alone is a CSI to some terminals.
-_CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f]")
 MATCH_STYLE = Style(reverse=True)
 CURRENT_MATCH_STYLE = Style(reverse=True, bold=True, underline=True)
-
-
-def printable(line: str) -> str:
-    """Tabs expanded and control characters (a stray escape sequence) made visible."""
-    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", line.expandtabs())
 
 
 class LogView(ScrollView, can_focus=True):
@@ -79,6 +75,7 @@ class LogView(ScrollView, can_focus=True):
         self._widest = 0
         self._jumping = False
         self._base_style: Style | None = None
+        self.colours = colours_wanted()  # read once: NO_COLOR does not change under a deck
         self._wrapped: tuple[tuple[int, int, int, int, bool], list[Strip]] | None = None
 
     # -- what the screen calls ------------------------------------------------------------------
@@ -253,22 +250,30 @@ class LogView(ScrollView, can_focus=True):
         segments: list[Segment] = []
         if pod:
             segments.append(Segment(f"[{pod}] ", base + Style(color=self.pod_colours(pod))))
-        segments.extend(self._highlighted(printable(text), base, absolute))
+        plain, pieces = log_segments(text, colours=self.colours)
+        segments.extend(self._highlighted(plain, pieces, base, absolute))
         # Not cached: a frame renders only the rows in view, and cached strips would live long
         # enough to reach the oldest GC generation, making its (UI-stalling) collections slower.
         return Strip(segments)
 
-    def _highlighted(self, text: str, base: Style, absolute: int) -> list[Segment]:
-        spans = self.query_.spans(text) if self.query_ is not None else []
+    def _highlighted(
+        self, plain: str, pieces: list[Segment], base: Style, absolute: int
+    ) -> list[Segment]:
+        """The line's pieces on the widget's style, search matches marked over the pod's own
+        colours (a match may cross a colour change)."""
+        styled = [Segment(p.text, base + p.style if p.style else base) for p in pieces]
+        spans = self.query_.spans(plain) if self.query_ is not None else []
         if not spans:
-            return [Segment(text, base)]
-        mark = base + (CURRENT_MATCH_STYLE if absolute == self.current_match else MATCH_STYLE)
-        segments, at = [], 0
-        for start, end in spans:
-            if start > at:
-                segments.append(Segment(text[at:start], base))
-            segments.append(Segment(text[start:end], mark))
+            return styled
+        mark = CURRENT_MATCH_STYLE if absolute == self.current_match else MATCH_STYLE
+        segments: list[Segment] = []
+        at = 0  # where this piece starts in ``plain``
+        for piece in styled:
+            end = at + len(piece.text)
+            cuts = sorted({at, end, *(c for span in spans for c in span if at < c < end)})
+            for start, stop in pairwise(cuts):
+                matched = any(s <= start and stop <= e for s, e in spans)
+                style = (piece.style or base) + mark if matched else piece.style
+                segments.append(Segment(piece.text[start - at : stop - at], style))
             at = end
-        if at < len(text):
-            segments.append(Segment(text[at:], base))
         return segments

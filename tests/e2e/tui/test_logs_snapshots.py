@@ -53,3 +53,19 @@ def test_logs_of_three_pods_merged_with_a_search_at_80x24(snap_compare: Any) -> 
 
 def test_logs_of_three_pods_merged_with_a_search_at_160x50(snap_compare: Any) -> None:
     assert snap_compare(three_pods(), terminal_size=(160, 50), run_before=searched)
+
+
+COLOURED = [
+    "12:00:00 \x1b[32mINFO\x1b[0m ready on :8080",
+    "12:00:01 \x1b[1;31mERROR\x1b[0m predict digits: \x1b[33minput shape\x1b[0m (1, 9, 9)",
+    "12:00:02 a cursor move \x1b[2J\x1b[H and a bell \x07 are shown, never obeyed",
+]
+
+
+def coloured_pod() -> ScreenHost:
+    request = LogRequest(PODS[:1], "models", tail=200)
+    return ScreenHost(lambda: LogsScreen(FixedTraining(lines=COLOURED), request, "models/digits"))
+
+
+def test_logs_coloured_lines_in_colour_other_escapes_shown_at_80x24(snap_compare: Any) -> None:
+    assert snap_compare(coloured_pod(), terminal_size=(80, 24), run_before=all_lines)

@@ -1,0 +1,50 @@
+"""A pod's log line as the deck draws it: its SGR colours (``ESC [ ... m``) decoded by Rich's
+ANSI decoder, every other control character shown as an escape (``\\x1b[2J``, never sent to
+the terminal, where it could move the cursor or clear the screen), and no colours at all when
+``NO_COLOR`` is set. UI-free: the Logs view turns the segments into strips.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from rich.console import Console
+from rich.segment import Segment
+from rich.text import Text
+
+from console.views.format import printable
+
+# SGR only: colours and text attributes. Any other sequence a pod writes is shown escaped.
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+# Rendering a Text needs a console; this one is used only for its style arithmetic (never
+# printed to), wide enough that no line is wrapped.
+_CONSOLE = Console(force_terminal=True, color_system="truecolor", width=1_000_000)
+
+
+def colours_wanted(environ: Mapping[str, str] = os.environ) -> bool:
+    """The convention of no-color.org, as the CLI follows it: ``NO_COLOR`` set, no colours."""
+    return "NO_COLOR" not in environ
+
+
+def log_segments(line: str, *, colours: bool) -> tuple[str, list[Segment]]:
+    """The line's text as shown (what a search matches) and its segments, each with the pod's
+    own style (None where it wrote none)."""
+    line = line.expandtabs()
+    if "\x1b" not in line:  # the common case: one plain segment
+        plain = printable(line)
+        return plain, [Segment(plain)]
+    parts: list[str] = []
+    at = 0
+    for match in _SGR.finditer(line):
+        parts.append(printable(line[at : match.start()]))
+        if colours:
+            parts.append(match.group())
+        at = match.end()
+    parts.append(printable(line[at:]))
+    kept = "".join(parts)
+    if not colours:
+        return kept, [Segment(kept)]
+    text = Text.from_ansi(kept, end="")
+    return text.plain, [s for s in text.render(_CONSOLE) if s.text]
