@@ -221,6 +221,14 @@ class LocalSettings:
 
 
 @dataclass(frozen=True)
+class DeckSettings:
+    """The deck's look per profile: ``[deck] context_colors = { "kwok-admin" = "red" }`` colours
+    the header's context name, so that production is never mistaken for staging."""
+
+    context_colors: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     source: Path | None  # None: the built-in ``local`` defaults, no file found
@@ -239,6 +247,7 @@ class Profile:
     # The clusters a kubernetes profile watches and acts on, in the profile's order; () for
     # the local runtime.
     clusters: tuple[ClusterSettings, ...] = ()
+    deck: DeckSettings = field(default_factory=DeckSettings)
 
 
 @dataclass(frozen=True)
@@ -367,9 +376,26 @@ def parse_profile(name: str, data: Mapping[str, object], *, source: Path | None)
         local=None if is_k8s else local,
         metrics=metrics,
         clusters=clusters,
+        deck=_deck(top.table("deck")),
     )
     top.finish()
     return profile
+
+
+def _deck(t: Table) -> DeckSettings:
+    from rich.color import Color, ColorParseError  # Rich's names: what the deck can draw
+
+    colors = t.string_map("context_colors")
+    for context, color in colors.items():
+        try:
+            Color.parse(color)
+        except ColorParseError:
+            raise t.error(
+                f"context_colors.{context}",
+                f"{color!r} is not a colour (a name such as red, or #rrggbb)",
+            ) from None
+    t.finish()
+    return DeckSettings(colors)
 
 
 def _kubernetes(t: Table) -> KubernetesSettings:

@@ -21,6 +21,7 @@ from textual.screen import Screen
 
 from console.backends.base import LogRequest
 from console.batch.lifecycle import BatchRuns
+from console.core.session import Session, SessionRequest
 from console.profile import Profile
 from console.tui.action_keys import ACTION_KEYS
 from console.tui.context import ActionScreen, DeckContext, PaletteCommand, PaletteScreen
@@ -41,8 +42,16 @@ from console.tui.screens.help import HelpScreen, KeyHelp
 from console.tui.screens.logs import LogsScreen, end_all_streams
 from console.tui.screens.models import ModelsScreen
 from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.pick import PickScreen
 from console.tui.screens.prompt import COMMAND_HELP, CommandPrompt
 from console.tui.screens.training import TrainingScreen
+from console.tui.session_switch import (
+    ALL_NAMESPACES,
+    PROFILE_NAMESPACES,
+    SessionSwitch,
+    close_quietly,
+    kubeconfig_contexts,
+)
 from console.views.fleet_data import MetricsSource, utc_now
 from console.views.format import printable
 
@@ -56,6 +65,8 @@ LOG_WORDS = frozenset({"logs", "log"})
 BATCH_WORDS = frozenset({"batches", "batch"})
 OVERVIEW_WORDS = frozenset({"overview", "top"})
 QUIT_WORDS = frozenset({"q", "q!", "quit", "exit"})
+CONTEXT_WORDS = frozenset({"ctx", "context", "contexts"})
+NAMESPACE_WORDS = frozenset({"ns", "namespace", "namespaces"})
 
 
 class DeckCommands(Provider):
@@ -110,8 +121,16 @@ class DeckApp(ScreenRouter):
         clock: Callable[[], datetime] = utc_now,
         audit_path: Path | None = None,
         live: bool = True,
+        switch: SessionSwitch | None = None,
+        session: Session | None = None,
     ) -> None:
         super().__init__()
+        # `:ctx` and `:ns` open another session through ``switch``; the deck then owns the new
+        # session and its collector (``session``, ``collector``) and closes the old ones.
+        self.switch = switch
+        self.session = session
+        self.collector: MetricsSource | None = None
+        self._switching = False
         self.deck = DeckContext(
             backend,
             profile,
@@ -201,10 +220,123 @@ class DeckApp(ScreenRouter):
             self.open_overview()
         elif word in {"help", "h", "?"}:
             self.action_help()
+        elif word in CONTEXT_WORDS:
+            self.switch_context(rest)
+        elif word in NAMESPACE_WORDS:
+            self.switch_namespaces(rest)
         elif word in QUIT_WORDS:
             self.exit()
         else:
             self.notify(f"unknown command {word!r}; try {COMMAND_HELP}", severity="warning")
+
+    # -- :ctx and :ns (console/tui/session_switch.py) -------------------------------------------
+    def switch_context(self, context: str) -> None:
+        """``:ctx NAME`` moves the deck to that kube context; ``:ctx`` lists them to pick one."""
+        switch = self._switch_or_say("contexts")
+        if switch is None:
+            return
+        if context:
+            self._reopen(switch.on_context(context), f"context {context}")
+            return
+        self.run_worker(self._list_contexts, group="contexts", thread=True, exit_on_error=False)
+
+    def _list_contexts(self) -> None:
+        switch = self.switch
+        assert switch is not None  # switch_context checked it
+        try:
+            contexts = kubeconfig_contexts(switch.profile)
+        except Exception as exc:  # an unreadable kubeconfig is said; the deck stays
+            self.call_later(self._say, f"cannot read the kubeconfig's contexts: {describe(exc)}")
+            return
+        self.call_later(self._pick_context, contexts)
+
+    def _pick_context(self, contexts: list[str]) -> None:
+        if not contexts:
+            self._say("the kubeconfig has no contexts")
+            return
+        picker = PickScreen("Switch to the context:", contexts, self.deck.context)
+        self.push_screen(picker, lambda chosen: self.switch_context(chosen) if chosen else None)
+
+    def switch_namespaces(self, word: str) -> None:
+        """``:ns NAME`` shows that namespace, ``:ns all`` every one, ``:ns profile`` the
+        profile's; ``:ns`` lists them to pick one."""
+        switch = self._switch_or_say("namespaces")
+        if switch is None:
+            return
+        if word:
+            self._reopen(switch.on_namespaces(word), f"namespaces {word}")
+            return
+        settings = switch.profile.kubernetes
+        known = sorted({*(settings.namespaces if settings else ()), *self.deck.namespaces})
+        choices = [*known, ALL_NAMESPACES, PROFILE_NAMESPACES]
+        current = ",".join(self.deck.namespaces) if self.deck.namespaces else ALL_NAMESPACES
+        picker = PickScreen("Show the namespaces:", choices, current)
+        self.push_screen(picker, lambda chosen: self.switch_namespaces(chosen) if chosen else None)
+
+    def _switch_or_say(self, what: str) -> SessionSwitch | None:
+        if self.switch is None:
+            self._say(f"this deck was given its backend: it cannot switch {what}")
+        elif self.switch.profile.backend != "kubernetes":
+            self._say(f"the local runtime has no {what} to switch (a Kubernetes profile has)")
+        else:
+            return self.switch
+        return None
+
+    def _reopen(self, request: SessionRequest, what: str) -> None:
+        if self._switching:
+            self._say("already switching; wait for it")
+            return
+        self._switching = True
+        self.notify(printable(f"opening {what}…"), markup=False)
+        opened = partial(self._open_session, request, what)
+        self.run_worker(opened, group="session-switch", thread=True, exit_on_error=False)
+
+    def _open_session(self, request: SessionRequest, what: str) -> None:
+        switch = self.switch
+        assert switch is not None  # _reopen is called only with one
+        try:
+            session, collector = switch.open(request)
+        except Exception as exc:  # said; the deck stays on the session it has
+            self.call_later(self._switch_failed, f"cannot open {what}: {describe(exc)}")
+            return
+        self.call_later(self._switched, request, session, collector)
+
+    def _switch_failed(self, text: str) -> None:
+        self._switching = False
+        self._say(text)
+
+    def _switched(
+        self, request: SessionRequest, session: Session, collector: MetricsSource | None
+    ) -> None:
+        """Rebuild the deck on the new session (on the event loop), then close the old one."""
+        assert self.switch is not None
+        self._switching = False
+        halted = sum(1 for run in self.batch_runs.runs.values() if run.running)
+        self.batch_runs.halt_all()  # their journals resume them on the context they started on
+        old_session, old_collector = self.session, self.collector
+        old = self.deck
+        self.switch.request = request
+        self.session, self.collector = session, collector
+        self.deck = DeckContext(
+            session.backend,
+            self.switch.profile,
+            read_only=session.read_only,
+            context=session.context,
+            user=session.user,
+            metrics=collector,
+            clock=old.clock,
+            audit_path=old.audit_path,
+            live=old.live,
+        )
+        self.go_home()
+        self.fleet = FleetScreen(self.deck)
+        self.switch_screen(self.fleet)
+        where = session.context or "the local runtime"
+        spaces = ",".join(self.deck.namespaces) or "all namespaces"
+        note = f"; {halted} batches halted (resume them from :batches)" if halted else ""
+        self.notify(printable(f"now on {where} [{spaces}] as {session.user}{note}"), markup=False)
+        close = partial(close_quietly, old_session, old_collector)
+        self.run_worker(close, group="session-close", thread=True, exit_on_error=False)
 
     def _open(self, make: Callable[[], Screen[Any]], title: str) -> None:
         try:
@@ -294,6 +426,8 @@ class DeckApp(ScreenRouter):
             ("Batches: rollouts in waves, halt, resume, abort", ":batches", self.open_batches),
             ("Fleet overview: numbers, plots, top deployments", ":overview", self.open_overview),
             ("Command line", ":", self.action_command_line),
+            ("Switch context", ":ctx", partial(self.switch_context, "")),
+            ("Switch namespaces", ":ns", partial(self.switch_namespaces, "")),
             ("Help: keys of this screen", "?", self.action_help),
             ("Quit", "q", self.exit),
         ]

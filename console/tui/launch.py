@@ -9,6 +9,7 @@ from typing import Any
 from console.backends.base import Backend
 from console.core.session import SessionRequest, open_session
 from console.profile import Profile, load_profile
+from console.tui.session_switch import SessionSwitch, close_quietly
 from console.views.fleet_data import MetricsSource
 
 
@@ -25,20 +26,25 @@ def open_deck(args: argparse.Namespace, metrics: MetricsSource | None = None) ->
     )
     print(f"fleetdeck: opening profile {profile.name!r}…", file=sys.stderr, flush=True)
     session = open_session(profile, request)
+    # A deck given its metrics keeps them; else each session (`:ctx`, `:ns`) gets its own.
+    metrics_for = metrics_collector if metrics is None else None
     collector = metrics_collector(profile, session.backend) if metrics is None else None
+    switch = SessionSwitch(profile, request, metrics_for)
+    app = DeckApp(
+        session.backend,
+        profile,
+        read_only=session.read_only,
+        context=session.context,
+        user=session.user,
+        metrics=metrics or collector,
+        switch=switch,
+        session=session,
+    )
+    app.collector = collector
     try:
-        DeckApp(
-            session.backend,
-            profile,
-            read_only=session.read_only,
-            context=session.context,
-            user=session.user,
-            metrics=metrics or collector,
-        ).run()
+        app.run()
     finally:
-        if collector is not None:
-            collector.stop()
-        session.close()
+        close_quietly(app.session, app.collector)  # the session the deck was on at the end
     return 0
 
 

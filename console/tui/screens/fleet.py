@@ -233,6 +233,7 @@ class FleetScreen(Screen[None]):
         return StatusInfo(
             profile=self.deck.profile.name,
             context=self.deck.context,
+            context_color=self.deck.profile.deck.context_colors.get(self.deck.context or "", ""),
             namespaces=self.deck.namespaces,
             read_only=self.deck.read_only,
             counts=counts,

@@ -25,13 +25,15 @@ class StatusInfo:
     filter_text: str = ""
     sort: str = ""
     denied: str = ""  # e.g. "viewer: no patch, delete" when RBAC removes actions
+    context_color: str = ""  # the profile's colour for this context ([deck] context_colors)
 
 
 def status_text(info: StatusInfo) -> Text:
     """Plain words first (they survive NO_COLOR and screen readers); colour only emphasises."""
     text = Text()
-    where = info.profile + (f"@{info.context}" if info.context else "")
-    text.append(where, style="bold")
+    text.append(info.profile, style="bold")
+    if info.context:  # always named; the colour only tells production from staging faster
+        text.append(f"@{info.context}", style=f"bold {info.context_color}".strip())
     spaces = ",".join(info.namespaces) if info.namespaces else "all namespaces"
     text.append(f" [{spaces}]  ")
     c = info.counts
