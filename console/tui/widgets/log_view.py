@@ -3,8 +3,7 @@
 Follow keeps the newest line in view; scrolling up stops it, and the view then counts the lines
 that arrived since ("N new lines") without re-rendering for them. Batches are appended on the UI
 thread by the screen, already coalesced; nothing here parses or waits. A pod's colours are drawn
-as colours (``console.views.log_ansi``: none with ``NO_COLOR``); any other control character is
-shown escaped.
+as colours (``log_ansi``: none with ``NO_COLOR``); any other control character is shown escaped.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.views.log_ansi import colours_wanted, log_segments
+from console.tui.widgets.log_ansi import colours_wanted, log_segments
 from console.views.log_buffer import LogBuffer, PodColours, SearchQuery, split_pod_prefix
 
 MATCH_STYLE = Style(reverse=True)

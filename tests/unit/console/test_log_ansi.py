@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.color import Color
 
-from console.views.log_ansi import colours_wanted, log_segments
+from console.tui.widgets.log_ansi import colours_wanted, log_segments
 
 LINE = "\x1b[1;31mERROR\x1b[0m shape \x1b[2J\x1b[H\x07 done"
 

@@ -1,7 +1,8 @@
 """A pod's log line as the deck draws it: its SGR colours (``ESC [ ... m``) decoded by Rich's
 ANSI decoder, every other control character shown as an escape (``\\x1b[2J``, never sent to
 the terminal, where it could move the cursor or clear the screen), and no colours at all when
-``NO_COLOR`` is set. UI-free: the Logs view turns the segments into strips.
+``NO_COLOR`` is set. The Logs view turns the segments into strips (Rich is UI: this lives
+beside it, not in ``console/views``).
 """
 
 from __future__ import annotations
