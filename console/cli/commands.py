@@ -247,10 +247,10 @@ def events(session: Session, args: argparse.Namespace) -> int:
             raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
         found = backend.events(namespace, args.name)
     else:  # every deployment's, once each (a pod's event is its deployment's alone)
-        found = sorted(
-            {e for d in backend.deployments() for e in backend.events(d.namespace, d.name)},
-            key=lambda e: e.time.timestamp() if e.time else 0.0,
+        each = dict.fromkeys(  # in the backend's order (kept for events of the same second)
+            e for d in backend.deployments() for e in backend.events(d.namespace, d.name)
         )
+        found = sorted(each, key=lambda e: e.time.timestamp() if e.time else 0.0)
     print_items(found, EVENTS, output_of(args))
     return 0
 
