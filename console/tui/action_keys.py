@@ -32,7 +32,7 @@ WhyNot = Callable[[Action], str]  # why an action is not offered ("" when it is)
 
 def action_bindings() -> list[Binding]:
     return [
-        Binding(key, f"act('{action}')", ACTION_LABELS[action])
+        Binding(key, f"act('{action}')", ACTION_LABELS[action], id=f"action.{action}")
         for key, action in ACTION_KEYS.items()
     ]
 

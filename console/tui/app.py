@@ -17,12 +17,14 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
 from textual.screen import Screen
 
 from console.backends.base import LogRequest
 from console.batch.lifecycle import BatchRuns
 from console.core.session import Session, SessionRequest
 from console.profile import Profile
+from console.tui import preferences
 from console.tui.action_keys import ACTION_KEYS
 from console.tui.context import ActionScreen, DeckContext, PaletteCommand, PaletteScreen
 from console.tui.loader import describe
@@ -69,6 +71,20 @@ CONTEXT_WORDS = frozenset({"ctx", "context", "contexts"})
 NAMESPACE_WORDS = frozenset({"ns", "namespace", "namespaces"})
 
 
+def deck_binding_ids() -> set[str]:
+    """Every binding id of the deck's screens and widgets: what keymap.toml may remap."""
+    ids: set[str] = set()
+    pending: list[type[DOMNode]] = [DOMNode]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith("console.tui"):
+            for binding in cls.BINDINGS:
+                if isinstance(binding, Binding) and binding.id:
+                    ids.add(binding.id)
+    return ids
+
+
 class DeckCommands(Provider):
     """The command palette: every action of the current screen and the deck's own."""
 
@@ -103,10 +119,10 @@ class DeckApp(ScreenRouter):
     TITLE = "fleetdeck"
     COMMANDS = App.COMMANDS | {DeckCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help"),
-        Binding("colon", "command_line", "Command"),
-        Binding("escape", "go_back", "Back", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", id="deck.help"),
+        Binding("colon", "command_line", "Command", id="deck.command_line"),
+        Binding("escape", "go_back", "Back", show=False, id="deck.go_back"),
+        Binding("q", "quit", "Quit", id="deck.quit"),
     ]
 
     def __init__(
@@ -123,8 +139,12 @@ class DeckApp(ScreenRouter):
         live: bool = True,
         switch: SessionSwitch | None = None,
         session: Session | None = None,
+        remember: bool = False,
     ) -> None:
         super().__init__()
+        # The user's keymap and last theme (console/tui/preferences.py): the real deck's;
+        # a test's deck or a snapshot's looks the same on every machine.
+        self.remember = remember
         # `:ctx` and `:ns` open another session through ``switch``; the deck then owns the new
         # session and its collector (``session``, ``collector``) and closes the old ones.
         self.switch = switch
@@ -146,7 +166,29 @@ class DeckApp(ScreenRouter):
         self.batch_runs = BatchRuns()  # batches outlive their screens (esc leaves them running)
 
     def on_mount(self) -> None:
+        if self.remember:
+            self._apply_preferences()
         self.push_screen(self.fleet)
+
+    def _apply_preferences(self) -> None:
+        theme = preferences.load_theme()
+        if theme in self.available_themes:  # one kept by another Textual version may be gone
+            self.theme = theme
+        keymap = preferences.load_keymap(deck_binding_ids())
+        if keymap.keys:
+            self.set_keymap(keymap.keys)
+        for problem in keymap.problems:
+            self._say(problem)
+        self.watch(self, "theme", self._keep_theme, init=False)
+
+    def _keep_theme(self, theme: str) -> None:
+        keep = partial(self._save_theme, theme)
+        self.run_worker(keep, group="keep-theme", thread=True, exit_on_error=False)
+
+    def _save_theme(self, theme: str) -> None:
+        problem = preferences.save_theme(theme)
+        if problem:
+            self.call_later(self._say, problem)
 
     def on_unmount(self) -> None:
         self.batch_runs.halt_all()  # resumable from the journal, never cut mid-step

@@ -39,6 +39,7 @@ def open_deck(args: argparse.Namespace, metrics: MetricsSource | None = None) ->
         metrics=metrics or collector,
         switch=switch,
         session=session,
+        remember=True,
     )
     app.collector = collector
     try:

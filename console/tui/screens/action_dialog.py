@@ -50,8 +50,8 @@ MARKS = {
 
 class ActionDialog(ModalScreen[list[ActionResult] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("ctrl+t", "dry_run", "Dry run"),
+        Binding("escape", "close", "Close", id="action-dialog.close"),
+        Binding("ctrl+t", "dry_run", "Dry run", id="action-dialog.dry_run"),
     ]
 
     class BatchProgress(Message):

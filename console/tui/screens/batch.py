@@ -161,8 +161,8 @@ class ConfirmAbort(ModalScreen[bool]):
     """``a`` asks first: an abort rolls back everything the batch changed."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Abort the batch"),
-        Binding("n,escape", "answer(False)", "Keep it"),
+        Binding("y", "answer(True)", "Abort the batch", id="batch.answer-true"),
+        Binding("n,escape", "answer(False)", "Keep it", id="batch.answer-false"),
     ]
     DEFAULT_CSS: ClassVar[str] = """
     ConfirmAbort { align: center middle; }
@@ -198,9 +198,9 @@ class ConfirmAbort(ModalScreen[bool]):
 class BatchScreen(Screen[None]):
     TITLE = "Batch"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("h", "halt", "Halt"),
-        Binding("r", "resume", "Resume"),
-        Binding("a", "abort", "Abort"),
+        Binding("h", "halt", "Halt", id="batch.halt"),
+        Binding("r", "resume", "Resume", id="batch.resume"),
+        Binding("a", "abort", "Abort", id="batch.abort"),
     ]
     DEFAULT_CSS: ClassVar[str] = """
     BatchScreen #batch-title { height: 1; text-style: bold; }
@@ -445,7 +445,7 @@ class BatchListScreen(Screen[None]):
 
     TITLE = "Batches"
     BINDINGS: ClassVar[list[BindingType]] = [  # enter is the table's: it opens the row
-        Binding("ctrl+r", "reload", "Reload"),
+        Binding("ctrl+r", "reload", "Reload", id="batch.reload"),
     ]
     DEFAULT_CSS: ClassVar[str] = """
     BatchListScreen #batches-title { height: 1; text-style: bold; }

@@ -118,14 +118,14 @@ def read_detail(backend: Any, namespace: str, name: str) -> DeploymentDetail:
 
 class DeploymentScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("l", "logs", "Logs"),
-        Binding("y", "copy", "Copy name", show=False),
+        Binding("l", "logs", "Logs", id="deployment.logs"),
+        Binding("y", "copy", "Copy name", show=False, id="deployment.copy"),
         *action_bindings(),
-        Binding("1", "tab('revisions')", "Revisions", show=False),
-        Binding("2", "tab('pods')", "Pods", show=False),
-        Binding("3", "tab('events')", "Events", show=False),
-        Binding("4", "tab('conditions')", "Conditions", show=False),
-        Binding("5", "tab('metrics')", "Metrics", show=False),
+        Binding("1", "tab('revisions')", "Revisions", show=False, id="deployment.tab-revisions"),
+        Binding("2", "tab('pods')", "Pods", show=False, id="deployment.tab-pods"),
+        Binding("3", "tab('events')", "Events", show=False, id="deployment.tab-events"),
+        Binding("4", "tab('conditions')", "Conditions", show=False, id="deployment.tab-conditions"),
+        Binding("5", "tab('metrics')", "Metrics", show=False, id="deployment.tab-metrics"),
     ]
 
     def __init__(self, deck: DeckContext, namespace: str, name: str) -> None:

@@ -65,19 +65,21 @@ WANTED_CHECK_SECONDS = 0.5  # scrolling is noticed this often
 class FleetScreen(Screen[None]):
     TITLE = "Fleet"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter"),
-        Binding("space", "mark", "Mark"),
-        Binding("A", "mark_all", "Mark all"),
-        Binding("C", "clear_marks", "Clear marks"),
-        Binding("o", "sort_next", "Sort"),
-        Binding("O", "sort_reverse", "Reverse sort"),
-        Binding("d,enter", "detail", "Detail"),
-        Binding("l", "logs", "Logs"),
-        Binding("t", "overview", "Overview", show=False),
-        Binding("y", "copy", "Copy name", show=False),
-        Binding("ctrl+w", "toggle_wide", "Wide", show=False),  # k9s' key for every column
+        Binding("slash", "filter", "Filter", id="fleet.filter"),
+        Binding("space", "mark", "Mark", id="fleet.mark"),
+        Binding("A", "mark_all", "Mark all", id="fleet.mark_all"),
+        Binding("C", "clear_marks", "Clear marks", id="fleet.clear_marks"),
+        Binding("o", "sort_next", "Sort", id="fleet.sort_next"),
+        Binding("O", "sort_reverse", "Reverse sort", id="fleet.sort_reverse"),
+        Binding("d,enter", "detail", "Detail", id="fleet.detail"),
+        Binding("l", "logs", "Logs", id="fleet.logs"),
+        Binding("t", "overview", "Overview", show=False, id="fleet.overview"),
+        Binding("y", "copy", "Copy name", show=False, id="fleet.copy"),
+        Binding(
+            "ctrl+w", "toggle_wide", "Wide", show=False, id="fleet.toggle_wide"
+        ),  # k9s' key for every column
         *action_bindings(),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="fleet.clear_filter"),
     ]
 
     def __init__(self, deck: DeckContext) -> None:

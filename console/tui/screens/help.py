@@ -32,7 +32,7 @@ def help_table(title: str, keys: Sequence[KeyHelp], unavailable: Sequence[KeyHel
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,question_mark,q", "close", "Close"),
+        Binding("escape,question_mark,q", "close", "Close", id="help.close"),
     ]
 
     def __init__(self, title: str, keys: Sequence[KeyHelp], unavailable: Sequence[KeyHelp]) -> None:

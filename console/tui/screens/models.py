@@ -183,12 +183,12 @@ class ModelsScreen(SessionScreen):
     ModelsScreen #models-notice { height: auto; max-height: 2; color: $text-muted; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        Binding("d", "deploy", "Deploy version"),
-        Binding("r", "rollout", "Roll out to it"),
-        Binding("ctrl+r", "refresh", "Refresh"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
+        Binding("escape", "back", "Back", id="models.back"),
+        Binding("d", "deploy", "Deploy version", id="models.deploy"),
+        Binding("r", "rollout", "Roll out to it", id="models.rollout"),
+        Binding("ctrl+r", "refresh", "Refresh", id="models.refresh"),
+        Binding("j", "cursor_down", "Down", show=False, id="models.cursor_down"),
+        Binding("k", "cursor_up", "Up", show=False, id="models.cursor_up"),
     ]
 
     def __init__(self, backend: Any, profile: Profile, *, deck: DeckContext | None = None) -> None:

@@ -61,8 +61,8 @@ def fleet_line(fleet: Any) -> str:
 class OverviewScreen(Screen[None]):
     TITLE = "Overview"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,d", "detail", "Detail"),
-        Binding("tab", "switch_table", "Other table", show=False),
+        Binding("enter,d", "detail", "Detail", id="overview.detail"),
+        Binding("tab", "switch_table", "Other table", show=False, id="overview.switch_table"),
     ]
 
     def __init__(self, deck: DeckContext) -> None:

@@ -26,7 +26,7 @@ class PickScreen(ModalScreen[str | None]):
     }
     PickScreen OptionList { height: auto; max-height: 16; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close", id="pick.close")]
 
     def __init__(self, title: str, choices: Sequence[str], current: str | None = None) -> None:
         super().__init__()

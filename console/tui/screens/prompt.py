@@ -13,7 +13,9 @@ COMMAND_HELP = "deploy | jobs | models | logs NAME | overview | top | batches | 
 
 
 class CommandPrompt(ModalScreen[str | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel")
+    ]
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=f":{COMMAND_HELP}", id="command-line")

@@ -163,15 +163,15 @@ class TrainingScreen(SessionScreen):
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        Binding("n", "launch", "Launch job/sweep"),
-        Binding("l", "logs", "Logs"),
-        Binding("L", "sweep_logs", "Sweep logs"),
-        Binding("d", "deploy", "Deploy version"),
-        Binding("r", "rollout", "Roll out"),
-        Binding("ctrl+r", "refresh", "Refresh"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
+        Binding("escape", "back", "Back", id="training.back"),
+        Binding("n", "launch", "Launch job/sweep", id="training.launch"),
+        Binding("l", "logs", "Logs", id="training.logs"),
+        Binding("L", "sweep_logs", "Sweep logs", id="training.sweep_logs"),
+        Binding("d", "deploy", "Deploy version", id="training.deploy"),
+        Binding("r", "rollout", "Roll out", id="training.rollout"),
+        Binding("ctrl+r", "refresh", "Refresh", id="training.refresh"),
+        Binding("j", "cursor_down", "Down", show=False, id="training.cursor_down"),
+        Binding("k", "cursor_up", "Up", show=False, id="training.cursor_up"),
     ]
 
     def __init__(

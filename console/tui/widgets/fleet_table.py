@@ -62,14 +62,16 @@ class FleetTable(ScrollView, can_focus=True):
     FleetTable > .fleet-table--paused { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down,j", "cursor_down", "Down", show=False),
-        Binding("up,k", "cursor_up", "Up", show=False),
-        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False),
-        Binding("home,g", "first", "First", show=False),
-        Binding("end,G", "last", "Last", show=False),
-        Binding("left", "scroll_left", "Left", show=False),
-        Binding("right", "scroll_right", "Right", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False, id="fleet-table.cursor_down"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="fleet-table.cursor_up"),
+        Binding(
+            "pagedown,ctrl+f", "page_down", "Page down", show=False, id="fleet-table.page_down"
+        ),
+        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="fleet-table.page_up"),
+        Binding("home,g", "first", "First", show=False, id="fleet-table.first"),
+        Binding("end,G", "last", "Last", show=False, id="fleet-table.last"),
+        Binding("left", "scroll_left", "Left", show=False, id="fleet-table.scroll_left"),
+        Binding("right", "scroll_right", "Right", show=False, id="fleet-table.scroll_right"),
     ]
 
     class HeaderClicked(Message):

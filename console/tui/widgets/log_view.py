@@ -40,12 +40,12 @@ class LogView(ScrollView, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "scroll_down", "Down", show=False),
-        Binding("k", "scroll_up", "Up", show=False),
-        Binding("g", "scroll_home", "Top", show=False),
-        Binding("G", "scroll_end", "End (follow)", show=False),
-        Binding("ctrl+u", "page_up", "Page up", show=False),
-        Binding("ctrl+d", "page_down", "Page down", show=False),
+        Binding("j", "scroll_down", "Down", show=False, id="log-view.scroll_down"),
+        Binding("k", "scroll_up", "Up", show=False, id="log-view.scroll_up"),
+        Binding("g", "scroll_home", "Top", show=False, id="log-view.scroll_home"),
+        Binding("G", "scroll_end", "End (follow)", show=False, id="log-view.scroll_end"),
+        Binding("ctrl+u", "page_up", "Page up", show=False, id="log-view.page_up"),
+        Binding("ctrl+d", "page_down", "Page down", show=False, id="log-view.page_down"),
     ]
 
     class FollowChanged(Message):

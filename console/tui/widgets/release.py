@@ -65,8 +65,8 @@ class DeployDialog(SubmitDialog[ActionResult | None]):
 
     DEFAULT_CSS = DIALOG_CSS.format(name="DeployDialog")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("ctrl+t", "dry_run", "Dry run"),
+        Binding("escape", "close", "Close", id="release.close"),
+        Binding("ctrl+t", "dry_run", "Dry run", id="release.dry_run"),
     ]
 
     class Done(Message):
@@ -158,9 +158,9 @@ class RolloutPicker(ModalScreen[list[ModelDeployment] | None]):
     """
     )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("ctrl+a", "all", "All"),
-        Binding("ctrl+n", "none", "None"),
+        Binding("escape", "close", "Close", id="release.close"),
+        Binding("ctrl+a", "all", "All", id="release.all"),
+        Binding("ctrl+n", "none", "None", id="release.none"),
     ]
 
     def __init__(self, model: str, version: int, deployments: Sequence[ModelDeployment]) -> None:

@@ -105,8 +105,8 @@ class TrainForm(SubmitDialog[list[ActionResult] | None]):
     """
     )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("ctrl+t", "dry_run", "Dry run"),
+        Binding("escape", "close", "Close", id="train-form.close"),
+        Binding("ctrl+t", "dry_run", "Dry run", id="train-form.dry_run"),
     ]
 
     class Done(Message):
