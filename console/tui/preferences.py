@@ -51,7 +51,7 @@ def load_keymap(known_ids: Iterable[str], path: Path | None = None) -> Keymap:
     problems: list[str] = []
     for binding_id, value in data.items():
         if not isinstance(value, str) or not value.strip():
-            problems.append(f"{path}: {binding_id}: expected keys such as \"f\" or \"ctrl+f,f\"")
+            problems.append(f'{path}: {binding_id}: expected keys such as "f" or "ctrl+f,f"')
         elif binding_id not in known:
             problems.append(f"{path}: {binding_id}: no such binding id (see the README)")
         else:
