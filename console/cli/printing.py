@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TextIO, TypeVar
 
-from console.views.format import printable, to_json
+from console.views.format import SGR, printable, printable_log_line, to_json
 
 Item = TypeVar("Item")
 
@@ -168,9 +167,6 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 
 # -- log lines --------------------------------------------------------------------------------
-# SGR sequences (colours, bold): ESC [ digits and ';' m. Everything else a pod writes that a
-# terminal would act on (cursor moves, title changes, clearing the screen) stays escaped.
-_SGR = re.compile(r"\x1b\[[0-9;]*m")
 _RESET = "\x1b[0m"
 
 
@@ -181,20 +177,7 @@ def colours_wanted(stream: TextIO | None = None) -> bool:
 
 
 def log_line(line: str, *, colours: bool) -> str:
-    """A pod's line as the CLI prints it: its SGR colours kept (``colours``) or stripped, every
-    other control character escaped (tabs stay: a stack trace's indent)."""
-    kept: list[str] = []
-    position = 0
-    for match in _SGR.finditer(line):
-        kept.append(_log_text(line[position : match.start()]))
-        if colours:
-            kept.append(match.group())
-        position = match.end()
-    kept.append(_log_text(line[position:]))
-    if colours and position:  # a colour left on would bleed into the next line and the prompt
-        kept.append(_RESET)
-    return "".join(kept)
-
-
-def _log_text(text: str) -> str:
-    return "\t".join(printable(part) for part in text.split("\t"))
+    """A pod's line as the CLI prints it (:func:`printable_log_line`), its colours switched
+    off at its end so that none bleeds into the next line or the prompt."""
+    shown = printable_log_line(line, colours=colours)
+    return shown + _RESET if colours and SGR.search(line) else shown

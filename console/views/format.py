@@ -39,6 +39,30 @@ def printable(text: object) -> str:
     return _UNPRINTABLE.sub(_escape, value)
 
 
+# SGR sequences (colours, text attributes): ESC [ digits and ';' m. Any other sequence a pod
+# writes (cursor moves, a title change, clearing the screen) is shown escaped.
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def printable_log_line(line: str, *, colours: bool) -> str:
+    """A pod's log line for a terminal: its SGR colours kept (``colours``) or dropped, tabs kept
+    (a stack trace's indent), every other control character escaped as :func:`printable`
+    escapes it. The CLI prints this; the deck decodes its colours."""
+    kept: list[str] = []
+    position = 0
+    for match in SGR.finditer(line):
+        kept.append(_printable_keeping_tabs(line[position : match.start()]))
+        if colours:
+            kept.append(match.group())
+        position = match.end()
+    kept.append(_printable_keeping_tabs(line[position:]))
+    return "".join(kept)
+
+
+def _printable_keeping_tabs(text: str) -> str:
+    return "\t".join(printable(part) for part in text.split("\t"))
+
+
 def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
