@@ -12,6 +12,7 @@ from textual.screen import Screen
 from console.backends.base import Backend
 from console.batch.runner import Action, AuditContext
 from console.core.guard import Guard, Mutation
+from console.core.session import Session, session_on
 from console.profile import Profile
 from console.tui.permissions import Permissions, read_only_permissions
 from console.views.fleet_data import Clock, MetricsSource, utc_now
@@ -105,8 +106,21 @@ class DeckContext:
         return self.backend.default_namespace or "default"
 
     @property
+    def session(self) -> Session:
+        """The core session over this deck's backend: its guard and audit context are the
+        ones the CLI's session has (written once, in console/core/session.py)."""
+        return session_on(
+            self.profile,
+            self.backend,
+            user=self.user,
+            read_only=self.read_only,
+            context=self.context,
+            audit_path=self.audit_path,
+        )
+
+    @property
     def guard(self) -> Guard:
-        return Guard(self.backend, self.read_only, self.profile.name, self.user)
+        return self.session.guard
 
     def why_not(self, action: Mutation, namespace: str) -> str:
         """Why ``action`` in ``namespace`` is not offered ("" when it is): read-only first,
@@ -115,4 +129,4 @@ class DeckContext:
 
     @property
     def audit(self) -> AuditContext:
-        return AuditContext(self.profile.name, self.context, self.user, self.audit_path)
+        return self.session.audit

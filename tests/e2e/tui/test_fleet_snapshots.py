@@ -13,7 +13,8 @@ from tests.e2e.tui.deck_pilot import wait_for
 from tests.e2e.tui.fixed_fleet import NOW, FixedFleet, fixed_deployments
 
 
-def fixed_deck() -> DeckApp:
+def fixed_deck(*, remember: bool = False) -> DeckApp:
+    """The fixed fleet at a frozen time; ``remember``: with the user's keymap and theme."""
     return DeckApp(
         FixedFleet(fixed_deployments()),
         load_profile("kwok"),
@@ -21,6 +22,7 @@ def fixed_deck() -> DeckApp:
         user="alice",
         clock=lambda: NOW,
         live=False,
+        remember=remember,
     )
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from console.profile import load_profile
 from console.tui import preferences
 from console.tui.app import DeckApp, deck_binding_ids
 from tests.e2e.tui.deck_pilot import wait_for
-from tests.e2e.tui.fixed_fleet import NOW, FixedFleet, fixed_deployments
+from tests.e2e.tui.test_fleet_snapshots import fixed_deck
 
 
 @pytest.fixture
@@ -25,15 +24,7 @@ def user_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def remembering_deck() -> DeckApp:
-    return DeckApp(
-        FixedFleet(fixed_deployments()),
-        load_profile("kwok"),
-        context="kwok-admin",
-        user="alice",
-        clock=lambda: NOW,
-        live=False,
-        remember=True,
-    )
+    return fixed_deck(remember=True)
 
 
 def test_a_key_remapped_in_keymap_toml_acts_and_the_old_key_does_not(
