@@ -8,17 +8,14 @@ beside it, not in ``console/views``).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
 from rich.console import Console
 from rich.segment import Segment
 from rich.text import Text
 
-from console.views.format import printable
+from console.views.format import printable, printable_log_line
 
-# SGR only: colours and text attributes. Any other sequence a pod writes is shown escaped.
-_SGR = re.compile(r"\x1b\[[0-9;]*m")
 # Rendering a Text needs a console; this one is used only for its style arithmetic (never
 # printed to), wide enough that no line is wrapped.
 _CONSOLE = Console(force_terminal=True, color_system="truecolor", width=1_000_000)
@@ -36,15 +33,7 @@ def log_segments(line: str, *, colours: bool) -> tuple[str, list[Segment]]:
     if "\x1b" not in line:  # the common case: one plain segment
         plain = printable(line)
         return plain, [Segment(plain)]
-    parts: list[str] = []
-    at = 0
-    for match in _SGR.finditer(line):
-        parts.append(printable(line[at : match.start()]))
-        if colours:
-            parts.append(match.group())
-        at = match.end()
-    parts.append(printable(line[at:]))
-    kept = "".join(parts)
+    kept = printable_log_line(line, colours=colours)  # the CLI's rule, written once
     if not colours:
         return kept, [Segment(kept)]
     text = Text.from_ansi(kept, end="")
