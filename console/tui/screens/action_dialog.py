@@ -197,12 +197,20 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
             return
         self._start(dry_run=False)
 
-    def _start(self, *, dry_run: bool) -> None:
+    def _startable_spec(self) -> ActionSpec | None:
+        """The action to send, when nothing runs or has run; else None (what is missing in the
+        inputs said under them)."""
         if self.running or self.finished:
-            return
+            return None
         spec = self.spec()
         if isinstance(spec, str):
             self._problem(spec)
+            return None
+        return spec
+
+    def _start(self, *, dry_run: bool) -> None:
+        spec = self._startable_spec()
+        if spec is None:
             return
         self._problem("")
         self.running = True
@@ -221,11 +229,8 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
 
     # -- a plan in waves ----------------------------------------------------------------------
     def _start_plan(self) -> None:
-        if self.running or self.finished:
-            return
-        spec = self.spec()
-        if isinstance(spec, str):
-            self._problem(spec)
+        spec = self._startable_spec()
+        if spec is None:
             return
         choice = self.query_one(PlanFields).choice()
         if choice is None:

@@ -24,6 +24,7 @@ from console.model import ActionResult, ModelDeployment
 from console.profile import Profile
 from console.tui.context import DeckContext, SessionScreen
 from console.tui.loader import Incomplete, LiveLoader, Loaded
+from console.tui.widgets.cursor import item_under_cursor
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.views.format import printable
 from serving.manifest import Manifest, TableInfo
@@ -263,10 +264,7 @@ class ModelsScreen(SessionScreen):
 
     @property
     def cursor_row(self) -> VersionRow | None:
-        table: DataTable[Text] = self.query_one(DataTable)
-        if not self.rows or not 0 <= table.cursor_row < len(self.rows):
-            return None
-        return self.rows[table.cursor_row]
+        return item_under_cursor(self.query_one(DataTable), self.rows)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()

@@ -33,6 +33,7 @@ from console.profile import Profile
 from console.tui.context import DeckContext, SessionScreen
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.messages import OpenLogs
+from console.tui.widgets.cursor import item_under_cursor
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.tui.widgets.train_form import TrainForm
 from console.views.epoch_log import (
@@ -282,10 +283,7 @@ class TrainingScreen(SessionScreen):
 
     @property
     def cursor_job(self) -> TrainingJob | None:
-        table: DataTable[Text] = self.query_one(DataTable)
-        if not self.jobs or not 0 <= table.cursor_row < len(self.jobs):
-            return None
-        return self.jobs[table.cursor_row]
+        return item_under_cursor(self.query_one(DataTable), self.jobs)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
