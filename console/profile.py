@@ -9,6 +9,7 @@ the bundled folder still starts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -247,6 +248,25 @@ class Profile:
     # The clusters a kubernetes profile watches and acts on, in the profile's order; () for
     # the local runtime.
     clusters: tuple[ClusterSettings, ...] = ()
+
+    def for_cluster(self, name: str) -> Profile:
+        """This profile on its cluster ``name`` alone: that cluster's context, kubeconfig,
+        namespaces, store, metrics and read-only flag in the profile's own fields."""
+        cluster = next((c for c in self.clusters if c.name == name), None)
+        if cluster is None:
+            known = ", ".join(c.name for c in self.clusters) or "none: it runs locally"
+            raise ProfileError(
+                f"profile {self.name!r} has no cluster {name!r} (its clusters: {known})"
+            )
+        return dataclasses.replace(
+            self,
+            kubernetes=cluster.kubernetes,
+            store=cluster.store,
+            metrics=cluster.metrics,
+            read_only=cluster.read_only,
+            clusters=(cluster,),
+        )
+
     deck: DeckSettings = field(default_factory=DeckSettings)
 
 

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         return print_script(args.shell)
     check_names(args)  # before the profile or a backend: a bad name is never sent anywhere
     profile = load_profile(args.profile)
-    if args.command == "models":
-        return models(profile, args)
+    if args.command == "models":  # the store: the profile's, or the --cluster's own
+        return models(profile.for_cluster(args.cluster) if args.cluster else profile, args)
     if batch_cli.reads_only(args):  # batch list/status/halt: the journals, no cluster needed
         return batch_cli.show(args)
     if args.command == "agent":
@@ -89,6 +89,7 @@ def session_request(args: argparse.Namespace) -> SessionRequest:
         read_only=bool(args.readonly),
         parallel=getattr(args, "max_parallel", None),  # a batch's requests share the pool
         request_timeout=parse_timeout(args.request_timeout),
+        cluster=args.cluster,
     )
 
 

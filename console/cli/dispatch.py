@@ -23,7 +23,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.command is None:  # no subcommand: the deck (TUI)
             from console.tui.launch import open_deck
 
-            return open_deck(args)
+            return open_deck(args.profile, commands.session_request(args))
         return commands.run(args)
     except (commands.UsageError, ValueError) as exc:  # bad names, selectors, durations
         print(f"fleetdeck: {printable(exc)}", file=sys.stderr)

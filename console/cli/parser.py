@@ -62,6 +62,12 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         ),
         "contexts",
     )
+    group.add_argument(
+        "--cluster",
+        default=default,
+        metavar="NAME",
+        help="one of the profile's [[clusters]] (needed when it names several)",
+    )
     _complete(
         group.add_argument(
             "-n",

@@ -18,7 +18,7 @@ from console.audit import AuditContext
 from console.backends import open_backend
 from console.backends.base import Backend, ReviewsUser
 from console.core.guard import Guard
-from console.profile import DEFAULT_CLUSTER, Profile
+from console.profile import DEFAULT_CLUSTER, Profile, ProfileError
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class SessionRequest:
     read_only: bool = False  # --readonly; a read-only profile is read-only whatever this says
     parallel: int | None = None  # requests in flight at once (a batch's --max-parallel)
     request_timeout: float | None = None  # seconds waited on the cluster; 0: no limit
+    cluster: str | None = None  # one of the profile's [[clusters]] by name
 
     def namespaces(self) -> Sequence[str] | None:
         """The namespaces to read: () for all of them, None for the profile's."""
@@ -41,8 +42,23 @@ class SessionRequest:
         return None
 
 
+def on_cluster(profile: Profile, request: SessionRequest) -> Profile:
+    """The profile narrowed to the cluster the session opens: ``--cluster NAME``, else the
+    profile's only one. A session holds one cluster today, so a profile naming several needs
+    ``--cluster``; that is refused here, before anything is opened."""
+    if request.cluster is not None:
+        return profile.for_cluster(request.cluster)
+    if len(profile.clusters) > 1:
+        names = ", ".join(c.name for c in profile.clusters)
+        raise ProfileError(
+            f"profile {profile.name!r} names {len(profile.clusters)} clusters ({names}): "
+            "choose one with --cluster NAME"
+        )
+    return profile.for_cluster(profile.clusters[0].name) if profile.clusters else profile
+
+
 def is_read_only(profile: Profile, request: SessionRequest) -> bool:
-    return bool(request.read_only or profile.read_only)
+    return bool(request.read_only or on_cluster(profile, request).read_only)
 
 
 def kube_context(profile: Profile, request: SessionRequest) -> str | None:
@@ -106,6 +122,7 @@ def cluster_name(profile: Profile) -> str:
 def open_session(profile: Profile, request: SessionRequest) -> Session:
     """Open the profile's backend (started, its cache listed) for the user the profile acts
     as; raises ``BackendUnavailable`` when it cannot be opened."""
+    profile = on_cluster(profile, request)
     read_only = is_read_only(profile, request)
     user = user_of(profile, request)
     context = kube_context(profile, request)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
@@ -13,26 +12,22 @@ from console.tui.session_switch import SessionSwitch, close_quietly
 from console.views.fleet_data import MetricsSource
 
 
-def open_deck(args: argparse.Namespace, metrics: MetricsSource | None = None) -> int:
+def open_deck(
+    profile_name: str | None, request: SessionRequest, metrics: MetricsSource | None = None
+) -> int:
     """Run the deck until the user quits (the terminal is restored by Textual on exit)."""
     from console.tui.app import DeckApp
 
-    profile = load_profile(args.profile)
-    request = SessionRequest(
-        context=args.context,
-        namespace=args.namespace,
-        all_namespaces=bool(args.all_namespaces),
-        read_only=bool(args.readonly),
-    )
+    profile = load_profile(profile_name)
     print(f"fleetdeck: opening profile {profile.name!r}…", file=sys.stderr, flush=True)
     session = open_session(profile, request)
     # A deck given its metrics keeps them; else each session (`:ctx`, `:ns`) gets its own.
     metrics_for = metrics_collector if metrics is None else None
-    collector = metrics_collector(profile, session.backend) if metrics is None else None
+    collector = metrics_collector(session.profile, session.backend) if metrics is None else None
     switch = SessionSwitch(profile, request, metrics_for)
     app = DeckApp(
         session.backend,
-        profile,
+        session.profile,  # on the cluster chosen (its store, metrics, read-only flag)
         read_only=session.read_only,
         context=session.context,
         user=session.user,

@@ -60,7 +60,7 @@ class SessionSwitch:
         metrics: MetricsSource | None = None
         if self.metrics_for is not None:
             try:
-                metrics = self.metrics_for(self.profile, session.backend)
+                metrics = self.metrics_for(session.profile, session.backend)
             except Exception:  # metrics are an aid: the deck opens without them
                 metrics = None
         return session, metrics

@@ -109,3 +109,40 @@ def test_clusters_are_only_for_kubernetes_profiles() -> None:
         parse_profile(
             "local", {"backend": "local", "clusters": [{"name": "a", "context": "b"}]}, source=None
         )
+
+
+def test_a_profile_on_one_of_its_clusters_takes_that_clusters_settings() -> None:
+    profile = parse_profile(
+        "fleet",
+        clusters_profile(
+            {"name": "eu-west", "context": "eu"},
+            {"name": "us-east", "context": "us", "read_only": True, "store": {"root": "/us"}},
+        ),
+        source=None,
+    )
+    us = profile.for_cluster("us-east")
+    assert us.kubernetes is not None
+    assert (us.kubernetes.context, us.store.root, us.read_only) == ("us", "/us", True)
+    assert [c.name for c in us.clusters] == ["us-east"]
+    with pytest.raises(ProfileError, match=r"no cluster 'asia' \(its clusters: eu-west, us-east\)"):
+        profile.for_cluster("asia")
+
+
+def test_a_session_on_a_profile_of_several_clusters_needs_one_named() -> None:
+    from console.core.session import SessionRequest, is_read_only, on_cluster
+
+    profile = parse_profile(
+        "fleet",
+        clusters_profile(
+            {"name": "eu-west", "context": "eu"},
+            {"name": "us-east", "context": "us", "read_only": True},
+        ),
+        source=None,
+    )
+    with pytest.raises(ProfileError, match=r"names 2 clusters \(eu-west, us-east\): choose one"):
+        on_cluster(profile, SessionRequest())
+    assert on_cluster(profile, SessionRequest(cluster="eu-west")).clusters[0].name == "eu-west"
+    assert is_read_only(profile, SessionRequest(cluster="us-east"))
+    assert not is_read_only(profile, SessionRequest(cluster="eu-west"))
+    single = parse_profile("prod", SINGLE, source=None)
+    assert on_cluster(single, SessionRequest()) == single
