@@ -35,11 +35,16 @@ class MinimalPredictor:
         return web.Response(body=body, content_type="application/json")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """``--port`` and ``--model-path``, as every baseline serving the LiteRT file takes them."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model-path", required=True)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     predictor = MinimalPredictor(args.model_path)
     app = web.Application()
     app.router.add_post("/v1/models/digits:predict", predictor.predict)

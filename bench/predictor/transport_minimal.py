@@ -4,12 +4,11 @@ transport costs on its own, apart from the handlers' validation and metrics."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 import uvloop
 
-from bench.predictor.minimal_aiohttp import MinimalPredictor
+from bench.predictor.minimal_aiohttp import MinimalPredictor, parse_args
 from serving.app import error_response
 from serving.exchange import HttpRequest, HttpResponse
 from serving.transport_aiohttp import AiohttpServer
@@ -18,10 +17,7 @@ READY = HttpResponse(b'{"ready":true}')
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model-path", required=True)
-    args = parser.parse_args()
+    args = parse_args()
     predictor = MinimalPredictor(args.model_path)
 
     def handle(request: HttpRequest) -> HttpResponse:

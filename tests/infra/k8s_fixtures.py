@@ -110,6 +110,12 @@ class K8sCluster:
             )
         return self._clients[user]
 
+    def whoami(self, user: str) -> str:
+        """Who the API server says ``user``'s context is (``kubectl auth whoami``)."""
+        return self.kubectl(
+            "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}", user=user
+        )
+
     def kubectl(self, *args: str, user: str = "admin") -> str:
         return self.cluster.kubectl(*args, user=user)
 

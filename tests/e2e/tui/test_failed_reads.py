@@ -7,7 +7,6 @@ screen as plain text."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ from textual.screen import Screen
 
 from console.backends.kubernetes.backend import KubernetesBackend
 from console.model import TrainingRequest
-from console.profile import load_profile
 from console.tui.loader import LoadErrorLine
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.models import ModelsScreen
@@ -28,6 +26,7 @@ from serving.store import ModelStore
 from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, run, shown_names, wait_for
 from tests.e2e.tui.screen_host import ScreenHost
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.kwok_backend import kwok_backend as started_kwok_backend
 from tests.support.versions import describe, make_version
 
 kwok_fleet = kwok_fleet_fixture  # the fixture, by the name the tests ask for
@@ -126,16 +125,8 @@ def kwok_backend(
     store = ModelStore(str(tmp_path / "store"))
     for version in ("a", "b"):
         store.publish("digits", make_version(tmp_path / version), describe)
-    kwok = load_profile("kwok")
-    backend = KubernetesBackend(
-        dataclasses.replace(kwok, store=dataclasses.replace(kwok.store, root=store.root)),
-        api_client=k8s_cluster.api_client(),
-        namespaces=[k8s_namespace],
-        user="test",
-    )
-    assert backend.start()
-    yield backend
-    backend.close()
+    with started_kwok_backend(k8s_cluster, k8s_namespace, store.root) as backend:
+        yield backend
 
 
 def test_a_failed_jobs_read_is_shown_and_the_next_read_recovers(

@@ -5,7 +5,6 @@ launch and deploy is in the audit log."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from console.tui.widgets.train_form import TrainForm
 from serving.store import ModelStore
 from tests.e2e.tui.screen_host import ScreenHost, run, wait_for
 from tests.infra.k8s_fixtures import K8sCluster
+from tests.support.kwok_backend import kwok_backend
 from tests.support.versions import describe, make_version
 from training.logs import TrainingLog
 
@@ -33,17 +33,9 @@ def backend(
     k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[KubernetesBackend]:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))  # this test's own audit log
-    kwok = load_profile("kwok")
-    store = dataclasses.replace(kwok.store, root=str(tmp_path / "store"))  # a real local store
-    backend = KubernetesBackend(
-        dataclasses.replace(kwok, store=store),
-        api_client=k8s_cluster.api_client(),
-        namespaces=[k8s_namespace],
-        user="test",
-    )
-    assert backend.start()
-    yield backend
-    backend.close()
+    # A real local store of the test's own.
+    with kwok_backend(k8s_cluster, k8s_namespace, str(tmp_path / "store")) as backend:
+        yield backend
 
 
 def host(backend: KubernetesBackend) -> ScreenHost:

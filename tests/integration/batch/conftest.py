@@ -13,10 +13,7 @@ import copy
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +24,8 @@ from console.backends.kubernetes.backend import KubernetesBackend
 from console.batch.runner import AuditContext, Target
 from console.profile import KubernetesSettings, Profile, StoreSettings, load_profile
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.cli import Fleetdeck as RunsFleetdeck
 
-ROOT = Path(__file__).resolve().parents[3]
 VERSION = "fleetdeck.io/model-version"
 
 
@@ -165,14 +162,7 @@ def audit_context(tmp_path: Path) -> AuditContext:
     return AuditContext("kwok", "kwok-admin", "kwok-admin", path=tmp_path / "audit.jsonl")
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Fleetdeck:
+class Fleetdeck(RunsFleetdeck):
     """The ``fleetdeck`` CLI in subprocesses, with its own profile, state and config folders."""
 
     def __init__(self, cluster: K8sCluster, namespace: str, home: Path) -> None:
@@ -185,42 +175,18 @@ class Fleetdeck:
             f'[store]\nroot = "{home / "store"}"\n'
         )
         self.state = home / "state"
-        self.env = {
-            **os.environ,
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "XDG_STATE_HOME": str(self.state),
-            "FLEETDECK_PROFILE": "test",
-        }
+        super().__init__(
+            {
+                **os.environ,
+                "XDG_CONFIG_HOME": str(home / "config"),
+                "XDG_STATE_HOME": str(self.state),
+                "FLEETDECK_PROFILE": "test",
+            }
+        )
 
     @property
     def batches(self) -> Path:
         return self.state / "fleetdeck" / "batches"
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "console", *args]
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.command(*args),
-            cwd=ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def __call__(self, *args: str, timeout: float = 300) -> Result:
-        done = subprocess.run(
-            self.command(*args),
-            cwd=ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
 
 
 @pytest.fixture

@@ -451,22 +451,7 @@ def test_oncall_may_patch_in_model_namespaces_and_not_elsewhere(
 
 def test_each_user_has_a_kubeconfig_context(k8s_cluster: K8sCluster) -> None:
     for user in k8s_cluster.users:
-        who = subprocess.run(
-            [
-                str(k8s_cluster.kubectl_binary),
-                "--kubeconfig",
-                str(k8s_cluster.kubeconfig),
-                "--context",
-                k8s_cluster.context_for(user),
-                "auth",
-                "whoami",
-                "-o",
-                "jsonpath={.status.userInfo.username}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        who = k8s_cluster.whoami(user)
         assert who == user
 
 

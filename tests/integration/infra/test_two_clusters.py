@@ -6,7 +6,6 @@ server away (never the first's: other sessions use it).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,25 +15,6 @@ from tests.infra.k8s.cli import main as cluster_command
 from tests.infra.k8s.layout import Layout
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.support.k8s_objects import apps, core, deployment
-
-
-def whoami(k8s: K8sCluster, user: str) -> str:
-    return subprocess.run(
-        [
-            str(k8s.kubectl_binary),
-            "--kubeconfig",
-            str(k8s.kubeconfig),
-            "--context",
-            k8s.context_for(user),
-            "auth",
-            "whoami",
-            "-o",
-            "jsonpath={.status.userInfo.username}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 def test_the_first_cluster_keeps_its_paths_and_others_get_their_own(tmp_path: Path) -> None:
@@ -102,7 +82,7 @@ def test_both_clusters_have_the_three_users_and_their_rbac(
     from kubernetes.client.exceptions import ApiException
 
     for k8s, namespace in ((k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b)):
-        assert [whoami(k8s, user) for user in k8s.users] == ["admin", "oncall", "viewer"]
+        assert [k8s.whoami(user) for user in k8s.users] == ["admin", "oncall", "viewer"]
         with pytest.raises(ApiException) as refused:
             apps(k8s, "viewer").create_namespaced_deployment(namespace, deployment("iris"))
         assert refused.value.status == 403
