@@ -11,11 +11,9 @@ prints an error into the user's command line.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 from console.profile import Profile, list_profiles, load_profile
@@ -53,20 +51,11 @@ def profiles(**_: Any) -> list[str]:
     return [p.name for p in list_profiles()]
 
 
-def _kubeconfig(profile: Profile) -> Path:
-    settings = profile.kubernetes
-    if settings is not None and settings.kubeconfig is not None:
-        return Path(settings.kubeconfig)
-    first = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
-    return Path(first) if first else Path.home() / ".kube" / "config"
-
-
 @quietly
 def contexts(parsed_args: argparse.Namespace, **_: Any) -> list[str]:
-    import yaml
+    from console.kubeconfig import kubeconfig_contexts
 
-    config = yaml.safe_load(_kubeconfig(_profile(parsed_args)).read_text())
-    return [str(c["name"]) for c in config.get("contexts") or [] if c.get("name")]
+    return kubeconfig_contexts(_profile(parsed_args))
 
 
 @quietly

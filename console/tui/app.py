@@ -23,6 +23,7 @@ from textual.screen import Screen
 from console.backends.base import LogRequest
 from console.batch.lifecycle import BatchRuns
 from console.core.session import Session, SessionRequest
+from console.kubeconfig import kubeconfig_contexts
 from console.profile import Profile
 from console.tui import preferences
 from console.tui.action_keys import ACTION_KEYS
@@ -52,7 +53,6 @@ from console.tui.session_switch import (
     PROFILE_NAMESPACES,
     SessionSwitch,
     close_quietly,
-    kubeconfig_contexts,
 )
 from console.views.fleet_data import MetricsSource, utc_now
 from console.views.format import printable

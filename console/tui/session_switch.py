@@ -7,10 +7,8 @@ A session that cannot be opened is said, and the deck stays where it was.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from console.backends.base import Backend
@@ -75,24 +73,3 @@ def close_quietly(session: Session | None, metrics: object) -> None:
     if session is not None:
         with contextlib.suppress(Exception):
             session.close()
-
-
-def kubeconfig_path(profile: Profile) -> Path:
-    """The kubeconfig the profile reads: its own, else ``$KUBECONFIG``'s first, else ~/.kube."""
-    settings = profile.kubernetes
-    if settings is not None and settings.kubeconfig is not None:
-        return settings.kubeconfig
-    first = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
-    return Path(first) if first else Path.home() / ".kube" / "config"
-
-
-def kubeconfig_contexts(profile: Profile) -> list[str]:
-    """The contexts of the profile's kubeconfig, in its order (blocking: reads a file).
-    Raises OSError or ValueError (YAML) for a kubeconfig that cannot be read."""
-    import yaml
-
-    config = yaml.safe_load(kubeconfig_path(profile).read_text(encoding="utf-8")) or {}
-    if not isinstance(config, dict):
-        raise ValueError(f"{kubeconfig_path(profile)}: not a kubeconfig")
-    contexts = config.get("contexts") or []
-    return [str(c["name"]) for c in contexts if isinstance(c, dict) and c.get("name")]
