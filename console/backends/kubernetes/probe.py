@@ -26,6 +26,7 @@ from typing import Any
 import urllib3
 
 from console.backends.kubernetes.connection import ConnectionTracker
+from console.backends.kubernetes.watcher import detail_of, reason_of
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,6 @@ class ServerProbe:
 
     def ask(self) -> tuple[str, str, bool] | None:
         """None when the server is ready; else (reason, detail, whether it timed out)."""
-        from console.backends.kubernetes.watcher import detail_of, reason_of
-
         timeout = self.settings.timeout
         try:
             method, url, headers, _, _ = self._api.param_serialize(
