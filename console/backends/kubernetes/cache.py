@@ -82,7 +82,7 @@ class FleetCache:
         self._store = Store(self.kinds)
         self._notifier = Notifier(notify_interval)
         self._tracker = ConnectionTracker(
-            len(self.kinds) * len(scopes) + (probe is not None), self._notifier.connection_changed
+            len(self.kinds) * len(scopes), self._notifier.connection_changed
         )
         self._stopping = threading.Event()
         self._probe = (

@@ -38,8 +38,10 @@ def now() -> datetime:
 class ConnectionTracker:
     """Folds the health of every watcher (one per kind × namespace) into one state.
 
-    Reconnecting while any watcher is failing (since the earliest failure), live once every
-    watcher has listed and none is failing, connecting before that.
+    Reconnecting while any watcher (or the API server probe) is failing (since the earliest
+    failure), live once every watcher has listed and none is failing, connecting before that.
+    The probe only ever adds failures: a server the watchers have listed from answers, so live
+    does not wait for the probe's first answer.
     """
 
     def __init__(self, scopes: int, on_change: Callable[[ConnectionState], None]) -> None:
@@ -68,6 +70,12 @@ class ConnectionTracker:
             self._failing.pop(scope, None)
             self._healthy.add(scope)
             self._update()
+
+    def cleared(self, scope: str) -> None:
+        """``scope`` (one that is not a watcher, like the probe) is not failing any more."""
+        with self._lock:
+            if self._failing.pop(scope, None) is not None:
+                self._update()
 
     def stopped(self) -> None:
         with self._lock:

@@ -77,7 +77,7 @@ class ServerProbe:
                     self.recoveries += 1
                     log.info("the API server answers again; resuming the watches")
                     self._on_answering_again()
-                self._tracker.recovered(SCOPE)
+                self._tracker.cleared(SCOPE)
             else:
                 reason, detail, timed_out = problem
                 timeouts = timeouts + 1 if timed_out else 0

@@ -101,6 +101,19 @@ def test_connection_is_live_once_every_scope_listed_and_reconnecting_while_one_f
     assert [s.status for s in seen] == ["live", "reconnecting", "reconnecting", "live", "stopped"]
 
 
+def test_the_probe_only_adds_failures_so_live_never_waits_for_its_first_answer() -> None:
+    tracker = ConnectionTracker(1, lambda state: None)
+    tracker.recovered("pods@a")
+    assert tracker.state.live  # the probe has not answered yet
+    tracker.failed("api-server", "the API server does not answer", "ReadTimeoutError")
+    assert status(tracker) == "reconnecting"
+    assert tracker.state.reason == "the API server does not answer"
+    tracker.cleared("api-server")
+    assert tracker.state.live
+    tracker.cleared("api-server")  # answering again and again changes nothing
+    assert tracker.state.live
+
+
 def test_notifier_coalesces_changes_into_batches_from_one_thread() -> None:
     batches: list[Changes] = []
     threads: set[str] = set()
