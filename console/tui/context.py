@@ -101,6 +101,11 @@ class DeckContext:
         return tuple(self.backend.namespaces)
 
     @property
+    def context_color(self) -> str:
+        """The profile's colour for this context ("" when it sets none)."""
+        return self.profile.deck.context_colors.get(self.context or "", "")
+
+    @property
     def default_namespace(self) -> str:
         """Where a new job or deployment goes when none is named."""
         return self.backend.default_namespace or "default"

@@ -39,6 +39,7 @@ from console.batch.runner import Target, target_name
 from console.core import guard
 from console.tui.context import DeckContext
 from console.tui.loader import LiveLoader, Loaded
+from console.tui.widgets.where_line import WhereLine
 from console.views.fleet_data import read_metrics
 from console.views.format import printable
 
@@ -220,6 +221,7 @@ class BatchScreen(Screen[None]):
         self._ticks = 0
 
     def compose(self) -> ComposeResult:
+        yield WhereLine(self.deck)
         yield Static("", id="batch-title")
         yield Static("", id="batch-plan")
         yield Static("", id="batch-waves")
@@ -461,6 +463,7 @@ class BatchListScreen(Screen[None]):
         )
 
     def compose(self) -> ComposeResult:
+        yield WhereLine(self.deck)
         yield Static("Batches: reading the journals…", id="batches-title")
         yield self.loader.error_line()
         yield DataTable(id="batches-table", cursor_type="row", zebra_stripes=True)

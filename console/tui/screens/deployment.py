@@ -44,6 +44,7 @@ from console.tui.widgets.metrics_plot import (
     history_source,
     is_shown,
 )
+from console.tui.widgets.where_line import WhereLine
 from console.views.fleet_rows import status_text
 from console.views.format import age, printable
 
@@ -148,6 +149,7 @@ class DeploymentScreen(Screen[None]):
         self._unsubscribe_metrics: Any = None
 
     def compose(self) -> ComposeResult:
+        yield WhereLine(self.deck)
         yield Static(Text(f"{self.where()}: loading…"), id="detail-summary", markup=False)
         yield self.loader.error_line()
         with TabbedContent(initial="revisions"):

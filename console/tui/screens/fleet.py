@@ -235,7 +235,7 @@ class FleetScreen(Screen[None]):
         return StatusInfo(
             profile=self.deck.profile.name,
             context=self.deck.context,
-            context_color=self.deck.profile.deck.context_colors.get(self.deck.context or "", ""),
+            context_color=self.deck.context_color,
             namespaces=self.deck.namespaces,
             read_only=self.deck.read_only,
             counts=counts,

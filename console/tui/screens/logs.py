@@ -32,6 +32,7 @@ from textual.widgets import Footer, Input, Static
 from console.backends.base import LogRequest
 from console.tui.messages import LogSource
 from console.tui.widgets.log_view import LogView
+from console.tui.widgets.where_line import WhereLine
 from console.views.format import printable
 from console.views.log_buffer import DEFAULT_CAPACITY, LogBuffer, PodColours, SearchQuery
 
@@ -207,6 +208,7 @@ class LogsScreen(Screen[None]):
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        yield WhereLine()
         with Vertical():
             yield Static(self._header(), id="logs-header", markup=False)
             yield self.view

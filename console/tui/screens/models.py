@@ -26,6 +26,7 @@ from console.tui.context import DeckContext, SessionScreen
 from console.tui.loader import Incomplete, LiveLoader, Loaded
 from console.tui.widgets.cursor import item_under_cursor
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
+from console.tui.widgets.where_line import WhereLine
 from console.views.format import printable
 from serving.manifest import Manifest, TableInfo
 
@@ -210,6 +211,7 @@ class ModelsScreen(SessionScreen):
         )
 
     def compose(self) -> ComposeResult:
+        yield WhereLine(self.deck)
         with Vertical():
             yield Static("Models", id="models-header", markup=False)
             yield self.loader.error_line()

@@ -31,6 +31,7 @@ from console.tui.widgets.metrics_plot import (
     history_source,
     is_shown,
 )
+from console.tui.widgets.where_line import WhereLine
 
 TOP_ROWS = 10
 NO_COLLECTOR = (
@@ -75,6 +76,7 @@ class OverviewScreen(Screen[None]):
         self._unsubscribe: Any = None
 
     def compose(self) -> ComposeResult:
+        yield WhereLine(self.deck)
         yield Static(fleet_line(None), id="overview-fleet")
         yield MetricsPanel(id="overview-metrics")
         with Horizontal(id="overview-tops"):

@@ -36,6 +36,7 @@ from console.tui.messages import OpenLogs
 from console.tui.widgets.cursor import item_under_cursor
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
 from console.tui.widgets.train_form import TrainForm
+from console.tui.widgets.where_line import WhereLine
 from console.views.epoch_log import (
     ROW_METRICS,
     JobProgress,
@@ -209,6 +210,7 @@ class TrainingScreen(SessionScreen):
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        yield WhereLine(self.deck)
         with Vertical():
             yield Static("Training", id="training-header", markup=False)
             yield self.loader.error_line()

@@ -28,14 +28,25 @@ class StatusInfo:
     context_color: str = ""  # the profile's colour for this context ([deck] context_colors)
 
 
+def where_text(
+    profile: str, context: str | None, namespaces: Sequence[str], context_color: str = ""
+) -> Text:
+    """``profile@context [namespaces]``: where the deck is, on every screen. The context is
+    always named; its colour (the profile's ``[deck] context_colors``) only tells production
+    from staging faster."""
+    text = Text()
+    text.append(printable(profile), style="bold")
+    if context:
+        text.append(f"@{printable(context)}", style=f"bold {context_color}".strip())
+    spaces = ",".join(namespaces) if namespaces else "all namespaces"
+    text.append(f" [{printable(spaces)}]")
+    return text
+
+
 def status_text(info: StatusInfo) -> Text:
     """Plain words first (they survive NO_COLOR and screen readers); colour only emphasises."""
-    text = Text()
-    text.append(info.profile, style="bold")
-    if info.context:  # always named; the colour only tells production from staging faster
-        text.append(f"@{info.context}", style=f"bold {info.context_color}".strip())
-    spaces = ",".join(info.namespaces) if info.namespaces else "all namespaces"
-    text.append(f" [{spaces}]  ")
+    text = where_text(info.profile, info.context, info.namespaces, info.context_color)
+    text.append("  ")
     c = info.counts
     shown = f"{c.shown}/{c.total}" if c.shown != c.total else str(c.total)
     text.append(f"{shown} deployments")

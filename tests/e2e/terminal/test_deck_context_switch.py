@@ -1,6 +1,6 @@
 """``:ctx`` and ``:ns`` in a real terminal (tmux), on the test cluster: the deck moves from
 ``kwok-admin`` to ``kwok-viewer`` without a restart and the viewer's deck offers no actions;
-the header names the context in the profile's colour for it."""
+the header names the context in the profile's colour for it, on every screen."""
 
 from __future__ import annotations
 
@@ -86,6 +86,19 @@ def test_ctx_from_admin_to_viewer_takes_the_actions_away_without_a_restart(
     assert "rollout" in helped.lower()
     assert "Not offered here" not in helped, helped
     close_help(term)
+    admin_colour = context_colour(term, "kwok-admin")
+    # Every screen names the context, in the same colour: production is never mistaken for
+    # staging, whichever screen is open.
+    for command, title in (("jobs", "Training"), ("models", "Models"), ("overview", "busiest")):
+        term.press(":")
+        term.wait_for("the command line", lambda s: "deploy | jobs" in s)
+        term.type(command)
+        term.press("Enter")
+        shown = term.wait_for(f"the {title} screen", lambda s, t=title: t in s, 30)
+        assert f"[{k8s_namespace}]" in header_line(shown), shown
+        assert context_colour(term, "kwok-admin") == admin_colour, command
+        term.press("Escape")
+        term.wait_for("the fleet again", lambda s, t=title: t not in s, 30)
 
     term.press(":")
     term.wait_for("the command line", lambda s: "deploy | jobs" in s)
