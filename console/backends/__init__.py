@@ -107,7 +107,15 @@ def open_backend(
         if (refused_since is not None and now - refused_since > REFUSAL_SECONDS) or (
             now - started > opening
         ):
-            backend.close()
-            why = "may not list what it needs" if refused else "did not answer in time"
-            raise BackendUnavailable(f"profile {profile.name!r}: the cluster {why} ({detail})")
+            # Not waiting on the lists: on a hung server they are stuck in a handshake or a
+            # read (their threads are daemons), and waiting on them outlasted the timeout.
+            backend.close(wait=0.5)
+            bound = "the request timeout" if request_timeout else "the time allowed to open it"
+            why = (
+                "may not list what it needs"
+                if refused
+                else f"did not answer within {bound} ({opening:g}s)"
+            )
+            more = f": {detail}" if detail else ""
+            raise BackendUnavailable(f"profile {profile.name!r}: the cluster {why}{more}")
     return backend
