@@ -11,7 +11,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,20 @@ class OutputLines:
         raise AssertionError(f"no wanted line from fleetdeck; it printed {seen!r}")
 
 
+@contextmanager
+def fleetdeck_on_path(env: Mapping[str, str]) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A folder holding a ``fleetdeck`` that starts this checkout's CLI (the tests'
+    interpreter), and ``env`` with that folder first on PATH: a completion script runs
+    ``fleetdeck`` at each TAB, as a user's shell finds it."""
+    program = f'#!/bin/sh\nexec {sys.executable} -m console "$@"\n'
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        launcher = folder / "fleetdeck"
+        launcher.write_text(program)
+        launcher.chmod(0o755)
+        yield folder, {**env, "PATH": f"{folder}:{env.get('PATH', '')}"}
+
+
 def bash_completions(env: Mapping[str, str], line: str) -> list[str]:
     """What bash offers at the end of ``line`` for ``fleetdeck``: the script of
     ``fleetdeck completion bash`` sourced, COMP_WORDS/COMP_CWORD/COMP_LINE/COMP_POINT set as
@@ -180,15 +195,11 @@ def bash_completions(env: Mapping[str, str], line: str) -> list[str]:
     bash-completion's tests do). The script runs ``fleetdeck``: a folder on PATH holds one."""
     script = run_fleetdeck("completion", "bash", env=env).stdout
     words = line.split(" ")
-    program = f'#!/bin/sh\nexec {sys.executable} -m console "$@"\n'
-    with tempfile.TemporaryDirectory() as folder:
-        launcher = Path(folder) / "fleetdeck"
-        launcher.write_text(program)
-        launcher.chmod(0o755)
-        (Path(folder) / "completion.bash").write_text(script)
+    with fleetdeck_on_path(env) as (folder, shell_env):
+        (folder / "completion.bash").write_text(script)
         quoted = " ".join(shlex.quote(w) for w in words)
         test = (
-            f"source {shlex.quote(str(Path(folder) / 'completion.bash'))}\n"
+            f"source {shlex.quote(str(folder / 'completion.bash'))}\n"
             f"COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}\n"
             f"COMP_LINE={shlex.quote(line)}; COMP_POINT=${{#COMP_LINE}}\n"
             f"_python_argcomplete fleetdeck {shlex.quote(words[-1])} {shlex.quote(words[-2])}\n"
@@ -196,7 +207,7 @@ def bash_completions(env: Mapping[str, str], line: str) -> list[str]:
         )
         done = subprocess.run(
             ["bash", "-c", test],
-            env={**env, "PATH": f"{folder}:{env.get('PATH', '')}"},
+            env=shell_env,
             cwd=ROOT,
             capture_output=True,
             text=True,
