@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,14 @@ def close_help(term: TmuxTerminal) -> None:
     term.wait_for("the help to close", lambda s: "Keys: Fleet" not in s)
 
 
+def contains(text: str, screen: str) -> bool:
+    return text in screen
+
+
+def lacks(text: str, screen: str) -> bool:
+    return text not in screen
+
+
 def header_line(screen: str) -> str:
     return next((line for line in screen.splitlines() if "kwok@" in line), "")
 
@@ -94,11 +103,11 @@ def test_ctx_from_admin_to_viewer_takes_the_actions_away_without_a_restart(
         term.wait_for("the command line", lambda s: "deploy | jobs" in s)
         term.type(command)
         term.press("Enter")
-        shown = term.wait_for(f"the {title} screen", lambda s, t=title: t in s, 30)
+        shown = term.wait_for(f"the {title} screen", partial(contains, title), 30)
         assert f"[{k8s_namespace}]" in header_line(shown), shown
         assert context_colour(term, "kwok-admin") == admin_colour, command
         term.press("Escape")
-        term.wait_for("the fleet again", lambda s, t=title: t not in s, 30)
+        term.wait_for("the fleet again", partial(lacks, title), 30)
 
     term.press(":")
     term.wait_for("the command line", lambda s: "deploy | jobs" in s)
