@@ -55,6 +55,7 @@ class AuditEntry:
     parameters: Mapping[str, object] = field(default_factory=dict)
     dry_run: bool = False
     results: tuple[TargetResult, ...] = ()
+    cluster: str | None = None  # the profile's cluster acted on, when it names several
 
     def to_json(self) -> dict[str, object]:
         """The stable JSON form of one line (also what ``fleetdeck audit --json`` prints)."""
@@ -62,6 +63,7 @@ class AuditEntry:
             "time": self.time.astimezone(UTC).isoformat(timespec="milliseconds"),
             "user": self.user,
             "profile": self.profile,
+            **({"cluster": self.cluster} if self.cluster else {}),
             "context": self.context,
             "action": self.action,
             "targets": list(self.targets),
@@ -79,6 +81,7 @@ class AuditEntry:
         if time.tzinfo is None:
             raise ValueError("time without a timezone")
         context = data.get("context")
+        cluster = data.get("cluster")
         parameters = data.get("parameters") or {}
         results = data.get("results") or []
         if not isinstance(parameters, dict) or not isinstance(results, list):
@@ -88,6 +91,7 @@ class AuditEntry:
             user=_str(data["user"]),
             profile=_str(data["profile"]),
             context=None if context is None else _str(context),
+            cluster=None if cluster is None else _str(cluster),
             action=_str(data["action"]),
             targets=tuple(_str(t) for t in _list(data["targets"])),
             parameters=parameters,
@@ -179,6 +183,7 @@ def record(
     user: str | None = None,
     path: Path | None = None,
     now: datetime | None = None,
+    cluster: str | None = None,
 ) -> AuditEntry:
     """Build the entry for a finished mutation (``user``: the kube user if known) and append it."""
     entry = AuditEntry(
@@ -191,6 +196,7 @@ def record(
         parameters=dict(parameters or {}),
         dry_run=dry_run,
         results=tuple(results),
+        cluster=cluster,
     )
     append_audit(entry, path)
     return entry
@@ -206,6 +212,7 @@ class AuditContext:
     user: str
     path: Path | None = None  # None: the default audit log (XDG state folder)
     extra: Mapping[str, object] = field(default_factory=dict)
+    cluster: str | None = None  # the profile's cluster, when the profile names several
 
     def write(
         self,
@@ -227,6 +234,7 @@ class AuditContext:
             dry_run=dry_run,
             user=self.user or None,
             path=self.path,
+            cluster=self.cluster,
         )
 
 
@@ -278,5 +286,7 @@ def format_entry(entry: AuditEntry) -> str:
     when = entry.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     dry = " (dry run)" if entry.dry_run else ""
     where = f"{entry.profile}/{entry.context}" if entry.context else entry.profile
+    if entry.cluster:
+        where += f" (cluster {entry.cluster})"
     targets = ", ".join(entry.targets)
     return f"{when}  {entry.user}@{where}  {entry.action}{dry}  {targets}  {outcome}"

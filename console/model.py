@@ -39,9 +39,12 @@ class ModelDeployment:
     created: datetime | None
     image: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The profile's cluster it runs in, set where a session reads several ("" elsewhere).
+    cluster: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
+        """Its identity within its cluster."""
         return (self.namespace, self.name)
 
 
@@ -114,6 +117,7 @@ class TrainingJob:
     sweep: str | None = None
     trial: int | None = None
     kind: str = "train"  # "train" (python -m training) | "score" (python -m training.score)
+    cluster: str = ""  # as ModelDeployment.cluster
 
 
 @dataclass(frozen=True)

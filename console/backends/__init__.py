@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from console.backends.base import Backend
 from console.profile import Profile
 
 SYNC_SECONDS = 30.0
 REFUSAL_SECONDS = 3.0
+# A server the probe cannot reach (connection refused, DNS, TLS) for this long is given up on:
+# a restarting API server refuses connections for a second or two, not eight.
+UNREACHABLE_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,13 @@ def open_backend(
             raise BackendUnavailable(
                 f"profile {profile.name!r}: the cluster did not answer ({NOT_ANSWERING})"
             )
+        if unanswered is not None:
+            since, reason = unanswered
+            if (datetime.now(UTC) - since).total_seconds() > UNREACHABLE_SECONDS:
+                backend.close(wait=0.5)
+                raise BackendUnavailable(
+                    f"profile {profile.name!r}: the cluster cannot be reached ({reason})"
+                )
         now = time.monotonic()
         # A refusal that lasts is RBAC (a restarting API server refuses for about a second).
         refused = "403" in detail or "401" in detail

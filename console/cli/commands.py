@@ -4,6 +4,7 @@ calls the core (every mutation goes through ``console.core.actions``) and prints
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ from console.batch.runner import ActionSpec
 from console.cli import batch as batch_cli
 from console.cli.confirm import confirm
 from console.cli.errors import ActionFailed, UsageError
-from console.cli.listings import DEPLOYMENTS, EVENTS, JOBS
+from console.cli.listings import DEPLOYMENTS, EVENTS, JOBS, across_clusters
 from console.cli.printing import (
     Listing,
     Output,
@@ -32,13 +33,18 @@ from console.cli.printing import (
     print_table,
 )
 from console.core import actions, guard
-from console.core.session import Session, SessionRequest, is_read_only, open_session
+from console.core.clusters import ClusterSessions, TargetNotFound, sessions_of
+from console.core.session import Session, SessionRequest, is_read_only
+from console.core.targets import DEPLOYMENT_KINDS, Target, parse_target
 from console.model import (
+    ActionResult,
     AutoscaleRequest,
     DeploymentState,
     DeployRequest,
+    EventInfo,
     ModelDeployment,
     ScoringRequest,
+    TrainingJob,
     TrainingRequest,
 )
 from console.names import InvalidName, check_label, check_subdomain
@@ -50,7 +56,7 @@ from training.params import ParamError, parse_grid, parse_param
 __all__ = ["ActionFailed", "UsageError", "run"]
 
 WATCH_INTERVAL = 1.0
-Handler = Callable[[Session, argparse.Namespace], int]
+Handler = Callable[[ClusterSessions, argparse.Namespace], int]
 Item = TypeVar("Item")
 
 
@@ -74,11 +80,13 @@ def run(args: argparse.Namespace) -> int:
     request = session_request(args)
     if guard.is_mutation(args.command):  # before a backend is opened: nothing is sent
         guard.check_read_only(read_only=is_read_only(profile, request), profile=profile.name)
-    with open_session(profile, request) as session:
+    with sessions_of(profile, request) as fleet:
         try:
-            return HANDLERS[args.command](session, args)
+            return HANDLERS[args.command](fleet, args)
         except SelectorError as exc:
             raise UsageError(str(exc)) from None
+        except TargetNotFound as exc:
+            raise ActionFailed(str(exc)) from None
 
 
 def session_request(args: argparse.Namespace) -> SessionRequest:
@@ -110,20 +118,24 @@ def parse_timeout(text: str | None) -> float | None:
 
 
 # -- names ------------------------------------------------------------------------------------
-# Arguments holding one deployment name (or a list of them), per command.
-_DEPLOYMENT_NAME = frozenset({"status", "history", "delete", "deploy", "autoscale", "describe"})
+# Arguments naming a deployment there is (NAME, NAMESPACE/NAME or CLUSTER/NAMESPACE/NAME),
+# or a list of them, per command; `deploy` names one to create (NAME).
+_DEPLOYMENT_NAME = frozenset({"status", "history", "delete", "autoscale", "describe"})
 _DEPLOYMENT_NAMES = frozenset({"rollout", "rollback", "restart", "pause", "resume", "scale"})
 _MODEL = frozenset({"deploy", "train", "score"})
-# What `-o name` prints before a deployment's name, and what kubectl also accepts.
-_DEPLOYMENT_KINDS = ("deployment", "deploy", "deployments")
+_DEPLOYMENT_KINDS = DEPLOYMENT_KINDS
 
 
 def deployment_name(text: str) -> str:
-    """A deployment as the user gave it: ``NAME`` or ``deployment/NAME`` (``-o name``)."""
-    kind, slash, name = text.rpartition("/")
-    if slash and kind.lower() in _DEPLOYMENT_KINDS:
-        return name
-    return text
+    """A deployment as the user gave it, without ``deployment/`` (``-o name``), every part
+    checked (:class:`InvalidName`, exit 2)."""
+    return str(parse_target(text))
+
+
+def _kind_and_name(target: str) -> tuple[str, str]:
+    """``logs``' TARGET: ("", POD), ("job", NAME) or ("deploy", what follows it)."""
+    kind, slash, name = target.partition("/")
+    return (kind, name) if slash else ("", target)
 
 
 def check_names(args: argparse.Namespace) -> None:
@@ -137,11 +149,10 @@ def check_names(args: argparse.Namespace) -> None:
     command = getattr(args, "command", None)
     if command in _DEPLOYMENT_NAME or (command == "events" and args.name is not None):
         args.name = deployment_name(args.name)
-        check_label(args.name, "deployment name")
+    if command == "deploy":
+        args.name = check_label(args.name.removeprefix("deployment/"), "deployment name")
     if command in _DEPLOYMENT_NAMES:
         args.names = [deployment_name(n) for n in args.names]
-        for name in args.names:
-            check_label(name, "deployment name")
     if command in _MODEL or (command == "models" and args.model is not None):
         try:
             check_model_name(args.model)
@@ -153,9 +164,9 @@ def check_names(args: argparse.Namespace) -> None:
     if command == "logs":
         if (args.target is None) == (args.selector is None):
             raise UsageError("logs: give TARGET (POD, job/NAME or deploy/NAME) or -l SELECTOR")
-        kind, _, name = (args.target or "").rpartition("/")
+        kind, name = _kind_and_name(args.target or "")
         if kind in _DEPLOYMENT_KINDS:
-            check_label(name, "deployment name")
+            deployment_name(name)
         elif kind == "job":
             check_label(name, "job name")
         elif not kind and name:
@@ -163,30 +174,47 @@ def check_names(args: argparse.Namespace) -> None:
 
 
 # -- reading ----------------------------------------------------------------------------------
-def ls(session: Session, args: argparse.Namespace) -> int:
-    backend = session.backend
+def ls(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    """Every cluster's deployments (a CLUSTER column when the session spans several)."""
 
     def read() -> list[ModelDeployment]:
-        return backend.deployments(args.selector)
+        return fleet.deployments(args.selector)
+
+    listing = across_clusters(DEPLOYMENTS) if fleet.several else DEPLOYMENTS
+    if args.watch:
+        return watch(fleet, read, listing, output_of(args), key=lambda d: (d.cluster, *d.key))
+    print_items(read(), listing, output_of(args))
+    return _said_missing(fleet)
+
+
+def jobs(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    listing = across_clusters(JOBS) if fleet.several else JOBS
+
+    def key(job: TrainingJob) -> Hashable:
+        return (job.cluster, job.namespace, job.name)
 
     if args.watch:
-        return watch(backend, read, DEPLOYMENTS, output_of(args), key=lambda d: d.key)
-    print_items(read(), DEPLOYMENTS, output_of(args))
-    return 0
+        return watch(fleet, fleet.jobs, listing, output_of(args), key=key)
+    print_items(fleet.jobs(), listing, output_of(args))
+    return _said_missing(fleet)
 
 
-def jobs(session: Session, args: argparse.Namespace) -> int:
-    backend = session.backend
-    if args.watch:
-        return watch(
-            backend, backend.jobs, JOBS, output_of(args), key=lambda j: (j.namespace, j.name)
-        )
-    print_items(backend.jobs(), JOBS, output_of(args))
-    return 0
+def _said_missing(fleet: ClusterSessions) -> int:
+    """A read over several clusters shows what answered; each cluster that could not be read
+    is said on stderr, and the exit status is 1 (as kubectl's for a partial answer)."""
+    for line in fleet.problems():
+        print(f"fleetdeck: {printable(line)}", file=sys.stderr)
+    return 1 if fleet.unavailable else 0
+
+
+def _target(fleet: ClusterSessions, text: str, args: argparse.Namespace) -> tuple[Session, Target]:
+    """The session of the cluster a deployment is in, and its whole identity."""
+    target = fleet.resolve(parse_target(text), args.namespace)
+    return fleet.session(target.cluster), target
 
 
 def watch(
-    backend: Backend,
+    fleet: ClusterSessions,
     read: Callable[[], Sequence[Item]],
     listing: Listing[Item],
     output: Output,
@@ -194,9 +222,9 @@ def watch(
     key: Callable[[Item], Hashable],
 ) -> int:
     """kubectl's ``-w``: the listing once, then a line for each item that changes (a gone
-    item: its last line), until Ctrl-C. The backend's cache says when to look again."""
+    item: its last line), until Ctrl-C. The clusters' caches say when to look again."""
     changed = threading.Event()
-    unsubscribe = backend.subscribe(changed.set)
+    unsubscribe = fleet.subscribe(changed.set)
     try:
         items = read()
         if output.structured or output.format == "name":  # a stream: one object per change
@@ -222,54 +250,81 @@ def watch(
         unsubscribe()
 
 
-def describe(session: Session, args: argparse.Namespace) -> int:
+def describe(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     from console.cli.describe import describe_deployment, print_description
 
-    backend = session.backend
-    namespace = _namespace(backend, args)
-    found = describe_deployment(session.profile, backend, namespace, args.name)
+    session, target = _target(fleet, args.name, args)
+    namespace, name = target.namespace, target.name
+    found = describe_deployment(session.profile, session.backend, namespace, name)
     if found is None:
-        raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
+        raise ActionFailed(f"deployment {name!r} not found in {_where(fleet, target)}")
+    if fleet.several:
+        found = dataclasses.replace(
+            found, deployment=dataclasses.replace(found.deployment, cluster=target.cluster)
+        )
     output = output_of(args)
+    listing = across_clusters(DEPLOYMENTS) if fleet.several else DEPLOYMENTS
     if output.structured:
         dump(found, output)
     elif output.format == "name":
-        print(printable(DEPLOYMENTS.qualified_name(found.deployment)))
+        print(printable(listing.qualified_name(found.deployment)))
     else:
         print_description(found, output)
     return 0
 
 
-def events(session: Session, args: argparse.Namespace) -> int:
-    backend = session.backend
+def _where(fleet: ClusterSessions, target: Target) -> str:
+    """Where a deployment was looked for, as a not-found error says it."""
+    if fleet.several:
+        return f"namespace {target.namespace} of cluster {target.cluster}"
+    return f"namespace {target.namespace}"
+
+
+def events(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     if args.name is not None:
-        namespace = _namespace(backend, args)
-        if backend.deployment(namespace, args.name) is None:
-            raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
-        found = backend.events(namespace, args.name)
+        session, target = _target(fleet, args.name, args)
+        backend = session.backend
+        if backend.deployment(target.namespace, target.name) is None:
+            raise ActionFailed(f"deployment {target.name!r} not found in {_where(fleet, target)}")
+        found = backend.events(target.namespace, target.name)
     else:  # every deployment's, once each (a pod's event is its deployment's alone)
         each = dict.fromkeys(  # in the backend's order (kept for events of the same second)
-            e for d in backend.deployments() for e in backend.events(d.namespace, d.name)
+            _event_in(fleet, cluster, event)
+            for cluster, session in fleet.sessions.items()
+            for d in session.backend.deployments()
+            for event in session.backend.events(d.namespace, d.name)
         )
         found = sorted(each, key=lambda e: e.time.timestamp() if e.time else 0.0)
     print_items(found, EVENTS, output_of(args))
-    return 0
+    return _said_missing(fleet) if args.name is None else 0
+
+
+def _event_in(fleet: ClusterSessions, cluster: str, event: EventInfo) -> EventInfo:
+    """An event's object names its cluster when the session spans several."""
+    if not fleet.several:
+        return event
+    return dataclasses.replace(event, object=f"{cluster}/{event.object}")
 
 
 def _namespace(backend: Backend, args: argparse.Namespace) -> str:
     return str(args.namespace or backend.default_namespace)
 
 
-def status(session: Session, args: argparse.Namespace) -> int:
-    backend = session.backend
-    namespace = _namespace(backend, args)
+def status(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    session, target = _target(fleet, args.name, args)
     timeout = None
     if args.timeout is not None:
         if not args.watch:
             raise UsageError("--timeout goes with --watch (-w): how long to follow the rollout")
         timeout = audit.parse_since(args.timeout) if args.timeout.strip() != "0" else None
     return follow_status(
-        backend, namespace, args.name, output=output_of(args), watch=args.watch, timeout=timeout
+        session.backend,
+        target.namespace,
+        target.name,
+        output=output_of(args),
+        watch=args.watch,
+        timeout=timeout,
+        cluster=target.cluster if fleet.several else "",
     )
 
 
@@ -281,6 +336,7 @@ def follow_status(
     output: Output,
     watch: bool,
     timeout: timedelta | None = None,
+    cluster: str = "",
 ) -> int:
     """Exit 0 when Available; with ``watch``, follow until it is, fails or is paused (exit 1),
     or ``timeout`` passes (exit 1, as ``kubectl rollout status --timeout``). Without it only a
@@ -289,7 +345,10 @@ def follow_status(
     while True:
         row = backend.deployment(namespace, name)
         if row is None:
-            raise ActionFailed(f"deployment {name!r} not found in namespace {namespace}")
+            where = f" of cluster {cluster}" if cluster else ""
+            raise ActionFailed(f"deployment {name!r} not found in namespace {namespace}{where}")
+        if cluster:
+            row = dataclasses.replace(row, cluster=cluster)
         if output.format == "json":
             print_json_line(row)  # one object per line
         elif output.format == "yaml":
@@ -299,7 +358,8 @@ def follow_status(
             pods = backend.pods(namespace, name)
             problems = ", ".join(f"{p.name}: {p.reason}" for p in pods if p.reason)
             line = (
-                f"{row.name}: {row.state.value} {row.ready}/{row.desired} ready, "
+                (f"{cluster}/{row.namespace}/" if cluster else "")
+                + f"{row.name}: {row.state.value} {row.ready}/{row.desired} ready, "
                 f"{row.updated} updated, revision {row.revision}"
                 + (f" - {row.reason}" if row.reason else "")
                 + (f" [{problems}]" if problems else "")
@@ -318,12 +378,12 @@ def follow_status(
         time.sleep(WATCH_INTERVAL)
 
 
-def history(session: Session, args: argparse.Namespace) -> int:
-    backend = session.backend
-    namespace = _namespace(backend, args)
-    revisions = backend.history(namespace, args.name)
-    if not revisions and backend.deployment(namespace, args.name) is None:
-        raise ActionFailed(f"deployment {args.name!r} not found in namespace {namespace}")
+def history(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    session, target = _target(fleet, args.name, args)
+    backend, namespace, name = session.backend, target.namespace, target.name
+    revisions = backend.history(namespace, name)
+    if not revisions and backend.deployment(namespace, name) is None:
+        raise ActionFailed(f"deployment {name!r} not found in {_where(fleet, target)}")
     output = output_of(args)
     if output.structured:
         dump(revisions, output)
@@ -348,9 +408,9 @@ def log_pods(backend: Backend, namespace: str, args: argparse.Namespace) -> list
             if scope is None or d.namespace in scope
             for p in backend.pods(d.namespace, d.name)
         ]
-    kind, _, name = args.target.rpartition("/")
+    kind, name = _kind_and_name(args.target)
     if kind in _DEPLOYMENT_KINDS:
-        return [p.name for p in backend.pods(namespace, name)]
+        return [p.name for p in backend.pods(namespace, parse_target(name).name)]
     if kind == "job":
         return backend.job_pods(namespace, name)
     if kind:
@@ -358,10 +418,16 @@ def log_pods(backend: Backend, namespace: str, args: argparse.Namespace) -> list
     return [name]
 
 
-def logs(session: Session, args: argparse.Namespace) -> int:
-    backend = session.backend
+def logs(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     since = _since(args)  # a bad time is bad usage, before anything is read
-    namespace = _namespace(backend, args)
+    kind, name = _kind_and_name(args.target or "")
+    if kind in _DEPLOYMENT_KINDS:  # a deployment is found in whichever cluster it is
+        session, target = _target(fleet, name, args)
+        namespace = target.namespace
+    else:  # a pod, a job or -l: one cluster's
+        session = fleet.only("logs of a pod, a job or -l")
+        namespace = _namespace(session.backend, args)
+    backend = session.backend
     if args.selector is not None and not args.namespace:
         # A selector may match deployments of several namespaces; one stream reads one.
         spread = {d.namespace for d in backend.deployments(args.selector)}
@@ -486,40 +552,69 @@ def show_audit(args: argparse.Namespace) -> int:
 
 
 # -- mutations: parsed here, performed by console.core.actions -----------------------------------
-def _resolve_targets(backend: Backend, args: argparse.Namespace) -> list[tuple[str, str]]:
-    namespace = _namespace(backend, args)
+def _resolve_targets(fleet: ClusterSessions, args: argparse.Namespace) -> list[Target]:
+    """NAMEs (each in whichever cluster it is) or every deployment ``-l`` matches in every
+    cluster; :class:`TargetNotFound` and an ambiguous short name come out of here before
+    anything is sent."""
     if getattr(args, "selector", None):
         if getattr(args, "names", None):
             raise UsageError("give NAMEs or -l SELECTOR, not both")
-        rows = backend.deployments(args.selector)
-        if not rows:
+        found = [
+            Target(cluster, d.namespace, d.name)
+            for cluster, session in fleet.sessions.items()
+            for d in session.backend.deployments(args.selector)
+        ]
+        if not found:
             raise ActionFailed(f"no deployments match {args.selector!r}")
-        return [(d.namespace, d.name) for d in rows]
+        if fleet.unavailable:  # the selector may match there too: nothing half done
+            raise ActionFailed(
+                f"-l {args.selector!r}: not every cluster can be read "
+                f"({'; '.join(fleet.problems())}); nothing was sent"
+            )
+        return found
     names = getattr(args, "names", None) or ([args.name] if getattr(args, "name", None) else [])
     if not names:
         raise UsageError(f"{args.command}: give NAME... or -l SELECTOR")
-    return [(namespace, name) for name in names]
+    return fleet.resolve_all([parse_target(n) for n in names], args.namespace)
+
+
+def _shown(fleet: ClusterSessions, target: Target) -> str:
+    return str(target) if fleet.several else f"{target.namespace}/{target.name}"
+
+
+def _by_cluster(targets: Sequence[Target]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Targets grouped by cluster, in the order given (each cluster's own session acts)."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for t in targets:
+        grouped.setdefault(t.cluster, []).append((t.namespace, t.name))
+    return {cluster: tuple(found) for cluster, found in grouped.items()}
 
 
 def _perform(
-    session: Session, request: actions.Request, args: argparse.Namespace
+    session: Session, request: actions.Request, args: argparse.Namespace, *, cluster: str = ""
 ) -> actions.Outcome:
-    """Send through the core, then print what came back; the audit is the core's."""
+    """Send through the core, then print what came back; the audit is the core's. With
+    ``cluster`` (a session over several) each result names it."""
     outcome = actions.perform(session, request, dry_run=bool(args.dry_run))
     if outcome.audit_error:  # the change is made: show it, and say the record is missing
         print(f"fleetdeck: warning: {outcome.audit_error}", file=sys.stderr)
+    results = [_result_in(cluster, r) for r in outcome.results]
     if getattr(args, "json", False):
         if getattr(args, "wait", False):  # status lines follow: keep one JSON object per line
-            print_json_line(list(outcome.results))
+            print_json_line(results)
         else:
-            print_json(list(outcome.results))
+            print_json(results)
     else:
-        for result in outcome.results:
+        for result in results:
             mark = "ok" if result.ok else "FAILED"
             print(printable(f"{result.target}: {mark}: {result.message}"))
             for change in result.changes:
                 print(f"    {printable(change)}")
     return outcome
+
+
+def _result_in(cluster: str, result: ActionResult) -> ActionResult:
+    return dataclasses.replace(result, target=f"{cluster}/{result.target}") if cluster else result
 
 
 def _exit(outcome: actions.Outcome) -> int:
@@ -537,24 +632,66 @@ def _spec(args: argparse.Namespace) -> ActionSpec:
     return ActionSpec(args.command)
 
 
-def on_targets(session: Session, args: argparse.Namespace) -> int:
+def on_targets(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     """rollout (without waves), rollback, restart, pause, resume, scale, delete: one result
-    and one audit line per target."""
+    and one audit line per target, each sent by its own cluster's session (its read-only flag,
+    its RBAC, its audit lines naming it). JSON: one list of every cluster's results."""
     spec = _spec(args)
-    targets = _resolve_targets(session.backend, args)
+    targets = _resolve_targets(fleet, args)
     confirm(
         args.command,
-        [f"{ns}/{name}" for ns, name in targets],
+        [_shown(fleet, t) for t in targets],
         yes=bool(getattr(args, "yes", False)),
         dry_run=bool(args.dry_run),
     )
-    return _exit(_perform(session, actions.OnTargets(spec, tuple(targets)), args))
+    grouped = _by_cluster(targets)
+    if len(grouped) == 1:
+        [(cluster, found)] = grouped.items()
+        outcome = _perform(
+            fleet.session(cluster),
+            actions.OnTargets(spec, found),
+            args,
+            cluster=cluster if fleet.several else "",
+        )
+        return _exit(outcome)
+    ok = True
+    collected: list[ActionResult] = []
+    as_json = bool(getattr(args, "json", False))
+    for cluster, found in grouped.items():
+        session = fleet.session(cluster)
+        try:
+            outcome = actions.perform(
+                session, actions.OnTargets(spec, found), dry_run=bool(args.dry_run)
+            )
+        except guard.Refusal as exc:  # this cluster refuses (read-only, RBAC): the rest go on
+            ok = False
+            refused = [ActionResult(f"{cluster}/{ns}/{n}", False, str(exc)) for ns, n in found]
+            collected += refused
+            if not as_json:
+                for result in refused:
+                    print(printable(f"{result.target}: FAILED: {result.message}"))
+            continue
+        if outcome.audit_error:
+            print(f"fleetdeck: warning: {outcome.audit_error}", file=sys.stderr)
+        ok = ok and outcome.ok
+        results = [_result_in(cluster, r) for r in outcome.results]
+        collected += results
+        if not as_json:
+            for result in results:
+                mark = "ok" if result.ok else "FAILED"
+                print(printable(f"{result.target}: {mark}: {result.message}"), flush=True)
+                for change in result.changes:
+                    print(f"    {printable(change)}")
+    if as_json:
+        print_json(collected)
+    return 0 if ok else 1
 
 
-def rollout(session: Session, args: argparse.Namespace) -> int:
+def rollout(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     if not batch_cli.wants_waves(args):
-        return on_targets(session, args)
-    targets = _resolve_targets(session.backend, args)
+        return on_targets(fleet, args)
+    session = fleet.only("a rollout in waves")
+    targets = [(t.namespace, t.name) for t in _resolve_targets(fleet, args)]
     return batch_cli.rollout_in_waves(
         session,
         _spec(args),
@@ -566,7 +703,8 @@ def rollout(session: Session, args: argparse.Namespace) -> int:
     )
 
 
-def deploy(session: Session, args: argparse.Namespace) -> int:
+def deploy(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    session = fleet.only("deploy")
     request = DeployRequest(
         args.name, args.model, args.version, args.namespace, args.replicas, args.gpus
     )
@@ -592,7 +730,8 @@ def _wait_until_cached(backend: Backend, namespace: str, name: str, timeout: flo
         time.sleep(0.1)
 
 
-def train(session: Session, args: argparse.Namespace) -> int:
+def train(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    session = fleet.only("train")
     try:
         params = dict(parse_param(p) for p in args.param)
         grid = {key: tuple(values) for key, values in (parse_grid(g) for g in args.grid)}
@@ -607,7 +746,8 @@ def train(session: Session, args: argparse.Namespace) -> int:
     return _follow_jobs(session.backend, [r.target for r in outcome.results])
 
 
-def score(session: Session, args: argparse.Namespace) -> int:
+def score(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    session = fleet.only("score")
     if args.version < 1 or (args.batch_size is not None and args.batch_size < 1):
         raise UsageError("--version and --batch-size must be 1 or more")
     request = ScoringRequest(args.model, args.version, args.input, args.namespace, args.batch_size)
@@ -617,18 +757,23 @@ def score(session: Session, args: argparse.Namespace) -> int:
     return _follow_jobs(session.backend, [r.target for r in outcome.results])
 
 
-def autoscale(session: Session, args: argparse.Namespace) -> int:
+def autoscale(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    session, target = _target(fleet, args.name, args)
     request = AutoscaleRequest(
-        args.name, args.min_replicas, args.max_replicas, args.cpu, args.rps_per_pod
+        target.name, args.min_replicas, args.max_replicas, args.cpu, args.rps_per_pod
     )
-    namespace = _namespace(session.backend, args)
+    cluster = target.cluster if fleet.several else ""
     try:
-        return _exit(_perform(session, actions.Autoscale(namespace, request), args))
+        outcome = _perform(
+            session, actions.Autoscale(target.namespace, request), args, cluster=cluster
+        )
+        return _exit(outcome)
     except actions.Unsupported as exc:
         raise ActionFailed(str(exc)) from None
 
 
-def cancel(session: Session, args: argparse.Namespace) -> int:
+def cancel(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    session = fleet.only("cancel")
     namespace = _namespace(session.backend, args)
     names = tuple(n.removeprefix("job/") for n in args.jobs)
     confirm("cancel", [f"{namespace}/{n}" for n in names], yes=args.yes, dry_run=args.dry_run)
@@ -663,11 +808,12 @@ def _follow_jobs(backend: Backend, targets: list[str], timeout: float = 600.0) -
     return 1 if failed else 0
 
 
-def top(session: Session, args: argparse.Namespace) -> int:
+def top(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     """The metrics of the profile's deployments (or -l's); rates from a scrape source need two
     reads, so a one-shot run reads twice one interval apart."""
     from console.metrics import collector_for, report
 
+    session = fleet.only("top")
     profile, backend = session.profile, session.backend
     collector = collector_for(profile, backend)
     try:
@@ -680,18 +826,18 @@ def top(session: Session, args: argparse.Namespace) -> int:
             if collector.error and not args.watch:
                 raise ActionFailed(f"no metrics: {collector.error}")
             snapshot = {k: m for k, m in collector.snapshot().items() if k in keys}
-            fleet = collector.fleet()
+            totals = collector.fleet()
             if args.json:
                 found = report.as_json(
                     snapshot,
-                    fleet,
+                    totals,
                     source=collector.source.name,
                     window_s=collector.window_s,
                     error=collector.error,
                 )
                 (print_json_line if args.watch else print_json)(found)
             else:
-                print_table(report.HEADERS, report.table_rows(snapshot, fleet))
+                print_table(report.HEADERS, report.table_rows(snapshot, totals))
                 failures = report.problems(snapshot)
                 for line in failures + ([collector.error] if collector.error else []):
                     print(f"  ! {printable(line)}")
@@ -727,7 +873,7 @@ HANDLERS: dict[str, Handler] = {
     "score": score,
     "cancel": cancel,
     "autoscale": autoscale,
-    "batch": lambda session, args: batch_cli.resume_or_abort(
-        session, args.batch_command, args.id, as_json=args.json
+    "batch": lambda fleet, args: batch_cli.resume_or_abort(
+        fleet.only("batch resume and abort"), args.batch_command, args.id, as_json=args.json
     ),
 }

@@ -3,6 +3,9 @@ wide ones) and what ``-o name`` calls each item."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TypeVar
+
 from console.cli.printing import Column, Listing
 from console.model import EventInfo, ModelDeployment, TrainingJob
 from console.views.fleet_rows import status_text
@@ -59,3 +62,18 @@ EVENTS: Listing[EventInfo] = Listing(
         Column("MESSAGE", lambda e: e.message),
     ]
 )
+
+
+InCluster = TypeVar("InCluster", ModelDeployment, TrainingJob)
+
+
+def across_clusters(listing: Listing[InCluster]) -> Listing[InCluster]:
+    """The listing for a session over several clusters: CLUSTER first, and ``-o name`` naming
+    ``deployment/CLUSTER/NAMESPACE/NAME`` (what every command takes back)."""
+    columns: list[Column[InCluster]] = [Column("CLUSTER", lambda i: i.cluster)]
+    columns.extend(listing.columns)
+    return dataclasses.replace(
+        listing,
+        columns=columns,
+        name=lambda i: f"{i.cluster}/{i.namespace}/{i.name}",
+    )

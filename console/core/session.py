@@ -1,10 +1,10 @@
 """Opening a session, once for every front-end: the profile → who acts (the audit's "who",
 as the cluster's API server names the user) → which namespaces → the backend of each cluster.
 
-A session holds one backend per cluster, keyed by the cluster's name in the profile
-(``default`` for a profile with one). Today a profile names one cluster, so a session
-holds one, and :attr:`Session.backend` is it; several clusters (one profile spanning them)
-add entries to :attr:`Session.backends` without changing what a front-end calls.
+A session is one cluster's: its backend is keyed by the cluster's name in the profile
+(``default`` for a profile with a ``[kubernetes]`` table only, and for the local runtime).
+A profile naming several clusters is opened as one session per cluster side by side
+(``console.core.clusters``).
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class SessionRequest:
 
 def on_cluster(profile: Profile, request: SessionRequest) -> Profile:
     """The profile narrowed to the cluster the session opens: ``--cluster NAME``, else the
-    profile's only one. A session holds one cluster today, so a profile naming several needs
-    ``--cluster``; that is refused here, before anything is opened."""
+    profile's only one. A :class:`Session` holds one cluster (the CLI opens every cluster of a
+    profile naming several with ``console.core.clusters.open_sessions``); the deck, on one
+    cluster at a time today, is refused here without ``--cluster``, before anything opens."""
     if request.cluster is not None:
         return profile.for_cluster(request.cluster)
     if len(profile.clusters) > 1:
@@ -58,7 +59,13 @@ def on_cluster(profile: Profile, request: SessionRequest) -> Profile:
 
 
 def is_read_only(profile: Profile, request: SessionRequest) -> bool:
-    return bool(request.read_only or on_cluster(profile, request).read_only)
+    """Whether nothing may change in the session: ``--readonly``, or every cluster it opens
+    read-only (one read-only cluster of several refuses its own targets when acted on)."""
+    if request.read_only:
+        return True
+    if request.cluster is None and len(profile.clusters) > 1:
+        return all(c.read_only for c in profile.clusters)
+    return on_cluster(profile, request).read_only
 
 
 def kube_context(profile: Profile, request: SessionRequest) -> str | None:
@@ -95,12 +102,24 @@ class Session:
         return next(iter(self.backends.values()))
 
     @property
+    def cluster(self) -> str:
+        """The name of the session's one cluster (``default`` for a ``[kubernetes]`` table or
+        the local runtime)."""
+        if len(self.backends) != 1:
+            raise ValueError(f"this session holds {len(self.backends)} clusters; name one")
+        return next(iter(self.backends))
+
+    @property
     def guard(self) -> Guard:
         return Guard(self.backend, self.read_only, self.profile.name, self.user)
 
     @property
     def audit(self) -> AuditContext:
-        return AuditContext(self.profile.name, self.context, self.user, self.audit_path)
+        """Every audit line names the cluster when the profile names its clusters."""
+        cluster = self.cluster if self.cluster != DEFAULT_CLUSTER else None
+        return AuditContext(
+            self.profile.name, self.context, self.user, self.audit_path, cluster=cluster
+        )
 
     def close(self) -> None:
         for backend in self.backends.values():

@@ -1,12 +1,16 @@
-"""A profile naming two real clusters (the test cluster and cluster ``b``): ``--cluster``
-chooses the one a command acts on; without it a profile of several clusters is refused."""
+"""A profile naming two real clusters (the test cluster ``a`` and cluster ``b``): without
+``--cluster`` the CLI reads and acts on both as one fleet (a CLUSTER column, deployments named
+CLUSTER/NAMESPACE/NAME, a short name where it is unambiguous, each cluster's own rules and
+audit lines); ``--cluster`` chooses one."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
@@ -23,18 +27,29 @@ def two_clusters(
     hdfs_root: str,
     tmp_path: Path,
 ) -> Fleetdeck:
-    profiles = tmp_path / "config" / "fleetdeck" / "profiles"
-    profiles.mkdir(parents=True)
-    (profiles / "fleet.toml").write_text(
-        'backend = "kubernetes"\n'
-        f'[store]\nroot = "{hdfs_root}"\n'
-        "[[clusters]]\n"
-        f'name = "a"\ncontext = "kwok-admin"\nkubeconfig = "{k8s_cluster.kubeconfig}"\n'
-        f'namespaces = ["{k8s_namespace}"]\n'
-        "[[clusters]]\n"
-        f'name = "b"\ncontext = "kwok-admin"\nkubeconfig = "{k8s_cluster_b.kubeconfig}"\n'
-        f'namespaces = ["{k8s_namespace_b}"]\nread_only = true\n'
+    return fleet_of(
+        tmp_path,
+        hdfs_root,
+        [
+            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
+            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, True),
+        ],
     )
+
+
+def fleet_of(tmp_path: Path, store: str, clusters: list[tuple[str, Path, str, bool]]) -> Fleetdeck:
+    """The CLI on a profile ``fleet`` naming ``clusters`` (name, kubeconfig, its one namespace,
+    read-only), each on its kubeconfig's ``kwok-admin`` context."""
+    profiles = tmp_path / "config" / "fleetdeck" / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    text = f'backend = "kubernetes"\n[store]\nroot = "{store}"\n'
+    for name, kubeconfig, namespace, read_only in clusters:
+        text += (
+            f'[[clusters]]\nname = "{name}"\ncontext = "kwok-admin"\n'
+            f'kubeconfig = "{kubeconfig}"\nnamespaces = ["{namespace}"]\n'
+            f"read_only = {str(read_only).lower()}\n"
+        )
+    (profiles / "fleet.toml").write_text(text)
     return Fleetdeck(
         {
             **os.environ,
@@ -73,12 +88,170 @@ def test_cluster_chooses_which_of_the_profiles_clusters_a_command_reads_and_acts
     assert two_clusters("--cluster", "a", "scale", "only-in-a", "--replicas", "1").code == 0
 
 
-def test_a_profile_of_several_clusters_needs_one_named_and_an_unknown_one_is_refused(
+def create(cluster: K8sCluster, namespace: str, *names: str, replicas: int = 0) -> None:
+    apps = client.AppsV1Api(cluster.api_client())
+    for name in names:
+        apps.create_namespaced_deployment(namespace, deployment(name, replicas=replicas))  # type: ignore[arg-type]
+
+
+def replicas_of(cluster: K8sCluster, namespace: str, name: str) -> int:
+    apps = client.AppsV1Api(cluster.api_client())
+    replicas = apps.read_namespaced_deployment(name, namespace).spec.replicas
+    assert replicas is not None
+    return replicas
+
+
+def test_ls_lists_both_clusters_deployments_with_a_cluster_column_and_whole_names(
     two_clusters: Fleetdeck,
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
 ) -> None:
-    unnamed = two_clusters("ls")
-    assert unnamed.code == 2  # bad usage: say which
-    assert "names 2 clusters (a, b): choose one with --cluster NAME" in unnamed.err
-    unknown = two_clusters("ls", "--cluster", "c")
+    create(k8s_cluster, k8s_namespace, "digits", "only-in-a")
+    create(k8s_cluster_b, k8s_namespace_b, "digits", "only-in-b")
+    expected = sorted(
+        [
+            f"deployment/a/{k8s_namespace}/digits",
+            f"deployment/a/{k8s_namespace}/only-in-a",
+            f"deployment/b/{k8s_namespace_b}/digits",
+            f"deployment/b/{k8s_namespace_b}/only-in-b",
+        ]
+    )
+
+    def names() -> list[str]:
+        result = two_clusters("ls", "-o", "name")
+        assert result.code == 0, result.err
+        return sorted(result.out.split())
+
+    poll_until("both clusters' rows", lambda: names() == expected)
+    table = two_clusters("ls")
+    assert table.code == 0, table.err
+    header, *rows = table.out.splitlines()
+    assert header.split()[:3] == ["CLUSTER", "NAMESPACE", "NAME"]
+    assert sorted(tuple(r.split()[:3]) for r in rows) == sorted(
+        [
+            ("a", k8s_namespace, "digits"),
+            ("a", k8s_namespace, "only-in-a"),
+            ("b", k8s_namespace_b, "digits"),
+            ("b", k8s_namespace_b, "only-in-b"),
+        ]
+    )
+    as_json = json.loads(two_clusters("ls", "-o", "json").out)
+    assert sorted((d["cluster"], d["name"]) for d in as_json) == [
+        ("a", "digits"),
+        ("a", "only-in-a"),
+        ("b", "digits"),
+        ("b", "only-in-b"),
+    ]
+    jobs = two_clusters("jobs")
+    assert jobs.code == 0, jobs.err
+
+
+def test_a_short_name_is_found_in_its_cluster_and_an_ambiguous_one_is_refused_naming_both(
+    two_clusters: Fleetdeck,
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+) -> None:
+    create(k8s_cluster, k8s_namespace, "digits", "only-in-a")
+    create(k8s_cluster_b, k8s_namespace_b, "digits")
+    poll_until(
+        "both clusters' rows", lambda: len(two_clusters("ls", "-o", "name").out.split()) == 3
+    )
+
+    found = two_clusters("history", "only-in-a")
+    assert found.code == 0, found.err
+    ambiguous = two_clusters("status", "digits")
+    assert ambiguous.code == 2  # bad usage: say which
+    assert (
+        f"deployment 'digits' is in 2 places (a/{k8s_namespace}/digits, "
+        f"b/{k8s_namespace_b}/digits): name one as CLUSTER/NAMESPACE/NAME"
+    ) in ambiguous.err
+    whole = two_clusters("status", f"b/{k8s_namespace_b}/digits")
+    assert whole.code == 0, whole.err
+    assert whole.out.startswith(f"b/{k8s_namespace_b}/digits: ")
+    by_kind = two_clusters("describe", f"deployment/a/{k8s_namespace}/digits", "-o", "name")
+    assert by_kind.out.split() == [f"deployment/a/{k8s_namespace}/digits"]
+    nowhere = two_clusters("scale", "nowhere", "--replicas", "1")
+    assert nowhere.code == 1
+    assert "deployment 'nowhere' not found in any cluster" in nowhere.err
+    bad = two_clusters("status", "a/b/c/d")
+    assert bad.code == 2
+    assert "give NAME, NAMESPACE/NAME or CLUSTER/NAMESPACE/NAME" in bad.err
+    unknown = two_clusters("status", f"c/{k8s_namespace}/digits")
     assert unknown.code == 2
-    assert "has no cluster 'c' (its clusters: a, b)" in unknown.err
+    assert "has no cluster 'c' (a, b)" in unknown.err
+
+
+def test_one_command_acts_in_both_clusters_each_by_its_own_rules_and_audits_its_cluster(
+    two_clusters: Fleetdeck,
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+    tmp_path: Path,
+) -> None:
+    create(k8s_cluster, k8s_namespace, "digits")
+    create(k8s_cluster_b, k8s_namespace_b, "digits")
+    poll_until(
+        "both clusters' rows", lambda: len(two_clusters("ls", "-o", "name").out.split()) == 2
+    )
+
+    # b is read-only in the profile: its target is refused, a's is scaled, in one command.
+    both = two_clusters(
+        "scale", f"a/{k8s_namespace}/digits", f"b/{k8s_namespace_b}/digits",
+        "--replicas", "2", "--yes",
+    )  # fmt: skip
+    assert both.code == 1
+    assert f"a/{k8s_namespace}/digits: ok" in both.out
+    assert f"b/{k8s_namespace_b}/digits: FAILED" in both.out
+    assert "read-only" in both.out
+    assert replicas_of(k8s_cluster, k8s_namespace, "digits") == 2
+    assert replicas_of(k8s_cluster_b, k8s_namespace_b, "digits") == 0  # untouched
+    # The audit line names the cluster it acted on.
+    audit = two_clusters("audit", "--json")
+    entries = [e for e in json.loads(audit.out) if e["action"] == "scale"]
+    assert [(e["cluster"], e["targets"]) for e in entries] == [("a", [f"{k8s_namespace}/digits"])]
+    # -l spans both clusters too; a dry run shows every target with its cluster.
+    dry = two_clusters("restart", "-l", "app.kubernetes.io/name=digits", "--dry-run", "--json")
+    assert sorted(r["target"] for r in json.loads(dry.out)) == [
+        f"a/{k8s_namespace}/digits",
+        f"b/{k8s_namespace_b}/digits",
+    ]
+
+
+def test_a_cluster_that_cannot_be_opened_is_said_beside_what_the_others_answer(
+    k8s_cluster: K8sCluster, k8s_namespace: str, hdfs_root: str, tmp_path: Path
+) -> None:
+    kubeconfig = yaml.safe_load(k8s_cluster.kubeconfig.read_text())
+    for entry in kubeconfig["clusters"]:
+        entry["cluster"]["server"] = "https://127.0.0.1:1"  # nothing listens: refused
+    gone = tmp_path / "gone.kubeconfig"
+    gone.write_text(yaml.safe_dump(kubeconfig))
+    fleet = fleet_of(
+        tmp_path,
+        hdfs_root,
+        [("a", k8s_cluster.kubeconfig, k8s_namespace, False), ("gone", gone, "models", False)],
+    )
+    create(k8s_cluster, k8s_namespace, "digits")
+    poll_until("a's row", lambda: bool(fleet("ls", "-o", "name").out.split()))
+    listed = fleet("ls", "-o", "name")
+    assert listed.out.split() == [f"deployment/a/{k8s_namespace}/digits"]
+    assert listed.code == 1  # a partial answer
+    assert "fleetdeck: cluster gone: " in listed.err
+    # A short name could be in the cluster that cannot be read: not guessed.
+    short = fleet("scale", "digits", "--replicas", "1")
+    assert short.code == 1
+    assert "cannot tell which cluster while gone" in short.err
+    assert replicas_of(k8s_cluster, k8s_namespace, "digits") == 0
+    # Named whole, a's deployment is acted on.
+    whole = fleet("scale", f"a/{k8s_namespace}/digits", "--replicas", "1")
+    assert whole.code == 0, whole.err
+    # A command of one cluster says how to choose it.
+    one = fleet("deploy", "digits-2", "--model", "digits", "--version", "1")
+    assert one.code == 2  # bad usage: say which
+    assert "deploy works on one cluster: add --cluster NAME (profile 'fleet' names a, gone)" in (
+        one.err
+    )

@@ -1,0 +1,203 @@
+"""A session over every cluster a profile names: one :class:`Session` per cluster, opened side
+by side, read as one fleet, and a deployment found by its whole identity
+(``CLUSTER/NAMESPACE/NAME``) or by a short form where that is unambiguous.
+
+A cluster that cannot be opened does not hold up the others: it is kept in
+:attr:`ClusterSessions.unavailable` with the reason, reads say so beside what the other
+clusters answered, and a short name is not resolved while it is away (it could be there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from console.backends import BackendUnavailable
+from console.backends.base import BackendError
+from console.core.session import Session, SessionRequest, open_session
+from console.core.targets import Target, TargetName
+from console.model import ModelDeployment, TrainingJob
+from console.profile import Profile, ProfileError
+from console.views.format import printable
+
+Row = TypeVar("Row", ModelDeployment, TrainingJob)
+
+
+class AmbiguousTarget(ValueError):
+    """A short name found in several places (bad usage); the message lists them."""
+
+
+class TargetNotFound(LookupError):
+    """A short name found nowhere the session looks; the message says where it looked."""
+
+
+@dataclass
+class ClusterSessions:
+    """The open clusters by name, in the profile's order, and those that could not be opened."""
+
+    profile: Profile
+    sessions: dict[str, Session]
+    unavailable: dict[str, str] = field(default_factory=dict)  # cluster -> why
+
+    @property
+    def several(self) -> bool:
+        """Whether this session spans more than one cluster (a CLUSTER column is shown)."""
+        return len(self.sessions) + len(self.unavailable) > 1
+
+    def only(self, command: str) -> Session:
+        """The one cluster's session, for a command that acts on one cluster."""
+        if len(self.sessions) == 1 and not self.unavailable:
+            return next(iter(self.sessions.values()))
+        names = ", ".join([*self.sessions, *self.unavailable])
+        raise ProfileError(
+            f"{command} works on one cluster: add --cluster NAME "
+            f"(profile {self.profile.name!r} names {names})"
+        )
+
+    def session(self, cluster: str) -> Session:
+        if cluster in self.sessions:
+            return self.sessions[cluster]
+        if cluster in self.unavailable:
+            raise BackendUnavailable(f"cluster {cluster}: {self.unavailable[cluster]}")
+        names = ", ".join([*self.sessions, *self.unavailable])
+        raise ProfileError(f"profile {self.profile.name!r} has no cluster {cluster!r} ({names})")
+
+    # ----- one fleet ---------------------------------------------------------------------
+    def deployments(self, selector: str | None = None) -> list[ModelDeployment]:
+        """Every open cluster's deployments, each row naming its cluster when there are several."""
+        return [
+            self._stamped(row, cluster)
+            for cluster, session in self.sessions.items()
+            for row in session.backend.deployments(selector)
+        ]
+
+    def jobs(self) -> list[TrainingJob]:
+        return [
+            self._stamped(job, cluster)
+            for cluster, session in self.sessions.items()
+            for job in session.backend.jobs()
+        ]
+
+    def _stamped(self, row: Row, cluster: str) -> Row:
+        return dataclasses.replace(row, cluster=cluster) if self.several else row
+
+    def subscribe(self, on_change: Callable[[], None]) -> Callable[[], None]:
+        """``on_change`` when any open cluster changes; returns what unsubscribes from all."""
+        undo = [s.backend.subscribe(on_change) for s in self.sessions.values()]
+
+        def unsubscribe() -> None:
+            for each in undo:
+                each()
+
+        return unsubscribe
+
+    def problems(self) -> list[str]:
+        """What a read over every cluster leaves out: one line per cluster not opened."""
+        return [f"cluster {name}: {why}" for name, why in self.unavailable.items()]
+
+    # ----- targets -----------------------------------------------------------------------
+    def resolve(self, typed: TargetName, namespace: str | None = None) -> Target:
+        """The deployment ``typed`` names (``namespace``: the ``-n`` flag). One cluster: as
+        ever, NAME is in ``-n`` or the default namespace. Several: a short form is looked up
+        in every cluster and must match exactly one deployment."""
+        if typed.cluster is not None:
+            session = self.session(typed.cluster)
+            ns = typed.namespace or namespace or session.backend.default_namespace
+            return Target(typed.cluster, ns, typed.name)
+        if not self.several:
+            cluster, session = next(iter(self.sessions.items()))
+            ns = typed.namespace or namespace or session.backend.default_namespace
+            return Target(cluster, ns, typed.name)
+        if self.unavailable:
+            away = ", ".join(f"{n} ({why})" for n, why in self.unavailable.items())
+            raise BackendUnavailable(
+                f"deployment {str(typed)!r}: cannot tell which cluster while {away} cannot be "
+                "read; name it as CLUSTER/NAMESPACE/NAME"
+            )
+        wanted = typed.namespace or namespace  # None: any namespace the session reads
+        found = sorted(
+            Target(cluster, row.namespace, row.name)
+            for cluster, session in self.sessions.items()
+            for row in session.backend.deployments()
+            if row.name == typed.name and (wanted is None or row.namespace == wanted)
+        )
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise AmbiguousTarget(
+                f"deployment {str(typed)!r} is in {len(found)} places "
+                f"({', '.join(map(str, found))}): name one as CLUSTER/NAMESPACE/NAME"
+            )
+        where = ", ".join(
+            f"{c}: {','.join(s.backend.namespaces) or 'all namespaces'}"
+            for c, s in self.sessions.items()
+        )
+        raise TargetNotFound(f"deployment {str(typed)!r} not found in any cluster ({where})")
+
+    def resolve_all(
+        self, typed: Sequence[TargetName], namespace: str | None = None
+    ) -> list[Target]:
+        return [self.resolve(t, namespace) for t in typed]
+
+    # ----- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.close()
+
+    def __enter__(self) -> ClusterSessions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_sessions(profile: Profile, request: SessionRequest) -> ClusterSessions:
+    """Every cluster of the profile (or the one ``--cluster`` names), opened side by side.
+    Raises ``BackendUnavailable`` only when none can be opened."""
+    if request.cluster is not None or len(profile.clusters) <= 1:
+        session = open_session(profile, request)
+        return ClusterSessions(profile, {session.cluster: session})
+    if request.context is not None:
+        raise ProfileError(
+            f"profile {profile.name!r} names {len(profile.clusters)} clusters, each with its "
+            "own context: give --context with --cluster NAME"
+        )
+    names = [c.name for c in profile.clusters]
+    opened: dict[str, Session] = {}
+    unavailable: dict[str, str] = {}
+    with ThreadPoolExecutor(len(names), thread_name_prefix="open-cluster") as pool:
+        futures = {
+            name: pool.submit(open_session, profile, dataclasses.replace(request, cluster=name))
+            for name in names
+        }
+        errors: list[BaseException] = []
+        for name, future in futures.items():
+            try:
+                opened[name] = future.result()
+            except (BackendUnavailable, BackendError) as exc:
+                unavailable[name] = printable(exc)
+            except BaseException as exc:  # the opened ones are closed, then it is raised
+                errors.append(exc)
+    if errors or not opened:
+        for session in opened.values():
+            session.close()
+        if errors:
+            raise errors[0]
+        reasons = "; ".join(f"{n}: {why}" for n, why in unavailable.items())
+        raise BackendUnavailable(
+            f"no cluster of profile {profile.name!r} could be opened: {reasons}"
+        )
+    return ClusterSessions(profile, opened, unavailable)
+
+
+@contextmanager
+def sessions_of(profile: Profile, request: SessionRequest) -> Iterator[ClusterSessions]:
+    sessions = open_sessions(profile, request)
+    try:
+        yield sessions
+    finally:
+        sessions.close()
