@@ -1,0 +1,48 @@
+"""What a user types for a deployment: NAME, NAMESPACE/NAME, CLUSTER/NAMESPACE/NAME, each also
+after ``deployment/``; every part checked by Kubernetes' naming rules before anything is sent."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.core.targets import Target, TargetName, parse_target
+from console.names import InvalidName
+
+
+@pytest.mark.parametrize(
+    ("typed", "parsed"),
+    [
+        ("digits", TargetName("digits")),
+        ("models/digits", TargetName("digits", "models")),
+        ("eu-west/models/digits", TargetName("digits", "models", "eu-west")),
+        ("deployment/digits", TargetName("digits")),
+        ("deploy/eu-west/models/digits", TargetName("digits", "models", "eu-west")),
+    ],
+)
+def test_each_form_is_parsed_into_the_parts_it_gives(typed: str, parsed: TargetName) -> None:
+    assert parse_target(typed) == parsed
+    assert str(parse_target(typed)) == typed.removeprefix("deployment/").removeprefix("deploy/")
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("a/b/c/d", "give NAME, NAMESPACE/NAME or CLUSTER/NAMESPACE/NAME"),
+        ("Digits", "deployment name"),
+        ("eu_west/models/digits", "cluster name"),
+        ("../digits", "namespace"),
+        ("models/", "deployment name"),
+        ("x" * 64, "deployment name"),
+        ("models/digits\n", "deployment name"),
+    ],
+)
+def test_a_part_that_breaks_the_naming_rules_is_refused_naming_the_part(
+    typed: str, said: str
+) -> None:
+    with pytest.raises(InvalidName, match=said):
+        parse_target(typed)
+
+
+def test_a_whole_identity_reads_cluster_namespace_name_and_sorts_by_them() -> None:
+    found = sorted([Target("b", "models", "digits"), Target("a", "models", "digits")])
+    assert [str(t) for t in found] == ["a/models/digits", "b/models/digits"]
