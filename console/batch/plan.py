@@ -58,6 +58,10 @@ class Plan:
     stuck_seconds: float = 60.0
     # The longest wait for one wave's rollouts when a Deployment has no usable progress deadline.
     wait_timeout: float = 900.0
+    # A rollout cluster by cluster (--wave-by cluster): the profile's cluster these targets are
+    # in, and the plans of the clusters that follow once this one is done and healthy.
+    cluster: str | None = None
+    then: tuple[Plan, ...] = ()
 
     @property
     def halt_threshold(self) -> int:
@@ -85,13 +89,20 @@ class Plan:
             if self.slo.error_percent is not None:
                 parts.append(f"errors <= baseline + {self.slo.error_percent:g} %")
             gates = ", ".join(parts) or "none"
+        where = f" in cluster {self.cluster}" if self.cluster else ""
+        after = (
+            [f"then cluster {', then '.join(f'{p.cluster} ({len(p.targets)})' for p in self.then)}"]
+            if self.then
+            else []
+        )
         return [
-            f"{self.spec.describe()} of {len(self.targets)} deployments "
+            f"{self.spec.describe()} of {len(self.targets)} deployments{where} "
             f"in {len(self.waves)} waves ({sizes})",
             f"at most {self.max_parallel} at a time; halt after {self.halt_threshold} failed"
             + (f" ({self.halt_after})" if self.halt_after.percent is not None else "")
             + f"; bake {self.bake_seconds:g} s after each wave",
             f"gates: {gates}; on failure: {self.on_failure}",
+            *after,
         ]
 
     def to_json(self) -> dict[str, Any]:
@@ -107,6 +118,8 @@ class Plan:
             else {"p99_ratio": self.slo.p99_ratio, "error_percent": self.slo.error_percent},
             "stuck_seconds": self.stuck_seconds,
             "wait_timeout": self.wait_timeout,
+            **({"cluster": self.cluster} if self.cluster else {}),
+            **({"then": [p.to_json() for p in self.then]} if self.then else {}),
         }
 
     @classmethod
@@ -126,6 +139,8 @@ class Plan:
             else SloThresholds(slo.get("p99_ratio"), slo.get("error_percent")),
             stuck_seconds=float(data.get("stuck_seconds", 60.0)),
             wait_timeout=float(data.get("wait_timeout", 900.0)),
+            cluster=None if data.get("cluster") is None else str(data["cluster"]),
+            then=tuple(cls.from_json(p) for p in data.get("then") or ()),
         )
 
 

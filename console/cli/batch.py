@@ -8,6 +8,7 @@ per target.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import signal
@@ -31,17 +32,20 @@ from console.batch.journal import (
     describe,
     list_journals,
 )
-from console.batch.plan import make_plan, settings_from, thresholds_from
+from console.batch.plan import Plan, make_plan, settings_from, thresholds_from
 from console.batch.runner import ActionSpec, Target
 from console.cli.confirm import confirm
 from console.cli.printing import dump, output_of, print_table
 from console.core import actions
+from console.core.clusters import ClusterSessions
 from console.core.session import Session
+from console.core.targets import Target as WholeTarget
+from console.model import ActionResult
 from console.profile import Profile
 from console.views.format import printable, to_json
 
 WAVE_FLAGS = ("waves", "max_parallel", "halt_after", "bake", "slo_p99_ratio", "slo_error_percent",
-              "on_failure")  # fmt: skip
+              "on_failure", "wave_by")  # fmt: skip
 _LOUD_STEPS = frozenset({Step.FAILED, Step.ROLLED_BACK, Step.PAUSED, Step.UNDO_FAILED})
 
 
@@ -86,17 +90,10 @@ def wave_options(args: argparse.Namespace) -> WaveOptions:
 
 
 # -- rollout in waves -------------------------------------------------------------------------
-def rollout_in_waves(
-    session: Session,
-    spec: ActionSpec,
-    targets: list[Target],
-    options: WaveOptions,
-    *,
-    dry_run: bool,
-    as_json: bool,
-    yes: bool,
-) -> int:
-    profile = session.profile
+def _plan(
+    profile: Profile, spec: ActionSpec, targets: Sequence[Target], options: WaveOptions
+) -> Plan:
+    """The plan for ``targets`` from the profile's batch settings with the flags on top."""
     settings = settings_from(
         profile,
         waves=options.waves,
@@ -108,7 +105,21 @@ def rollout_in_waves(
     thresholds = thresholds_from(
         profile, p99_ratio=options.slo_p99_ratio, error_percent=options.slo_error_percent
     )
-    plan = make_plan(spec, targets, settings, slo=thresholds, stuck_seconds=options.stuck_seconds)
+    return make_plan(spec, targets, settings, slo=thresholds, stuck_seconds=options.stuck_seconds)
+
+
+def rollout_in_waves(
+    session: Session,
+    spec: ActionSpec,
+    targets: list[Target],
+    options: WaveOptions,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    yes: bool,
+) -> int:
+    profile = session.profile
+    plan = _plan(profile, spec, targets, options)
     for line in plan.describe():
         print(printable(line), file=sys.stderr)
     try:
@@ -229,6 +240,105 @@ def _metrics_gate(
     return CollectorSource(collector)
 
 
+# -- cluster after cluster ---------------------------------------------------------------------
+def rollout_by_cluster(
+    fleet: ClusterSessions,
+    spec: ActionSpec,
+    targets: Sequence[WholeTarget],
+    options: WaveOptions,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    yes: bool,
+) -> int:
+    """``--wave-by cluster``: one batch per cluster, in the profile's order of its clusters,
+    each in its own waves with that cluster's gates and journal (which names the cluster and
+    holds the plans of the clusters after it). Every cluster's plan is checked (read-only,
+    RBAC, the server's dry run) before anything is sent anywhere; a cluster whose batch does not
+    end done and healthy stops the sequence there: the clusters before it keep the change (its
+    own --on-failure applies within it), those after it are not touched, and
+    ``batch resume`` of its batch goes on with them."""
+    if fleet.unavailable:
+        raise BatchFailed(
+            f"not every cluster can be read ({'; '.join(fleet.problems())}); nothing was sent"
+        )
+    chosen = {t.cluster for t in targets}
+    plans = [
+        dataclasses.replace(
+            _plan(
+                session.profile,
+                spec,
+                [(t.namespace, t.name) for t in targets if t.cluster == cluster],
+                options,
+            ),
+            cluster=cluster,
+        )
+        for cluster, session in fleet.sessions.items()
+        if cluster in chosen
+    ]
+    checked: list[ActionResult] = []
+    for plan in plans:
+        assert plan.cluster is not None
+        for line in plan.describe():
+            print(printable(line), file=sys.stderr)
+        try:
+            found = actions.check_plan(fleet.session(plan.cluster), plan, requested=dry_run)
+        except actions.PlanRefused as exc:
+            raise BatchFailed(f"cluster {plan.cluster}: {exc}") from None
+        checked += [dataclasses.replace(r, target=f"{plan.cluster}/{r.target}") for r in found]
+    if dry_run:
+        if as_json:
+            shown = {"plans": [p.to_json() for p in plans], "results": to_json(checked)}
+            print(json.dumps(shown, indent=2))
+        else:
+            for plan in plans:
+                for number, wave in enumerate(plan.waves):
+                    names = ", ".join(f"{ns}/{n}" for ns, n in wave)
+                    print(printable(f"cluster {plan.cluster} wave {number + 1}: {names}"))
+            for result in checked:
+                mark = "ok" if result.ok else "REFUSED"
+                print(printable(f"{result.target}: {mark}: {result.message}"))
+        return 1 if any(not r.ok for r in checked) else 0
+    every = [f"{p.cluster}/{ns}/{n}" for p in plans for ns, n in p.targets]
+    confirm("rollout", every, yes=yes, dry_run=False)
+    first = dataclasses.replace(plans[0], then=tuple(plans[1:]))
+    return _run_from(fleet, first, as_json=as_json)
+
+
+def _run_from(fleet: ClusterSessions, plan: Plan, *, as_json: bool) -> int:
+    """Run ``plan`` in its cluster, then each plan after it while every one ends healthy."""
+    while True:
+        assert plan.cluster is not None
+        session = fleet.session(plan.cluster)
+        gate = (
+            _metrics_gate(session.profile, session.backend, plan.targets)
+            if plan.bake_seconds > 0
+            else None
+        )
+        if gate is None:
+            print(f"cluster {plan.cluster}: SLO gates off: no bake, or no metrics there "
+                  "(rollouts are still watched)", file=sys.stderr)  # fmt: skip
+        journal = lifecycle.new_journal(plan, session.audit, "cli")
+        print(f"cluster {plan.cluster}: batch {journal.id}: journal {journal.path}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        code = _execute(session.backend, journal, session.audit, gate, as_json=as_json)
+        if code != 0:
+            return _stopped(plan, journal.id, code)
+        if not plan.then:
+            return 0
+        plan = dataclasses.replace(plan.then[0], then=plan.then[1:])
+
+
+def _stopped(plan: Plan, batch_id: str, code: int) -> int:
+    if plan.then:
+        rest = ", ".join(str(p.cluster) for p in plan.then)
+        print(printable(
+            f"cluster {plan.cluster} did not end healthy: not started in {rest} (nothing sent "
+            f"there); `fleetdeck batch resume {batch_id}` finishes {plan.cluster} and goes on"
+        ), file=sys.stderr, flush=True)  # fmt: skip
+    return code
+
+
 # -- batch list|status|resume|halt|abort ------------------------------------------------------
 def show(args: argparse.Namespace) -> int:
     """``batch list``, ``status`` and ``halt``: from the journals alone."""
@@ -251,13 +361,17 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
-def resume_or_abort(session: Session, verb: str, batch_id: str, *, as_json: bool) -> int:
-    """``batch resume`` and ``abort``: they change the fleet (the lifecycle's checks first)."""
+def resume_or_abort(fleet: ClusterSessions, verb: str, batch_id: str, *, as_json: bool) -> int:
+    """``batch resume`` and ``abort``: they change the fleet (the lifecycle's checks first).
+    A batch of one cluster of several (``--wave-by cluster``) is resumed in its cluster, and
+    once it ends healthy the clusters after it follow."""
     if verb not in ("resume", "abort"):
         raise BatchFailed(f"batch {verb}: expected resume or abort")
     chosen: lifecycle.Verb = "abort" if verb == "abort" else "resume"
     journal = _open(batch_id)
     state = journal.replay()
+    cluster = state.plan.cluster
+    session = fleet.only(f"batch {verb}") if cluster is None else fleet.session(cluster)
     backend = session.backend
     try:
         lifecycle.check(chosen, journal, state, session.guard, backend.namespaces)
@@ -275,8 +389,16 @@ def resume_or_abort(session: Session, verb: str, batch_id: str, *, as_json: bool
     try:
         resume = chosen == "resume" and state.plan.bake_seconds > 0
         gate = _metrics_gate(session.profile, backend, state.plan.targets) if resume else None
-        return _execute(
+        code = _execute(
             backend, journal, session.audit, gate, as_json=as_json, abort=chosen == "abort"
+        )
+        plan = state.plan
+        if chosen == "abort" or not plan.then:
+            return code
+        if code != 0:
+            return _stopped(plan, journal.id, code)
+        return _run_from(
+            fleet, dataclasses.replace(plan.then[0], then=plan.then[1:]), as_json=as_json
         )
     except JournalError as exc:
         raise BatchFailed(str(exc)) from None

@@ -690,8 +690,25 @@ def on_targets(fleet: ClusterSessions, args: argparse.Namespace) -> int:
 def rollout(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     if not batch_cli.wants_waves(args):
         return on_targets(fleet, args)
-    session = fleet.only("a rollout in waves")
-    targets = [(t.namespace, t.name) for t in _resolve_targets(fleet, args)]
+    resolved = _resolve_targets(fleet, args)
+    if args.wave_by == "cluster":
+        return batch_cli.rollout_by_cluster(
+            fleet,
+            _spec(args),
+            resolved,
+            batch_cli.wave_options(args),
+            dry_run=bool(args.dry_run),
+            as_json=bool(args.json),
+            yes=bool(args.yes),
+        )
+    clusters = {t.cluster for t in resolved}
+    if len(clusters) > 1:
+        raise UsageError(
+            f"the targets are in {len(clusters)} clusters ({', '.join(sorted(clusters))}): "
+            "add --wave-by cluster to roll out cluster after cluster"
+        )
+    session = fleet.session(clusters.pop())
+    targets = [(t.namespace, t.name) for t in resolved]
     return batch_cli.rollout_in_waves(
         session,
         _spec(args),
@@ -836,6 +853,6 @@ HANDLERS: dict[str, Handler] = {
     "cancel": cancel,
     "autoscale": autoscale,
     "batch": lambda fleet, args: batch_cli.resume_or_abort(
-        fleet.only("batch resume and abort"), args.batch_command, args.id, as_json=args.json
+        fleet, args.batch_command, args.id, as_json=args.json
     ),
 }

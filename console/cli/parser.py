@@ -209,6 +209,12 @@ def add_wave_flags(parser: argparse.ArgumentParser) -> None:
     """The plan flags of ``fleetdeck rollout``; any of them makes the rollout a batch."""
     group = parser.add_argument_group("waves (any of these runs the rollout as a batch)")
     group.add_argument("--waves", help="cumulative wave sizes, e.g. 1,10%%,50%%,100%%")
+    group.add_argument(
+        "--wave-by",
+        choices=("cluster",),
+        help="cluster after cluster, in the profile's order: each one's rollout (in --waves) "
+        "done and healthy before the next starts; every cluster checked before any is sent",
+    )
     group.add_argument("--max-parallel", type=int, metavar="N", help="requests in flight at once")
     group.add_argument("--halt-after", help="failed targets that halt the batch: 3 or 5%%")
     group.add_argument("--bake", type=float, metavar="SECONDS", help="watch each wave this long")

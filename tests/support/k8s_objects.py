@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tests.infra.k8s_fixtures import K8sCluster
+
+VERSION = "fleetdeck.io/model-version"
 
 
 def apps(k8s: K8sCluster, user: str = "admin") -> Any:
@@ -50,4 +53,41 @@ def deployment(name: str, replicas: int = 2, *, image: str = "predictor:1") -> d
                 "spec": {"containers": [{"name": "predictor", "image": image}]},
             },
         },
+    }
+
+
+def predictor(
+    name: str,
+    *,
+    version: str = "1",
+    annotations: Mapping[str, str] | None = None,
+    progress_deadline: int | None = None,
+    replicas: int = 1,
+) -> dict[str, Any]:
+    """A predictor-like Deployment. Several replicas roll one pod at a time (KWOK readies a
+    pod in about a second and caps ``fleetdeck.io/ready-after`` at that), so a rollout of
+    five replicas takes several seconds: room for a test to act mid-wave."""
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "fleetdeck"}
+    spec: dict[str, Any] = {
+        "replicas": replicas,
+        "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+        "template": {
+            "metadata": {
+                "labels": {**labels, "fleetdeck.io/model": "digits", VERSION: version},
+                "annotations": dict(annotations or {}),
+            },
+            "spec": {"containers": [{"name": "predictor", "image": "fleetdeck-predictor:test"}]},
+        },
+    }
+    if progress_deadline is not None:
+        spec["progressDeadlineSeconds"] = progress_deadline
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "labels": {**labels, "fleetdeck.io/model": "digits", VERSION: version},
+        },
+        "spec": spec,
     }

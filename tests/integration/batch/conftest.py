@@ -25,45 +25,7 @@ from console.batch.runner import AuditContext, Target
 from console.profile import KubernetesSettings, Profile, StoreSettings, load_profile
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.support.cli import Fleetdeck as RunsFleetdeck
-
-VERSION = "fleetdeck.io/model-version"
-
-
-def predictor(
-    name: str,
-    *,
-    version: str = "1",
-    annotations: Mapping[str, str] | None = None,
-    progress_deadline: int | None = None,
-    replicas: int = 1,
-) -> dict[str, Any]:
-    """A predictor-like Deployment. Several replicas roll one pod at a time (KWOK readies a
-    pod in about a second and caps ``fleetdeck.io/ready-after`` at that), so a rollout of
-    five replicas takes several seconds: room for a test to act mid-wave."""
-    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "fleetdeck"}
-    spec: dict[str, Any] = {
-        "replicas": replicas,
-        "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-        "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
-        "template": {
-            "metadata": {
-                "labels": {**labels, "fleetdeck.io/model": "digits", VERSION: version},
-                "annotations": dict(annotations or {}),
-            },
-            "spec": {"containers": [{"name": "predictor", "image": "fleetdeck-predictor:test"}]},
-        },
-    }
-    if progress_deadline is not None:
-        spec["progressDeadlineSeconds"] = progress_deadline
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": name,
-            "labels": {**labels, "fleetdeck.io/model": "digits", VERSION: version},
-        },
-        "spec": spec,
-    }
+from tests.support.k8s_objects import VERSION, predictor
 
 
 class Fleet:

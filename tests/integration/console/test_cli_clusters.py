@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from kubernetes import client
 
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.support.cli import Fleetdeck
-from tests.support.k8s_objects import deployment
+from tests.support.k8s_objects import VERSION, apps, core, deployment, predictor
 
 
 @pytest.fixture
@@ -255,3 +256,134 @@ def test_a_cluster_that_cannot_be_opened_is_said_beside_what_the_others_answer(
     assert "deploy works on one cluster: add --cluster NAME (profile 'fleet' names a, gone)" in (
         one.err
     )
+
+
+# ----- a rollout cluster after cluster ---------------------------------------------------------
+ROLLOUT = ("rollout", "-l", "fleetdeck.io/model=digits", "--version", "2", "--no-verify")
+
+
+def models_in(cluster: K8sCluster, namespace: str) -> dict[str, str]:
+    """Each Deployment's pod-template model version."""
+    found = apps(cluster).list_namespaced_deployment(namespace)
+    return {d.metadata.name: d.spec.template.metadata.labels[VERSION] for d in found.items}
+
+
+def no_room_for_new_pods(cluster: K8sCluster, namespace: str, pods: int) -> None:
+    """A quota of ``pods`` pods: a rollout's first new pod (maxSurge 1) is never created, so
+    the rollout fails at its progress deadline, as one that cannot be scheduled does."""
+    quota = {"metadata": {"name": "pods"}, "spec": {"hard": {"pods": str(pods)}}}
+    api = core(cluster)
+    api.create_namespaced_resource_quota(namespace, quota)
+
+    def counted() -> bool:
+        status = api.read_namespaced_resource_quota("pods", namespace).status
+        return bool(status and status.hard and status.used is not None)
+
+    poll_until("the quota's first count", counted)
+
+
+def test_wave_by_cluster_keeps_the_first_clusters_version_when_the_seconds_fails_and_rolls_back(
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+    hdfs_root: str,
+    tmp_path: Path,
+) -> None:
+    fleet = fleet_of(
+        tmp_path,
+        hdfs_root,
+        [
+            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
+            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, False),
+        ],
+    )
+    no_room_for_new_pods(k8s_cluster_b, k8s_namespace_b, pods=1)
+    for cluster, namespace in ((k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b)):
+        apps(cluster).create_namespaced_deployment(
+            namespace, predictor("digits", progress_deadline=8)
+        )
+    poll_until("both available", lambda: fleet("status", f"a/{k8s_namespace}/digits").code == 0)
+    poll_until("b available", lambda: fleet("status", f"b/{k8s_namespace_b}/digits").code == 0)
+
+    done = fleet(
+        *ROLLOUT, "--wave-by", "cluster", "--bake", "0", "--on-failure", "rollback-wave",
+        "--stuck-seconds", "600", "--yes", timeout=300,
+    )  # fmt: skip
+    assert done.code == 1, done.err + done.out
+    # Both clusters' plans were shown before anything was sent, a's first.
+    assert done.err.index("in cluster a") < done.err.index("in cluster b")
+    assert "cluster a: batch " in done.err
+    assert "cluster b: batch " in done.err
+    assert models_in(k8s_cluster, k8s_namespace) == {"digits": "2"}  # a keeps the new version
+    assert models_in(k8s_cluster_b, k8s_namespace_b) == {"digits": "1"}  # b's wave rolled back
+    assert f"{k8s_namespace_b}/digits: rolled-back: " in done.out
+    # The journals name their clusters.
+    listed = json.loads(fleet("batch", "list", "-o", "json").out)
+    assert sorted((b["plan"]["cluster"], b["state"]) for b in listed)[0] == ("a", "done")
+    assert sorted(b["plan"]["cluster"] for b in listed) == ["a", "b"]
+
+
+def test_wave_by_cluster_checks_every_cluster_before_sending_anything(
+    two_clusters: Fleetdeck,
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+) -> None:
+    for cluster, namespace in ((k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b)):
+        apps(cluster).create_namespaced_deployment(namespace, predictor("digits"))
+    poll_until("both rows", lambda: len(two_clusters("ls", "-o", "name").out.split()) == 2)
+    mixed = two_clusters(*ROLLOUT, "--waves", "100%", "--yes")
+    assert mixed.code == 2
+    assert "add --wave-by cluster" in mixed.err
+    refused = two_clusters(*ROLLOUT, "--wave-by", "cluster", "--yes")
+    assert refused.code == 1
+    assert "read-only" in refused.err  # b is read-only in the profile
+    assert models_in(k8s_cluster, k8s_namespace) == {"digits": "1"}  # nothing sent to a either
+    dry = two_clusters(*ROLLOUT, "--wave-by", "cluster", "--dry-run", "--cluster", "a")
+    assert dry.code == 0, dry.err
+    assert f"cluster a wave 1: {k8s_namespace}/digits" in dry.out
+
+
+def test_a_cluster_sequence_killed_in_its_first_cluster_is_finished_by_resume_in_both(
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+    hdfs_root: str,
+    tmp_path: Path,
+) -> None:
+    fleet = fleet_of(
+        tmp_path,
+        hdfs_root,
+        [
+            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
+            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, False),
+        ],
+    )
+    batches = tmp_path / "state" / "fleetdeck" / "batches"
+    # Five replicas roll one pod at a time: each rollout takes seconds, room to kill mid-way.
+    for name in ("digits-1", "digits-2", "digits-3"):
+        apps(k8s_cluster).create_namespaced_deployment(k8s_namespace, predictor(name, replicas=5))
+    apps(k8s_cluster_b).create_namespaced_deployment(k8s_namespace_b, predictor("digits"))
+    poll_until("four rows", lambda: len(fleet("ls", "-o", "name").out.split()) == 4)
+    process = fleet.start(
+        *ROLLOUT, "--wave-by", "cluster", "--waves", "1,100%", "--bake", "0", "--yes"
+    )
+
+    def first_result_in_a() -> bool:
+        journals = list(batches.glob("*.jsonl")) if batches.is_dir() else []
+        return bool(journals) and '"kind":"result"' in journals[0].read_text().replace(" ", "")
+
+    poll_until("a's first target sent", first_result_in_a, timeout=120)
+    process.send_signal(signal.SIGKILL)  # only a's journal remains; b was never started
+    process.communicate(timeout=30)
+    (batch_id,) = [p.stem for p in batches.glob("*.jsonl")]
+    assert models_in(k8s_cluster_b, k8s_namespace_b) == {"digits": "1"}
+
+    resumed = fleet("batch", "resume", batch_id, timeout=300)
+    assert resumed.code == 0, resumed.err + resumed.out
+    assert "cluster b: batch " in resumed.err  # a finished, then b followed
+    assert set(models_in(k8s_cluster, k8s_namespace).values()) == {"2"}
+    assert models_in(k8s_cluster_b, k8s_namespace_b) == {"digits": "2"}

@@ -69,6 +69,17 @@ def test_a_plan_survives_the_journal_round_trip() -> None:
     assert Plan.from_json(made.to_json()) == made
 
 
+def test_a_cluster_by_cluster_plan_keeps_its_cluster_and_the_plans_after_it() -> None:
+    spec = ActionSpec("rollout", version=2)
+    canary = dataclasses.replace(plan(3, "1,100%"), spec=spec, cluster="canary")
+    eu_west = dataclasses.replace(plan(10, "50%,100%"), spec=spec, cluster="eu-west")
+    first = dataclasses.replace(canary, then=(eu_west,))
+    assert Plan.from_json(first.to_json()) == first
+    assert first.describe()[0].endswith("of 3 deployments in cluster canary in 2 waves (1, 2)")
+    assert first.describe()[-1] == "then cluster eu-west (10)"
+    assert "cluster" not in plan(3, "100%").to_json()  # one cluster's journal as before
+
+
 def test_flags_win_over_the_profile_and_bad_ones_say_what_is_expected() -> None:
     profile = parse_profile(
         "t", {"backend": "local", "batch": {"waves": "1,100%", "bake_seconds": 30}}, source=None
