@@ -63,11 +63,17 @@ def action_of(verb: Verb, plan: Plan) -> guard.Mutation:
 
 
 def check(
-    verb: Verb, journal: Journal, state: Replay, checks: guard.Guard, watched: Sequence[str]
+    verb: Verb,
+    journal: Journal,
+    state: Replay,
+    checks: guard.Guard,
+    watched: Sequence[str],
+    cluster: str | None = None,
 ) -> None:
     """Raise why ``verb`` must not go ahead (:class:`BatchRefused`, or the guard's
     :class:`~console.core.guard.Refusal`); return when it may. ``watched``: the namespaces
-    the session reads (() for all). Blocking (RBAC asks the API server): call from a worker."""
+    the session reads (() for all); ``cluster``: the profile's cluster the session is on.
+    Blocking (RBAC asks the API server): call from a worker."""
     if checks.read_only:
         raise guard.read_only_refusal(checks.profile)
     recorded = state.meta.get("profile")
@@ -75,6 +81,12 @@ def check(
         raise BatchRefused(
             f"batch {journal.id} was started with profile {recorded!r}; "
             f"use --profile {recorded} to {verb} it"
+        )
+    if state.plan.cluster is not None and cluster is not None and state.plan.cluster != cluster:
+        # The same namespace and name in another cluster is another deployment.
+        raise BatchRefused(
+            f"batch {journal.id} is in cluster {state.plan.cluster}; "
+            f"use --cluster {state.plan.cluster} to {verb} it"
         )
     namespaces = sorted({namespace for namespace, _ in state.plan.targets})
     unwatched = [ns for ns in namespaces if watched and ns not in watched]

@@ -374,7 +374,7 @@ def resume_or_abort(fleet: ClusterSessions, verb: str, batch_id: str, *, as_json
     session = fleet.only(f"batch {verb}") if cluster is None else fleet.session(cluster)
     backend = session.backend
     try:
-        lifecycle.check(chosen, journal, state, session.guard, backend.namespaces)
+        lifecycle.check(chosen, journal, state, session.guard, backend.namespaces, session.cluster)
     except lifecycle.BatchRefused as exc:
         if journal.holder() is None and state.state in (BatchState.DONE, BatchState.ABORTED):
             for line in describe(state):

@@ -392,7 +392,14 @@ class BatchScreen(Screen[None]):
         journal = self.batch_run.journal
         try:
             state = journal.replay()
-            lifecycle.check(verb, journal, state, self.deck.guard, self.deck.namespaces)
+            lifecycle.check(
+                verb,
+                journal,
+                state,
+                self.deck.guard,
+                self.deck.namespaces,
+                self.deck.session.cluster,
+            )
         except (lifecycle.BatchRefused, guard.Refusal, JournalError, OSError) as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=8)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,10 @@ from tests.unit.console.core.fake_backend import RecordingBackend, as_backend
 TARGETS = [("models", "a"), ("models", "b")]
 
 
-def journal_of(folder: Path, profile: str = "prod") -> Journal:
+def journal_of(folder: Path, profile: str = "prod", cluster: str | None = None) -> Journal:
     settings = BatchSettings(waves=parse_waves("1,100%"), halt_after=Quota(count=1))
     plan = make_plan(ActionSpec("rollout", version=2), TARGETS, settings)
+    plan = dataclasses.replace(plan, cluster=cluster)
     return Journal.create(plan, {"profile": profile, "user": "alice"}, folder)
 
 
@@ -69,3 +71,12 @@ def test_an_abort_needs_rbac_for_the_rollbacks_it_sends(tmp_path: Path) -> None:
         lifecycle.check("abort", journal, journal.replay(), refused, ())
     assert lifecycle.action_of("abort", journal.replay().plan) == "rollback"
     assert lifecycle.action_of("resume", journal.replay().plan) == "rollout"
+
+
+def test_a_batch_of_one_cluster_is_resumed_only_in_that_cluster(tmp_path: Path) -> None:
+    # The same namespace and name in another cluster is another deployment.
+    journal = journal_of(tmp_path, cluster="eu-west")
+    journal.append("state", state="halted", reason="1 failed")
+    with pytest.raises(lifecycle.BatchRefused, match="use --cluster eu-west to resume it"):
+        lifecycle.check("resume", journal, journal.replay(), guard(), (), "canary")
+    lifecycle.check("resume", journal, journal.replay(), guard(), (), "eu-west")
