@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from console.names import InvalidName, check_label
+from console.names import LABEL_RULE, InvalidName, check_label
 
 # What `-o name` prints before a deployment's name, and what kubectl also accepts.
 DEPLOYMENT_KINDS = ("deployment", "deploy", "deployments")
@@ -44,9 +44,17 @@ def parse_target(text: str) -> TargetName:
     parts = text.split("/")
     if len(parts) > 3:
         raise InvalidName(
-            f"deployment {text!r}: give NAME, NAMESPACE/NAME or CLUSTER/NAMESPACE/NAME"
+            f"invalid deployment name {text!r}: give NAME, NAMESPACE/NAME or "
+            f"CLUSTER/NAMESPACE/NAME, each part {LABEL_RULE}"
         )
-    name = check_label(parts[-1], "deployment name")
-    namespace = check_label(parts[-2], "namespace") if len(parts) >= 2 else None
-    cluster = check_label(parts[-3], "cluster name") if len(parts) == 3 else None
+    try:
+        name = check_label(parts[-1], "deployment name")
+        namespace = check_label(parts[-2], "namespace") if len(parts) >= 2 else None
+        cluster = check_label(parts[-3], "cluster name") if len(parts) == 3 else None
+    except InvalidName as exc:
+        if len(parts) == 1:
+            raise
+        # Say what was typed as a whole: `../../x` is a deployment the user meant to name.
+        form = ("NAMESPACE/NAME", "CLUSTER/NAMESPACE/NAME")[len(parts) - 2]
+        raise InvalidName(f"invalid deployment name {text!r} ({form}): {exc}") from None
     return TargetName(name, namespace, cluster)

@@ -28,7 +28,8 @@ HOSTILE_COMMANDS = [
     (["rollout", "ok", "../../x", "--version", "2"], "deployment name"),
     (["scale", "Digits", "--replicas", "1"], "deployment name"),
     (["status", "name\n"], "deployment name"),
-    (["delete", "a/b", "--yes"], "deployment name"),
+    (["delete", "models/B", "--yes"], "deployment name"),  # NAMESPACE/NAME, its NAME bad
+    (["delete", "a/b/c/x\n", "--yes"], "deployment name"),
     (["logs", "deploy/x\x1b]0;owned\x07"], "deployment name"),
     (["logs", "job/A"], "job name"),
     (["cancel", "job/A", "--yes"], "job name"),
