@@ -29,7 +29,7 @@ from typing import Any
 
 from console import audit
 from console.audit import AuditContext
-from console.backends.base import Backend
+from console.backends.base import Backend, error_line
 from console.batch.gates import SloReading, SloSource, violation
 from console.batch.journal import BatchState, Journal, Replay, Step
 from console.batch.runner import (
@@ -46,6 +46,8 @@ POLL_SECONDS = 0.5
 GATE_SECONDS = 5.0
 READ_COST_FACTOR = 10.0
 IDLE_READ_SECONDS = 5.0
+# A cluster not live this long halts the batch (a watch that reconnects is not live briefly).
+AWAY_GRACE_SECONDS = 5.0
 _STUCK = (*sorted(STUCK_REASONS), "Unschedulable")
 
 
@@ -288,10 +290,11 @@ class BatchExecutor:
                 return
             if event.result is None:
                 return
+            away = "" if event.result.ok else self._cluster_away(grace=0.0)
             self._record(
                 "result",
                 target=list(target),
-                purpose="apply",
+                purpose="skip" if away else "apply",
                 ok=event.result.ok,
                 message=event.result.message,
             )
@@ -300,6 +303,13 @@ class BatchExecutor:
             if event.result.ok:
                 item.step = Step.APPLIED if self.plan.rolling else Step.HEALTHY
                 self._target_event(target, number, item.step, event.result.message)
+            elif away:
+                # Not the target's failure: the cluster did not answer. It is sent again when
+                # the batch is resumed (a rollout's patch is the same patch again); nothing is
+                # undone against a cluster that cannot be reached.
+                item.step = Step.PENDING
+                self._target_event(target, number, Step.PENDING, event.result.message)
+                self._halt_because(away)
             else:
                 self._failed(target, number, event.result.message, journalled=True)
                 if self._threshold_reached():
@@ -566,7 +576,33 @@ class BatchExecutor:
     def _stopping(self) -> bool:
         if not self._halt.is_set() and self.journal.requested():
             self._control_request()
+        if not self._halt.is_set() and (away := self._cluster_away(grace=AWAY_GRACE_SECONDS)):
+            self._halt_because(away)
         return self._halt.is_set()
+
+    def _cluster_away(self, *, grace: float) -> str:
+        """Why the batch must stop because its cluster does not answer ("" while it does, or
+        while it has been away less than ``grace`` seconds): its rows are stale and its
+        requests cannot go out, so nothing is judged failed and nothing is undone there."""
+        try:
+            connection = self.backend.connection()
+        except Exception as exc:  # the backend cannot even say: treat as away
+            return f"the cluster's state cannot be read ({error_line(exc)})"
+        if connection.live:
+            return ""
+        since = connection.since
+        if (datetime.now(since.tzinfo) - since).total_seconds() < grace:
+            return ""
+        detail = f" ({connection.detail})" if connection.detail else ""
+        return (
+            f"the cluster has not answered since {since.astimezone().strftime('%H:%M:%S')}"
+            f"{detail}; resume the batch once it answers"
+        )
+
+    def _halt_because(self, reason: str) -> None:
+        if not self._halt_reason:
+            self._halt_reason = reason
+        self.halt()
 
     def _control_request(self) -> None:
         requested = self.journal.requested()
