@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from console.backends.base import Backend
+from console.backends.base import Backend, Connection
 from console.batch.executor import BatchExecutor
 from console.batch.gates import SloReading
 from console.batch.journal import Journal
@@ -45,6 +46,9 @@ class InstantFleet:
 
     def deployments(self) -> list[ModelDeployment]:
         return list(self.rows.values())
+
+    def connection(self) -> Connection:
+        return Connection(True, datetime.now(UTC))  # a cluster that always answers
 
     def rollout(
         self, namespace: str, name: str, version: int, *, dry_run: bool, verify: bool = True
