@@ -127,16 +127,8 @@ def rollout_in_waves(
     except actions.PlanRefused as exc:
         raise BatchFailed(str(exc)) from None
     if dry_run:
-        if as_json:
-            print(json.dumps({"plan": plan.to_json(), "results": to_json(checked)}, indent=2))
-        else:
-            for number, wave in enumerate(plan.waves):
-                names = ", ".join(f"{ns}/{n}" for ns, n in wave)
-                print(printable(f"wave {number + 1}: {names}"))
-            for result in checked:
-                mark = "ok" if result.ok else "REFUSED"
-                print(printable(f"{result.target}: {mark}: {result.message}"))
-        return 1 if any(not r.ok for r in checked) else 0
+        shown = {"plan": plan.to_json(), "results": to_json(checked)}
+        return _print_dry_run([plan], checked, shown if as_json else None)
     confirm("rollout", [f"{ns}/{n}" for ns, n in plan.targets], yes=yes, dry_run=False)
     backend = session.backend
     gate = _metrics_gate(profile, backend, plan.targets) if plan.bake_seconds > 0 else None
@@ -146,6 +138,25 @@ def rollout_in_waves(
     journal = lifecycle.new_journal(plan, session.audit, "cli")
     print(f"batch {journal.id}: journal {journal.path}", file=sys.stderr, flush=True)
     return _execute(backend, journal, session.audit, gate, as_json=as_json)
+
+
+def _print_dry_run(
+    plans: Sequence[Plan], checked: Sequence[ActionResult], as_json: object | None
+) -> int:
+    """A plan's dry run: its waves (each cluster's, by cluster) and the server's answer per
+    target, or ``as_json`` when given; exit 1 when the server refused any target."""
+    if as_json is not None:
+        print(json.dumps(as_json, indent=2))
+    else:
+        for plan in plans:
+            where = f"cluster {plan.cluster} " if plan.cluster else ""
+            for number, wave in enumerate(plan.waves):
+                names = ", ".join(f"{ns}/{n}" for ns, n in wave)
+                print(printable(f"{where}wave {number + 1}: {names}"))
+        for result in checked:
+            mark = "ok" if result.ok else "REFUSED"
+            print(printable(f"{result.target}: {mark}: {result.message}"))
+    return 1 if any(not r.ok for r in checked) else 0
 
 
 def _execute(
@@ -287,18 +298,8 @@ def rollout_by_cluster(
             raise BatchFailed(f"cluster {plan.cluster}: {exc}") from None
         checked += [dataclasses.replace(r, target=f"{plan.cluster}/{r.target}") for r in found]
     if dry_run:
-        if as_json:
-            shown = {"plans": [p.to_json() for p in plans], "results": to_json(checked)}
-            print(json.dumps(shown, indent=2))
-        else:
-            for plan in plans:
-                for number, wave in enumerate(plan.waves):
-                    names = ", ".join(f"{ns}/{n}" for ns, n in wave)
-                    print(printable(f"cluster {plan.cluster} wave {number + 1}: {names}"))
-            for result in checked:
-                mark = "ok" if result.ok else "REFUSED"
-                print(printable(f"{result.target}: {mark}: {result.message}"))
-        return 1 if any(not r.ok for r in checked) else 0
+        shown = {"plans": [p.to_json() for p in plans], "results": to_json(checked)}
+        return _print_dry_run(plans, checked, shown if as_json else None)
     every = [f"{p.cluster}/{ns}/{n}" for p in plans for ns, n in p.targets]
     confirm("rollout", every, yes=yes, dry_run=False)
     first = dataclasses.replace(plans[0], then=tuple(plans[1:]))

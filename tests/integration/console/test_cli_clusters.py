@@ -6,16 +6,15 @@ audit lines); ``--cluster`` chooses one."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.support.cli import Fleetdeck
+from tests.support.clusters import REFUSED, InProfile, clusters_fleetdeck, kubeconfig_moved
 from tests.support.k8s_objects import VERSION, apps, core, deployment, predictor
 
 
@@ -38,27 +37,30 @@ def two_clusters(
     )
 
 
+@pytest.fixture
+def both_writable(
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+    hdfs_root: str,
+    tmp_path: Path,
+) -> Fleetdeck:
+    """The two clusters, neither read-only."""
+    return fleet_of(
+        tmp_path,
+        hdfs_root,
+        [
+            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
+            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, False),
+        ],
+    )
+
+
 def fleet_of(tmp_path: Path, store: str, clusters: list[tuple[str, Path, str, bool]]) -> Fleetdeck:
     """The CLI on a profile ``fleet`` naming ``clusters`` (name, kubeconfig, its one namespace,
-    read-only), each on its kubeconfig's ``kwok-admin`` context."""
-    profiles = tmp_path / "config" / "fleetdeck" / "profiles"
-    profiles.mkdir(parents=True, exist_ok=True)
-    text = f'backend = "kubernetes"\n[store]\nroot = "{store}"\n'
-    for name, kubeconfig, namespace, read_only in clusters:
-        text += (
-            f'[[clusters]]\nname = "{name}"\ncontext = "kwok-admin"\n'
-            f'kubeconfig = "{kubeconfig}"\nnamespaces = ["{namespace}"]\n'
-            f"read_only = {str(read_only).lower()}\n"
-        )
-    (profiles / "fleet.toml").write_text(text)
-    return Fleetdeck(
-        {
-            **os.environ,
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "XDG_STATE_HOME": str(tmp_path / "state"),
-            "FLEETDECK_PROFILE": "fleet",
-        }
-    )
+    read-only)."""
+    return clusters_fleetdeck(tmp_path, [InProfile(*c) for c in clusters], store=store)
 
 
 def test_cluster_chooses_which_of_the_profiles_clusters_a_command_reads_and_acts_on(
@@ -226,11 +228,7 @@ def test_one_command_acts_in_both_clusters_each_by_its_own_rules_and_audits_its_
 def test_a_cluster_that_cannot_be_opened_is_said_beside_what_the_others_answer(
     k8s_cluster: K8sCluster, k8s_namespace: str, hdfs_root: str, tmp_path: Path
 ) -> None:
-    kubeconfig = yaml.safe_load(k8s_cluster.kubeconfig.read_text())
-    for entry in kubeconfig["clusters"]:
-        entry["cluster"]["server"] = "https://127.0.0.1:1"  # nothing listens: refused
-    gone = tmp_path / "gone.kubeconfig"
-    gone.write_text(yaml.safe_dump(kubeconfig))
+    gone = kubeconfig_moved(k8s_cluster, tmp_path / "gone.kubeconfig", REFUSED)
     fleet = fleet_of(
         tmp_path,
         hdfs_root,
@@ -287,17 +285,9 @@ def test_wave_by_cluster_keeps_the_first_clusters_version_when_the_seconds_fails
     k8s_namespace: str,
     k8s_cluster_b: K8sCluster,
     k8s_namespace_b: str,
-    hdfs_root: str,
-    tmp_path: Path,
+    both_writable: Fleetdeck,
 ) -> None:
-    fleet = fleet_of(
-        tmp_path,
-        hdfs_root,
-        [
-            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
-            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, False),
-        ],
-    )
+    fleet = both_writable
     no_room_for_new_pods(k8s_cluster_b, k8s_namespace_b, pods=1)
     for cluster, namespace in ((k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b)):
         apps(cluster).create_namespaced_deployment(
@@ -351,17 +341,10 @@ def test_a_cluster_sequence_killed_in_its_first_cluster_is_finished_by_resume_in
     k8s_namespace: str,
     k8s_cluster_b: K8sCluster,
     k8s_namespace_b: str,
-    hdfs_root: str,
+    both_writable: Fleetdeck,
     tmp_path: Path,
 ) -> None:
-    fleet = fleet_of(
-        tmp_path,
-        hdfs_root,
-        [
-            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
-            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, False),
-        ],
-    )
+    fleet = both_writable
     batches = tmp_path / "state" / "fleetdeck" / "batches"
     # Five replicas roll one pod at a time: each rollout takes seconds, room to kill mid-way.
     for name in ("digits-1", "digits-2", "digits-3"):

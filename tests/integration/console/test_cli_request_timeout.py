@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.infra.k8s_fixtures import K8sCluster
 from tests.support.cli import Fleetdeck, kubernetes_fleetdeck
+from tests.support.clusters import kubeconfig_moved
 
 SAFETY_NET = 60.0  # seconds before a command that never ends fails the test
 
@@ -82,11 +82,7 @@ def silent_server() -> Iterator[SilentServer]:
 @pytest.fixture
 def fleetdeck(k8s_cluster: K8sCluster, silent_server: SilentServer, tmp_path: Path) -> Fleetdeck:
     """The CLI on a profile whose kubeconfig is the test cluster's, its server the silent one."""
-    kubeconfig = yaml.safe_load(k8s_cluster.kubeconfig.read_text())
-    for cluster in kubeconfig["clusters"]:
-        cluster["cluster"]["server"] = silent_server.url
-    silent = tmp_path / "silent.kubeconfig"
-    silent.write_text(yaml.safe_dump(kubeconfig))
+    silent = kubeconfig_moved(k8s_cluster, tmp_path / "silent.kubeconfig", silent_server.url)
     return kubernetes_fleetdeck(
         tmp_path / "home", kubeconfig=silent, namespace="models", store=str(tmp_path / "store")
     )

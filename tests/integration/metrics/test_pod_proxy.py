@@ -9,101 +9,35 @@ loopback addresses, hence the machine's own).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from console.backends.kubernetes.backend import KubernetesBackend
 from console.metrics import MetricsCollector, pod_proxy_source
 from console.metrics.readings import DeploymentMetrics, Key
-from console.model import DeployRequest
-from console.profile import load_profile
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
-from tests.infra.require import missing_infra
 from tests.integration.metrics.conftest import StartLoad
 from tests.support.predictor import PredictorProcess
+from tests.support.proxied_pods import ProxiedPods
 
 ROOT = Path(__file__).resolve().parents[3]
 WINDOW_S = 6.0
 
 
-def machine_address() -> str:
-    """This machine's address on its default route (never loopback)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
-            address = str(probe.getsockname()[0])
-        except OSError:
-            address = ""
-    if not address or address.startswith("127."):
-        missing_infra("a non-loopback IPv4 address for the API server to proxy to")
-    return address
-
-
-class ProxiedFleet:
-    """Fleetdeck deployments on KWOK whose pods' IPs lead to real predictors."""
-
-    def __init__(self, k8s: K8sCluster, namespace: str) -> None:
-        from kubernetes import client
-
-        self.k8s = k8s
-        self.namespace = namespace
-        self.address = machine_address()
-        self.core: Any = client.CoreV1Api(k8s.api_client())
-        self.profile = load_profile("kwok")
-
-    def deploy(self, name: str, port: int) -> str:
-        """A one-pod deployment declaring ``port``; returns its running pod's name."""
-        profile = dataclasses.replace(
-            self.profile,
-            predictor=dataclasses.replace(self.profile.predictor, port=port, replicas=1),
-        )
-        backend = KubernetesBackend(
-            profile, api_client=self.k8s.api_client(), namespaces=[self.namespace], user="test"
-        )
-        result = backend.actions.deploy(
-            DeployRequest(name, "digits", 1, replicas=1), self.namespace, verify=False
-        )
-        assert result.ok, result.message
-        return str(poll_until(f"{name}'s pod running", lambda: self._running(name), 180))
-
-    def _running(self, name: str) -> str | None:
-        pods = self.core.list_namespaced_pod(
-            self.namespace, label_selector=f"app.kubernetes.io/name={name}"
-        ).items
-        running = [p.metadata.name for p in pods if p.status.phase == "Running"]
-        return running[0] if running else None
-
-    def lead_to_this_machine(self, pod: str) -> None:
-        body = {"status": {"podIP": self.address, "podIPs": [{"ip": self.address}]}}
-        # A merge patch replaces the IP list (a strategic one would add to it).
-        self.core.patch_namespaced_pod_status(
-            pod, self.namespace, body, _content_type="application/merge-patch+json"
-        )
-        poll_until(
-            f"{pod}'s IP to stay {self.address}",
-            lambda: (
-                self.core.read_namespaced_pod(pod, self.namespace).status.pod_ip == self.address
-            ),
-        )
-
-
 @pytest.fixture
-def fleet(k8s_cluster: K8sCluster, k8s_namespace: str) -> ProxiedFleet:
-    return ProxiedFleet(k8s_cluster, k8s_namespace)
+def fleet(k8s_cluster: K8sCluster, k8s_namespace: str) -> ProxiedPods:
+    return ProxiedPods(k8s_cluster, k8s_namespace)
 
 
 @pytest.fixture
 def backend(
-    fleet: ProxiedFleet, k8s_cluster: K8sCluster, k8s_namespace: str
+    fleet: ProxiedPods, k8s_cluster: K8sCluster, k8s_namespace: str
 ) -> Iterator[KubernetesBackend]:
     backend = KubernetesBackend(
         fleet.profile, api_client=k8s_cluster.api_client(), namespaces=[k8s_namespace]
@@ -124,7 +58,7 @@ def when(
 
 
 def test_predictors_behind_pods_are_measured_through_the_api_servers_pod_proxy(
-    fleet: ProxiedFleet,
+    fleet: ProxiedPods,
     backend: KubernetesBackend,
     k8s_cluster: K8sCluster,
     k8s_namespace: str,
@@ -175,7 +109,7 @@ def test_predictors_behind_pods_are_measured_through_the_api_servers_pod_proxy(
 
 
 def test_fleetdeck_top_prints_the_proxied_numbers(
-    fleet: ProxiedFleet,
+    fleet: ProxiedPods,
     k8s_cluster: K8sCluster,
     k8s_namespace: str,
     serve: Callable[..., PredictorProcess],

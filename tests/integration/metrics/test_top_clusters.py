@@ -6,18 +6,16 @@ opened at all, is said without hiding the other cluster's numbers."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.infra.k8s_fixtures import K8sCluster
 from tests.integration.metrics.conftest import StartLoad
 from tests.support.cli import Fleetdeck, Result
+from tests.support.clusters import REFUSED, InProfile, clusters_fleetdeck, kubeconfig_moved
 from tests.support.predictor import PredictorProcess
 from tests.support.proxied_pods import ProxiedPods
 
@@ -25,36 +23,13 @@ POD_PROXY = 'source = "pod-proxy"\ninterval_seconds = 1\nwindow_seconds = 10\n'
 PROMETHEUS_DOWN = 'source = "prometheus"\nprometheus_url = "http://127.0.0.1:1"\n'
 
 
-@dataclass(frozen=True)
-class InProfile:
-    """One ``[[clusters]]`` entry: its name, kubeconfig, one namespace, ``[clusters.metrics]``."""
-
-    name: str
-    kubeconfig: Path
-    namespace: str
-    metrics: str = POD_PROXY
+def measured(name: str, kubeconfig: Path, namespace: str, metrics: str = POD_PROXY) -> InProfile:
+    """A cluster of the profile, measured through ``metrics`` (default its pod proxy)."""
+    return InProfile(name, kubeconfig, namespace, metrics=metrics)
 
 
 def fleet_profile(tmp_path: Path, clusters: list[InProfile]) -> Fleetdeck:
-    """The CLI on a profile ``fleet`` naming ``clusters``, each on its ``kwok-admin`` context."""
-    profiles = tmp_path / "config" / "fleetdeck" / "profiles"
-    profiles.mkdir(parents=True, exist_ok=True)
-    text = 'backend = "kubernetes"\n[store]\nroot = "/nonexistent"\n'
-    for c in clusters:
-        text += (
-            f'[[clusters]]\nname = "{c.name}"\ncontext = "kwok-admin"\n'
-            f'kubeconfig = "{c.kubeconfig}"\nnamespaces = ["{c.namespace}"]\n'
-            f"[clusters.metrics]\n{c.metrics}"
-        )
-    (profiles / "fleet.toml").write_text(text)
-    return Fleetdeck(
-        {
-            **os.environ,
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "XDG_STATE_HOME": str(tmp_path / "state"),
-            "FLEETDECK_PROFILE": "fleet",
-        }
-    )
+    return clusters_fleetdeck(tmp_path, clusters)
 
 
 def served(
@@ -103,8 +78,8 @@ def test_top_shows_each_clusters_deployments_and_totals_and_the_fleet_wide_numbe
     fleetdeck = fleet_profile(
         tmp_path,
         [
-            InProfile("a", k8s_cluster.kubeconfig, k8s_namespace),
-            InProfile("b", k8s_cluster_b.kubeconfig, k8s_namespace_b),
+            measured("a", k8s_cluster.kubeconfig, k8s_namespace),
+            measured("b", k8s_cluster_b.kubeconfig, k8s_namespace_b),
         ],
     )
 
@@ -171,9 +146,9 @@ def test_a_clusters_failing_metrics_source_is_said_beside_the_other_clusters_num
     fleetdeck = fleet_profile(
         tmp_path,
         [
-            InProfile("a", k8s_cluster.kubeconfig, k8s_namespace),
+            measured("a", k8s_cluster.kubeconfig, k8s_namespace),
             # b's own Prometheus refuses connections.
-            InProfile("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, PROMETHEUS_DOWN),
+            measured("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, PROMETHEUS_DOWN),
         ],
     )
 
@@ -210,14 +185,10 @@ def test_a_cluster_that_cannot_be_opened_is_said_on_stderr_beside_the_others_num
     tmp_path: Path,
 ) -> None:
     served(ProxiedPods(k8s_cluster, k8s_namespace), "alpha", serve, start_load, 20.0)
-    kubeconfig = yaml.safe_load(k8s_cluster.kubeconfig.read_text())
-    for entry in kubeconfig["clusters"]:
-        entry["cluster"]["server"] = "https://127.0.0.1:1"  # nothing listens: refused
-    gone = tmp_path / "gone.kubeconfig"
-    gone.write_text(yaml.safe_dump(kubeconfig))
+    gone = kubeconfig_moved(k8s_cluster, tmp_path / "gone.kubeconfig", REFUSED)
     fleetdeck = fleet_profile(
         tmp_path,
-        [InProfile("a", k8s_cluster.kubeconfig, k8s_namespace), InProfile("gone", gone, "models")],
+        [measured("a", k8s_cluster.kubeconfig, k8s_namespace), measured("gone", gone, "models")],
     )
 
     table = fleetdeck("top")

@@ -1,0 +1,63 @@
+"""The CLI on a profile naming several of the test clusters, and a cluster moved elsewhere."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tests.infra.k8s_fixtures import K8sCluster
+from tests.support.cli import Fleetdeck
+
+
+@dataclass(frozen=True)
+class InProfile:
+    """One ``[[clusters]]`` entry, on its kubeconfig's ``kwok-admin`` context."""
+
+    name: str
+    kubeconfig: Path
+    namespace: str
+    read_only: bool = False
+    metrics: str = ""  # the lines of its [clusters.metrics] table ("": the profile's)
+
+
+def clusters_fleetdeck(
+    home: Path, clusters: Sequence[InProfile], *, store: str = "/nonexistent"
+) -> Fleetdeck:
+    """The CLI on a profile ``fleet`` naming ``clusters``, its config and state under ``home``."""
+    profiles = home / "config" / "fleetdeck" / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    text = f'backend = "kubernetes"\n[store]\nroot = "{store}"\n'
+    for c in clusters:
+        text += (
+            f'[[clusters]]\nname = "{c.name}"\ncontext = "kwok-admin"\n'
+            f'kubeconfig = "{c.kubeconfig}"\nnamespaces = ["{c.namespace}"]\n'
+            f"read_only = {str(c.read_only).lower()}\n"
+        )
+        if c.metrics:
+            text += f"[clusters.metrics]\n{c.metrics}"
+    (profiles / "fleet.toml").write_text(text)
+    return Fleetdeck(
+        {
+            **os.environ,
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "FLEETDECK_PROFILE": "fleet",
+        }
+    )
+
+
+def kubeconfig_moved(cluster: K8sCluster, path: Path, server: str) -> Path:
+    """``cluster``'s kubeconfig (contexts, users, credentials) with every server at ``server``,
+    written to ``path``: a cluster that refuses (``https://127.0.0.1:1``) or never answers."""
+    kubeconfig = yaml.safe_load(cluster.kubeconfig.read_text())
+    for entry in kubeconfig["clusters"]:
+        entry["cluster"]["server"] = server
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path
+
+
+REFUSED = "https://127.0.0.1:1"  # nothing listens there: every connection is refused
