@@ -41,11 +41,11 @@ SELECTOR = "fleetdeck.io/model=bench"
 KUBECTL_REQUEST = re.compile(r'"Response" verb="|round_trippers\.go:\d+\] (GET|PATCH|PUT|POST) ')
 
 
-def deployment(name: str) -> dict[str, Any]:
+def deployment(name: str, replicas: int = 1, model: str = "bench") -> dict[str, Any]:
     labels = {
         "app.kubernetes.io/name": name,
         "app.kubernetes.io/managed-by": "fleetdeck",
-        "fleetdeck.io/model": "bench",
+        "fleetdeck.io/model": model,
         "fleetdeck.io/model-version": "1",
     }
     return {
@@ -53,7 +53,7 @@ def deployment(name: str) -> dict[str, Any]:
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
             "template": {
                 "metadata": {"labels": labels},
@@ -87,7 +87,11 @@ def bench_nodes(pods: int) -> list[dict[str, Any]]:
     ]
 
 
-def make_fleet(api_client: Any, namespace: str, count: int) -> list[str]:
+def make_fleet(
+    api_client: Any, namespace: str, count: int, idle: int = 0, who: str = "rollout bench"
+) -> list[str]:
+    """``count`` one-replica Deployments of model ``bench`` (their names returned) and ``idle``
+    replicas-0 ones of model ``bench-idle`` (not matched by ``SELECTOR``), all available."""
     from kubernetes import client
 
     core: Any = client.CoreV1Api(api_client)
@@ -96,13 +100,17 @@ def make_fleet(api_client: Any, namespace: str, count: int) -> list[str]:
     for node in bench_nodes(2 * count):  # room for the surge pod of every rollout at once
         core.create_node(node)
     names = [f"model-{i:04}" for i in range(count)]
+    manifests = [deployment(n) for n in names]
+    manifests += [deployment(f"idle-{i:04}", 0, "bench-idle") for i in range(idle)]
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda n: apps.create_namespaced_deployment(namespace, deployment(n)), names))
-    wait_available(apps, namespace, count, "created")
+        list(pool.map(lambda d: apps.create_namespaced_deployment(namespace, d), manifests))
+    wait_available(apps, namespace, count + idle, "created", who)
     return names
 
 
-def wait_available(apps: Any, namespace: str, count: int, what: str) -> None:
+def wait_available(
+    apps: Any, namespace: str, count: int, what: str, who: str = "rollout bench"
+) -> None:
     deadline = time.monotonic() + 900
     while True:
         items = apps.list_namespaced_deployment(namespace).items
@@ -118,7 +126,7 @@ def wait_available(apps: Any, namespace: str, count: int, what: str) -> None:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {len(done)} of {count} deployments {what} and available")
-        print(f"rollout bench: {len(done)}/{count} {what}", file=sys.stderr)
+        print(f"{who}: {len(done)}/{count} {what}", file=sys.stderr)
         time.sleep(3)
 
 
@@ -232,6 +240,7 @@ class KubectlRun:
 
 
 def run_kubectl(kubeconfig: Path, namespace: str, names: list[str]) -> KubectlRun:
+    """The loop an operator writes: ``set image`` then ``rollout status``, one at a time."""
     import resource
 
     requests = 0
