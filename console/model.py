@@ -163,6 +163,9 @@ class ActionResult:
     message: str
     dry_run: bool = False
     changes: tuple[str, ...] = ()  # what changed (or would change, in a dry run)
+    # The cluster did not answer (refused, timed out): nothing is known of the target itself,
+    # and the change may or may not have been made.
+    unanswered: bool = False
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,13 @@ class BatchExecutor:
             if event.result is None:
                 return
             away = "" if event.result.ok else self._cluster_away(grace=0.0)
+            if not away and event.result.unanswered:
+                # A request that timed out before the probe said so: the cluster, not the
+                # target (a patch that timed out may have been made; resending it is the same).
+                away = (
+                    f"the cluster did not answer ({event.result.message}); "
+                    "resume the batch once it answers"
+                )
             self._record(
                 "result",
                 target=list(target),

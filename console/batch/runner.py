@@ -10,6 +10,7 @@ mid-batch still leaves a record of what it did.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -198,12 +199,8 @@ def run_batch(
         try:
             audit_result(audit_context, chosen.action, result, chosen.parameters())
         except OSError as exc:  # the change is made; say the record is missing, do not hide it
-            return ActionResult(
-                result.target,
-                result.ok,
-                f"{result.message} (audit log not written: {exc})",
-                result.dry_run,
-                result.changes,
+            return dataclasses.replace(
+                result, message=f"{result.message} (audit log not written: {exc})"
             )
         return result
 

@@ -129,7 +129,8 @@ class KubernetesActions:
         except ApiException as exc:
             return ActionResult(target, False, api_error(exc), dry_run)
         except HTTPError as exc:
-            return ActionResult(target, False, f"cannot reach the API server: {exc}", dry_run)
+            message = f"cannot reach the API server: {exc}"
+            return ActionResult(target, False, message, dry_run, unanswered=True)
 
     def _change(
         self,

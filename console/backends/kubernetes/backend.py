@@ -403,7 +403,8 @@ class KubernetesBackend:
         if unanswered is not None:
             # At once, instead of each request waiting out its timeouts and retries.
             since, why = unanswered
-            return ActionResult(target, False, not_answering_text(since, why), dry_run)
+            text = not_answering_text(since, why)
+            return ActionResult(target, False, text, dry_run, unanswered=True)
         return None
 
     def deploy(

@@ -58,7 +58,10 @@ def test_a_cluster_that_stops_answering_mid_batch_halts_it_and_resume_finishes_i
             assert not running.is_alive(), "the batch did not halt"
             halted = journal.replay()
             assert halted.state is BatchState.HALTED
-            assert "the cluster has not answered since" in halted.reason
+            # Said by the probe, or by a request that timed out before the probe could say it.
+            assert halted.reason.startswith(
+                ("the cluster has not answered since", "the cluster did not answer (")
+            ), halted.reason
             assert "resume the batch once it answers" in halted.reason
             assert not halted.failed  # stale rows and refused requests are no failures
             assert not any(e.kind is EventKind.ABORTED for e in events)  # nothing undone
