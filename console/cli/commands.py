@@ -33,7 +33,7 @@ from console.cli.printing import (
     print_table,
 )
 from console.core import actions, guard
-from console.core.clusters import ClusterSessions, TargetNotFound, sessions_of
+from console.core.clusters import ClusterSessions, TargetNotFound, open_sessions
 from console.core.session import Session, SessionRequest, is_read_only
 from console.core.targets import DEPLOYMENT_KINDS, Target, parse_target
 from console.model import (
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     request = session_request(args)
     if guard.is_mutation(args.command):  # before a backend is opened: nothing is sent
         guard.check_read_only(read_only=is_read_only(profile, request), profile=profile.name)
-    with sessions_of(profile, request) as fleet:
+    with open_sessions(profile, request) as fleet:
         try:
             return HANDLERS[args.command](fleet, args)
         except SelectorError as exc:

@@ -10,9 +10,8 @@ clusters answered, and a short name is not resolved while it is away (it could b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -192,12 +191,3 @@ def open_sessions(profile: Profile, request: SessionRequest) -> ClusterSessions:
             f"no cluster of profile {profile.name!r} could be opened: {reasons}"
         )
     return ClusterSessions(profile, opened, unavailable)
-
-
-@contextmanager
-def sessions_of(profile: Profile, request: SessionRequest) -> Iterator[ClusterSessions]:
-    sessions = open_sessions(profile, request)
-    try:
-        yield sessions
-    finally:
-        sessions.close()

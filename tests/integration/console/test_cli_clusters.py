@@ -18,6 +18,26 @@ from tests.support.clusters import REFUSED, InProfile, clusters_fleetdeck, kubec
 from tests.support.k8s_objects import VERSION, apps, core, deployment, predictor
 
 
+def a_and_b(
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+    store: str,
+    tmp_path: Path,
+    *,
+    b_read_only: bool,
+) -> Fleetdeck:
+    return fleet_of(
+        tmp_path,
+        store,
+        [
+            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
+            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, b_read_only),
+        ],
+    )
+
+
 @pytest.fixture
 def two_clusters(
     k8s_cluster: K8sCluster,
@@ -27,14 +47,11 @@ def two_clusters(
     hdfs_root: str,
     tmp_path: Path,
 ) -> Fleetdeck:
-    return fleet_of(
-        tmp_path,
-        hdfs_root,
-        [
-            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
-            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, True),
-        ],
-    )
+    """The two clusters, b read-only."""
+    return a_and_b(
+        k8s_cluster, k8s_namespace, k8s_cluster_b, k8s_namespace_b, hdfs_root, tmp_path,
+        b_read_only=True,
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -47,14 +64,10 @@ def both_writable(
     tmp_path: Path,
 ) -> Fleetdeck:
     """The two clusters, neither read-only."""
-    return fleet_of(
-        tmp_path,
-        hdfs_root,
-        [
-            ("a", k8s_cluster.kubeconfig, k8s_namespace, False),
-            ("b", k8s_cluster_b.kubeconfig, k8s_namespace_b, False),
-        ],
-    )
+    return a_and_b(
+        k8s_cluster, k8s_namespace, k8s_cluster_b, k8s_namespace_b, hdfs_root, tmp_path,
+        b_read_only=False,
+    )  # fmt: skip
 
 
 def fleet_of(tmp_path: Path, store: str, clusters: list[tuple[str, Path, str, bool]]) -> Fleetdeck:
