@@ -45,8 +45,8 @@ class SessionRequest:
 def on_cluster(profile: Profile, request: SessionRequest) -> Profile:
     """The profile narrowed to the cluster the session opens: ``--cluster NAME``, else the
     profile's only one. A :class:`Session` holds one cluster (the CLI opens every cluster of a
-    profile naming several with ``console.core.clusters.open_sessions``); the deck, on one
-    cluster at a time today, is refused here without ``--cluster``, before anything opens."""
+    profile naming several with ``console.core.clusters.open_sessions``, and so does the deck);
+    asked for one without ``--cluster``, a profile naming several is refused here."""
     if request.cluster is not None:
         return profile.for_cluster(request.cluster)
     if len(profile.clusters) > 1:

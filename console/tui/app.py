@@ -27,7 +27,13 @@ from console.kubeconfig import kubeconfig_contexts
 from console.profile import Profile
 from console.tui import preferences
 from console.tui.action_keys import ACTION_KEYS
-from console.tui.context import ActionScreen, DeckContext, PaletteCommand, PaletteScreen
+from console.tui.context import (
+    ActionScreen,
+    ClusterDecks,
+    DeckContext,
+    PaletteCommand,
+    PaletteScreen,
+)
 from console.tui.loader import describe
 from console.tui.messages import (
     OpenActionDialog,
@@ -140,6 +146,7 @@ class DeckApp(ScreenRouter):
         switch: SessionSwitch | None = None,
         session: Session | None = None,
         remember: bool = False,
+        clusters: ClusterDecks | None = None,
     ) -> None:
         super().__init__()
         # The user's keymap and last theme (console/tui/preferences.py): the real deck's;
@@ -151,18 +158,25 @@ class DeckApp(ScreenRouter):
         self.session = session
         self.collector: MetricsSource | None = None
         self._switching = False
-        self.deck = DeckContext(
-            backend,
-            profile,
-            read_only=read_only,
-            context=context,
-            user=user,
-            metrics=metrics,
-            clock=clock,
-            audit_path=audit_path,
-            live=live,
+        # A deck over several clusters is given them (``clusters``: one DeckContext each, and
+        # ``backend`` is the first one's); a one-cluster deck makes its one here.
+        self.deck = (
+            clusters.home
+            if clusters is not None
+            else DeckContext(
+                backend,
+                profile,
+                read_only=read_only,
+                context=context,
+                user=user,
+                metrics=metrics,
+                clock=clock,
+                audit_path=audit_path,
+                live=live,
+            )
         )
-        self.fleet = FleetScreen(self.deck)
+        self.clusters = clusters or ClusterDecks.single(self.deck)
+        self.fleet = FleetScreen(self.deck, self.clusters)
         self.batch_runs = BatchRuns()  # batches outlive their screens (esc leaves them running)
 
     def on_mount(self) -> None:
@@ -251,15 +265,15 @@ class DeckApp(ScreenRouter):
             if rest:
                 self.fleet.set_filter(rest)
         elif word in JOB_WORDS:
-            self.open_training()
+            self.open_training(rest)
         elif word in MODEL_WORDS:
-            self.open_models()
+            self.open_models(rest)
         elif word in LOG_WORDS:
             self._logs_by_name(rest)
         elif word in BATCH_WORDS:
-            self.open_batches()
+            self.open_batches(rest)
         elif word in OVERVIEW_WORDS:
-            self.open_overview()
+            self.open_overview(rest)
         elif word in {"help", "h", "?"}:
             self.action_help()
         elif word in CONTEXT_WORDS:
@@ -316,7 +330,13 @@ class DeckApp(ScreenRouter):
         self.push_screen(picker, lambda chosen: self.switch_namespaces(chosen) if chosen else None)
 
     def _switch_or_say(self, what: str) -> SessionSwitch | None:
-        if self.switch is None:
+        if self.clusters.several:
+            names = ", ".join(self.clusters.names())
+            self._say(
+                f"this deck shows the clusters {names}, each with its own context and "
+                f"namespaces: to switch {what}, start the deck with --cluster NAME"
+            )
+        elif self.switch is None:
             self._say(f"this deck was given its backend: it cannot switch {what}")
         elif self.switch.profile.backend != "kubernetes":
             self._say(f"the local runtime has no {what} to switch (a Kubernetes profile has)")
@@ -389,45 +409,87 @@ class DeckApp(ScreenRouter):
         self.go_home()
         self.push_screen(screen)
 
-    def open_training(self) -> None:
-        deck = self.deck
-        self._open(lambda: TrainingScreen(deck.backend, deck.profile, deck=deck), "Training")
+    # -- which cluster a screen opens on ------------------------------------------------------
+    def deck_here(self, cluster: str = "") -> DeckContext | None:
+        """The cluster a screen opened without a row works on: the one named (``:jobs b``),
+        else the Fleet cursor row's, else the first. None (said) for a cluster not in the deck."""
+        if not self.clusters.several:
+            return self.deck
+        if not cluster:
+            row = self.fleet.table.cursor_row if self.fleet.is_mounted else None
+            cluster = row.deployment.cluster if row else ""
+        if not cluster:
+            return self.clusters.home
+        try:
+            return self.clusters.of(cluster)
+        except LookupError as exc:
+            self._say(str(exc))
+            return None
 
-    def open_models(self) -> None:
-        deck = self.deck
-        self._open(lambda: ModelsScreen(deck.backend, deck.profile, deck=deck), "Models")
+    def _deck_of_row(self, cluster: str) -> DeckContext | None:
+        """The deck of the cluster a row came from (said, and None, if it is not open)."""
+        try:
+            return self.clusters.of(cluster)
+        except LookupError as exc:
+            self._say(str(exc))
+            return None
 
-    def open_overview(self) -> None:
-        deck = self.deck
-        self._open(lambda: OverviewScreen(deck), "Overview")
+    def open_training(self, cluster: str = "") -> None:
+        deck = self.deck_here(cluster)
+        if deck is not None:
+            make = partial(TrainingScreen, deck.backend, deck.profile, deck=deck)
+            self._open(make, "Training")
 
-    def open_batches(self) -> None:
-        deck = self.deck
-        self._open(lambda: BatchListScreen(deck), "Batches")
+    def open_models(self, cluster: str = "") -> None:
+        deck = self.deck_here(cluster)
+        if deck is not None:
+            self._open(partial(ModelsScreen, deck.backend, deck.profile, deck=deck), "Models")
+
+    def open_overview(self, cluster: str = "") -> None:
+        deck = self.deck_here(cluster)
+        if deck is not None:
+            self._open(partial(OverviewScreen, deck), "Overview")
+
+    def open_batches(self, cluster: str = "") -> None:
+        deck = self.deck_here(cluster)
+        if deck is not None:
+            self._open(partial(BatchListScreen, deck), "Batches")
 
     def _logs_by_name(self, text: str) -> None:
         if not text:
-            self.notify("logs NAME: which deployment (NAME or NAMESPACE/NAME)?", severity="warning")
+            self.notify(
+                "logs NAME: which deployment (NAME, NAMESPACE/NAME or CLUSTER/NAMESPACE/NAME)?",
+                severity="warning",
+            )
             return
-        namespace, _, name = text.rpartition("/")
+        wanted = text.split("/")
         matches = [
-            r.key for r in self.fleet.rows if r.key[1] == name and namespace in ("", r.key[0])
+            r.deployment
+            for r in self.fleet.rows
+            if [part for part in r.key if part][-len(wanted) :] == wanted
         ]
         if not matches:
             self.notify(f"no deployment named {text!r} in the fleet", severity="warning")
             return
-        self.open_logs(*matches[0])
+        if len({d.cluster for d in matches}) > 1:
+            where = ", ".join(f"{d.cluster}/{d.namespace}/{d.name}" for d in matches)
+            self._say(f"{text!r} is in several clusters ({where}): name one")
+            return
+        self.open_logs(matches[0].namespace, matches[0].name, matches[0].cluster)
 
-    def open_logs(self, namespace: str, name: str) -> None:
+    def open_logs(self, namespace: str, name: str, cluster: str = "") -> None:
         """The Logs screen on a deployment's pods, merged with a prefix per pod (the pods are
         looked up off the event loop: the local backend asks its agent)."""
-        find = partial(self._find_pods, namespace, name)
+        deck = self._deck_of_row(cluster)
+        if deck is None:
+            return
+        find = partial(self._find_pods, deck, namespace, name)
         self.run_worker(find, group="logs-pods", thread=True, exit_on_error=False)
 
-    def _find_pods(self, namespace: str, name: str) -> None:
-        where = printable(f"{namespace}/{name}")
+    def _find_pods(self, deck: DeckContext, namespace: str, name: str) -> None:
+        where = printable("/".join(p for p in (deck.cluster, namespace, name) if p))
         try:
-            pods = [p.name for p in self.deck.backend.pods(namespace, name)]
+            pods = [p.name for p in deck.backend.pods(namespace, name)]
         except Exception as exc:  # said plainly; the deck stays where it is
             self.call_later(self._say, f"cannot list the pods of {where}: {describe(exc)}")
             return
@@ -435,26 +497,35 @@ class DeckApp(ScreenRouter):
             self.call_later(self._say, f"{where} has no pods yet")
             return
         request = LogRequest(pods, namespace, follow=True, tail=LOG_TAIL)
-        self.call_later(self._show_logs, request, where)  # screens are made on the event loop
+        # Screens are made on the event loop.
+        self.call_later(self._show_logs, deck, request, where)
 
-    def _show_logs(self, request: LogRequest, title: str) -> None:
-        self.push_screen(LogsScreen(self.deck.backend, request, title))
+    def _show_logs(self, deck: DeckContext, request: LogRequest, title: str) -> None:
+        self.push_screen(LogsScreen(deck.backend, request, title))
 
     def _say(self, text: str) -> None:
         self.notify(printable(text), severity="warning", markup=False)
 
     # -- what the screens ask for (console/tui/messages.py) -----------------------------------
     def on_open_deployment(self, message: OpenDeployment) -> None:
-        self.push_screen(DeploymentScreen(self.deck, *message.key))
+        deck = self._deck_of_row(message.cluster)
+        if deck is not None:
+            self.push_screen(DeploymentScreen(deck, *message.key))
 
     def on_open_deployment_logs(self, message: OpenDeploymentLogs) -> None:
-        self.open_logs(*message.key)
+        self.open_logs(*message.key, message.cluster)
 
-    def on_open_overview(self, _: OpenOverview) -> None:
-        self.open_overview()
+    def on_open_overview(self, message: OpenOverview) -> None:
+        self.open_overview(message.cluster)
 
     def on_open_action_dialog(self, message: OpenActionDialog) -> None:
-        self.push_screen(ActionDialog(self.deck, message.action, message.targets))
+        clusters = {target.cluster for target in message.targets}
+        if len(clusters) > 1:  # the Fleet screen refuses first; nothing acts on two at once
+            self._say(f"the targets are in clusters {', '.join(sorted(clusters))}: mark one's")
+            return
+        deck = self._deck_of_row(clusters.pop() if clusters else "")
+        if deck is not None:
+            self.push_screen(ActionDialog(deck, message.action, message.targets))
 
     def on_open_batch(self, message: OpenBatch) -> None:
         self.push_screen(BatchScreen(self.deck, message.run))

@@ -89,6 +89,7 @@ class DeckContext:
     audit_path: Path | None = None  # None: the default audit log
     live: bool = True  # False (snapshots): no subscription, no timers
     permissions: Permissions = field(default_factory=Permissions)
+    cluster: str = ""  # its name in a deck over several clusters ("" in a one-cluster deck)
 
     def __post_init__(self) -> None:
         self.read_only = self.read_only or self.profile.read_only
@@ -135,3 +136,40 @@ class DeckContext:
     @property
     def audit(self) -> AuditContext:
         return self.session.audit
+
+
+@dataclass
+class ClusterDecks:
+    """Every cluster the deck shows: one :class:`DeckContext` per open cluster (in the profile's
+    order) and the clusters that could not be opened, with why. A one-cluster deck has one,
+    under "" (its rows name no cluster); every screen but the Fleet table works on one of them:
+    the one the row it was opened from came from."""
+
+    decks: dict[str, DeckContext]
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def single(cls, deck: DeckContext) -> ClusterDecks:
+        return cls({"": deck})
+
+    @property
+    def several(self) -> bool:
+        return len(self.decks) + len(self.unavailable) > 1
+
+    @property
+    def home(self) -> DeckContext:
+        """The first cluster's: what a screen opened without a row works on."""
+        return next(iter(self.decks.values()))
+
+    def of(self, cluster: str) -> DeckContext:
+        """The deck of the cluster a row names ("": a one-cluster deck's only one)."""
+        if cluster in self.decks:
+            return self.decks[cluster]
+        if not cluster and len(self.decks) == 1:
+            return self.home
+        if cluster in self.unavailable:
+            raise LookupError(f"cluster {cluster} could not be opened: {self.unavailable[cluster]}")
+        raise LookupError(f"the deck has no cluster {cluster!r} ({', '.join(self.decks)})")
+
+    def names(self) -> list[str]:
+        return [*self.decks, *self.unavailable]

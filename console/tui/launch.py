@@ -6,8 +6,10 @@ import sys
 from typing import Any
 
 from console.backends.base import Backend
+from console.core.clusters import open_sessions
 from console.core.session import SessionRequest, open_session
 from console.profile import Profile, load_profile
+from console.tui.context import ClusterDecks, DeckContext
 from console.tui.session_switch import SessionSwitch, close_quietly
 from console.views.fleet_data import MetricsSource
 
@@ -20,6 +22,8 @@ def open_deck(
 
     profile = load_profile(profile_name)
     print(f"fleetdeck: opening profile {profile.name!r}…", file=sys.stderr, flush=True)
+    if request.cluster is None and len(profile.clusters) > 1:
+        return open_deck_on_clusters(profile, request, metrics)
     session = open_session(profile, request)
     # A deck given its metrics keeps them; else each session (`:ctx`, `:ns`) gets its own.
     metrics_for = metrics_collector if metrics is None else None
@@ -41,6 +45,41 @@ def open_deck(
         app.run()
     finally:
         close_quietly(app.session, app.collector)  # the session the deck was on at the end
+    return 0
+
+
+def open_deck_on_clusters(
+    profile: Profile, request: SessionRequest, metrics: MetricsSource | None = None
+) -> int:
+    """The deck over every cluster the profile names, opened side by side (a cluster that
+    cannot be opened is shown as such; the deck opens if any can), each with its own
+    collector, RBAC answers and read-only flag."""
+    from console.tui.app import DeckApp
+
+    fleet = open_sessions(profile, request)
+    collectors: list[Any] = []
+    try:
+        decks: dict[str, DeckContext] = {}
+        for name, session in fleet.sessions.items():
+            collector = metrics_collector(session.profile, session.backend)
+            collectors.append(collector)
+            decks[name] = DeckContext(
+                session.backend,
+                session.profile,
+                read_only=session.read_only,
+                context=session.context,
+                user=session.user,
+                metrics=metrics or collector,
+                cluster=name,
+            )
+        clusters = ClusterDecks(decks, dict(fleet.unavailable))
+        home = clusters.home
+        app = DeckApp(home.backend, home.profile, clusters=clusters, remember=True)
+        app.run()
+    finally:
+        for collector in collectors:
+            close_quietly(None, collector)
+        fleet.close()
     return 0
 
 

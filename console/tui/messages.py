@@ -15,19 +15,21 @@ from console.model import ModelDeployment
 
 
 class OpenDeployment(Message):
-    """The Deployment screen of ``namespace/name``."""
+    """The Deployment screen of ``namespace/name`` in ``cluster`` ("": a one-cluster deck's)."""
 
-    def __init__(self, namespace: str, name: str) -> None:
+    def __init__(self, namespace: str, name: str, cluster: str = "") -> None:
         super().__init__()
         self.key = (namespace, name)  # (Message.namespace is Textual's own)
+        self.cluster = cluster
 
 
 class OpenDeploymentLogs(Message):
-    """The Logs screen on every pod of the deployment ``namespace/name``."""
+    """The Logs screen on every pod of the deployment ``namespace/name`` in ``cluster``."""
 
-    def __init__(self, namespace: str, name: str) -> None:
+    def __init__(self, namespace: str, name: str, cluster: str = "") -> None:
         super().__init__()
         self.key = (namespace, name)  # (Message.namespace is Textual's own)
+        self.cluster = cluster
 
 
 class LogSource(Protocol):
@@ -45,11 +47,16 @@ class OpenLogs(Message):
 
 
 class OpenOverview(Message):
-    """The fleet overview."""
+    """The fleet overview (of ``cluster`` in a deck over several)."""
+
+    def __init__(self, cluster: str = "") -> None:
+        super().__init__()
+        self.cluster = cluster
 
 
 class OpenActionDialog(Message):
-    """The dialog that plans, confirms and runs ``action`` on ``targets``."""
+    """The dialog that plans, confirms and runs ``action`` on ``targets`` (all in one cluster:
+    the one their ``cluster`` names)."""
 
     def __init__(self, action: Action, targets: Sequence[ModelDeployment]) -> None:
         super().__init__()

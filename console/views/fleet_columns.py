@@ -3,9 +3,10 @@ resize).
 
 At 80 columns an on-call engineer came for the latency: READY, STATUS, REQ/S, P99 and ERR%
 stay, and the others give way in :data:`GIVE_WAY` order (NAMESPACE first when only one is
-shown, since it says nothing then). NAME never gives way and stays put while the rest scrolls
-sideways. Still too wide, STATUS then NAME are cut (an ellipsis) down to a floor. The wide
-view (k9s' ``ctrl+w``) shows every column.
+shown, since it says nothing then). CLUSTER is drawn only when the deck spans several
+clusters, and then it never gives way: it tells the same deployment in two clusters apart. NAME
+never gives way and stays put while the rest scrolls sideways. Still too wide, STATUS then NAME
+are cut (an ellipsis) down to a floor. The wide view (k9s' ``ctrl+w``) shows every column.
 """
 
 from __future__ import annotations
@@ -48,14 +49,22 @@ def give_way_order(single_namespace: bool) -> tuple[str, ...]:
     return (*GIVE_WAY, "namespace")
 
 
+CLUSTER = COLUMN_KEYS.index("cluster")
+
+
 def fit_columns(
-    widths: Sequence[int], available: int, *, single_namespace: bool, wide: bool
+    widths: Sequence[int],
+    available: int,
+    *,
+    single_namespace: bool,
+    wide: bool,
+    several_clusters: bool = False,
 ) -> ColumnFit:
     """The columns that fit ``available`` cells, given every column's natural width."""
-    everything = ColumnFit(tuple(range(len(widths))), tuple(widths))
+    shown = [i for i in range(len(widths)) if several_clusters or i != CLUSTER]
+    everything = ColumnFit(tuple(shown), tuple(widths[i] for i in shown))
     if wide or available <= 0 or everything.line_width <= available:
         return everything
-    shown = list(range(len(widths)))
     fit = everything
     for key in give_way_order(single_namespace):
         shown.remove(COLUMN_KEYS.index(key))

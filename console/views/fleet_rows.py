@@ -18,7 +18,10 @@ from console.model import DeploymentState, ModelDeployment
 from console.selectors import SelectorError, parse_selector
 from console.views.format import age, printable
 
-Key = tuple[str, str]  # (namespace, name), as ModelDeployment.key
+Key = tuple[str, str]  # (namespace, name), as ModelDeployment.key: one cluster's metrics key
+# A row's identity: (cluster, namespace, name). The cluster is "" in a one-cluster deck; with
+# several, the same namespace/name in two clusters is two rows.
+RowKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("name", "NAME", 40),
+    Column("cluster", "CLUSTER", 24),  # shown only when the deck spans several clusters
     Column("namespace", "NAMESPACE", 24),
     Column("model", "MODEL", 20),
     Column("version", "VER", 6, numeric=True),
@@ -66,12 +70,13 @@ SortValue = tuple[int, float, str]  # (missing last, number, text)
 
 @dataclass(frozen=True, slots=True)
 class FleetRow:
-    key: Key  # (namespace, name): a field, not a property, as sorts and lookups read it often
+    key: RowKey  # a field, not a property, as sorts and lookups read it often
     deployment: ModelDeployment
     metrics: RowMetrics
     cells: tuple[str, ...]  # one per COLUMNS entry
     sort_values: tuple[SortValue, ...]  # one per COLUMNS entry
-    haystack: str  # name, namespace, model (a line each), lowercase: what text filters search
+    haystack: str  # name, namespace, model, cluster (a line each), lowercase: what text searches
+    stale: bool = False  # its cluster is not answering: the row is what was last seen
 
     @property
     def state(self) -> DeploymentState:
@@ -107,11 +112,17 @@ def _version_value(version: str) -> SortValue:
         return _sortable_text(version)
 
 
-def build_row(d: ModelDeployment, metrics: RowMetrics, now: datetime) -> FleetRow:
+STALE_MARK = " (stale)"  # after the cluster's name: words, not only a colour (NO_COLOR)
+
+
+def build_row(
+    d: ModelDeployment, metrics: RowMetrics, now: datetime, *, stale: bool = False
+) -> FleetRow:
     # Names come from a cluster or a stored row: a newline or an escape sequence in one is shown
     # escaped, never sent to the terminal (Textual strips only a few control codes).
     cells = (
         printable(d.name),
+        printable(d.cluster) + (STALE_MARK if stale and d.cluster else ""),
         printable(d.namespace),
         printable(d.model) or "-",
         printable(d.version) or "-",
@@ -128,6 +139,7 @@ def build_row(d: ModelDeployment, metrics: RowMetrics, now: datetime) -> FleetRo
     created = d.created.timestamp() if d.created else None
     sort_values = (
         _sortable_text(d.name),
+        _sortable_text(d.cluster),
         _sortable_text(d.namespace),
         _sortable_text(d.model),
         _version_value(d.version),
@@ -144,8 +156,9 @@ def build_row(d: ModelDeployment, metrics: RowMetrics, now: datetime) -> FleetRo
         _sortable_number(metrics.error_percent),
     )
     # One line per field: a regex's ^ and $ anchor to a field (re.MULTILINE), not the whole.
-    haystack = f"{d.name}\n{d.namespace}\n{d.model}".lower()
-    return FleetRow(d.key, d, metrics, cells, sort_values, haystack)
+    haystack = f"{d.name}\n{d.namespace}\n{d.model}\n{d.cluster}".lower()
+    key = (d.cluster, d.namespace, d.name)
+    return FleetRow(key, d, metrics, cells, sort_values, haystack, stale)
 
 
 # Worst first when sorting by status ascending.
@@ -162,11 +175,14 @@ def build_rows(
     deployments: Iterable[ModelDeployment],
     metrics: MetricsSnapshot | None = None,
     now: datetime | None = None,
+    *,
+    stale: bool = False,
 ) -> list[FleetRow]:
-    """Rows in (namespace, name) order, the order every sort starts from."""
+    """One cluster's rows in (namespace, name) order, the order every sort starts from
+    (``metrics``: that cluster's, by namespace and name; ``stale``: it is not answering)."""
     now = now or datetime.now(UTC)
     metrics = metrics or {}
-    rows = [build_row(d, metrics.get(d.key, NO_METRICS), now) for d in deployments]
+    rows = [build_row(d, metrics.get(d.key, NO_METRICS), now, stale=stale) for d in deployments]
     rows.sort(key=lambda r: r.key)  # already sorted when the backend returns it so: ~free
     return rows
 
@@ -177,6 +193,7 @@ _REGEX_CHARS = frozenset("^$*+?[](){}|\\.")
 _FIELDS: Mapping[str, Callable[[ModelDeployment], str]] = {
     "name": lambda d: d.name,
     "namespace": lambda d: d.namespace,
+    "cluster": lambda d: d.cluster,
     "model": lambda d: d.model,
     "version": lambda d: d.version,
     "status": lambda d: d.state.value,
@@ -225,8 +242,8 @@ def parse_filter(text: str) -> RowFilter:
     - ``digits``: a substring of name, namespace or model (case-insensitive);
     - ``^dig.*-a$``: a regular expression (any term with regex characters) on the same;
     - ``app=web``, ``tier!=canary``, ``!legacy``, ``model=digits,status=Failed``: a label
-      selector as ``kubectl -l`` takes it, where name, namespace, model, version and status
-      also work as labels.
+      selector as ``kubectl -l`` takes it, where name, namespace, cluster, model, version and
+      status also work as labels (``cluster=eu-west``, ``cluster!=canary``).
     """
     terms = text.split()
     if not terms:
@@ -260,7 +277,7 @@ class SortOrder:
 
 def sort_rows(rows: Iterable[FleetRow], order: SortOrder) -> list[FleetRow]:
     """Sorted by ``order``; rows without a value (``-``) stay last either way; ties keep the
-    input's (namespace, name) order (``build_rows`` gives it; the sort is stable, reversed
+    input's (cluster, namespace, name) order (``build_rows`` gives it; the sort is stable, reversed
     included) so equal rows never swap places between refreshes."""
     index = COLUMN_KEYS.index(order.column)
     present = [r for r in rows if r.sort_values[index][0] == 0]
@@ -276,7 +293,7 @@ def visible_rows(
     return sort_rows([r for r in rows if row_filter.test(r)] if row_filter.active else rows, order)
 
 
-def cursor_index(view: Sequence[FleetRow], key: Key | None, previous_index: int) -> int:
+def cursor_index(view: Sequence[FleetRow], key: RowKey | None, previous_index: int) -> int:
     """Where the cursor goes after the list changed: on the same deployment when it is still
     shown, else at the same position (clamped), so a refresh never makes it jump."""
     if key is not None:
@@ -286,7 +303,7 @@ def cursor_index(view: Sequence[FleetRow], key: Key | None, previous_index: int)
     return max(0, min(previous_index, len(view) - 1))
 
 
-def live_marks(marks: Iterable[Key], rows: Iterable[FleetRow]) -> set[Key]:
+def live_marks(marks: Iterable[RowKey], rows: Iterable[FleetRow]) -> set[RowKey]:
     """Marks of deployments that still exist (a deleted one cannot stay marked)."""
     keys = {r.key for r in rows}
     return {m for m in marks if m in keys}

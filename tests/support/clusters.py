@@ -15,13 +15,14 @@ from tests.support.cli import Fleetdeck
 
 @dataclass(frozen=True)
 class InProfile:
-    """One ``[[clusters]]`` entry, on its kubeconfig's ``kwok-admin`` context."""
+    """One ``[[clusters]]`` entry, on its kubeconfig's ``kwok-admin`` context by default."""
 
     name: str
     kubeconfig: Path
     namespace: str
     read_only: bool = False
     metrics: str = ""  # the lines of its [clusters.metrics] table ("": the profile's)
+    context: str = "kwok-admin"  # kwok-oncall acts in model namespaces, kwok-viewer only reads
 
 
 def clusters_fleetdeck(
@@ -33,7 +34,7 @@ def clusters_fleetdeck(
     text = f'backend = "kubernetes"\n[store]\nroot = "{store}"\n'
     for c in clusters:
         text += (
-            f'[[clusters]]\nname = "{c.name}"\ncontext = "kwok-admin"\n'
+            f'[[clusters]]\nname = "{c.name}"\ncontext = "{c.context}"\n'
             f'kubeconfig = "{c.kubeconfig}"\nnamespaces = ["{c.namespace}"]\n'
             f"read_only = {str(c.read_only).lower()}\n"
         )

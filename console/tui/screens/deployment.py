@@ -359,7 +359,9 @@ class DeploymentScreen(Screen[None]):
             self.query_one(f"#detail-{tab}", DataTable).focus()
 
     def action_logs(self) -> None:
-        self.post_message(OpenDeploymentLogs(self.namespace, self.deployment_name))
+        self.post_message(
+            OpenDeploymentLogs(self.namespace, self.deployment_name, self.deck.cluster)
+        )
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(f"{self.namespace}/{self.deployment_name}")

@@ -6,12 +6,19 @@ loader (``console/tui/loader.py``) for a refresh; it reads the fleet in a thread
 burst of changes is one refresh; the result comes back as ``Loaded`` and is applied in one go (a
 failed read keeps the rows, says why and is retried). The cursor stays on the same deployment, the
 marks are a set of keys, the filter and sort are re-applied: a refresh never moves the user.
+
+A deck over several clusters shows them in one table (``FleetReader``): a CLUSTER column, the
+filter's ``cluster=NAME``, each cluster's connection in the header, a cluster that is not
+answering marks its own rows stale and never holds up the others. What a row opens (detail,
+logs, an action) works on the cluster the row came from, with that cluster's RBAC answers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
@@ -30,19 +37,26 @@ from console.tui.action_keys import (
     offered,
     refuse_key,
 )
-from console.tui.context import DeckContext, PaletteCommand
-from console.tui.loader import LiveLoader, Loaded
+from console.tui.context import ClusterDecks, DeckContext, PaletteCommand
+from console.tui.loader import Incomplete, LiveLoader, Loaded
 from console.tui.messages import OpenActionDialog, OpenDeployment, OpenDeploymentLogs, OpenOverview
 from console.tui.permissions import Permissions, check_permissions
 from console.tui.widgets.fleet_table import FleetTable
 from console.tui.widgets.metrics_plot import Narrowable, is_shown
 from console.tui.widgets.status_bar import StatusBar, StatusInfo
-from console.views.fleet_data import FleetSnapshot, read_fleet
+from console.views.fleet_data import (
+    ClusterFeed,
+    ClusterLink,
+    FleetReader,
+    FleetSnapshot,
+    read_fleet,
+)
 from console.views.fleet_rows import (
     COLUMNS,
     FleetRow,
     Key,
     RowFilter,
+    RowKey,
     SortOrder,
     count_rows,
     cursor_index,
@@ -60,6 +74,13 @@ AGE_REFRESH_SECONDS = 15.0
 # Above this many rows only what is on screen (and any rollout) is scraped for metrics.
 WANTED_ALL_UP_TO = 100
 WANTED_CHECK_SECONDS = 0.5  # scrolling is noticed this often
+
+
+@dataclass(frozen=True)
+class ClusterPermissions:
+    """RBAC answers for newly seen namespaces, by cluster ("" in a one-cluster deck)."""
+
+    answers: dict[str, Permissions]
 
 
 class FleetScreen(Screen[None]):
@@ -82,34 +103,60 @@ class FleetScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="fleet.clear_filter"),
     ]
 
-    def __init__(self, deck: DeckContext) -> None:
+    def __init__(self, deck: DeckContext, clusters: ClusterDecks | None = None) -> None:
         super().__init__()
-        self.deck = deck
+        self.deck = deck  # the first cluster's: the profile, the clock, live or a snapshot
+        self.clusters = clusters or ClusterDecks.single(deck)
         self.rows: list[FleetRow] = []
         self.widths: tuple[int, ...] = tuple(len(c.title) for c in COLUMNS)
-        self.marks: set[Key] = set()
+        self.marks: set[RowKey] = set()
         self.row_filter: RowFilter = parse_filter("")
         self.order = SortOrder()
         self.snapshot: FleetSnapshot | None = None
         self.loader = LiveLoader(
-            self,
-            lambda: read_fleet(deck.backend, deck.metrics, deck.clock),
-            name="fleet",
-            what="the fleet",
-            spacing=REFRESH_SPACING,
+            self, self._reader(), name="fleet", what="the fleet", spacing=REFRESH_SPACING
         )
-        self._asked_namespaces: set[str] = set()
-        self._unchecked: set[str] = set()  # namespaces asked about and not yet answered
+        self._asked: set[tuple[str, str]] = set()  # (cluster, namespace) asked about RBAC
+        self._unchecked: dict[str, set[str]] = {}  # by cluster: asked, not yet answered
         self.permission_check = LiveLoader(
             self,
-            lambda: check_permissions(deck.backend, deck.user, sorted(self._unchecked)),
+            self._check_permissions,
             name="fleet-permissions",
             what="what you may do (RBAC)",
         )
         self._counts = count_rows([])
         self._namespaces: list[str] = sorted(deck.namespaces)
-        self.wanted: frozenset[Key] | None = None  # what the collector was last told to scrape
+        # What each cluster's collector was last told to scrape.
+        self.wanted: dict[str, frozenset[Key] | None] = {}
         self._wanted_sent = False
+
+    def _reader(self) -> Callable[[], FleetSnapshot | Incomplete[FleetSnapshot]]:
+        if not self.clusters.several:
+            deck = self.deck
+            return lambda: read_fleet(deck.backend, deck.metrics, deck.clock)
+        feeds = [ClusterFeed(n, d.backend, d.metrics) for n, d in self.clusters.decks.items()]
+        read_all = FleetReader(feeds, self.clusters.unavailable, self.deck.clock)
+
+        def read() -> FleetSnapshot | Incomplete[FleetSnapshot]:
+            snapshot = read_all()
+            return (
+                Incomplete(snapshot, "; ".join(snapshot.problems))
+                if snapshot.problems
+                else snapshot
+            )
+
+        return read
+
+    def _check_permissions(self) -> ClusterPermissions:
+        """RBAC answers for every cluster's new namespaces (blocking: from a worker)."""
+        asked = {cluster: sorted(spaces) for cluster, spaces in self._unchecked.items() if spaces}
+        return ClusterPermissions(
+            {
+                cluster: check_permissions(deck.backend, deck.user, asked[cluster])
+                for cluster, deck in self.clusters.decks.items()
+                if cluster in asked
+            }
+        )
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -128,9 +175,10 @@ class FleetScreen(Screen[None]):
         self.query_one("#fleet-filter", Input).display = False
         self.table.focus()
         if self.deck.live:
-            self.loader.follow(self.deck.backend.subscribe)
-            if self.deck.metrics is not None:  # new numbers: the same coalesced refresh
-                self.loader.follow(self.deck.metrics.subscribe)
+            for deck in self.clusters.decks.values():
+                self.loader.follow(deck.backend.subscribe)
+                if deck.metrics is not None:  # new numbers: the same coalesced refresh
+                    self.loader.follow(deck.metrics.subscribe)
             self.set_interval(1.0, self._show_status)
             self.set_interval(WANTED_CHECK_SECONDS, self.update_wanted)
         self.loader.start(every=AGE_REFRESH_SECONDS if self.deck.live else None)
@@ -151,9 +199,11 @@ class FleetScreen(Screen[None]):
         found = message.value
         if isinstance(found, FleetSnapshot):
             self._show_snapshot(found)
-        elif isinstance(found, Permissions):
-            self._unchecked -= found.checked
-            self.deck.permissions = self.deck.permissions.merged(found)
+        elif isinstance(found, ClusterPermissions):
+            for cluster, answers in found.answers.items():
+                self._unchecked[cluster] -= answers.checked
+                deck = self.clusters.of(cluster)
+                deck.permissions = deck.permissions.merged(answers)
             self.refresh_bindings()
             self._show_status()
 
@@ -161,19 +211,26 @@ class FleetScreen(Screen[None]):
         self.snapshot = snapshot
         self.rows, self.widths = snapshot.rows, snapshot.widths
         self._counts = count_rows(self.rows)
-        self._namespaces = sorted({r.key[0] for r in self.rows} | set(self.deck.namespaces))
+        self._namespaces = sorted(
+            {r.deployment.namespace for r in self.rows} | set(self.deck.namespaces)
+        )
         self.marks = live_marks(self.marks, self.rows)
         self._apply()
         self._check_new_namespaces()
         self._show_status()
 
     def _check_new_namespaces(self) -> None:
-        if self.deck.read_only or not self.deck.live:
+        """Ask each cluster what the user may do in namespaces it has not been asked about."""
+        if not self.deck.live:
             return
-        new = set(self._namespaces) - self._asked_namespaces
+        decks = self.clusters.decks
+        seen = {(r.deployment.cluster, r.deployment.namespace) for r in self.rows}
+        seen |= {(c, ns) for c, deck in decks.items() for ns in deck.namespaces}
+        new = {(c, ns) for c, ns in seen - self._asked if c in decks and not decks[c].read_only}
         if new:
-            self._asked_namespaces |= new
-            self._unchecked |= new
+            self._asked |= new
+            for cluster, namespace in new:
+                self._unchecked.setdefault(cluster, set()).add(namespace)
             self.permission_check.request()
 
     # -- showing ------------------------------------------------------------------------------
@@ -190,6 +247,7 @@ class FleetScreen(Screen[None]):
             widths=self.widths,
             order=self.order,
             single_namespace=len(self._namespaces) == 1,
+            several_clusters=self.clusters.several,
         )
         self._show_status()
         self.update_wanted()
@@ -202,27 +260,29 @@ class FleetScreen(Screen[None]):
         self._wanted_sent = False  # another screen (the overview) may have widened it
         self.update_wanted()
 
-    def wanted_keys(self) -> frozenset[Key] | None:
-        """None (everything) for a fleet of up to ``WANTED_ALL_UP_TO`` rows; above that the
-        rows on screen plus every deployment in a rollout."""
+    def wanted_in(self, cluster: str) -> frozenset[Key] | None:
+        """What ``cluster``'s collector scrapes: None (everything) for a fleet of up to
+        ``WANTED_ALL_UP_TO`` rows; above that its rows on screen and in a rollout."""
         if len(self.rows) <= WANTED_ALL_UP_TO:
             return None
         table = self.table
         top = int(table.scroll_y)
-        shown = max(1, table.scrollable_content_region.height - 1)  # minus the header
-        visible = {r.key for r in table.view[top : top + shown]}
-        rolling = {r.key for r in self.rows if r.state is DeploymentState.PROGRESSING}
-        return frozenset(visible | rolling)
+        shown = max(1, table.scrollable_content_region.height - 1)
+        rows = [*table.view[top : top + shown]]
+        rows += [r for r in self.rows if r.state is DeploymentState.PROGRESSING]
+        return frozenset(r.deployment.key for r in rows if r.deployment.cluster == cluster)
 
     def update_wanted(self) -> None:
-        metrics: object = self.deck.metrics  # a feed that may or may not be Narrowable
-        if not isinstance(metrics, Narrowable) or not is_shown(self):
+        if not is_shown(self):
             return
-        wanted = self.wanted_keys()
+        wanted = {cluster: self.wanted_in(cluster) for cluster in self.clusters.decks}
         if self._wanted_sent and wanted == self.wanted:
             return
         self.wanted, self._wanted_sent = wanted, True
-        metrics.set_wanted(wanted)
+        for cluster, keys in wanted.items():
+            metrics: object = self.clusters.decks[cluster].metrics  # may not be Narrowable
+            if isinstance(metrics, Narrowable):
+                metrics.set_wanted(keys)
 
     def _status_info(self) -> StatusInfo:
         shown = len(self.table.view) if self.is_mounted else 0
@@ -231,8 +291,7 @@ class FleetScreen(Screen[None]):
         if self.deck.live and self.is_mounted:
             with contextlib.suppress(Exception):  # keep the last known state
                 connection = self.deck.backend.connection()
-        namespaces = self._namespaces_shown()
-        return StatusInfo(
+        info = StatusInfo(
             profile=self.deck.profile.name,
             context=self.deck.context,
             context_color=self.deck.context_color,
@@ -242,11 +301,49 @@ class FleetScreen(Screen[None]):
             connection=connection,
             filter_text=self.row_filter.text.strip(),
             sort=f"{self.order.column}{' desc' if self.order.descending else ''}",
-            denied=self.deck.permissions.summary(namespaces),
+            denied=self.deck.permissions.summary(self._namespaces),
+        )
+        if not self.clusters.several:
+            return info
+        decks = self.clusters.decks.values()
+        everywhere = any(not d.namespaces for d in decks)  # one cluster reads all of them
+        return dataclasses.replace(
+            info,
+            context=None,  # each cluster is named, with its state
+            context_color="",
+            namespaces=()
+            if everywhere
+            else tuple(sorted({n for d in decks for n in d.namespaces})),
+            read_only=all(d.read_only for d in self.clusters.decks.values()),
+            clusters=self._cluster_links(),
+            denied=self._denied_by_cluster(),
         )
 
-    def _namespaces_shown(self) -> list[str]:
-        return self._namespaces
+    def _cluster_links(self) -> tuple[ClusterLink, ...]:
+        """Each cluster's connection as of now (its cache knows; nothing waits on a server)."""
+        last = {link.name: link for link in self.snapshot.clusters} if self.snapshot else {}
+        links = []
+        for name, deck in self.clusters.decks.items():
+            link = last.get(name, ClusterLink(name, None, "connecting"))
+            if deck.live and self.is_mounted:
+                with contextlib.suppress(Exception):  # keep the last known state
+                    link = ClusterLink(name, deck.backend.connection())
+            links.append(link)
+        unavailable = self.clusters.unavailable.items()
+        return (*links, *(ClusterLink(name, None, why) for name, why in unavailable))
+
+    def _denied_by_cluster(self) -> str:
+        """What RBAC or read-only removes, cluster by cluster ("" when nothing anywhere)."""
+        spaces: dict[str, set[str]] = {}
+        for row in self.rows:
+            spaces.setdefault(row.deployment.cluster, set()).add(row.deployment.namespace)
+        parts = []
+        for cluster, deck in self.clusters.decks.items():
+            if deck.read_only:
+                parts.append(f"{cluster}: read-only")
+            elif summary := deck.permissions.summary(sorted(spaces.get(cluster, ()))):
+                parts.append(f"{cluster}: {summary}")
+        return "; ".join(parts)
 
     def _show_status(self) -> None:
         self.query_one(StatusBar).show(self._status_info())
@@ -264,8 +361,26 @@ class FleetScreen(Screen[None]):
         return [row] if row else []
 
     def why_not(self, action: Action) -> str:
-        namespaces = {r.key[0] for r in self.targets()} or set(self._namespaces_shown())
-        return self.deck.permissions.why_not(action, sorted(namespaces))
+        """Why ``action`` is not offered on the targets: asked of the cluster they are in, with
+        that cluster's answers (read-only, RBAC). The deck acts on one cluster at a time."""
+        by_cluster: dict[str, set[str]] = {}
+        for row in self.targets():
+            by_cluster.setdefault(row.deployment.cluster, set()).add(row.deployment.namespace)
+        if len(by_cluster) > 1:
+            return (
+                f"the marked rows are in clusters {', '.join(sorted(by_cluster))}: the deck acts "
+                "on one cluster at a time (mark one cluster's rows, or filter cluster=NAME; "
+                "`fleetdeck rollout --wave-by cluster` goes cluster by cluster)"
+            )
+        if not by_cluster:  # nothing under the cursor: what the home cluster allows
+            return self.deck.permissions.why_not(action, self._namespaces)
+        [(cluster, namespaces)] = by_cluster.items()
+        try:
+            deck = self.clusters.of(cluster)
+        except LookupError as exc:
+            return str(exc)
+        reason = deck.permissions.why_not(action, sorted(namespaces))
+        return f"cluster {cluster}: {reason}" if reason and self.clusters.several else reason
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return offered(action, parameters, self.why_not)
@@ -343,18 +458,22 @@ class FleetScreen(Screen[None]):
     def action_detail(self) -> None:
         row = self.table.cursor_row
         if row is not None:
-            self.post_message(OpenDeployment(*row.key))
+            d = row.deployment
+            self.post_message(OpenDeployment(d.namespace, d.name, d.cluster))
 
     def action_overview(self) -> None:
-        self.post_message(OpenOverview())
+        row = self.table.cursor_row
+        self.post_message(OpenOverview(row.deployment.cluster if row else ""))
 
     def action_logs(self) -> None:
         row = self.table.cursor_row
         if row is not None:
-            self.post_message(OpenDeploymentLogs(*row.key))
+            d = row.deployment
+            self.post_message(OpenDeploymentLogs(d.namespace, d.name, d.cluster))
 
     def action_copy(self) -> None:
-        names = [f"{r.key[0]}/{r.key[1]}" for r in self.targets()]
+        # CLUSTER/NAMESPACE/NAME in a deck over several: what the CLI takes as a target.
+        names = ["/".join(part for part in r.key if part) for r in self.targets()]
         if names:
             self.app.copy_to_clipboard("\n".join(names))  # OSC 52: works over SSH
             self.app.notify(f"copied {len(names)} name(s)", timeout=2)

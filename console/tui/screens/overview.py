@@ -163,7 +163,7 @@ class OverviewScreen(Screen[None]):
     def action_detail(self) -> None:
         key = self._focused_key()
         if key is not None:
-            self.post_message(OpenDeployment(*key))
+            self.post_message(OpenDeployment(*key, cluster=self.deck.cluster))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # enter on a row: the table takes the key and says which row was chosen.

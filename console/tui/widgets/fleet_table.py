@@ -27,7 +27,7 @@ from textual.strip import Strip
 
 from console.model import DeploymentState
 from console.views.fleet_columns import GAP, GUTTER, ColumnFit, fit_columns
-from console.views.fleet_rows import COLUMN_KEYS, COLUMNS, FleetRow, Key, SortOrder
+from console.views.fleet_rows import COLUMN_KEYS, COLUMNS, FleetRow, RowKey, SortOrder
 
 STATUS_COLUMN = COLUMN_KEYS.index("status")
 
@@ -49,6 +49,7 @@ class FleetTable(ScrollView, can_focus=True):
         "fleet-table--degraded",
         "fleet-table--progressing",
         "fleet-table--paused",
+        "fleet-table--stale",
     }
     DEFAULT_CSS = """
     FleetTable { height: 1fr; scrollbar-size-horizontal: 1; }
@@ -60,6 +61,7 @@ class FleetTable(ScrollView, can_focus=True):
     FleetTable > .fleet-table--degraded { color: $warning; }
     FleetTable > .fleet-table--progressing { color: $secondary; }
     FleetTable > .fleet-table--paused { color: $text-muted; }
+    FleetTable > .fleet-table--stale { color: $text-muted; text-style: italic; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down,j", "cursor_down", "Down", show=False, id="fleet-table.cursor_down"),
@@ -84,13 +86,14 @@ class FleetTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._view: Sequence[FleetRow] = []
-        self._marks: set[Key] = set()
+        self._marks: set[RowKey] = set()
         self._widths: tuple[int, ...] = tuple(len(c.title) + 1 for c in COLUMNS)
         self._fit = ColumnFit(tuple(range(len(COLUMNS))), self._widths)
         self.single_namespace = False  # NAMESPACE gives way first: it says nothing then
+        self.several_clusters = False  # CLUSTER is drawn only then
         self.wide = False  # every column, scrolled sideways (k9s' wide view)
         self._order = SortOrder()
-        self._strips: dict[tuple[Key, bool, bool], Strip] = {}
+        self._strips: dict[tuple[RowKey, bool, bool], Strip] = {}
         self._styles: dict[str, Style] = {}  # resolved once per theme, not once per line
         self.cursor = 0
 
@@ -108,10 +111,11 @@ class FleetTable(ScrollView, can_focus=True):
         view: Sequence[FleetRow],
         *,
         cursor: int,
-        marks: set[Key],
+        marks: set[RowKey],
         widths: tuple[int, ...],
         order: SortOrder,
         single_namespace: bool = False,
+        several_clusters: bool = False,
     ) -> None:
         """Replace what is shown; the scroll offset stays unless the cursor would leave view."""
         self._view = view
@@ -120,6 +124,7 @@ class FleetTable(ScrollView, can_focus=True):
         self._widths = tuple(max(w, len(c.title) + 1) for w, c in zip(widths, COLUMNS, strict=True))
         self._order = order
         self.single_namespace = single_namespace
+        self.several_clusters = several_clusters
         self.cursor = max(0, min(cursor, len(view) - 1))
         self._refit()
         self._keep_cursor_visible()
@@ -137,6 +142,7 @@ class FleetTable(ScrollView, can_focus=True):
             available,
             single_namespace=self.single_namespace,
             wide=self.wide,
+            several_clusters=self.several_clusters,
         )
         self._strips.clear()
         self.virtual_size = Size(self._fit.line_width, len(self._view) + 1)
@@ -145,7 +151,7 @@ class FleetTable(ScrollView, can_focus=True):
     def on_resize(self, _: events.Resize) -> None:
         self._refit()
 
-    def refresh_marks(self, marks: set[Key]) -> None:
+    def refresh_marks(self, marks: set[RowKey]) -> None:
         self._marks = marks
         self._strips.clear()
         self.refresh()
@@ -268,6 +274,8 @@ class FleetTable(ScrollView, can_focus=True):
         if strip is not None:
             return strip
         style = self._style("")
+        if row.stale:  # its cluster is not answering (the CLUSTER cell says so in words)
+            style += self._style("fleet-table--stale")
         if marked:
             style += self._style("fleet-table--marked")
         shown = self._fit.shown

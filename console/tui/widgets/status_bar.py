@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from console.backends.base import Connection
+from console.views.fleet_data import ClusterLink
 from console.views.fleet_rows import FleetCounts
 from console.views.format import printable
 
@@ -26,16 +27,23 @@ class StatusInfo:
     sort: str = ""
     denied: str = ""  # e.g. "viewer: no patch, delete" when RBAC removes actions
     context_color: str = ""  # the profile's colour for this context ([deck] context_colors)
+    clusters: tuple[ClusterLink, ...] = ()  # a deck over several: each one's connection
 
 
 def where_text(
-    profile: str, context: str | None, namespaces: Sequence[str], context_color: str = ""
+    profile: str,
+    context: str | None,
+    namespaces: Sequence[str],
+    context_color: str = "",
+    cluster: str = "",
 ) -> Text:
-    """``profile@context [namespaces]``: where the deck is, on every screen. The context is
-    always named; its colour (the profile's ``[deck] context_colors``) only tells production
-    from staging faster."""
+    """``profile@context [namespaces]``: where the deck is, on every screen (``profile/cluster``
+    on a screen of one cluster of a deck over several). The context is always named; its colour
+    (the profile's ``[deck] context_colors``) only tells production from staging faster."""
     text = Text()
     text.append(printable(profile), style="bold")
+    if cluster:
+        text.append(f"/{printable(cluster)}", style="bold")
     if context:
         text.append(f"@{printable(context)}", style=f"bold {context_color}".strip())
     spaces = ",".join(namespaces) if namespaces else "all namespaces"
@@ -58,17 +66,17 @@ def status_text(info: StatusInfo) -> Text:
     ):
         text.append("  ")
         text.append(f"{count} {word}", style=style if count else "")
-    text.append("  ")
-    connection = info.connection
-    if connection is None:
-        text.append("connecting…", style="yellow")
-    elif connection.live:
-        text.append("● live", style="green")
+    if info.clusters:
+        for link in info.clusters:  # each cluster's own state: one never hides another's
+            text.append(f"  {printable(link.name)}: ", style="bold")
+            if link.connection is None:
+                text.append("unavailable", style="bold red")
+                text.append(f" ({printable(link.why)[:60]})", style="red")
+            else:
+                append_connection(text, link.connection, detail_width=40)
     else:
-        since = connection.since.astimezone(UTC).strftime("%H:%M:%S")
-        text.append(f"reconnecting since {since}", style="bold red")
-        if connection.detail:
-            text.append(f" ({printable(connection.detail)[:60]})", style="red")
+        text.append("  ")
+        append_connection(text, info.connection)
     if info.read_only:
         text.append("  ")
         text.append(" READ-ONLY ", style="bold reverse")
@@ -79,6 +87,19 @@ def status_text(info: StatusInfo) -> Text:
     if info.sort:
         text.append(f"  sort:{info.sort}")
     return text
+
+
+def append_connection(text: Text, connection: Connection | None, detail_width: int = 60) -> None:
+    """``● live``, ``connecting…`` or ``reconnecting since 03:12:09 (why)``."""
+    if connection is None:
+        text.append("connecting…", style="yellow")
+    elif connection.live:
+        text.append("● live", style="green")
+    else:
+        since = connection.since.astimezone(UTC).strftime("%H:%M:%S")
+        text.append(f"reconnecting since {since}", style="bold red")
+        if connection.detail:
+            text.append(f" ({printable(connection.detail)[:detail_width]})", style="red")
 
 
 class StatusBar(Static):

@@ -12,7 +12,9 @@ from console.tui.widgets.status_bar import where_text
 
 
 def deck_where(deck: DeckContext) -> Text:
-    text = where_text(deck.profile.name, deck.context, deck.namespaces, deck.context_color)
+    text = where_text(
+        deck.profile.name, deck.context, deck.namespaces, deck.context_color, deck.cluster
+    )
     if deck.read_only:
         text.append("  ")
         text.append(" READ-ONLY ", style="bold reverse")

@@ -9,6 +9,7 @@ from typing import Any
 from kubernetes import client
 from textual.widgets import OptionList
 
+from console.views.fleet_rows import COLUMN_KEYS
 from tests.e2e.tui.deck_pilot import (
     KwokFleet,
     cursor_name,
@@ -42,14 +43,16 @@ def test_the_fleet_shows_every_deployment_with_its_model_version_and_readiness(
             await wait_for(pilot, "four rows", lambda: len(shown_names(app)) == 4)
             assert shown_names(app) == NAMES
             row = app.fleet.table.view[2]
-            assert row.cells[:6] == (
+            shown = dict(zip(COLUMN_KEYS, row.cells, strict=True))
+            assert [shown[k] for k in ("name", "namespace", "model", "version", "ready")] == [
                 "iris-a",
                 kwok_fleet.namespace,
                 "iris",
                 "1",
                 "1/1",
-                "Available",
-            )
+            ]
+            assert shown["status"] == "Available"
+            assert shown["cluster"] == ""  # one cluster: its rows name none
             assert row.cells[-4:] == ("-", "-", "-", "-")  # metrics arrive with their issue
             status = app.fleet.query_one("#fleet-status").info  # type: ignore[attr-defined]
             assert status.counts.total == 4
@@ -162,7 +165,9 @@ def test_a_live_update_keeps_the_cursor_marks_filter_and_sort(kwok_fleet: KwokFl
             )
 
             def iris_b_desired() -> int:
-                return next(r.deployment.desired for r in app.fleet.rows if r.key[1] == "iris-b")
+                return next(
+                    r.deployment.desired for r in app.fleet.rows if r.deployment.name == "iris-b"
+                )
 
             await wait_for(pilot, "iris-b desired 3", lambda: iris_b_desired() == 3)
             assert app.fleet.loads > loads

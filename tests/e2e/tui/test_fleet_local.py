@@ -17,6 +17,7 @@ from console.model import DeploymentState, DeployRequest
 from console.tui.app import DeckApp
 from console.tui.screens.action_dialog import ActionDialog
 from console.tui.screens.deployment import DeploymentScreen
+from console.views.fleet_rows import COLUMN_KEYS
 from tests.e2e.tui.deck_pilot import run, shown_names, wait_for
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local import fixtures
@@ -65,7 +66,7 @@ def test_roll_out_to_version_2_and_back_from_the_deck(
         app = DeckApp(local_fleet, local_fleet.profile, user="alice", audit_path=tmp_path / "a")
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, "two rows", lambda: shown_names(app) == ["digits-a", "digits-b"])
-            assert app.fleet.table.view[0].cells[4] == "1/1"
+            assert app.fleet.table.view[0].cells[COLUMN_KEYS.index("ready")] == "1/1"
             await act(pilot, app, "u", "2")  # rollout digits-a (the cursor row) to version 2
             await wait_for(pilot, "version 2 shown", lambda: version_shown(app, "digits-a") == "2")
             await act(pilot, app, "b")  # and back

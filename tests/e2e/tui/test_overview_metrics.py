@@ -188,13 +188,14 @@ def test_a_large_fleet_scrapes_the_rows_on_screen_and_the_overview_all(
                 "only the rows on screen measured",
                 lambda: (
                     measured_last_round() == on_screen()
-                    and app.fleet.wanted == frozenset((ns, name) for name in names[: on_screen()])
+                    and app.fleet.wanted[""]
+                    == frozenset((ns, name) for name in names[: on_screen()])
                 ),
             )
             await wait_for(
                 pilot,
                 "the top rows scraped, the last one not",
-                lambda: measured_now() == app.fleet.wanted,
+                lambda: measured_now() == app.fleet.wanted[""],
             )
 
             await pilot.press("G")  # the last page
@@ -203,8 +204,8 @@ def test_a_large_fleet_scrapes_the_rows_on_screen_and_the_overview_all(
                 "the last row measured after scrolling to it",
                 lambda: (ns, names[-1]) in measured_now(),
             )
-            assert app.fleet.wanted is not None
-            assert (ns, names[0]) not in app.fleet.wanted
+            assert app.fleet.wanted[""] is not None
+            assert (ns, names[0]) not in app.fleet.wanted[""]
 
             await pilot.press("t")  # the overview is about the whole fleet
             await wait_for(pilot, "every deployment measured", lambda: measured_last_round() == 105)

@@ -15,7 +15,13 @@ from console.cli.printing import print_table
 from console.model import DeploymentState, ModelDeployment
 from console.tui.widgets.fleet_table import FleetTable
 from console.tui.widgets.release import deploy_request
-from console.views.fleet_rows import SortOrder, build_rows, column_widths, status_text
+from console.views.fleet_rows import (
+    COLUMN_KEYS,
+    SortOrder,
+    build_rows,
+    column_widths,
+    status_text,
+)
 from console.views.format import printable
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -88,8 +94,8 @@ def test_fleet_rows_and_status_show_names_and_reasons_escaped() -> None:
     (row,) = build_rows([hostile()], now=NOW)
     for cell in row.cells:
         assert_no_control(cell)
-    assert row.cells[0] == "evil\\x1b[2J\\nrow"
-    assert row.cells[2] == "digits\\n"
+    assert row.cells[COLUMN_KEYS.index("name")] == "evil\\x1b[2J\\nrow"
+    assert row.cells[COLUMN_KEYS.index("model")] == "digits\\n"
     assert "\\x1b[2J\\x07\\x9b31m" in status_text(row.deployment)
     assert_no_control(status_text(row.deployment))
 

@@ -66,6 +66,7 @@ def test_a_row_shows_readiness_status_with_reason_age_and_dashes_for_missing_met
     shown = cells(build_rows([failed], now=NOW)[0])
     assert shown == {
         "name": "iris",
+        "cluster": "",  # a one-cluster deck's rows name none
         "namespace": "models",
         "model": "iris",
         "version": "3",
@@ -195,16 +196,16 @@ def test_the_cursor_stays_on_its_deployment_when_rows_move_and_keeps_its_place_w
 ):
     rows = build_rows(FLEET, now=NOW)
     view = sort_rows(rows, SortOrder("name", descending=True))
-    assert cursor_index(view, ("models", "iris-prod"), 0) == names(view).index("iris-prod")
-    assert cursor_index(view, ("models", "gone"), 2) == 2
-    assert cursor_index(view, ("models", "gone"), 99) == len(view) - 1
+    assert cursor_index(view, ("", "models", "iris-prod"), 0) == names(view).index("iris-prod")
+    assert cursor_index(view, ("", "models", "gone"), 2) == 2
+    assert cursor_index(view, ("", "models", "gone"), 99) == len(view) - 1
     assert cursor_index([], None, 5) == 0
 
 
 def test_marks_of_deleted_deployments_are_dropped() -> None:
     rows = build_rows(FLEET[:2], now=NOW)
-    marks = {("models", "digits-a"), ("models", "deleted")}
-    assert live_marks(marks, rows) == {("models", "digits-a")}
+    marks = {("", "models", "digits-a"), ("", "models", "deleted")}
+    assert live_marks(marks, rows) == {("", "models", "digits-a")}
 
 
 def test_counts_say_how_many_are_shown_degraded_failed_progressing_and_marked() -> None:
