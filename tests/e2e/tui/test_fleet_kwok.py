@@ -124,7 +124,7 @@ def test_space_marks_a_key_marks_all_filtered_another_clears(kwok_fleet: KwokFle
             await wait_for(pilot, "four rows", lambda: len(shown_names(app)) == 4)
             await pilot.press("space")  # marks digits-a, moves down
             assert cursor_name(app) == "digits-b"
-            assert {name for _, name in app.fleet.marks} == {"digits-a"}
+            assert {name for _, _, name in app.fleet.marks} == {"digits-a"}
             # A mark reads without colour too (NO_COLOR, a monochrome terminal): a "*" gutter.
             table = app.fleet.table
             assert table.render_line(1).text.startswith("* digits-a")
@@ -134,7 +134,7 @@ def test_space_marks_a_key_marks_all_filtered_another_clears(kwok_fleet: KwokFle
             await pilot.press("slash")
             await type_text(pilot, "iris")
             await pilot.press("enter", "A")
-            assert {name for _, name in app.fleet.marks} == {"digits-a", "iris-a", "iris-b"}
+            assert {name for _, _, name in app.fleet.marks} == {"digits-a", "iris-a", "iris-b"}
             assert [r.deployment.name for r in app.fleet.targets()] == [
                 "iris-a",
                 "iris-b",
@@ -172,7 +172,7 @@ def test_a_live_update_keeps_the_cursor_marks_filter_and_sort(kwok_fleet: KwokFl
             await wait_for(pilot, "iris-b desired 3", lambda: iris_b_desired() == 3)
             assert app.fleet.loads > loads
             assert cursor_name(app) == "digits-b"
-            assert {name for _, name in app.fleet.marks} == {"iris-a"}
+            assert {name for _, _, name in app.fleet.marks} == {"iris-a"}
             assert shown_names(app) == list(reversed(NAMES))
 
     run(scenario)
