@@ -117,7 +117,9 @@ class ScreenRouter(App[None]):
     tests', a demo's) is one too."""
 
     def on_open_logs(self, message: OpenLogs) -> None:
-        self.push_screen(LogsScreen(message.source, message.request, message.title))
+        self.push_screen(
+            LogsScreen(message.source, message.request, message.title, deck=message.deck)
+        )
 
 
 class DeckApp(ScreenRouter):
@@ -435,6 +437,14 @@ class DeckApp(ScreenRouter):
             return None
 
     def open_training(self, cluster: str = "") -> None:
+        """Every cluster's jobs; ``:jobs NAME`` one cluster's."""
+        if self.clusters.several and not cluster:
+            home = self.clusters.home
+            make = partial(
+                TrainingScreen, home.backend, home.profile, deck=home, clusters=self.clusters
+            )
+            self._open(make, "Training")
+            return
         deck = self.deck_here(cluster)
         if deck is not None:
             make = partial(TrainingScreen, deck.backend, deck.profile, deck=deck)
@@ -501,7 +511,7 @@ class DeckApp(ScreenRouter):
         self.call_later(self._show_logs, deck, request, where)
 
     def _show_logs(self, deck: DeckContext, request: LogRequest, title: str) -> None:
-        self.push_screen(LogsScreen(deck.backend, request, title))
+        self.push_screen(LogsScreen(deck.backend, request, title, deck=deck))
 
     def _say(self, text: str) -> None:
         self.notify(printable(text), severity="warning", markup=False)

@@ -12,6 +12,7 @@ from console.backends.base import LogRequest
 from console.batch.lifecycle import BatchRun
 from console.batch.runner import Action
 from console.model import ModelDeployment
+from console.tui.context import DeckContext
 
 
 class OpenDeployment(Message):
@@ -39,11 +40,15 @@ class LogSource(Protocol):
 
 
 class OpenLogs(Message):
-    """The Logs screen on the pods ``request`` names (a job's, a sweep's), read from ``source``."""
+    """The Logs screen on the pods ``request`` names (a job's, a sweep's), read from ``source``
+    (``deck``: the cluster they are in, which the screen's where line names)."""
 
-    def __init__(self, source: LogSource, request: LogRequest, title: str) -> None:
+    def __init__(
+        self, source: LogSource, request: LogRequest, title: str, deck: DeckContext | None = None
+    ) -> None:
         super().__init__()
         self.source, self.request, self.title = source, request, title
+        self.deck = deck
 
 
 class OpenOverview(Message):

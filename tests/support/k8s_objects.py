@@ -38,6 +38,24 @@ def bare_pod(name: str, annotations: dict[str, str] | None = None) -> dict[str, 
     }
 
 
+def job(name: str) -> dict[str, Any]:
+    """A bare batch/v1 Job: the deck lists it among the training jobs."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "train", "image": "trainer:1"}],
+                }
+            },
+        },
+    }
+
+
 def deployment(name: str, replicas: int = 2, *, image: str = "predictor:1") -> dict[str, Any]:
     """A minimal Deployment whose pods KWOK runs."""
     labels = {"app.kubernetes.io/name": name}

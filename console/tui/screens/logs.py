@@ -30,6 +30,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from console.backends.base import LogRequest
+from console.tui.context import DeckContext
 from console.tui.messages import LogSource
 from console.tui.widgets.log_view import LogView
 from console.tui.widgets.where_line import WhereLine
@@ -185,8 +186,10 @@ class LogsScreen(Screen[None]):
         containers: Sequence[str] = (),
         capacity: int = DEFAULT_CAPACITY,
         save_dir: Path | None = None,
+        deck: DeckContext | None = None,
     ) -> None:
         super().__init__()
+        self.deck = deck  # the cluster the pods are in (None: the deck's own)
         if not request.pods:
             raise ValueError(f"logs of {title!r}: no pods to read (is it running yet?)")
         self.backend = backend
@@ -208,7 +211,7 @@ class LogsScreen(Screen[None]):
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield WhereLine()
+        yield WhereLine(self.deck)
         with Vertical():
             yield Static(self._header(), id="logs-header", markup=False)
             yield self.view

@@ -8,10 +8,15 @@ Jobs come from the backend's cache and progress from each job's log (its JSON ep
 read through the screen's live loader (a thread worker; a refresh never overlaps a running one; a
 failed read is shown and retried), and finished jobs' logs are read once. Results come back as
 one message and are applied in one update that keeps the cursor.
+
+In a deck over several clusters the screen lists every cluster's jobs with a CLUSTER column; a
+cluster whose read fails keeps its last jobs and says why, and what a job leads to (its logs,
+deploying or rolling out what it exported) happens in the job's cluster, by that cluster's rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +35,8 @@ from textual_plotext import PlotextPlot
 from console.backends.base import LogRequest
 from console.model import ActionResult, JobPhase, TrainingJob
 from console.profile import Profile
-from console.tui.context import DeckContext, SessionScreen
-from console.tui.loader import LiveLoader, Loaded
+from console.tui.context import ClusterDecks, DeckContext, SessionScreen
+from console.tui.loader import Incomplete, LiveLoader, Loaded, describe
 from console.tui.messages import OpenLogs
 from console.tui.widgets.cursor import item_under_cursor
 from console.tui.widgets.release import DeployDialog, RolloutDialog, RolloutPicker
@@ -64,7 +69,12 @@ COLUMNS = (
     ("SWEEP", 24),
     ("REASON", 120),
 )
-JobKey = tuple[str, str]
+CLUSTER_COLUMN = ("CLUSTER", 10)  # after NAME, in a deck over several clusters
+JobKey = tuple[str, str, str]  # (cluster, namespace, name); the cluster is "" in a one-cluster deck
+
+
+def job_key(job: TrainingJob) -> JobKey:
+    return (job.cluster, job.namespace, job.name)
 
 
 @dataclass(frozen=True)
@@ -76,14 +86,15 @@ class JobsRead:
     log_errors: dict[JobKey, str]  # why a job's log could not be read just now
 
 
-def read_jobs(backend: Any, known: Mapping[JobKey, JobProgress]) -> JobsRead:
+def read_jobs(backend: Any, known: Mapping[JobKey, JobProgress], cluster: str = "") -> JobsRead:
     """The jobs and their progress (blocking: from a worker). A finished job's progress is read
-    once (``known`` has it); a failed read of the jobs raises (the loader says why, retries)."""
-    jobs = list(backend.jobs())
+    once (``known`` has it); a failed read of the jobs raises (the loader says why, retries).
+    ``cluster``: the name its jobs are shown under in a deck over several."""
+    jobs = [dataclasses.replace(j, cluster=cluster) for j in backend.jobs()]
     progress: dict[JobKey, JobProgress] = {}
     log_errors: dict[JobKey, str] = {}
     for job in jobs:
-        key = (job.namespace, job.name)
+        key = job_key(job)
         finished = job.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
         seen = key in known and bool(known[key].epochs or known[key].scored)
         if key in known and ((finished and seen) or job.phase is JobPhase.PENDING):
@@ -153,6 +164,13 @@ class Refusals:
         return [f"{action}: {reason}" for action, reason in named if reason]
 
 
+@dataclass(frozen=True)
+class ClusterRefusals:
+    """Each cluster's :class:`Refusals` ("" is a one-cluster deck's)."""
+
+    answers: dict[str, Refusals]
+
+
 class TrainingScreen(SessionScreen):
     DEFAULT_CSS = """
     TrainingScreen #training-header { height: 1; background: $panel; padding: 0 1; }
@@ -184,19 +202,21 @@ class TrainingScreen(SessionScreen):
         deck: DeckContext | None = None,
         clock: Clock | None = None,
         live: bool | None = None,
+        clusters: ClusterDecks | None = None,
     ) -> None:
         super().__init__(backend, profile, deck)
+        self._clusters = clusters  # a deck over several: every cluster's jobs
         self.clock = clock
         self.live = live
         self.jobs: list[TrainingJob] = []
         self.progress: dict[JobKey, JobProgress] = {}
         self.log_errors: dict[JobKey, str] = {}  # why a job's log could not be read just now
-        self.refusals = Refusals()
+        self.refusals: dict[str, Refusals] = {}  # by cluster ("" in a one-cluster deck)
         self.notice = ""
         self.checked = False  # the permission check has answered
         self.loader = LiveLoader(
             self,
-            lambda: read_jobs(backend, self.progress),
+            self._read,
             name="training",
             what="the training jobs",
             min_interval=CHANGE_SECONDS,
@@ -208,15 +228,57 @@ class TrainingScreen(SessionScreen):
     def now(self) -> datetime:
         return (self.clock or self.deck.clock)()
 
+    @property
+    def clusters(self) -> ClusterDecks:
+        return self._clusters or ClusterDecks.single(self.deck)
+
+    @property
+    def several(self) -> bool:
+        return self._clusters is not None and self._clusters.several
+
+    def deck_of(self, job: TrainingJob | None) -> DeckContext:
+        """The deck of the cluster ``job`` runs in (the first cluster's when there is none)."""
+        if job is None or not self.several:
+            return self.deck
+        return self.clusters.of(job.cluster)
+
+    def _read(self) -> JobsRead | Incomplete[JobsRead]:
+        """Every cluster's jobs (blocking: the loader's worker). One cluster: a failed read
+        raises. Several: a cluster whose read fails keeps its last jobs, and says why."""
+        if not self.several:
+            return read_jobs(self.backend, self.progress)
+        jobs: list[TrainingJob] = []
+        progress: dict[JobKey, JobProgress] = {}
+        log_errors: dict[JobKey, str] = {}
+        problems: list[str] = []
+        for cluster, deck in self.clusters.decks.items():
+            try:
+                read = read_jobs(deck.backend, self.progress, cluster)
+            except Exception as exc:  # the other clusters' jobs are still shown
+                problems.append(f"cluster {cluster}: cannot read its jobs: {describe(exc)}")
+                read = JobsRead(
+                    [j for j in self.jobs if j.cluster == cluster],
+                    {k: v for k, v in self.progress.items() if k[0] == cluster},
+                    {},
+                )
+            jobs += read.jobs
+            progress |= read.progress
+            log_errors |= read.log_errors
+        found = JobsRead(jobs, progress, log_errors)
+        return Incomplete(found, "; ".join(problems)) if problems else found
+
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield WhereLine(self.deck)
+        yield WhereLine(self.deck, self._clusters)
         with Vertical():
             yield Static("Training", id="training-header", markup=False)
             yield self.loader.error_line()
             yield self.permission_check.error_line()
             table: DataTable[Text] = DataTable(id="training-jobs", cursor_type="row")
-            for label, width in COLUMNS:
+            columns = list(COLUMNS)
+            if self.several:
+                columns.insert(1, CLUSTER_COLUMN)
+            for label, width in columns:
                 table.add_column(label, width=width)
             yield table
             with Horizontal(id="training-detail"):
@@ -231,7 +293,8 @@ class TrainingScreen(SessionScreen):
         if self.live is None:
             self.live = self.deck.live  # the deck's snapshot mode holds still
         if self.live:
-            self.loader.follow(self.backend.subscribe)
+            for deck in self.clusters.decks.values():
+                self.loader.follow(deck.backend.subscribe)
         self.loader.start(every=REFRESH_SECONDS if self.live else None)
 
     def on_unmount(self) -> None:
@@ -246,8 +309,8 @@ class TrainingScreen(SessionScreen):
         if isinstance(found, JobsRead):
             self.jobs, self.progress, self.log_errors = found.jobs, found.progress, found.log_errors
             self._show_jobs()
-        elif isinstance(found, Refusals):
-            self.refusals = found
+        elif isinstance(found, ClusterRefusals):
+            self.refusals = found.answers
             self.checked = True
             self.refresh_bindings()
             self._show_notice()
@@ -259,13 +322,15 @@ class TrainingScreen(SessionScreen):
         with self.app.batch_update():
             table.clear()
             for job in self.jobs:
-                key = f"{job.namespace}/{job.name}"
-                cells = job_row(job, self.progress.get((job.namespace, job.name)), now)
+                key = "/".join(part for part in job_key(job) if part)
+                cells = job_row(job, self.progress.get(job_key(job)), now)
+                if self.several:
+                    cells = (cells[0], job.cluster, *cells[1:])
                 # Text, never markup, and printable: names and reasons quote the cluster.
                 table.add_row(*(Text(printable(cell)) for cell in cells), key=key)
             if cursor_key is not None:
                 for index, job in enumerate(self.jobs):
-                    if (job.namespace, job.name) == cursor_key:
+                    if job_key(job) == cursor_key:
                         table.move_cursor(row=index, animate=False)
         self._show_header()
         self._show_detail()
@@ -277,11 +342,17 @@ class TrainingScreen(SessionScreen):
         parts += [f"{n} {phase.value.lower()}" for phase, n in counts.items() if n]
         if sweeps:
             parts.append(f"{sweeps} sweeps")
+        if self.several:
+            per = {
+                name: sum(1 for j in self.jobs if j.cluster == name) for name in self.clusters.decks
+            }
+            parts.append(", ".join(f"{name}: {n}" for name, n in per.items()))
+            parts += [f"{name}: unavailable" for name in self.clusters.unavailable]
         self.query_one("#training-header", Static).update(" · ".join(parts))
 
     def _cursor_key(self) -> JobKey | None:
         job = self.cursor_job
-        return (job.namespace, job.name) if job else None
+        return job_key(job) if job else None
 
     @property
     def cursor_job(self) -> TrainingJob | None:
@@ -289,6 +360,8 @@ class TrainingScreen(SessionScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
+        if self.several:  # another row may be in another cluster, with other rules
+            self.refresh_bindings()
 
     # -- the job under the cursor ---------------------------------------------------------------
     def _show_detail(self) -> None:
@@ -303,7 +376,7 @@ class TrainingScreen(SessionScreen):
             plot.refresh()
             self._show_notice()
             return
-        progress = self.progress.get((job.namespace, job.name)) or JobProgress()
+        progress = self.progress.get(job_key(job)) or JobProgress()
         info.update("\n".join(printable(line) for line in self._describe(job, progress)))
         epochs = [e.number for e in progress.epochs]
         for metric, label in (("loss", "loss"), ("accuracy", "acc"), ("val_accuracy", "val_acc")):
@@ -318,7 +391,7 @@ class TrainingScreen(SessionScreen):
 
     def _describe(self, job: TrainingJob, progress: JobProgress) -> list[str]:
         lines = [
-            f"{job.namespace}/{job.name}",
+            "/".join(part for part in job_key(job) if part),
             f"{job.phase.value} · {job.gpus} GPU · node {job.node or '-'}",
             f"running {duration(job, self.now())}",
         ]
@@ -328,7 +401,7 @@ class TrainingScreen(SessionScreen):
             lines.append(f"epoch {format_metrics(progress.last)}")
         if job.pending_reason:
             lines.append(f"pending: {job.pending_reason}")
-        log_error = self.log_errors.get((job.namespace, job.name))
+        log_error = self.log_errors.get(job_key(job))
         if log_error:
             lines.append(f"cannot read its log now ({log_error}): progress as last read")
         if progress.exported is not None:
@@ -348,27 +421,43 @@ class TrainingScreen(SessionScreen):
 
     def _show_notice(self) -> None:
         lines = [printable(self.notice)] if self.notice else []
-        refusals = self.refusals.lines()
+        refusals = [
+            f"{cluster}: {line}" if self.several else line
+            for cluster, refused in self.refusals.items()
+            for line in refused.lines()
+        ]
         if refusals:
             lines.append("not offered: " + "; ".join(refusals))
         self.query_one("#training-notice", Static).update("\n".join(lines))
 
     # -- permissions ----------------------------------------------------------------------------
-    def _read_refusals(self) -> Refusals:
-        """Read-only, then RBAC (asks the API server: from the loader's worker)."""
-        deck, namespace = self.deck, self.namespace
-        return Refusals(
-            train=deck.why_not("train", namespace),
-            deploy=deck.why_not("deploy", namespace),
-            rollout=deck.why_not("rollout", namespace),
+    def _read_refusals(self) -> ClusterRefusals:
+        """Read-only, then RBAC, in each cluster (asks the API servers: the loader's worker)."""
+        answers = {}
+        for cluster, deck in self.clusters.decks.items():
+            namespace = deck.default_namespace
+            answers[cluster] = Refusals(
+                train=deck.why_not("train", namespace),
+                deploy=deck.why_not("deploy", namespace),
+                rollout=deck.why_not("rollout", namespace),
+            )
+        return ClusterRefusals(answers)
+
+    def _refusals_here(self) -> Refusals:
+        """What the cluster of the job under the cursor refuses (the first cluster's if none)."""
+        job = self.cursor_job if self.is_mounted else None
+        cluster = (
+            job.cluster if job is not None and self.several else next(iter(self.clusters.decks))
         )
+        return self.refusals.get(cluster, Refusals())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Mutations the user may not do are not offered (the notice line says why)."""
+        here = self._refusals_here()
         refused: Mapping[str, str] = {
-            "launch": self.refusals.train,
-            "deploy": self.refusals.deploy,
-            "rollout": self.refusals.rollout,
+            "launch": here.train,
+            "deploy": here.deploy,
+            "rollout": here.rollout,
         }
         return not refused.get(action, "")
 
@@ -384,9 +473,10 @@ class TrainingScreen(SessionScreen):
 
     def action_launch(self) -> None:
         job = self.cursor_job
+        deck = self.deck_of(job)  # in the cursor job's cluster (the where line names it)
         form = TrainForm(
-            self.deck,
-            namespace=self.namespace,
+            deck,
+            namespace=deck.default_namespace,
             gpus=self.profile.training.gpus,
             model=job.model if job else "",
         )
@@ -400,13 +490,15 @@ class TrainingScreen(SessionScreen):
             self.action_refresh()
 
     def _open_logs(self, jobs: list[TrainingJob], title: str) -> None:
-        pods = [pod for job in jobs for pod in self.backend.job_pods(job.namespace, job.name)]
+        deck = self.deck_of(jobs[0])
+        backend = deck.backend
+        pods = [pod for job in jobs for pod in backend.job_pods(job.namespace, job.name)]
         if not pods:
             self.notice = f"{title}: no pods yet (the job is waiting to be scheduled)"
             self._show_notice()
             return
         request = LogRequest(pods, jobs[0].namespace, follow=True, tail=LOGS_TAIL)
-        self.post_message(OpenLogs(self.backend, request, title))
+        self.post_message(OpenLogs(backend, request, title, deck))
 
     def action_logs(self) -> None:
         job = self.cursor_job
@@ -421,14 +513,18 @@ class TrainingScreen(SessionScreen):
             self.notice = f"{job.name} is not part of a sweep; l opens its logs"
             self._show_notice()
             return
-        trials = [j for j in self.jobs if j.sweep == job.sweep and j.namespace == job.namespace]
+        trials = [
+            j
+            for j in self.jobs
+            if (j.sweep, j.cluster, j.namespace) == (job.sweep, job.cluster, job.namespace)
+        ]
         self._open_logs(trials, f"sweep {job.sweep}")
 
     def _exported(self) -> tuple[TrainingJob, str, int] | None:
         job = self.cursor_job
         if job is None:
             return None
-        progress = self.progress.get((job.namespace, job.name))
+        progress = self.progress.get(job_key(job))
         if progress is not None and progress.published is not None:
             # A scoring job's version now answers keys from its table: that is what to serve.
             return job, progress.published.model, progress.published.version
@@ -443,7 +539,7 @@ class TrainingScreen(SessionScreen):
         found = self._exported()
         if found is not None:
             job, model, version = found
-            dialog = DeployDialog(self.deck, model, version, job.namespace)
+            dialog = DeployDialog(self.deck_of(job), model, version, job.namespace)
             self.app.push_screen(dialog, self._released)
 
     def _released(self, result: ActionResult | None) -> None:
@@ -455,24 +551,28 @@ class TrainingScreen(SessionScreen):
         found = self._exported()
         if found is None:
             return
-        _, model, version = found
-        self._list_deployments(model, version)
+        job, model, version = found
+        self._list_deployments(self.deck_of(job), model, version)
 
     class Deployments(Message):
-        def __init__(self, model: str, version: int, deployments: list[Any], error: str) -> None:
+        def __init__(
+            self, deck: DeckContext, model: str, version: int, deployments: list[Any], error: str
+        ) -> None:
             super().__init__()
+            self.deck = deck  # the job's cluster: the rollout goes there
             self.model, self.version = model, version
             self.deployments = deployments
             self.error = error
 
     @work(thread=True, group="training-deployments", exit_on_error=False)
-    def _list_deployments(self, model: str, version: int) -> None:
-        """The rollout's candidates (a big fleet takes a moment: off the event loop)."""
+    def _list_deployments(self, deck: DeckContext, model: str, version: int) -> None:
+        """The rollout's candidates in the job's cluster (a big fleet takes a moment: off the
+        event loop)."""
         try:
-            found, error = list(self.backend.deployments()), ""
+            found, error = list(deck.backend.deployments()), ""
         except Exception as exc:
             found, error = [], f"cannot list deployments: {exc}"
-        self.post_message(self.Deployments(model, version, found, error))
+        self.post_message(self.Deployments(deck, model, version, found, error))
 
     def on_training_screen_deployments(self, message: Deployments) -> None:
         if not message.deployments:
@@ -483,7 +583,7 @@ class TrainingScreen(SessionScreen):
 
         def chosen(targets: list[Any] | None) -> None:
             if targets:
-                self.app.push_screen(RolloutDialog(self.deck, version, targets))
+                self.app.push_screen(RolloutDialog(message.deck, version, targets))
 
         picker = RolloutPicker(message.model, version, message.deployments)
         self.app.push_screen(picker, chosen)

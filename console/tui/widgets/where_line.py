@@ -7,8 +7,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from console.tui.context import DeckContext, deck_of
+from console.tui.context import ClusterDecks, DeckContext, deck_of
 from console.tui.widgets.status_bar import where_text
+from console.views.format import printable
 
 
 def deck_where(deck: DeckContext) -> Text:
@@ -21,6 +22,22 @@ def deck_where(deck: DeckContext) -> Text:
     return text
 
 
+def clusters_where(clusters: ClusterDecks) -> Text:
+    """A screen over every cluster of the deck: ``profile`` and each cluster with its context."""
+    home = clusters.home
+    text = Text()
+    text.append(printable(home.profile.name), style="bold")
+    for name, deck in clusters.decks.items():
+        text.append(f"  {printable(name)}", style="bold")
+        if deck.context:
+            text.append(f"@{printable(deck.context)}", style=f"bold {deck.context_color}".strip())
+        if deck.read_only:
+            text.append(" READ-ONLY", style="bold reverse")
+    for name in clusters.unavailable:
+        text.append(f"  {printable(name)}: unavailable", style="bold red")
+    return text
+
+
 class WhereLine(Static):
     """Shows ``deck`` (or, when none is given, the deck of the app it runs in); hidden on a
     screen hosted outside a deck (a test's host of one screen)."""
@@ -29,11 +46,17 @@ class WhereLine(Static):
     WhereLine { height: 1; background: $boost; padding: 0 1; }
     """
 
-    def __init__(self, deck: DeckContext | None = None) -> None:
+    def __init__(
+        self, deck: DeckContext | None = None, clusters: ClusterDecks | None = None
+    ) -> None:
         super().__init__("", classes="where-line", markup=False)
         self._deck = deck
+        self._clusters = clusters  # a screen over several clusters names them all
 
     def on_mount(self) -> None:
+        if self._clusters is not None and self._clusters.several:
+            self.update(clusters_where(self._clusters))
+            return
         deck = self._deck or deck_of(self.app)
         if deck is None:
             self.display = False

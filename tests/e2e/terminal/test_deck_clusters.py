@@ -13,13 +13,14 @@ from kubernetes import client
 from tests.e2e.terminal.tmux_terminal import TmuxTerminal
 from tests.infra.k8s_fixtures import K8sCluster
 from tests.support.clusters import InProfile, clusters_fleetdeck
-from tests.support.k8s_objects import predictor
+from tests.support.k8s_objects import batch, job, predictor
 
 
 def create(cluster: K8sCluster, namespace: str, *names: str) -> None:
     apps = client.AppsV1Api(cluster.api_client())
     for name in names:
         apps.create_namespaced_deployment(namespace, predictor(name))  # type: ignore[arg-type]
+    batch(cluster).create_namespaced_job(namespace, job(f"train-{names[-1]}"))
 
 
 def rows_of(name: str, screen: str) -> dict[str, list[str]]:
@@ -78,6 +79,7 @@ def test_one_fleet_over_two_clusters_each_with_its_own_rules_state_and_screens(
 
     # The filter knows the cluster.
     term.press("/")
+    term.wait_for("the filter box", lambda s: "filter: text" in s, 30)
     term.type("cluster=b")
     term.press("Enter")
     term.wait_for(
@@ -102,6 +104,23 @@ def test_one_fleet_over_two_clusters_each_with_its_own_rules_state_and_screens(
     term.press("Enter")
     detail = term.wait_for("b's digits in detail", lambda s: "fleet/b@kwok-oncall" in s, 30)
     assert k8s_namespace_b in detail
+    term.press("Escape")
+    term.wait_for("the fleet again", lambda s: "CLUSTER" in s, 30)
+
+    # Training lists every cluster's jobs, each with its cluster, under both clusters' names.
+    term.press(":")
+    term.wait_for("the command line", lambda s: "deploy | jobs" in s)
+    term.type("jobs")
+    term.press("Enter")
+    jobs = term.wait_for(
+        "both clusters' jobs",
+        lambda s: "Training · 2 jobs" in s and "a: 1, b: 1" in s,
+        60,
+    )
+    assert set(rows_of("train-digits", jobs)) == {"a"}
+    assert set(rows_of("train-only-b", jobs)) == {"b"}
+    assert "a@kwok-viewer" in jobs
+    assert "b@kwok-oncall" in jobs
     term.press("Escape")
     term.wait_for("the fleet again", lambda s: "CLUSTER" in s, 30)
 

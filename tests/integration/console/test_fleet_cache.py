@@ -31,29 +31,12 @@ from console.backends.kubernetes.connection import Backoff
 from console.backends.kubernetes.probe import NOT_ANSWERING
 from console.profile import load_profile
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
-from tests.support.k8s_objects import apps, bare_pod, batch, core, deployment
+from tests.support.k8s_objects import apps, bare_pod, batch, core, deployment, job
 
 StartCache = Callable[..., FleetCache]
 
 
 # ----- helpers -----------------------------------------------------------------------------
-
-
-def job(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "train", "image": "trainer:1"}],
-                }
-            },
-        },
-    }
 
 
 def names(cache: FleetCache, kind: Kind, namespace: str) -> set[str]:
