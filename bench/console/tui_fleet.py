@@ -170,10 +170,19 @@ async def deck_run(namespace: str, count: int, *, interact: bool, idle_seconds: 
         backend.close()
 
 
-def start_patcher(namespace: str, count: int, seconds: float) -> subprocess.Popen[bytes]:
+def start_patcher(
+    namespace: str,
+    count: int,
+    seconds: float,
+    *,
+    kubeconfig: str | None = None,
+    per_second: int = PATCHES_PER_SECOND,
+) -> subprocess.Popen[bytes]:
     """Another process changing the fleet, so its CPU is not counted as the deck's."""
     command = [sys.executable, "-m", "bench.console.tui_fleet", "--patch", namespace]
-    return subprocess.Popen([*command, "--count", str(count), "--seconds", str(seconds)])
+    command += ["--count", str(count), "--seconds", str(seconds), "--rate", str(per_second)]
+    env = {**os.environ, "KUBECONFIG": kubeconfig} if kubeconfig else None
+    return subprocess.Popen(command, env=env)
 
 
 def deck_in_a_process(
@@ -256,8 +265,10 @@ def _synthetic(count: int) -> list[Any]:
     ]
 
 
-def patch_loop(namespace: str, count: int, seconds: float) -> None:
-    """Patch PATCHES_PER_SECOND Deployments a second (an annotation), round robin."""
+def patch_loop(
+    namespace: str, count: int, seconds: float, per_second: int = PATCHES_PER_SECOND
+) -> None:
+    """Patch ``per_second`` Deployments a second (an annotation), round robin."""
     from kubernetes import client, config
 
     api: Any = client.AppsV1Api(
@@ -270,9 +281,7 @@ def patch_loop(namespace: str, count: int, seconds: float) -> None:
     tick = 0
     while time.monotonic() < deadline:
         started = time.monotonic()
-        names = [
-            f"m{(tick * PATCHES_PER_SECOND + i) % count:05}" for i in range(PATCHES_PER_SECOND)
-        ]
+        names = [f"m{(tick * per_second + i) % count:05}" for i in range(per_second)]
         body = {"metadata": {"annotations": {"bench/tick": str(tick)}}}
         patch = partial(api.patch_namespaced_deployment, namespace=namespace, body=body)
         list(pool.map(patch, names))
@@ -297,13 +306,14 @@ def main() -> None:
     parser.add_argument("--patch", metavar="NAMESPACE", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=int, default=PATCHES_PER_SECOND, help=argparse.SUPPRESS)
     parser.add_argument("--deck", metavar="NAMESPACE", help=argparse.SUPPRESS)
     parser.add_argument("--interact", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     kubeconfig = os.environ.get("KUBECONFIG", str(DEFAULT_KUBECONFIG))
     os.environ["KUBECONFIG"] = kubeconfig
     if args.patch:
-        patch_loop(args.patch, args.count, args.seconds)
+        patch_loop(args.patch, args.count, args.seconds, args.rate)
         return
     if args.deck:
         import kubernetes.client  # noqa: F401 (imported before the clock starts: "after imports")

@@ -6,11 +6,11 @@ import sys
 from typing import Any
 
 from console.backends.base import Backend
-from console.core.clusters import open_sessions
+from console.core.clusters import ClusterSessions, open_sessions
 from console.core.session import SessionRequest, open_session
 from console.profile import Profile, load_profile
 from console.tui.context import ClusterDecks, DeckContext
-from console.tui.session_switch import SessionSwitch, close_quietly
+from console.tui.session_switch import MetricsFor, SessionSwitch, close_quietly
 from console.views.fleet_data import MetricsSource
 
 
@@ -56,31 +56,33 @@ def open_deck_on_clusters(
     collector, RBAC answers and read-only flag."""
     from console.tui.app import DeckApp
 
-    fleet = open_sessions(profile, request)
-    collectors: list[Any] = []
-    try:
-        decks: dict[str, DeckContext] = {}
-        for name, session in fleet.sessions.items():
-            collector = metrics_collector(session.profile, session.backend)
-            collectors.append(collector)
-            decks[name] = DeckContext(
-                session.backend,
-                session.profile,
-                read_only=session.read_only,
-                context=session.context,
-                user=session.user,
-                metrics=metrics or collector,
-                cluster=name,
-            )
-        clusters = ClusterDecks(decks, dict(fleet.unavailable))
-        home = clusters.home
-        app = DeckApp(home.backend, home.profile, clusters=clusters, remember=True)
-        app.run()
-    finally:
-        for collector in collectors:
-            close_quietly(None, collector)
-        fleet.close()
+    with open_sessions(profile, request) as fleet:
+        clusters = cluster_decks(fleet, lambda p, b: metrics or metrics_collector(p, b))
+        try:
+            home = clusters.home
+            DeckApp(home.backend, home.profile, clusters=clusters, remember=True).run()
+        finally:
+            for deck in clusters.decks.values():
+                close_quietly(None, deck.metrics)
     return 0
+
+
+def cluster_decks(fleet: ClusterSessions, metrics_for: MetricsFor) -> ClusterDecks:
+    """One deck context per open cluster of ``fleet`` (its session's profile, user, context and
+    read-only flag, and the metrics ``metrics_for`` starts on it), and those not opened."""
+    decks = {
+        name: DeckContext(
+            session.backend,
+            session.profile,
+            read_only=session.read_only,
+            context=session.context,
+            user=session.user,
+            metrics=metrics_for(session.profile, session.backend),
+            cluster=name,
+        )
+        for name, session in fleet.sessions.items()
+    }
+    return ClusterDecks(decks, dict(fleet.unavailable))
 
 
 def metrics_collector(profile: Profile, backend: Backend) -> Any:
