@@ -52,9 +52,22 @@ def batch_meta(audit: AuditContext, plan: Plan, origin: str) -> dict[str, Any]:
     }
 
 
-def new_journal(plan: Plan, audit: AuditContext, origin: str) -> Journal:
-    """The journal of a plan about to start (after :func:`console.core.actions.check_plan`)."""
-    return Journal.create(plan, batch_meta(audit, plan, origin))
+def new_journal(
+    plan: Plan, audit: AuditContext, origin: str, before: Sequence[str] = ()
+) -> Journal:
+    """The journal of a plan about to start (after :func:`console.core.actions.check_plan`).
+    ``before``: in a rollout cluster by cluster, the batches of the clusters done before it
+    (an abort of this batch, or its failure with ``rollback-all``, undoes them too)."""
+    meta = batch_meta(audit, plan, origin)
+    if before:
+        meta["before"] = list(before)
+    return Journal.create(plan, meta)
+
+
+def batches_before(state: Replay) -> list[str]:
+    """The batches of the clusters done before this one in its sequence, first first."""
+    before = state.meta.get("before", [])
+    return [str(b) for b in before] if isinstance(before, list) else []
 
 
 def action_of(verb: Verb, plan: Plan) -> guard.Mutation:

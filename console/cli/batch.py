@@ -36,7 +36,7 @@ from console.batch.plan import Plan, make_plan, settings_from, thresholds_from
 from console.batch.runner import ActionSpec, Target
 from console.cli.confirm import confirm
 from console.cli.printing import dump, output_of, print_table
-from console.core import actions
+from console.core import actions, guard
 from console.core.clusters import ClusterSessions
 from console.core.session import Session
 from console.core.targets import Target as WholeTarget
@@ -261,8 +261,10 @@ def rollout_by_cluster(
     dry_run: bool,
     as_json: bool,
     yes: bool,
+    order: Sequence[str] | None = None,
 ) -> int:
-    """``--wave-by cluster``: one batch per cluster, in the profile's order of its clusters,
+    """``--wave-by cluster``: one batch per cluster, in the profile's order of its clusters
+    (or ``order``, from ``--waves canary,eu-west,*``),
     each in its own waves with that cluster's gates and journal (which names the cluster and
     holds the plans of the clusters after it). Every cluster's plan is checked (read-only,
     RBAC, the server's dry run) before anything is sent anywhere; a cluster whose batch does not
@@ -274,6 +276,13 @@ def rollout_by_cluster(
             f"not every cluster can be read ({'; '.join(fleet.problems())}); nothing was sent"
         )
     chosen = {t.cluster for t in targets}
+    left_out = sorted(chosen - set(order)) if order is not None else []
+    if left_out:
+        raise BatchFailed(
+            f"targets in {', '.join(left_out)}, which --waves does not name: add them, or * "
+            "for every other cluster; nothing was sent"
+        )
+    sequence = list(order) if order is not None else list(fleet.sessions)
     plans = [
         dataclasses.replace(
             _plan(
@@ -284,7 +293,7 @@ def rollout_by_cluster(
             ),
             cluster=cluster,
         )
-        for cluster, session in fleet.sessions.items()
+        for cluster, session in ((c, fleet.session(c)) for c in sequence)
         if cluster in chosen
     ]
     checked: list[ActionResult] = []
@@ -306,8 +315,13 @@ def rollout_by_cluster(
     return _run_from(fleet, first, as_json=as_json)
 
 
-def _run_from(fleet: ClusterSessions, plan: Plan, *, as_json: bool) -> int:
-    """Run ``plan`` in its cluster, then each plan after it while every one ends healthy."""
+def _run_from(
+    fleet: ClusterSessions, plan: Plan, *, as_json: bool, before: Sequence[str] = ()
+) -> int:
+    """Run ``plan`` in its cluster, then each plan after it while every one ends healthy.
+    ``before``: the batches of the clusters already done in this sequence; a cluster whose
+    batch fails with ``--on-failure rollback-all`` has them rolled back too, last first."""
+    done = list(before)
     while True:
         assert plan.cluster is not None
         session = fleet.session(plan.cluster)
@@ -319,15 +333,54 @@ def _run_from(fleet: ClusterSessions, plan: Plan, *, as_json: bool) -> int:
         if gate is None:
             print(f"cluster {plan.cluster}: SLO gates off: no bake, or no metrics there "
                   "(rollouts are still watched)", file=sys.stderr)  # fmt: skip
-        journal = lifecycle.new_journal(plan, session.audit, "cli")
+        journal = lifecycle.new_journal(plan, session.audit, "cli", done)
         print(f"cluster {plan.cluster}: batch {journal.id}: journal {journal.path}",
               file=sys.stderr, flush=True)  # fmt: skip
         code = _execute(session.backend, journal, session.audit, gate, as_json=as_json)
         if code != 0:
+            _undo_before_if_all(fleet, journal, done, as_json=as_json)
             return _stopped(plan, journal.id, code)
+        done.append(journal.id)
         if not plan.then:
             return 0
         plan = dataclasses.replace(plan.then[0], then=plan.then[1:])
+
+
+def _undo_before_if_all(
+    fleet: ClusterSessions, journal: Journal, before: Sequence[str], *, as_json: bool
+) -> None:
+    """After a cluster's batch ended unhealthy: with ``rollback-all`` and targets that failed
+    (not a cluster that went away: that one halts, to be resumed), the clusters done before it
+    are rolled back too."""
+    state = journal.replay()
+    if before and state.plan.on_failure == "rollback-all" and state.failed:
+        print(f"cluster {state.plan.cluster} failed with --on-failure rollback-all: rolling "
+              "back the clusters done before it", file=sys.stderr, flush=True)  # fmt: skip
+        _abort_batches(fleet, before, as_json=as_json)
+
+
+def _abort_batches(fleet: ClusterSessions, batch_ids: Sequence[str], *, as_json: bool) -> int:
+    """Roll back finished batches of a sequence, the last first, each in its own cluster and
+    by its rules (read-only, RBAC): 0 when every one was rolled back."""
+    worst = 0
+    for batch_id in reversed(batch_ids):
+        journal = _open(batch_id)
+        state = journal.replay()
+        if state.state is BatchState.ABORTED:
+            continue
+        cluster = state.plan.cluster
+        session = fleet.only("batch abort") if cluster is None else fleet.session(cluster)
+        namespaces = sorted({namespace for namespace, _ in state.plan.targets})
+        try:
+            session.guard.check(lifecycle.action_of("abort", state.plan), namespaces)
+        except guard.Refusal as exc:
+            print(printable(f"cluster {cluster}: batch {batch_id}: {exc}"), file=sys.stderr)
+            worst = 1
+            continue
+        print(f"cluster {cluster}: batch {batch_id}: rolling back", file=sys.stderr, flush=True)
+        code = _execute(session.backend, journal, session.audit, None, as_json=as_json, abort=True)
+        worst = max(worst, 0 if journal.replay().state is BatchState.ABORTED else code or 1)
+    return worst
 
 
 def _stopped(plan: Plan, batch_id: str, code: int) -> int:
@@ -394,13 +447,16 @@ def resume_or_abort(fleet: ClusterSessions, verb: str, batch_id: str, *, as_json
             backend, journal, session.audit, gate, as_json=as_json, abort=chosen == "abort"
         )
         plan = state.plan
-        if chosen == "abort" or not plan.then:
-            return code
+        before = lifecycle.batches_before(state)
+        if chosen == "abort":  # the whole sequence: the clusters done before it too
+            return max(code, _abort_batches(fleet, before, as_json=as_json))
         if code != 0:
+            _undo_before_if_all(fleet, journal, before, as_json=as_json)
             return _stopped(plan, journal.id, code)
-        return _run_from(
-            fleet, dataclasses.replace(plan.then[0], then=plan.then[1:]), as_json=as_json
-        )
+        if not plan.then:
+            return code
+        rest = dataclasses.replace(plan.then[0], then=plan.then[1:])
+        return _run_from(fleet, rest, as_json=as_json, before=[*before, journal.id])
     except JournalError as exc:
         raise BatchFailed(str(exc)) from None
 

@@ -33,7 +33,13 @@ from console.cli.printing import (
     print_table,
 )
 from console.core import actions, guard
-from console.core.clusters import ClusterSessions, TargetNotFound, open_sessions
+from console.core.clusters import (
+    ClusterSessions,
+    TargetNotFound,
+    cluster_order,
+    names_clusters,
+    open_sessions,
+)
 from console.core.session import Session, SessionRequest, is_read_only
 from console.core.targets import DEPLOYMENT_KINDS, Target, parse_target
 from console.model import (
@@ -691,15 +697,21 @@ def rollout(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     if not batch_cli.wants_waves(args):
         return on_targets(fleet, args)
     resolved = _resolve_targets(fleet, args)
-    if args.wave_by == "cluster":
+    options = batch_cli.wave_options(args)
+    order: list[str] | None = None
+    if names_clusters(args.waves):  # --waves canary,eu-west,*: clusters in that order
+        order = cluster_order(args.waves, [*fleet.sessions, *fleet.unavailable])
+        options = dataclasses.replace(options, waves=None)  # each cluster's own waves
+    if args.wave_by == "cluster" or order is not None:
         return batch_cli.rollout_by_cluster(
             fleet,
             _spec(args),
             resolved,
-            batch_cli.wave_options(args),
+            options,
             dry_run=bool(args.dry_run),
             as_json=bool(args.json),
             yes=bool(args.yes),
+            order=order,
         )
     clusters = {t.cluster for t in resolved}
     if len(clusters) > 1:

@@ -208,7 +208,11 @@ class Commands:
 def add_wave_flags(parser: argparse.ArgumentParser) -> None:
     """The plan flags of ``fleetdeck rollout``; any of them makes the rollout a batch."""
     group = parser.add_argument_group("waves (any of these runs the rollout as a batch)")
-    group.add_argument("--waves", help="cumulative wave sizes, e.g. 1,10%%,50%%,100%%")
+    group.add_argument(
+        "--waves",
+        help="cumulative wave sizes, e.g. 1,10%%,50%%,100%%; or, over several clusters, the "
+        "clusters in order, e.g. canary,eu-west,* (* the rest; each in its own waves)",
+    )
     group.add_argument(
         "--wave-by",
         choices=("cluster",),

@@ -26,6 +26,44 @@ from console.views.format import printable
 Row = TypeVar("Row", ModelDeployment, TrainingJob)
 
 
+REST = "*"  # in a wave list naming clusters: every cluster not named, in the profile's order
+
+
+def names_clusters(waves: str | None) -> bool:
+    """Whether a ``--waves`` value names clusters (``canary,eu-west,*``) rather than sizes
+    (``1,10%,100%``): its words start with a letter, or are ``*``."""
+    words = [w.strip() for w in (waves or "").split(",") if w.strip()]
+    return bool(words) and all(w == REST or w[0].isalpha() for w in words)
+
+
+def cluster_order(waves: str, known: Sequence[str]) -> list[str]:
+    """The clusters in the order a ``--waves canary,eu-west,*`` list gives (``*``: the rest,
+    in the profile's order). Raises ``ProfileError`` naming what to fix: a word that is no
+    cluster of ``known``, one named twice, sizes mixed with names."""
+    words = [w.strip() for w in waves.split(",") if w.strip()]
+    sizes = [w for w in words if w != REST and not w[0].isalpha()]
+    if sizes:
+        raise ProfileError(
+            f"--waves {waves!r} mixes wave sizes ({', '.join(sizes)}) with cluster names: give "
+            "either sizes (1,10%,100%) or clusters in order (canary,eu-west,*)"
+        )
+    unknown = [w for w in words if w != REST and w not in known]
+    if unknown:
+        raise ProfileError(
+            f"--waves names {', '.join(map(repr, unknown))}, not a cluster of the profile "
+            f"({', '.join(known)})"
+        )
+    twice = sorted({w for w in words if words.count(w) > 1})
+    if twice:
+        raise ProfileError(f"--waves names {', '.join(twice)} more than once")
+    named = [w for w in words if w != REST]
+    if REST not in words:
+        return named
+    at = words.index(REST)
+    rest = [c for c in known if c not in named]
+    return [*named[:at], *rest, *named[at:]]
+
+
 class AmbiguousTarget(ValueError):
     """A short name found in several places (bad usage); the message lists them."""
 

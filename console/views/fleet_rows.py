@@ -267,8 +267,13 @@ class SortOrder:
     column: str = "name"
     descending: bool = False
 
-    def next_column(self, step: int = 1) -> SortOrder:
-        index = (COLUMN_KEYS.index(self.column) + step) % len(COLUMN_KEYS)
+    def next_column(self, step: int = 1, hidden: frozenset[str] = frozenset()) -> SortOrder:
+        """The next column (``step``: which way) that is not ``hidden`` (not drawn)."""
+        index = COLUMN_KEYS.index(self.column)
+        for _ in COLUMN_KEYS:
+            index = (index + step) % len(COLUMN_KEYS)
+            if COLUMN_KEYS[index] not in hidden:
+                break
         return SortOrder(COLUMN_KEYS[index], self.descending)
 
     def reversed(self) -> SortOrder:

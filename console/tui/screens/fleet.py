@@ -429,7 +429,9 @@ class FleetScreen(Screen[None]):
         self.sort_by(message.column)
 
     def action_sort_next(self) -> None:
-        self.order = self.order.next_column()
+        # CLUSTER is not drawn in a one-cluster deck: sorting by it would look like nothing.
+        hidden = frozenset() if self.clusters.several else frozenset({"cluster"})
+        self.order = self.order.next_column(hidden=hidden)
         self._apply()
 
     def action_sort_reverse(self) -> None:

@@ -383,3 +383,37 @@ def test_a_cluster_sequence_killed_in_its_first_cluster_is_finished_by_resume_in
     assert "cluster b: batch " in resumed.err  # a finished, then b followed
     assert set(models_in(k8s_cluster, k8s_namespace).values()) == {"2"}
     assert models_in(k8s_cluster_b, k8s_namespace_b) == {"digits": "2"}
+
+
+def test_waves_naming_clusters_go_in_that_order_and_rollback_all_undoes_the_clusters_before(
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+    both_writable: Fleetdeck,
+) -> None:
+    fleet = both_writable
+    no_room_for_new_pods(k8s_cluster, k8s_namespace, pods=1)  # a's rollout cannot progress
+    for cluster, namespace in ((k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b)):
+        apps(cluster).create_namespaced_deployment(
+            namespace, predictor("digits", progress_deadline=8)
+        )
+    poll_until("a available", lambda: fleet("status", f"a/{k8s_namespace}/digits").code == 0)
+    poll_until("b available", lambda: fleet("status", f"b/{k8s_namespace_b}/digits").code == 0)
+    wrong = fleet(*ROLLOUT, "--waves", "b,c,*", "--yes")
+    assert wrong.code != 0
+    assert "'c', not a cluster of the profile (a, b)" in wrong.err
+
+    done = fleet(
+        *ROLLOUT, "--waves", "b,*", "--bake", "0", "--on-failure", "rollback-all",
+        "--stuck-seconds", "600", "--yes", timeout=300,
+    )  # fmt: skip
+    assert done.code == 1, done.err + done.out
+    # b first, as the wave list says, then a, whose failure rolls b back too.
+    assert done.err.index("cluster b: batch ") < done.err.index("cluster a: batch ")
+    assert "rolling back the clusters done before it" in done.err
+    assert models_in(k8s_cluster, k8s_namespace) == {"digits": "1"}
+    assert models_in(k8s_cluster_b, k8s_namespace_b) == {"digits": "1"}
+    listed = json.loads(fleet("batch", "list", "-o", "json").out)
+    states = {b["plan"]["cluster"]: b["state"] for b in listed}
+    assert states["b"] == "aborted"  # rolled back after it was done, and recorded so

@@ -3,10 +3,14 @@ after ``deployment/``; every part checked by Kubernetes' naming rules before any
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from console.core.clusters import cluster_order, names_clusters
 from console.core.targets import Target, TargetName, parse_target
 from console.names import InvalidName
+from console.profile import ProfileError
 
 
 @pytest.mark.parametrize(
@@ -46,3 +50,44 @@ def test_a_part_that_breaks_the_naming_rules_is_refused_naming_the_part(
 def test_a_whole_identity_reads_cluster_namespace_name_and_sorts_by_them() -> None:
     found = sorted([Target("b", "models", "digits"), Target("a", "models", "digits")])
     assert [str(t) for t in found] == ["a/models/digits", "b/models/digits"]
+
+
+CLUSTERS = ["canary", "eu-west", "us-east"]
+
+
+@pytest.mark.parametrize(
+    ("waves", "order"),
+    [
+        ("canary,eu-west,*", ["canary", "eu-west", "us-east"]),
+        ("us-east,*", ["us-east", "canary", "eu-west"]),
+        ("canary,*,eu-west", ["canary", "us-east", "eu-west"]),
+        ("eu-west,canary", ["eu-west", "canary"]),
+        ("*", CLUSTERS),
+    ],
+)
+def test_waves_naming_clusters_give_their_order_and_star_the_rest_in_the_profiles(
+    waves: str, order: list[str]
+) -> None:
+    assert names_clusters(waves)
+    assert cluster_order(waves, CLUSTERS) == order
+
+
+def test_wave_sizes_are_not_cluster_names() -> None:
+    assert not names_clusters("1,10%,100%")
+    assert not names_clusters(None)
+
+
+@pytest.mark.parametrize(
+    ("waves", "said"),
+    [
+        ("canary,10%,*", "mixes wave sizes (10%) with cluster names"),
+        ("canary,eu-wset", "'eu-wset', not a cluster of the profile (canary, eu-west, us-east)"),
+        ("canary,*,canary", "names canary more than once"),
+        ("*,*", "names * more than once"),
+    ],
+)
+def test_a_wave_list_naming_clusters_wrongly_is_refused_saying_what_to_fix(
+    waves: str, said: str
+) -> None:
+    with pytest.raises(ProfileError, match=re.escape(said)):
+        cluster_order(waves, CLUSTERS)
