@@ -267,6 +267,34 @@ class Profile:
             clusters=(cluster,),
         )
 
+    def on_contexts(self, contexts: list[str]) -> Profile:
+        """This one-cluster profile widened to one cluster per kube context (``--context
+        a,b``), each named by its context and taking the rest from the profile."""
+        if self.kubernetes is None:
+            raise ProfileError(
+                f"profile {self.name!r} runs locally: --context needs a Kubernetes profile"
+            )
+        if len(self.clusters) > 1:
+            names = ", ".join(c.name for c in self.clusters)
+            raise ProfileError(
+                f"profile {self.name!r} names its clusters ({names}), each with its context: "
+                "--context a,b widens a profile of one cluster; use --cluster NAME"
+            )
+        clusters = []
+        for context in contexts:
+            try:
+                name = check_label(context, "cluster name")
+            except InvalidName as exc:
+                raise ProfileError(
+                    f"context {context!r} cannot name a cluster ({exc}): name it in the "
+                    "profile's [[clusters]] instead"
+                ) from None
+            settings = dataclasses.replace(self.kubernetes, context=context)
+            clusters.append(
+                ClusterSettings(name, settings, self.metrics, self.store, self.read_only)
+            )
+        return dataclasses.replace(self, clusters=tuple(clusters))
+
     deck: DeckSettings = field(default_factory=DeckSettings)
 
 

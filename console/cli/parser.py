@@ -58,7 +58,9 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
     _complete(
         group.add_argument(
-            "--context", default=default, help="kube context to use (default: the profile's)"
+            "--context",
+            default=default,
+            help="kube context to use (default: the profile's); a,b: one cluster per context",
         ),
         "contexts",
     )

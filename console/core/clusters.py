@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from console.backends import BackendUnavailable
 from console.backends.base import BackendError
-from console.core.session import Session, SessionRequest, open_session
+from console.core.session import Session, SessionRequest, open_session, widened
 from console.core.targets import Target, TargetName
 from console.model import ModelDeployment, TrainingJob
 from console.profile import Profile, ProfileError
@@ -193,8 +193,9 @@ class ClusterSessions:
 
 
 def open_sessions(profile: Profile, request: SessionRequest) -> ClusterSessions:
-    """Every cluster of the profile (or the one ``--cluster`` names), opened side by side.
-    Raises ``BackendUnavailable`` only when none can be opened."""
+    """Every cluster of the profile (or the one ``--cluster`` names; ``--context a,b``: one per
+    context), opened side by side. Raises ``BackendUnavailable`` only when none can be opened."""
+    profile, request = widened(profile, request)
     if request.cluster is not None or len(profile.clusters) <= 1:
         session = open_session(profile, request)
         return ClusterSessions(profile, {session.cluster: session})

@@ -9,6 +9,7 @@ A profile naming several clusters is opened as one session per cluster side by s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,17 @@ class SessionRequest:
         if self.namespace:
             return (self.namespace,)
         return None
+
+
+def widened(profile: Profile, request: SessionRequest) -> tuple[Profile, SessionRequest]:
+    """``--context a,b`` (several contexts, comma-separated): the profile with one cluster per
+    context, named by it, and the request without the flag; else both as they are."""
+    contexts = [c.strip() for c in (request.context or "").split(",") if c.strip()]
+    if len(contexts) < 2:
+        return profile, request
+    if len(set(contexts)) != len(contexts):
+        raise ProfileError(f"--context {request.context!r} names a context twice")
+    return profile.on_contexts(contexts), dataclasses.replace(request, context=None)
 
 
 def on_cluster(profile: Profile, request: SessionRequest) -> Profile:

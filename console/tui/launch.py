@@ -7,7 +7,7 @@ from typing import Any
 
 from console.backends.base import Backend
 from console.core.clusters import ClusterSessions, open_sessions
-from console.core.session import SessionRequest, open_session
+from console.core.session import SessionRequest, open_session, widened
 from console.profile import Profile, load_profile
 from console.tui.context import ClusterDecks, DeckContext
 from console.tui.session_switch import MetricsFor, SessionSwitch, close_quietly
@@ -22,6 +22,7 @@ def open_deck(
 
     profile = load_profile(profile_name)
     print(f"fleetdeck: opening profile {profile.name!r}…", file=sys.stderr, flush=True)
+    profile, request = widened(profile, request)  # --context a,b: a cluster per context
     if request.cluster is None and len(profile.clusters) > 1:
         return open_deck_on_clusters(profile, request, metrics)
     session = open_session(profile, request)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -62,3 +63,42 @@ def kubeconfig_moved(cluster: K8sCluster, path: Path, server: str) -> Path:
 
 
 REFUSED = "https://127.0.0.1:1"  # nothing listens there: every connection is refused
+
+
+def merged_kubeconfig(path: Path, clusters: dict[str, K8sCluster]) -> Path:
+    """One kubeconfig holding each cluster's ``kwok-admin`` context under the dict's key (its
+    cluster and user entries renamed after it), written to ``path``: ``--context a,b``."""
+    merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [],
+                              "users": [], "contexts": []}  # fmt: skip
+    for name, cluster in clusters.items():
+        config = yaml.safe_load(cluster.kubeconfig.read_text())
+        context = next(c for c in config["contexts"] if c["name"] == "kwok-admin")["context"]
+        entry = next(c for c in config["clusters"] if c["name"] == context["cluster"])
+        user = next(u for u in config["users"] if u["name"] == context["user"])
+        merged["clusters"].append({"name": name, "cluster": entry["cluster"]})
+        merged["users"].append({"name": name, "user": user["user"]})
+        merged["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})
+    merged["current-context"] = next(iter(clusters))
+    path.write_text(yaml.safe_dump(merged))
+    path.chmod(0o600)
+    return path
+
+
+def contexts_fleetdeck(home: Path, kubeconfig: Path, namespaces: Sequence[str]) -> Fleetdeck:
+    """The CLI on a profile ``one`` of one cluster (a ``[kubernetes]`` table) reading
+    ``namespaces`` through ``kubeconfig``: ``--context a,b`` widens it to its contexts."""
+    profiles = home / "config" / "fleetdeck" / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    spaces = ", ".join(f'"{n}"' for n in namespaces)
+    (profiles / "one.toml").write_text(
+        f'backend = "kubernetes"\n[kubernetes]\nkubeconfig = "{kubeconfig}"\n'
+        f'context = "a"\nnamespaces = [{spaces}]\n[store]\nroot = "/nonexistent"\n'
+    )
+    return Fleetdeck(
+        {
+            **os.environ,
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "FLEETDECK_PROFILE": "one",
+        }
+    )

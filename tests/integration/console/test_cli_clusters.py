@@ -14,7 +14,14 @@ from kubernetes import client
 
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.support.cli import Fleetdeck
-from tests.support.clusters import REFUSED, InProfile, clusters_fleetdeck, kubeconfig_moved
+from tests.support.clusters import (
+    REFUSED,
+    InProfile,
+    clusters_fleetdeck,
+    contexts_fleetdeck,
+    kubeconfig_moved,
+    merged_kubeconfig,
+)
 from tests.support.k8s_objects import VERSION, apps, core, deployment, predictor
 
 
@@ -417,3 +424,31 @@ def test_waves_naming_clusters_go_in_that_order_and_rollback_all_undoes_the_clus
     listed = json.loads(fleet("batch", "list", "-o", "json").out)
     states = {b["plan"]["cluster"]: b["state"] for b in listed}
     assert states["b"] == "aborted"  # rolled back after it was done, and recorded so
+
+
+def test_context_a_comma_b_widens_a_one_cluster_profile_to_a_cluster_per_context(
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+    tmp_path: Path,
+) -> None:
+    create(k8s_cluster, k8s_namespace, "only-in-a")
+    create(k8s_cluster_b, k8s_namespace_b, "only-in-b")
+    kubeconfig = merged_kubeconfig(tmp_path / "kubeconfig", {"a": k8s_cluster, "b": k8s_cluster_b})
+    fleet = contexts_fleetdeck(tmp_path, kubeconfig, [k8s_namespace, k8s_namespace_b])
+    one = fleet("ls", "-o", "name")  # the profile's context alone: cluster a
+    assert one.code == 0, one.err
+    assert one.out.split() == ["deployment/only-in-a"]
+    both = fleet("--context", "a,b", "ls", "-o", "name")
+    assert both.code == 0, both.err
+    assert both.out.split() == [
+        f"deployment/a/{k8s_namespace}/only-in-a",
+        f"deployment/b/{k8s_namespace_b}/only-in-b",
+    ]
+    scaled = fleet("--context", "a,b", "scale", "only-in-b", "--replicas", "1", "--yes")
+    assert scaled.code == 0, scaled.err
+    assert replicas_of(k8s_cluster_b, k8s_namespace_b, "only-in-b") == 1
+    bad = fleet("--context", "a,no_such", "ls")
+    assert bad.code != 0
+    assert "context 'no_such' cannot name a cluster" in bad.err
