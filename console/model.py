@@ -209,6 +209,21 @@ class AutoscalerCondition:
 
 
 @dataclass(frozen=True)
+class GpuCapacity:
+    """A cluster's GPUs: its nodes' allocatable ``nvidia.com/gpu``, and how many the running
+    jobs the session sees hold (jobs in namespaces it does not watch are not counted)."""
+
+    total: int
+    nodes: int  # nodes with at least one GPU
+    held: int
+
+    def describe(self) -> str:
+        if not self.total:
+            return "no GPU nodes"
+        return f"{self.held}/{self.total} GPUs held by running jobs ({self.nodes} GPU nodes)"
+
+
+@dataclass(frozen=True)
 class AutoscalerInfo:
     """What the Deployment screen shows of a deployment's HPA."""
 

@@ -22,6 +22,7 @@ from console.model import (
     AutoscalerInfo,
     DeployRequest,
     EventInfo,
+    GpuCapacity,
     ModelDeployment,
     PodInfo,
     RevisionInfo,
@@ -174,6 +175,15 @@ class Autoscaling(Protocol):
 
     def autoscaler(self, namespace: str, name: str) -> AutoscalerInfo | None:
         """The deployment's autoscaler, or None when it has none (blocking: from a worker)."""
+        ...
+
+
+@runtime_checkable
+class KnowsGpus(Protocol):
+    """Knows the cluster's GPU capacity (Kubernetes: its nodes' allocatable GPUs)."""
+
+    def gpu_capacity(self) -> GpuCapacity:
+        """Blocking (asks the API server): call from a worker. Raises ``BackendError``."""
         ...
 
 

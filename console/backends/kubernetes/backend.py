@@ -45,6 +45,8 @@ from console.model import (
     AutoscalerInfo,
     DeployRequest,
     EventInfo,
+    GpuCapacity,
+    JobPhase,
     ModelDeployment,
     PodInfo,
     RevisionInfo,
@@ -384,6 +386,24 @@ class KubernetesBackend:
             for p in self.cache.list(Kind.PODS, namespace)
             if ((p.get("metadata") or {}).get("labels") or {}).get("job-name") == name
         )
+
+    def gpu_capacity(self) -> GpuCapacity:
+        """The nodes' allocatable GPUs (one list of the nodes, with the request timeout) and
+        those the running jobs of the watched namespaces hold."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            nodes = client.CoreV1Api(self.api_client).list_node().items
+        except ApiException as exc:
+            raise BackendError(f"cannot list the nodes: {api_error(exc)}") from None
+        except HTTPError as exc:
+            raise BackendError(f"cannot list the nodes: {_error(exc)}") from None
+        per_node = [
+            convert.gpus_of(node.status.allocatable if node.status else None) for node in nodes
+        ]
+        held = sum(job.gpus for job in self.jobs() if job.phase is JobPhase.RUNNING)
+        return GpuCapacity(sum(per_node), sum(1 for n in per_node if n), held)
 
     def jobs(self) -> list[TrainingJob]:
         pods = self.cache.list(Kind.PODS)

@@ -141,6 +141,14 @@ def event(obj: Obj) -> EventInfo:
     )
 
 
+def gpus_of(allocatable: Mapping[str, str] | None) -> int:
+    """A node's allocatable GPUs (0 when it has none, or a value that is no whole number)."""
+    try:
+        return max(0, int((allocatable or {}).get(GPU, 0)))
+    except (TypeError, ValueError):
+        return 0
+
+
 def job(obj: Obj, pods: Iterable[Obj]) -> TrainingJob:
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
     labels = meta.get("labels") or {}

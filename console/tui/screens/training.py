@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -32,8 +33,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
-from console.backends.base import LogRequest
-from console.model import ActionResult, JobPhase, TrainingJob
+from console.backends.base import KnowsGpus, LogRequest
+from console.model import ActionResult, GpuCapacity, JobPhase, TrainingJob
 from console.profile import Profile
 from console.tui.context import ClusterDecks, DeckContext, SessionScreen
 from console.tui.loader import Incomplete, LiveLoader, Loaded, describe
@@ -53,6 +54,7 @@ from console.views.fleet_data import Clock
 from console.views.format import printable
 
 REFRESH_SECONDS = 5.0
+GPU_SECONDS = 30.0  # the nodes' GPUs are read at most this often (a list of every node)
 CHANGE_SECONDS = 2.0  # after the cache reports a change, load at most this often
 PROGRESS_TAIL = 2_000  # log lines read per job for its epochs (two lines per epoch)
 LOGS_TAIL = 1_000
@@ -84,6 +86,8 @@ class JobsRead:
     jobs: list[TrainingJob]
     progress: dict[JobKey, JobProgress]
     log_errors: dict[JobKey, str]  # why a job's log could not be read just now
+    # Each cluster's GPUs, or why they are unknown; empty: not read this time (kept as shown).
+    gpus: dict[str, GpuCapacity | str] = field(default_factory=dict)
 
 
 def read_jobs(backend: Any, known: Mapping[JobKey, JobProgress], cluster: str = "") -> JobsRead:
@@ -105,6 +109,14 @@ def read_jobs(backend: Any, known: Mapping[JobKey, JobProgress], cluster: str = 
         read, log_errors[key] = read_progress(backend, job)
         progress[key] = read or known.get(key) or JobProgress()
     return JobsRead(jobs, progress, log_errors)
+
+
+def read_gpus(backend: KnowsGpus) -> GpuCapacity | str:
+    """The cluster's GPUs, or why they are not known."""
+    try:
+        return backend.gpu_capacity()
+    except Exception as exc:  # the jobs are still shown; the header says why
+        return describe(exc)
 
 
 def read_progress(backend: Any, job: TrainingJob) -> tuple[JobProgress | None, str]:
@@ -173,7 +185,9 @@ class ClusterRefusals:
 
 class TrainingScreen(SessionScreen):
     DEFAULT_CSS = """
-    TrainingScreen #training-header { height: 1; background: $panel; padding: 0 1; }
+    TrainingScreen #training-header {
+        height: auto; max-height: 2; background: $panel; padding: 0 1;
+    }
     TrainingScreen DataTable { height: 1fr; min-height: 5; }
     TrainingScreen #training-detail { height: 9; }
     TrainingScreen #training-info { width: 1fr; min-width: 30; padding: 0 1; }
@@ -206,6 +220,8 @@ class TrainingScreen(SessionScreen):
     ) -> None:
         super().__init__(backend, profile, deck)
         self._clusters = clusters  # a deck over several: every cluster's jobs
+        self.gpus: dict[str, GpuCapacity | str] = {}  # by cluster: its GPUs, or why unknown
+        self._gpus_read_at = -GPU_SECONDS  # time.monotonic() of the last read (the worker's)
         self.clock = clock
         self.live = live
         self.jobs: list[TrainingJob] = []
@@ -243,8 +259,23 @@ class TrainingScreen(SessionScreen):
         return self.clusters.of(job.cluster)
 
     def _read(self) -> JobsRead | Incomplete[JobsRead]:
-        """Every cluster's jobs (blocking: the loader's worker). One cluster: a failed read
-        raises. Several: a cluster whose read fails keeps its last jobs, and says why."""
+        """Every cluster's jobs and, now and then, GPUs (blocking: the loader's worker)."""
+        found = self._read_jobs()
+        if time.monotonic() - self._gpus_read_at >= GPU_SECONDS:
+            self._gpus_read_at = time.monotonic()
+            gpus = {
+                cluster: read_gpus(deck.backend)
+                for cluster, deck in self.clusters.decks.items()
+                if isinstance(deck.backend, KnowsGpus)  # the local runtime does not say
+            }
+            if isinstance(found, Incomplete):
+                return Incomplete(dataclasses.replace(found.value, gpus=gpus), found.error)
+            return dataclasses.replace(found, gpus=gpus)
+        return found
+
+    def _read_jobs(self) -> JobsRead | Incomplete[JobsRead]:
+        """One cluster: a failed read raises. Several: a cluster whose read fails keeps its
+        last jobs, and says why."""
         if not self.several:
             return read_jobs(self.backend, self.progress)
         jobs: list[TrainingJob] = []
@@ -308,6 +339,7 @@ class TrainingScreen(SessionScreen):
         found = message.value
         if isinstance(found, JobsRead):
             self.jobs, self.progress, self.log_errors = found.jobs, found.progress, found.log_errors
+            self.gpus = found.gpus or self.gpus
             self._show_jobs()
         elif isinstance(found, ClusterRefusals):
             self.refusals = found.answers
@@ -343,11 +375,12 @@ class TrainingScreen(SessionScreen):
         if sweeps:
             parts.append(f"{sweeps} sweeps")
         if self.several:
-            per = {
-                name: sum(1 for j in self.jobs if j.cluster == name) for name in self.clusters.decks
-            }
+            per = {name: sum(j.cluster == name for j in self.jobs) for name in self.clusters.decks}
             parts.append(", ".join(f"{name}: {n}" for name, n in per.items()))
             parts += [f"{name}: unavailable" for name in self.clusters.unavailable]
+        for cluster, gpus in self.gpus.items():
+            said = gpus.describe() if isinstance(gpus, GpuCapacity) else f"GPUs unknown ({gpus})"
+            parts.append(f"{cluster}: {said}" if self.several else said)
         self.query_one("#training-header", Static).update(" · ".join(parts))
 
     def _cursor_key(self) -> JobKey | None:

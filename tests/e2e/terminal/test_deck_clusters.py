@@ -1,8 +1,8 @@
 """The deck over two real clusters in a real terminal (tmux): one Fleet table with a CLUSTER
 column and ``cluster=`` in the filter, each cluster's connection in the header, actions offered
 by the rules of the cluster a row is in (a viewer in cluster a, on call in cluster b), screens
-opened on the row's cluster, and a cluster that stops answering marks only its own rows stale
-while the other's changes keep arriving."""
+opened on the row's cluster, every cluster's jobs and GPUs on the Training screen, and a cluster
+that stops answering marks only its own rows stale while the other's changes keep arriving."""
 
 from __future__ import annotations
 
@@ -113,10 +113,12 @@ def test_one_fleet_over_two_clusters_each_with_its_own_rules_state_and_screens(
     term.type("jobs")
     term.press("Enter")
     jobs = term.wait_for(
-        "both clusters' jobs",
-        lambda s: "Training · 2 jobs" in s and "a: 1, b: 1" in s,
+        "both clusters' jobs and GPUs",
+        lambda s: "Training · 2 jobs" in s and "a: 1, b: 1" in s and s.count("GPU nodes") == 2,
         60,
     )
+    assert "a: 0/" in jobs  # each cluster's GPU capacity: its nodes', none held by these jobs
+    assert "b: 0/" in jobs
     assert set(rows_of("train-digits", jobs)) == {"a"}
     assert set(rows_of("train-only-b", jobs)) == {"b"}
     assert "a@kwok-viewer" in jobs
