@@ -74,6 +74,16 @@ def fleet_wide(totals: Iterable[FleetMetrics]) -> FleetMetrics | None:
     )
 
 
+def fleet_history(histories: Sequence[Sequence[FleetMetrics]]) -> list[FleetMetrics]:
+    """Several clusters' fleet histories as one, refresh by refresh from the newest back (their
+    collectors refresh on the same cadence), each point the clusters' points summed as
+    :func:`fleet_wide` does; as long as the shortest history."""
+    kept = [h for h in histories if h]
+    length = min((len(h) for h in kept), default=0)
+    merged = [fleet_wide(h[len(h) - length + i] for h in kept) for i in range(length)]
+    return [point for point in merged if point is not None]
+
+
 @dataclass(frozen=True, slots=True)
 class AcrossClusters:
     """Every cluster's numbers (in the profile's order) and the fleet-wide ones."""

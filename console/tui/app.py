@@ -456,6 +456,10 @@ class DeckApp(ScreenRouter):
             self._open(partial(ModelsScreen, deck.backend, deck.profile, deck=deck), "Models")
 
     def open_overview(self, cluster: str = "") -> None:
+        """Every cluster's numbers and the fleet-wide ones; ``:overview NAME`` one cluster's."""
+        if self.clusters.several and not cluster:
+            self._open(partial(OverviewScreen, self.clusters.home, self.clusters), "Overview")
+            return
         deck = self.deck_here(cluster)
         if deck is not None:
             self._open(partial(OverviewScreen, deck), "Overview")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,20 @@ def contexts_fleetdeck(home: Path, kubeconfig: Path, namespaces: Sequence[str]) 
             "FLEETDECK_PROFILE": "one",
         }
     )
+
+
+@contextlib.contextmanager
+def reading_profiles_of(fleetdeck: Fleetdeck) -> Iterator[None]:
+    """In this process, profiles and state are read where ``fleetdeck``'s are (its XDG
+    folders), as the deck run in-process under a pilot reads them; restored afterwards."""
+    names = ("XDG_CONFIG_HOME", "XDG_STATE_HOME")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: fleetdeck.env[name] for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -464,8 +464,7 @@ class FleetScreen(Screen[None]):
             self.post_message(OpenDeployment(d.namespace, d.name, d.cluster))
 
     def action_overview(self) -> None:
-        row = self.table.cursor_row
-        self.post_message(OpenOverview(row.deployment.cluster if row else ""))
+        self.post_message(OpenOverview())  # every cluster's numbers, and the fleet's
 
     def action_logs(self) -> None:
         row = self.table.cursor_row

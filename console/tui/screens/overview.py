@@ -4,6 +4,10 @@ and plots, and the busiest and slowest deployments, from the metrics collector.
 Fleet-wide latency comes from the summed histograms (the collector's ``FleetMetrics``), never
 an average of percentiles. Redraws follow the collector's refreshes while this screen is shown
 (see ``RefreshCoalescer``); hidden, it only remembers to catch up.
+
+In a deck over several clusters it reads every cluster's collector: a line per cluster, the
+fleet-wide numbers and plots from the clusters' histograms summed bucket by bucket
+(``console.metrics.clusters``), and the top tables over every cluster's deployments.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from console.tui.context import DeckContext, PaletteCommand
+from console.metrics.clusters import fleet_history, fleet_wide
+from console.tui.context import ClusterDecks, DeckContext, PaletteCommand
 from console.tui.messages import OpenDeployment
 from console.tui.widgets.metrics_plot import (
     Key,
@@ -40,16 +45,23 @@ NO_COLLECTOR = (
 )
 
 
-def top_by_requests(snapshot: Mapping[Key, Any], count: int = TOP_ROWS) -> list[Any]:
-    """The busiest deployments first (only those that served something)."""
-    busy = [m for m in snapshot.values() if m.requests_per_s > 0]
-    return sorted(busy, key=lambda m: (-m.requests_per_s, m.key))[:count]
+Measured = tuple[str, Any]  # (cluster, its DeploymentMetrics); the cluster is "" for one
 
 
-def top_by_p99(snapshot: Mapping[Key, Any], count: int = TOP_ROWS) -> list[Any]:
-    """The slowest deployments first (only those with a p99: requests in the window)."""
-    measured = [m for m in snapshot.values() if m.p99_ms is not None]
-    return sorted(measured, key=lambda m: (-m.p99_ms, m.key))[:count]
+def top_requests_in(
+    snapshots: Mapping[str, Mapping[Key, Any]], count: int = TOP_ROWS
+) -> list[Measured]:
+    """The busiest deployments of every cluster first."""
+    busy = [(c, m) for c, snap in snapshots.items() for m in snap.values() if m.requests_per_s > 0]
+    return sorted(busy, key=lambda cm: (-cm[1].requests_per_s, cm[0], cm[1].key))[:count]
+
+
+def top_p99_in(snapshots: Mapping[str, Mapping[Key, Any]], count: int = TOP_ROWS) -> list[Measured]:
+    """The slowest deployments of every cluster first."""
+    measured = [
+        (c, m) for c, snap in snapshots.items() for m in snap.values() if m.p99_ms is not None
+    ]
+    return sorted(measured, key=lambda cm: (-cm[1].p99_ms, cm[0], cm[1].key))[:count]
 
 
 def fleet_line(fleet: Any) -> str:
@@ -66,17 +78,24 @@ class OverviewScreen(Screen[None]):
         Binding("tab", "switch_table", "Other table", show=False, id="overview.switch_table"),
     ]
 
-    def __init__(self, deck: DeckContext) -> None:
+    def __init__(self, deck: DeckContext, clusters: ClusterDecks | None = None) -> None:
         super().__init__()
         self.deck = deck
-        self.metrics: MetricsHistory | None = history_source(deck.metrics)
+        self.clusters = clusters if clusters is not None and clusters.several else None
+        # Each cluster's collector by name ("" for a deck of one cluster).
+        self.sources: dict[str, MetricsHistory] = {}
+        decks = self.clusters.decks if self.clusters is not None else {"": deck}
+        for name, each in decks.items():
+            source = history_source(each.metrics)
+            if source is not None:
+                self.sources[name] = source
         self.draws = 0
         self._stale = False
         self._coalescer = RefreshCoalescer(self)
-        self._unsubscribe: Any = None
+        self._unsubscribes: list[Any] = []
 
     def compose(self) -> ComposeResult:
-        yield WhereLine(self.deck)
+        yield WhereLine(self.deck, self.clusters)
         yield Static(fleet_line(None), id="overview-fleet")
         yield MetricsPanel(id="overview-metrics")
         with Horizontal(id="overview-tops"):
@@ -93,24 +112,24 @@ class OverviewScreen(Screen[None]):
         for table_id in ("#overview-top-rps", "#overview-top-p99"):
             self.query_one(table_id, DataTable).add_columns(*columns)
         self.query_one("#overview-top-rps", DataTable).focus()
-        if self.metrics is None:
+        if not self.sources:
             self.query_one("#overview-fleet", Static).update(NO_COLLECTOR)
             return
         if self.deck.live:
-            self._unsubscribe = self.metrics.subscribe(self._coalescer)
+            self._unsubscribes = [s.subscribe(self._coalescer) for s in self.sources.values()]
         self.draw()
 
     def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in self._unsubscribes:
+            unsubscribe()
+        self._unsubscribes = []
 
     def on_screen_resume(self) -> None:
         # The fleet as a whole is what this screen is about: every deployment is scraped while
         # it is shown (the Fleet screen narrows it again when it is back).
-        metrics: object = self.metrics  # a history that may or may not be Narrowable
-        if isinstance(metrics, Narrowable):
-            metrics.set_wanted(None)
+        for metrics in self.sources.values():
+            if isinstance(metrics, Narrowable):  # a history that may or may not be Narrowable
+                metrics.set_wanted(None)
         if self._stale:
             self.draw()
 
@@ -123,47 +142,62 @@ class OverviewScreen(Screen[None]):
 
     # -- drawing ------------------------------------------------------------------------------
     def draw(self) -> None:
-        if self.metrics is None:
+        if not self.sources:
             return
         self._stale = False
         self.draws += 1
-        fleet = self.metrics.fleet()
-        error = self.metrics.error if isinstance(self.metrics, ReportsError) else ""
-        line = fleet_line(fleet) + (f"  source: {error}" if error else "")
-        self.query_one("#overview-fleet", Static).update(line)
-        self.query_one(MetricsPanel).show(self.metrics.fleet_history())
-        snapshot = self.metrics.snapshot()
-        self._fill("#overview-top-rps", top_by_requests(snapshot))
-        self._fill("#overview-top-p99", top_by_p99(snapshot))
+        lines = []
+        for cluster, source in self.sources.items():
+            error = source.error if isinstance(source, ReportsError) else ""
+            line = fleet_line(source.fleet()) + (f"  source: {error}" if error else "")
+            lines.append(f"{cluster}: {line}" if cluster else line)
+        if self.clusters is not None:  # the clusters as one fleet, histograms summed
+            totals = [f for f in (s.fleet() for s in self.sources.values()) if f is not None]
+            lines.insert(0, f"all clusters: {fleet_line(fleet_wide(totals))}")
+            history = fleet_history([s.fleet_history() for s in self.sources.values()])
+        else:
+            history = list(next(iter(self.sources.values())).fleet_history())
+        self.query_one("#overview-fleet", Static).update("\n".join(lines))
+        self.query_one(MetricsPanel).show(history)
+        snapshots = {cluster: s.snapshot() for cluster, s in self.sources.items()}
+        self._fill("#overview-top-rps", top_requests_in(snapshots))
+        self._fill("#overview-top-p99", top_p99_in(snapshots))
 
-    def _fill(self, table_id: str, rows: Sequence[Any]) -> None:
+    def _fill(self, table_id: str, rows: Sequence[Measured]) -> None:
         table = self.query_one(table_id, DataTable)
         cursor = table.cursor_row
         table.clear()
-        for m in rows:
+        for cluster, m in rows:
+            name = "/".join(part for part in (cluster, m.namespace, m.name) if part)
             table.add_row(
-                f"{m.namespace}/{m.name}",
+                name,
                 f"{m.requests_per_s:.1f}",
                 fmt(m.p99_ms),
                 fmt(m.error_percent, digits=2),
-                key=f"{m.namespace}/{m.name}",
+                key=name,
             )
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 
     # -- actions ------------------------------------------------------------------------------
-    def _focused_key(self) -> Key | None:
+    def _focused(self) -> tuple[str, str, str] | None:
+        """(cluster, namespace, name) of the highlighted row; the cluster is this deck's own
+        when it shows one."""
         table = self.focused if isinstance(self.focused, DataTable) else None
         if table is None or table.row_count == 0:
             return None
         row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        parts = str(row_key.value).split("/")
+        if self.clusters is not None and len(parts) == 3:
+            return parts[0], parts[1], parts[2]
         namespace, _, name = str(row_key.value).partition("/")
-        return namespace, name
+        return self.deck.cluster, namespace, name
 
     def action_detail(self) -> None:
-        key = self._focused_key()
-        if key is not None:
-            self.post_message(OpenDeployment(*key, cluster=self.deck.cluster))
+        found = self._focused()
+        if found is not None:
+            cluster, namespace, name = found
+            self.post_message(OpenDeployment(namespace, name, cluster=cluster))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # enter on a row: the table takes the key and says which row was chosen.

@@ -4,11 +4,7 @@ an action waits on it."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from console.core.clusters import open_sessions
 from console.core.session import SessionRequest
@@ -17,23 +13,16 @@ from console.tui.app import DeckApp
 from console.tui.launch import cluster_decks
 from tests.e2e.tui.deck_pilot import run, shown_names, type_text, wait_for
 from tests.infra.k8s_fixtures import K8sCluster
-from tests.support.clusters import REFUSED, InProfile, clusters_fleetdeck, kubeconfig_moved
+from tests.support.clusters import (
+    REFUSED,
+    InProfile,
+    clusters_fleetdeck,
+    kubeconfig_moved,
+    reading_profiles_of,
+)
 from tests.support.k8s_objects import apps, predictor
 
 
-@pytest.fixture
-def profile_env() -> Iterator[None]:
-    """The deck's profile is read from this test's config folder (restored afterwards)."""
-    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")}
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-@pytest.mark.usefixtures("profile_env")
 def test_a_cluster_that_cannot_be_opened_is_named_in_the_header_and_the_other_is_shown(
     k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path
 ) -> None:
@@ -46,8 +35,6 @@ def test_a_cluster_that_cannot_be_opened_is_named_in_the_header_and_the_other_is
             InProfile("b", away, k8s_namespace),
         ],
     )
-    os.environ["XDG_CONFIG_HOME"] = fleetdeck.env["XDG_CONFIG_HOME"]
-    os.environ["XDG_STATE_HOME"] = fleetdeck.env["XDG_STATE_HOME"]
 
     async def scenario() -> None:
         with open_sessions(load_profile("fleet"), SessionRequest(request_timeout=5)) as fleet:
@@ -70,4 +57,5 @@ def test_a_cluster_that_cannot_be_opened_is_named_in_the_header_and_the_other_is
                 # The row's cluster answers for its actions; the missing one is not asked.
                 assert app.fleet.why_not("scale") == ""
 
-    run(scenario)
+    with reading_profiles_of(fleetdeck):
+        run(scenario)

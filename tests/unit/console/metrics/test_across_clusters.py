@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from console.metrics import MetricsCollector, report
-from console.metrics.clusters import AcrossClusters, ClusterNumbers, fleet_wide
+from console.metrics.clusters import AcrossClusters, ClusterNumbers, fleet_history, fleet_wide
 from console.metrics.histogram import from_observations
 from console.metrics.readings import FleetMetrics, Key, LatestNumbers, WindowRates
 from console.metrics.sources import Reading, SourceError, Wanted
@@ -193,3 +193,16 @@ def test_json_names_each_deployments_cluster_and_gives_per_cluster_and_fleet_tot
     assert found["fleet"]["clusters"] == 2
     assert found["fleet"]["requests_per_s"] == 2000.0
     assert found["fleet"]["p99_ms"] == pytest.approx(375.0)
+
+
+def test_fleet_history_sums_the_clusters_refresh_by_refresh_from_the_newest_back() -> None:
+    fast = [totals(FAST), totals(FAST), totals(FAST)]  # three refreshes so far
+    slow = [totals(SLOW), totals(SLOW)]  # this cluster's collector started a refresh later
+
+    merged = fleet_history([fast, slow])
+
+    assert len(merged) == 2  # as long as the shortest: every point is both clusters
+    assert all(point.requests_per_s == 1000.0 for point in merged)
+    assert all(point.numbers.p99_ms == pytest.approx(375.0) for point in merged)
+    assert fleet_history([fast, []]) == fleet_history([fast])  # a cluster with none yet
+    assert fleet_history([]) == []
