@@ -42,12 +42,19 @@ from bench.console.tui_fleet import (
     FILTER_KEYS,
     DeckRun,
     fill,
+    keys_ms,
     percentile,
     rss_mib,
     start_patcher,
+    watch_while_patched,
 )
-from bench.fleet.clusters import Cluster, admin_client, wait_gone, write_profile
-from bench.fleet.rollout import DEFAULT_KUBECONFIG
+from bench.fleet.clusters import (
+    Cluster,
+    add_kubeconfig_flags,
+    admin_client,
+    wait_gone,
+    write_profile,
+)
 
 PATCHES_PER_SECOND = 25  # in each cluster
 KUBECTL_GET = ["get", "deployments", "-A", "-o", "json"]
@@ -101,22 +108,10 @@ async def deck_run(
             if not interact:
                 return result
             await pilot.press("slash")
-            for _ in range(20):  # the pilot's own round trip, subtracted below
-                started = time.perf_counter()
-                await pilot.press("f12")
-                await pilot.pause()
-                result.floor_ms.append((time.perf_counter() - started) * 1000)
-            for key in FILTER_KEYS * 3:
-                started = time.perf_counter()
-                await pilot.press(key)
-                await pilot.pause()
-                result.filter_ms.append((time.perf_counter() - started) * 1000)
+            result.floor_ms = await keys_ms(pilot, ["f12"] * 20)
+            result.filter_ms = await keys_ms(pilot, FILTER_KEYS * 3)
             await pilot.press(*["backspace"] * 5)
-            for key in CLUSTER_FILTER:
-                started = time.perf_counter()
-                await pilot.press(key)
-                await pilot.pause()
-                result.cluster_filter_ms.append((time.perf_counter() - started) * 1000)
+            result.cluster_filter_ms = await keys_ms(pilot, CLUSTER_FILTER)
             result.cluster_filter_rows = len(app.fleet.table.view)
             await pilot.press("escape")
             await pilot.pause(1.0)
@@ -130,20 +125,7 @@ async def deck_run(
                 )
                 for kubeconfig, namespace in patch
             ]
-            try:
-                await pilot.pause(2.0)  # the patches are flowing
-                loads = app.fleet.loads
-                cpu = time.process_time()
-                wall = time.perf_counter()
-                await pilot.pause(idle_seconds)
-                result.cpu_percent = (
-                    100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
-                )
-                result.refreshes = app.fleet.loads - loads
-            finally:
-                for patcher in patchers:
-                    patcher.wait()
-            result.rss_mib = max(result.rss_mib, rss_mib())
+            await watch_while_patched(pilot, app, result, patchers, idle_seconds)
             return result
     finally:
         fleet.close()
@@ -210,13 +192,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2500, help="deployments per cluster")
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--write", action="store_true", help="record in bench/README.md")
-    parser.add_argument("--kubeconfig", type=Path, default=DEFAULT_KUBECONFIG)
-    default_b = Path.home() / ".cache/fleetdeck/run/cluster-b/kubeconfig"
-    parser.add_argument(
-        "--kubeconfig-b",
-        type=Path,
-        default=Path(os.environ.get("FLEETDECK_KUBECONFIG_B", default_b)),
-    )
+    add_kubeconfig_flags(parser)
     parser.add_argument("--deck", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--interact", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--patch", action="append", default=[], help=argparse.SUPPRESS)

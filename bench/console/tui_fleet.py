@@ -35,6 +35,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual.pilot import Pilot
+
 from bench import readme
 from console.backends.kubernetes.backend import KubernetesBackend, api_client_for
 from console.profile import load_profile
@@ -127,18 +129,8 @@ async def deck_run(namespace: str, count: int, *, interact: bool, idle_seconds: 
             if not interact:
                 return result
             await pilot.press("slash")
-            # The pilot's own round trip (a key nothing is bound to): subtracted from the
-            # filter keys' round trips, it leaves what the deck spends on them.
-            for _ in range(20):
-                started = time.perf_counter()
-                await pilot.press("f12")
-                await pilot.pause()
-                result.floor_ms.append((time.perf_counter() - started) * 1000)
-            for key in FILTER_KEYS * 3:
-                started = time.perf_counter()
-                await pilot.press(key)
-                await pilot.pause()
-                result.filter_ms.append((time.perf_counter() - started) * 1000)
+            result.floor_ms = await keys_ms(pilot, ["f12"] * 20)
+            result.filter_ms = await keys_ms(pilot, FILTER_KEYS * 3)
             # The same work called directly: filter + sort + drawing every visible line.
             text = ""
             for key in FILTER_KEYS * 3:
@@ -152,22 +144,45 @@ async def deck_run(namespace: str, count: int, *, interact: bool, idle_seconds: 
             await pilot.press("escape")
             await pilot.pause(1.0)
             patcher = start_patcher(namespace, count, idle_seconds + 3)
-            try:
-                await pilot.pause(2.0)  # the patches are flowing
-                loads = app.fleet.loads
-                cpu = time.process_time()
-                wall = time.perf_counter()
-                await pilot.pause(idle_seconds)
-                result.cpu_percent = (
-                    100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
-                )
-                result.refreshes = app.fleet.loads - loads
-            finally:
-                patcher.wait()
-            result.rss_mib = max(result.rss_mib, rss_mib())
+            await watch_while_patched(pilot, app, result, [patcher], idle_seconds)
             return result
     finally:
         backend.close()
+
+
+async def keys_ms(pilot: Pilot[None], keys: list[str]) -> list[float]:
+    """Each key's round trip through the pilot to the next frame, in ms. A key nothing is
+    bound to (f12) measures the pilot's own round trip: the floor subtracted from the rest."""
+    times = []
+    for key in keys:
+        started = time.perf_counter()
+        await pilot.press(key)
+        await pilot.pause()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+async def watch_while_patched(
+    pilot: Pilot[None],
+    app: DeckApp,
+    result: DeckRun,
+    patchers: list[subprocess.Popen[bytes]],
+    idle_seconds: float,
+) -> None:
+    """The deck's CPU (its share of one core) and refreshes while ``patchers`` change the
+    fleet, then its RSS; waits for the patchers to end."""
+    try:
+        await pilot.pause(2.0)  # the patches are flowing
+        loads = app.fleet.loads
+        cpu = time.process_time()
+        wall = time.perf_counter()
+        await pilot.pause(idle_seconds)
+        result.cpu_percent = 100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
+        result.refreshes = app.fleet.loads - loads
+    finally:
+        for patcher in patchers:
+            patcher.wait()
+    result.rss_mib = max(result.rss_mib, rss_mib())
 
 
 def start_patcher(

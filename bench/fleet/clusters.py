@@ -65,6 +65,17 @@ class Cluster:
     namespace: str
 
 
+def add_kubeconfig_flags(parser: argparse.ArgumentParser) -> None:
+    """``--kubeconfig`` (cluster a, the test cluster) and ``--kubeconfig-b`` (cluster b)."""
+    parser.add_argument("--kubeconfig", type=Path, default=DEFAULT_KUBECONFIG)
+    default_b = Path.home() / ".cache/fleetdeck/run/cluster-b/kubeconfig"
+    parser.add_argument(
+        "--kubeconfig-b",
+        type=Path,
+        default=Path(os.environ.get("FLEETDECK_KUBECONFIG_B", default_b)),
+    )
+
+
 def say(message: str) -> None:
     print(f"{WHO} {time.strftime('%H:%M:%S')}: {message}", file=sys.stderr, flush=True)
 
@@ -317,13 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--waves", default="10%,100%")
     parser.add_argument("--max-parallel", type=int, default=50)
     parser.add_argument("--kubectl-sample", type=int, default=25, help="per cluster")
-    parser.add_argument("--kubeconfig", type=Path, default=DEFAULT_KUBECONFIG)
-    default_b = Path.home() / ".cache/fleetdeck/run/cluster-b/kubeconfig"
-    parser.add_argument(
-        "--kubeconfig-b",
-        type=Path,
-        default=Path(os.environ.get("FLEETDECK_KUBECONFIG_B", default_b)),
-    )
+    add_kubeconfig_flags(parser)
     parser.add_argument("--record", action="store_true", help="write the table to bench/README.md")
     args = parser.parse_args(argv)
     if not 0 < args.rollout_count <= args.count or args.kubectl_sample > args.rollout_count:

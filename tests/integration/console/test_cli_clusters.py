@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -300,6 +301,24 @@ def no_room_for_new_pods(cluster: K8sCluster, namespace: str, pods: int) -> None
     poll_until("the quota's first count", counted)
 
 
+def digits_available_in_both(
+    fleet: Fleetdeck, a: tuple[K8sCluster, str], b: tuple[K8sCluster, str]
+) -> None:
+    """Deployment ``digits`` (an 8 s progress deadline) in cluster a's namespace and b's,
+    available in both."""
+    for cluster, namespace in (a, b):
+        apps(cluster).create_namespaced_deployment(
+            namespace, predictor("digits", progress_deadline=8)
+        )
+
+    def available(where: str) -> bool:
+        return fleet("status", where).code == 0
+
+    for name, (_, namespace) in (("a", a), ("b", b)):
+        where = f"{name}/{namespace}/digits"
+        poll_until(f"{where} available", partial(available, where))
+
+
 def test_wave_by_cluster_keeps_the_first_clusters_version_when_the_seconds_fails_and_rolls_back(
     k8s_cluster: K8sCluster,
     k8s_namespace: str,
@@ -309,12 +328,7 @@ def test_wave_by_cluster_keeps_the_first_clusters_version_when_the_seconds_fails
 ) -> None:
     fleet = both_writable
     no_room_for_new_pods(k8s_cluster_b, k8s_namespace_b, pods=1)
-    for cluster, namespace in ((k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b)):
-        apps(cluster).create_namespaced_deployment(
-            namespace, predictor("digits", progress_deadline=8)
-        )
-    poll_until("both available", lambda: fleet("status", f"a/{k8s_namespace}/digits").code == 0)
-    poll_until("b available", lambda: fleet("status", f"b/{k8s_namespace_b}/digits").code == 0)
+    digits_available_in_both(fleet, (k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b))
 
     done = fleet(
         *ROLLOUT, "--wave-by", "cluster", "--bake", "0", "--on-failure", "rollback-wave",
@@ -401,12 +415,7 @@ def test_waves_naming_clusters_go_in_that_order_and_rollback_all_undoes_the_clus
 ) -> None:
     fleet = both_writable
     no_room_for_new_pods(k8s_cluster, k8s_namespace, pods=1)  # a's rollout cannot progress
-    for cluster, namespace in ((k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b)):
-        apps(cluster).create_namespaced_deployment(
-            namespace, predictor("digits", progress_deadline=8)
-        )
-    poll_until("a available", lambda: fleet("status", f"a/{k8s_namespace}/digits").code == 0)
-    poll_until("b available", lambda: fleet("status", f"b/{k8s_namespace_b}/digits").code == 0)
+    digits_available_in_both(fleet, (k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b))
     wrong = fleet(*ROLLOUT, "--waves", "b,c,*", "--yes")
     assert wrong.code != 0
     assert "'c', not a cluster of the profile (a, b)" in wrong.err

@@ -19,10 +19,9 @@ from console.tui.session_switch import close_quietly
 from tests.e2e.tui.deck_pilot import run, wait_for
 from tests.infra.k8s_fixtures import K8sCluster
 from tests.integration.metrics.conftest import StartLoad
-from tests.integration.metrics.test_top_clusters import measured, served
-from tests.support.clusters import clusters_fleetdeck, reading_profiles_of
+from tests.integration.metrics.test_top_clusters import alpha_served_in_a_and_b
+from tests.support.clusters import reading_profiles_of
 from tests.support.predictor import PredictorProcess
-from tests.support.proxied_pods import ProxiedPods
 
 
 def test_the_deck_measures_each_cluster_and_its_overview_sums_them(
@@ -34,14 +33,8 @@ def test_the_deck_measures_each_cluster_and_its_overview_sums_them(
     start_load: StartLoad,
     tmp_path: Path,
 ) -> None:
-    served(ProxiedPods(k8s_cluster, k8s_namespace), "alpha", serve, start_load, 20.0)
-    served(ProxiedPods(k8s_cluster_b, k8s_namespace_b), "alpha", serve, start_load, 10.0)
-    fleetdeck = clusters_fleetdeck(
-        tmp_path,
-        [
-            measured("a", k8s_cluster.kubeconfig, k8s_namespace),
-            measured("b", k8s_cluster_b.kubeconfig, k8s_namespace_b),
-        ],
+    fleetdeck = alpha_served_in_a_and_b(
+        (k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b), serve, start_load, tmp_path
     )
 
     async def scenario() -> None:

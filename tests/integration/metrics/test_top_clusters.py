@@ -46,6 +46,22 @@ def served(
     start_load(predictor, rate)
 
 
+def alpha_served_in_a_and_b(
+    a: tuple[K8sCluster, str],
+    b: tuple[K8sCluster, str],
+    serve: Callable[..., PredictorProcess],
+    start_load: StartLoad,
+    tmp_path: Path,
+) -> Fleetdeck:
+    """The same deployment name in both clusters, a fast predictor in a and a slower one in
+    b, each measured through its own pod proxy: the CLI on a profile naming both."""
+    served(ProxiedPods(*a), "alpha", serve, start_load, 20.0)
+    served(ProxiedPods(*b), "alpha", serve, start_load, 10.0, "--batch-timeout-ms", "8")
+    return fleet_profile(
+        tmp_path, [measured("a", a[0].kubeconfig, a[1]), measured("b", b[0].kubeconfig, b[1])]
+    )
+
+
 def lines_of(result: Result) -> dict[str, list[list[str]]]:
     """The table's header, its rows by their first cell, and the ``!`` lines."""
     header, *rows = result.out.splitlines()
@@ -71,16 +87,8 @@ def test_top_shows_each_clusters_deployments_and_totals_and_the_fleet_wide_numbe
     start_load: StartLoad,
     tmp_path: Path,
 ) -> None:
-    # The same deployment name in both clusters: a fast predictor in a, a slower one in b.
-    served(ProxiedPods(k8s_cluster, k8s_namespace), "alpha", serve, start_load, 20.0)
-    b_pods = ProxiedPods(k8s_cluster_b, k8s_namespace_b)
-    served(b_pods, "alpha", serve, start_load, 10.0, "--batch-timeout-ms", "8")
-    fleetdeck = fleet_profile(
-        tmp_path,
-        [
-            measured("a", k8s_cluster.kubeconfig, k8s_namespace),
-            measured("b", k8s_cluster_b.kubeconfig, k8s_namespace_b),
-        ],
+    fleetdeck = alpha_served_in_a_and_b(
+        (k8s_cluster, k8s_namespace), (k8s_cluster_b, k8s_namespace_b), serve, start_load, tmp_path
     )
 
     as_json = fleetdeck("top", "--json")
