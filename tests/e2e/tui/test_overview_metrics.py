@@ -133,7 +133,8 @@ def test_overview_shows_fleet_traffic_and_the_top_deployments_at_80x24(
                 await pilot.press("escape")
                 assert isinstance(app.screen, FleetScreen)
                 await pilot.press("t")
-                assert isinstance(app.screen, OverviewScreen)
+                reopened: Any = app.screen
+                assert isinstance(reopened, OverviewScreen)
 
         run(scenario)
     finally:
