@@ -42,6 +42,7 @@ from bench.console.tui_fleet import (
     FILTER_KEYS,
     DeckRun,
     fill,
+    full_table,
     keys_ms,
     percentile,
     rss_mib,
@@ -100,9 +101,7 @@ async def deck_run(
     app = DeckApp(home.backend, home.profile, clusters=clusters, user="bench")
     try:
         async with app.run_test(size=(160, 50)) as pilot:
-            while len(app.fleet.table.view) < total:
-                await pilot.pause(0.01)
-            await pilot.pause()  # the first frame with the rows
+            await full_table(pilot, app, total)
             result = ClustersRun(time.perf_counter() - began, time.time())
             result.rss_mib = rss_mib()
             if not interact:

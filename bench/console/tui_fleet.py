@@ -121,9 +121,7 @@ async def deck_run(namespace: str, count: int, *, interact: bool, idle_seconds: 
     app = DeckApp(backend, backend.profile, context=CONTEXT, user="bench")
     try:
         async with app.run_test(size=(160, 50)) as pilot:
-            while len(app.fleet.table.view) < count:
-                await pilot.pause(0.01)
-            await pilot.pause()  # the first frame with the rows
+            await full_table(pilot, app, count)
             result = DeckRun(time.perf_counter() - began, time.time())
             result.rss_mib = rss_mib()
             if not interact:
@@ -148,6 +146,13 @@ async def deck_run(namespace: str, count: int, *, interact: bool, idle_seconds: 
             return result
     finally:
         backend.close()
+
+
+async def full_table(pilot: Pilot[None], app: DeckApp, rows: int) -> None:
+    """Until the Fleet table holds ``rows`` rows and the first frame with them is drawn."""
+    while len(app.fleet.table.view) < rows:
+        await pilot.pause(0.01)
+    await pilot.pause()
 
 
 async def keys_ms(pilot: Pilot[None], keys: list[str]) -> list[float]:

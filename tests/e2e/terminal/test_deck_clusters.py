@@ -108,10 +108,7 @@ def test_one_fleet_over_two_clusters_each_with_its_own_rules_state_and_screens(
     term.wait_for("the fleet again", lambda s: "CLUSTER" in s, 30)
 
     # Training lists every cluster's jobs, each with its cluster, under both clusters' names.
-    term.press(":")
-    term.wait_for("the command line", lambda s: "deploy | jobs" in s)
-    term.type("jobs")
-    term.press("Enter")
+    term.command("jobs")
     jobs = term.wait_for(
         "both clusters' jobs and GPUs",
         lambda s: "Training · 2 jobs" in s and "a: 1, b: 1" in s and s.count("GPU nodes") == 2,

@@ -99,20 +99,14 @@ def test_ctx_from_admin_to_viewer_takes_the_actions_away_without_a_restart(
     # Every screen names the context, in the same colour: production is never mistaken for
     # staging, whichever screen is open.
     for command, title in (("jobs", "Training"), ("models", "Models"), ("overview", "busiest")):
-        term.press(":")
-        term.wait_for("the command line", lambda s: "deploy | jobs" in s)
-        term.type(command)
-        term.press("Enter")
+        term.command(command)
         shown = term.wait_for(f"the {title} screen", partial(contains, title), 30)
         assert f"[{k8s_namespace}]" in header_line(shown), shown
         assert context_colour(term, "kwok-admin") == admin_colour, command
         term.press("Escape")
         term.wait_for("the fleet again", partial(lacks, title), 30)
 
-    term.press(":")
-    term.wait_for("the command line", lambda s: "deploy | jobs" in s)
-    term.type("ctx kwok-viewer")
-    term.press("Enter")
+    term.command("ctx kwok-viewer")
     viewer = term.wait_for(
         "the viewer's fleet, its actions refused by RBAC",
         lambda s: "kwok@kwok-viewer" in s and "RBAC: no" in s,
@@ -126,10 +120,7 @@ def test_ctx_from_admin_to_viewer_takes_the_actions_away_without_a_restart(
     close_help(term)
 
     # :ns all: every namespace, same context, still the deck that was started.
-    term.press(":")
-    term.wait_for("the command line", lambda s: "deploy | jobs" in s)
-    term.type("ns all")
-    term.press("Enter")
+    term.command("ns all")
     term.wait_for(
         "all namespaces on the viewer's context",
         lambda s: "kwok@kwok-viewer [all namespaces]" in s,

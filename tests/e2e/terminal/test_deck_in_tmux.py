@@ -359,10 +359,7 @@ def test_a_training_jobs_log_shows_new_lines_as_they_are_written(
     try:
         term.start([FLEETDECK], local_fleet.deck_env(TERM="xterm-256color"))
         term.wait_for("the fleet", lambda s: bool(row(s, "digits")), 120)
-        term.press(":")
-        term.wait_for("the command line", lambda s: "deploy | jobs" in s)
-        term.type("jobs")
-        term.press("Enter")
+        term.command("jobs")
         term.wait_for("the job, running", lambda s: job in s and "Running" in s, 120)
         term.press("l")
         first = term.wait_for(

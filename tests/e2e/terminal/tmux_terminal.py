@@ -80,6 +80,13 @@ class TmuxTerminal:
     def type(self, text: str) -> None:
         self._tmux("send-keys", "-t", self.session, "-l", text)
 
+    def command(self, text: str) -> None:
+        """The deck's ``:`` command line: open it, type ``text``, Enter."""
+        self.press(":")
+        self.wait_for("the command line", lambda s: "deploy | jobs" in s)
+        self.type(text)
+        self.press("Enter")
+
     def flag(self, name: str) -> str:
         """A pane format flag, e.g. ``alternate_on`` (the program's full-screen buffer)."""
         return self._tmux("display-message", "-p", "-t", self.session, f"#{{{name}}}").strip()
