@@ -49,6 +49,7 @@ __all__ = [
     "Quota",
     "Resources",
     "RouteSettings",
+    "SloRule",
     "SloSettings",
     "StoreSettings",
     "Toleration",
@@ -161,9 +162,44 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
+class SloRule:
+    """``[[slo.rules]]``: other limits for a model's deployments, a namespace's, or both."""
+
+    model: str | None = None
+    namespace: str | None = None
+    p99_ms: float | None = None  # None: the next rule's, or the default
+    error_percent: float | None = None
+
+    def matches(self, model: str, namespace: str) -> bool:
+        return self.model in (None, model) and self.namespace in (None, namespace)
+
+    @property
+    def specificity(self) -> int:
+        return (self.model is not None) * 2 + (self.namespace is not None)
+
+
+@dataclass(frozen=True)
 class SloSettings:
+    """What a serving deployment must meet: p99 latency and error percentage, with other
+    limits per model or namespace (``[[slo.rules]]``; the most specific rule that sets a
+    limit wins: model and namespace, then model, then namespace, then the defaults)."""
+
     p99_ms: float = 250.0
     error_percent: float = 1.0
+    rules: tuple[SloRule, ...] = ()
+
+    def limits(self, model: str, namespace: str) -> tuple[float, float]:
+        """(p99 ms, error %) that a deployment of ``model`` in ``namespace`` must stay under."""
+        matching = sorted(
+            (r for r in self.rules if r.matches(model, namespace)),
+            key=lambda r: r.specificity,
+            reverse=True,
+        )
+        p99 = next((r.p99_ms for r in matching if r.p99_ms is not None), self.p99_ms)
+        errors = next(
+            (r.error_percent for r in matching if r.error_percent is not None), self.error_percent
+        )
+        return p99, errors
 
 
 _DEFAULT_WAVES = (Quota(count=1), Quota(percent=10), Quota(percent=50), Quota(percent=100))
@@ -227,6 +263,9 @@ class DeckSettings:
     the header's context name, so that production is never mistaken for staging."""
 
     context_colors: Mapping[str, str] = field(default_factory=dict)
+    # A terminal bell and a desktop notification (OSC 9 and OSC 777, which pass through SSH
+    # and tmux) when an SLO breach starts or a batch halts.
+    notify: bool = True
 
 
 @dataclass(frozen=True)
@@ -442,8 +481,9 @@ def _deck(t: Table) -> DeckSettings:
                 f"context_colors.{context}",
                 f"{color!r} is not a colour (a name such as red, or #rrggbb)",
             ) from None
+    notify = t.boolean("notify", True)
     t.finish()
-    return DeckSettings(colors)
+    return DeckSettings(colors, notify)
 
 
 def _kubernetes(t: Table) -> KubernetesSettings:
@@ -624,9 +664,22 @@ def _training(t: Table) -> TrainingSettings:
 
 
 def _slo(t: Table) -> SloSettings:
+    rules = []
+    for r in t.tables("rules"):
+        model = r.optional_string("model")
+        namespace = r.optional_string("namespace")
+        if model is None and namespace is None:
+            raise r.error("model", "a rule names a model, a namespace or both")
+        p99 = r.number("p99_ms", -1.0, low=0.001) if r.has("p99_ms") else None
+        errors = r.number("error_percent", -1.0, high=100.0) if r.has("error_percent") else None
+        if p99 is None and errors is None:
+            raise r.error("p99_ms", "a rule sets p99_ms, error_percent or both")
+        r.finish()
+        rules.append(SloRule(model, namespace, p99, errors))
     settings = SloSettings(
         p99_ms=t.number("p99_ms", SloSettings.p99_ms, low=0.001),
         error_percent=t.number("error_percent", SloSettings.error_percent, high=100.0),
+        rules=tuple(rules),
     )
     t.finish()
     return settings

@@ -843,6 +843,12 @@ def top(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     return show_top(fleet, args)
 
 
+def watch_slo(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    from console.cli.watch import watch as watch_fleet
+
+    return watch_fleet(fleet, args)
+
+
 HANDLERS: dict[str, Handler] = {
     "ls": ls,
     "describe": describe,
@@ -852,6 +858,7 @@ HANDLERS: dict[str, Handler] = {
     "jobs": jobs,
     "logs": logs,
     "top": top,
+    "watch": watch_slo,
     "deploy": deploy,
     "rollout": rollout,
     "rollback": on_targets,

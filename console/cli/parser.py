@@ -513,6 +513,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--json", action="store_true", help="JSON (--watch: one object per line)")
 
+    watch = commands.add(
+        "watch",
+        "print SLO breaches and halted batches as they happen; exit 1 if any did",
+        "  fleetdeck watch --for 10m\n  fleetdeck watch -l fleetdeck.io/model=digits --json",
+    )
+    _selector(watch)
+    watch.add_argument(
+        "--for", dest="for_", metavar="DURATION", help="stop after 30s, 10m, 1h (default: Ctrl-C)"
+    )
+    watch.add_argument("--json", action="store_true", help="one JSON object per event")
+
     autoscale = commands.add(
         "autoscale",
         "create or update a deployment's autoscaler",

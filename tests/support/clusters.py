@@ -28,12 +28,13 @@ class InProfile:
 
 
 def clusters_fleetdeck(
-    home: Path, clusters: Sequence[InProfile], *, store: str = "/nonexistent"
+    home: Path, clusters: Sequence[InProfile], *, store: str = "/nonexistent", tables: str = ""
 ) -> Fleetdeck:
-    """The CLI on a profile ``fleet`` naming ``clusters``, its config and state under ``home``."""
+    """The CLI on a profile ``fleet`` naming ``clusters``, its config and state under ``home``
+    (``tables``: more of the profile, such as its ``[slo]``)."""
     profiles = home / "config" / "fleetdeck" / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
-    text = f'backend = "kubernetes"\n[store]\nroot = "{store}"\n'
+    text = f'backend = "kubernetes"\n[store]\nroot = "{store}"\n{tables}'
     for c in clusters:
         text += (
             f'[[clusters]]\nname = "{c.name}"\ncontext = "{c.context}"\n'

@@ -287,6 +287,21 @@ def test_xdg_config_home_moves_the_user_profiles(
             id="slo-range",
         ),
         pytest.param(
+            MINIMAL_K8S + "[[slo.rules]]\np99_ms = 50\n",
+            "prod.toml: slo.rules[0].model: a rule names a model, a namespace or both",
+            id="slo-rule-for-nothing",
+        ),
+        pytest.param(
+            MINIMAL_K8S + '[[slo.rules]]\nmodel = "digits"\n',
+            "prod.toml: slo.rules[0].p99_ms: a rule sets p99_ms, error_percent or both",
+            id="slo-rule-setting-nothing",
+        ),
+        pytest.param(
+            MINIMAL_K8S + '[[slo.rules]]\nmodel = "digits"\np99 = 50\n',
+            "prod.toml: slo.rules[0].",
+            id="slo-rule-unknown-key",
+        ),
+        pytest.param(
             MINIMAL_K8S + "[slo\n",
             "prod.toml: invalid TOML: ",
             id="toml-syntax",
@@ -363,3 +378,22 @@ def test_waves_split_a_batch_into_cumulative_sizes(home: Path) -> None:
     assert batch.wave_sizes(2) == [1, 1]  # empty waves vanish
     assert batch.halt_after == Quota(percent=5.0)
     assert batch.halt_after.of(30) == 2  # a percentage rounds up
+
+
+def test_slo_rules_give_a_model_or_namespace_its_own_limits_the_most_specific_winning(
+    home: Path,
+) -> None:
+    user_profile(
+        home,
+        "prod",
+        MINIMAL_K8S
+        + "[slo]\np99_ms = 250\nerror_percent = 1\n"
+        + '[[slo.rules]]\nnamespace = "ranking"\np99_ms = 80\nerror_percent = 0.5\n'
+        + '[[slo.rules]]\nmodel = "digits"\np99_ms = 40\n'
+        + '[[slo.rules]]\nmodel = "digits"\nnamespace = "ranking"\np99_ms = 20\n',
+    )
+    slo = load_profile("prod").slo
+    assert slo.limits("iris", "models") == (250.0, 1.0)  # the defaults
+    assert slo.limits("iris", "ranking") == (80.0, 0.5)  # the namespace's
+    assert slo.limits("digits", "models") == (40.0, 1.0)  # the model's p99, default errors
+    assert slo.limits("digits", "ranking") == (20.0, 0.5)  # both named; errors from ranking
