@@ -350,3 +350,16 @@ def describe(state: Replay, holder: int | None = None) -> list[str]:
             why = item.reason or item.message or "no answer recorded"
             lines.append(f"  {target[0]}/{target[1]}: {item.step.value}: {why}")
     return lines
+
+
+def halted_batches(folder: Path | None = None) -> dict[str, str]:
+    """The batches halted now (by id) and why; a journal that cannot be read is skipped."""
+    found = {}
+    for journal in list_journals(folder):
+        try:
+            state = journal.replay()
+        except (JournalError, OSError, ValueError, KeyError):
+            continue
+        if state.state is BatchState.HALTED:
+            found[journal.id] = state.reason or "halted"
+    return found

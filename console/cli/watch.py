@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from console.audit import parse_since
-from console.batch.journal import BatchState, JournalError, list_journals
+from console.batch.journal import halted_batches
 from console.cli.errors import UsageError
 from console.core.clusters import ClusterSessions
 from console.metrics.breaches import Breach, BreachTracker, Where, breaches_in
@@ -37,7 +37,7 @@ def watch(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     }
     interval = max(s.profile.metrics.interval_seconds for s in fleet.sessions.values())
     tracker = BreachTracker()
-    halted = _halted_now()
+    halted = halted_batches()
     happened = False
     deadline = None if seconds is None else time.monotonic() + seconds
     names = ", ".join(fleet.sessions)
@@ -60,7 +60,7 @@ def watch(fleet: ClusterSessions, args: argparse.Namespace) -> int:
                 say("breach", breach.name, breach.describe())
             for where in ended:
                 say("recovered", _name(where), f"{_name(where)}: back within its SLO")
-            now_halted = _halted_now()
+            now_halted = halted_batches()
             new_halts = {b: why for b, why in now_halted.items() if b not in halted}
             for batch_id, why in new_halts.items():
                 say("halted", batch_id, f"batch {batch_id} halted: {why}")
@@ -78,19 +78,6 @@ def watch(fleet: ClusterSessions, args: argparse.Namespace) -> int:
 
 def _name(where: Where) -> str:
     return "/".join(part for part in where if part)
-
-
-def _halted_now() -> dict[str, str]:
-    """The batches halted now (by id) and why; a journal that cannot be read is skipped."""
-    found = {}
-    for journal in list_journals():
-        try:
-            state = journal.replay()
-        except (JournalError, OSError, ValueError, KeyError):
-            continue
-        if state.state is BatchState.HALTED:
-            found[journal.id] = state.reason or "halted"
-    return found
 
 
 def _printer(as_json: bool) -> Callable[[str, str, str], None]:

@@ -27,6 +27,7 @@ from console.kubeconfig import kubeconfig_contexts
 from console.profile import Profile
 from console.tui import preferences
 from console.tui.action_keys import ACTION_KEYS
+from console.tui.breach_watch import BreachWatch
 from console.tui.context import (
     ActionScreen,
     ClusterDecks,
@@ -179,12 +180,21 @@ class DeckApp(ScreenRouter):
         )
         self.clusters = clusters or ClusterDecks.single(self.deck)
         self.fleet = FleetScreen(self.deck, self.clusters)
+        notify = self.deck.profile.deck.notify
+        self.breaches = BreachWatch(self, self.clusters, notify=notify)
         self.batch_runs = BatchRuns()  # batches outlive their screens (esc leaves them running)
 
     def on_mount(self) -> None:
         if self.remember:
             self._apply_preferences()
         self.push_screen(self.fleet)
+        if self.deck.live:
+            self.breaches.start()
+
+    @property
+    def breach_text(self) -> str:
+        """The SLO banner every screen's top line shows ("" while nothing breaches)."""
+        return self.breaches.text
 
     def _apply_preferences(self) -> None:
         theme = preferences.load_theme()
@@ -207,6 +217,7 @@ class DeckApp(ScreenRouter):
             self.call_later(self._say, problem)
 
     def on_unmount(self) -> None:
+        self.breaches.stop()
         self.batch_runs.halt_all()  # resumable from the journal, never cut mid-step
         end_all_streams()  # a Logs screen open at quit: its reader must not hold the exit
 
@@ -392,8 +403,13 @@ class DeckApp(ScreenRouter):
             audit_path=old.audit_path,
             live=old.live,
         )
+        self.clusters = ClusterDecks.single(self.deck)
+        self.breaches.stop()
+        self.breaches = BreachWatch(self, self.clusters, notify=self.deck.profile.deck.notify)
+        if self.deck.live:
+            self.breaches.start()
         self.go_home()
-        self.fleet = FleetScreen(self.deck)
+        self.fleet = FleetScreen(self.deck, self.clusters)
         self.switch_screen(self.fleet)
         where = session.context or "the local runtime"
         spaces = ",".join(self.deck.namespaces) or "all namespaces"

@@ -41,6 +41,19 @@ class DeckHost(Protocol):
     deck: DeckContext
 
 
+@runtime_checkable
+class ShowsBreaches(Protocol):
+    """An app that watches the SLOs (the deck): its banner text, "" while nothing breaches."""
+
+    @property
+    def breach_text(self) -> str: ...
+
+
+def breach_of(app: object) -> str:
+    """The banner of the app a widget runs in ("" outside a deck)."""
+    return app.breach_text if isinstance(app, ShowsBreaches) else ""
+
+
 def deck_of(app: object) -> DeckContext | None:
     """The session of the app a screen runs in, if it holds one."""
     return app.deck if isinstance(app, DeckHost) else None

@@ -37,7 +37,7 @@ from console.tui.action_keys import (
     offered,
     refuse_key,
 )
-from console.tui.context import ClusterDecks, DeckContext, PaletteCommand
+from console.tui.context import ClusterDecks, DeckContext, PaletteCommand, breach_of
 from console.tui.loader import Incomplete, LiveLoader, Loaded
 from console.tui.messages import OpenActionDialog, OpenDeployment, OpenDeploymentLogs, OpenOverview
 from console.tui.permissions import Permissions, check_permissions
@@ -302,6 +302,7 @@ class FleetScreen(Screen[None]):
             filter_text=self.row_filter.text.strip(),
             sort=f"{self.order.column}{' desc' if self.order.descending else ''}",
             denied=self.deck.permissions.summary(self._namespaces),
+            breach=breach_of(self.app) if self.is_mounted else "",
         )
         if not self.clusters.several:
             return info

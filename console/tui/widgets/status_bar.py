@@ -28,6 +28,7 @@ class StatusInfo:
     denied: str = ""  # e.g. "viewer: no patch, delete" when RBAC removes actions
     context_color: str = ""  # the profile's colour for this context ([deck] context_colors)
     clusters: tuple[ClusterLink, ...] = ()  # a deck over several: each one's connection
+    breach: str = ""  # "2 breaching SLO; worst ...": first, loud, on every screen
 
 
 def where_text(
@@ -53,7 +54,9 @@ def where_text(
 
 def status_text(info: StatusInfo) -> Text:
     """Plain words first (they survive NO_COLOR and screen readers); colour only emphasises."""
-    text = where_text(info.profile, info.context, info.namespaces, info.context_color)
+    text = Text()
+    append_breach(text, info.breach)
+    text.append_text(where_text(info.profile, info.context, info.namespaces, info.context_color))
     text.append("  ")
     c = info.counts
     shown = f"{c.shown}/{c.total}" if c.shown != c.total else str(c.total)
@@ -87,6 +90,13 @@ def status_text(info: StatusInfo) -> Text:
     if info.sort:
         text.append(f"  sort:{info.sort}")
     return text
+
+
+def append_breach(text: Text, breach: str) -> None:
+    """The SLO banner, before everything else on the line ("" shows nothing)."""
+    if breach:
+        text.append(f" ⚠ {printable(breach)} ", style="bold reverse red")
+        text.append("  ")
 
 
 def append_connection(text: Text, connection: Connection | None, detail_width: int = 60) -> None:

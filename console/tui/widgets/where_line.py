@@ -7,8 +7,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from console.tui.context import ClusterDecks, DeckContext, deck_of
-from console.tui.widgets.status_bar import where_text
+from console.tui.context import ClusterDecks, DeckContext, breach_of, deck_of
+from console.tui.widgets.status_bar import append_breach, where_text
 from console.views.format import printable
 
 
@@ -51,14 +51,31 @@ class WhereLine(Static):
     ) -> None:
         super().__init__("", classes="where-line", markup=False)
         self._deck = deck
+        self._where = Text()
+        self._breach = ""
         self._clusters = clusters  # a screen over several clusters names them all
 
     def on_mount(self) -> None:
         if self._clusters is not None and self._clusters.several:
-            self.update(clusters_where(self._clusters))
-            return
-        deck = self._deck or deck_of(self.app)
-        if deck is None:
-            self.display = False
-            return
-        self.update(deck_where(deck))
+            self._where = clusters_where(self._clusters)
+        else:
+            deck = self._deck or deck_of(self.app)
+            if deck is None:
+                self.display = False
+                return
+            self._where = deck_where(deck)
+        self._breach = breach_of(self.app)
+        self._show()
+        self.set_interval(1.0, self._follow_breach)
+
+    def _follow_breach(self) -> None:
+        breach = breach_of(self.app)
+        if breach != self._breach:
+            self._breach = breach
+            self._show()
+
+    def _show(self) -> None:
+        text = Text()
+        append_breach(text, self._breach)
+        text.append_text(self._where)
+        self.update(text)

@@ -37,6 +37,7 @@ class TmuxTerminal:
         self.socket = self.folder / "tmux.sock"
         self.exit_file = self.folder / "exit-code"
         self.session = "deck"
+        self.pane = "deck:0"  # the program's window, whichever window is in front
 
     def _tmux(self, *args: str) -> str:
         done = subprocess.run(
@@ -70,15 +71,15 @@ class TmuxTerminal:
 
     def screen(self, *, escapes: bool = False) -> str:
         """What the pane shows now (with ``escapes``: its colours and attributes too)."""
-        return self._tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", self.session)
+        return self._tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", self.pane)
 
     def press(self, *keys: str) -> None:
         """Keys by tmux's names (``Enter``, ``Escape``, ``/``, ``u``), one after another."""
         for key in keys:
-            self._tmux("send-keys", "-t", self.session, key)
+            self._tmux("send-keys", "-t", self.pane, key)
 
     def type(self, text: str) -> None:
-        self._tmux("send-keys", "-t", self.session, "-l", text)
+        self._tmux("send-keys", "-t", self.pane, "-l", text)
 
     def command(self, text: str) -> None:
         """The deck's ``:`` command line: open it, type ``text``, Enter."""
@@ -89,7 +90,12 @@ class TmuxTerminal:
 
     def flag(self, name: str) -> str:
         """A pane format flag, e.g. ``alternate_on`` (the program's full-screen buffer)."""
-        return self._tmux("display-message", "-p", "-t", self.session, f"#{{{name}}}").strip()
+        return self._tmux("display-message", "-p", "-t", self.pane, f"#{{{name}}}").strip()
+
+    def to_background(self) -> None:
+        """Another window in front of the program's, as when the user looks elsewhere: tmux
+        then flags a bell in the program's window (``window_bell_flag``)."""
+        self._tmux("new-window", "-t", self.session, "sleep 86400")
 
     def wait_for(self, what: str, seen: Callable[[str], bool], timeout: float = 60.0) -> str:
         """Poll the pane until ``seen(screen)``; fail after ``timeout`` showing the last screen.

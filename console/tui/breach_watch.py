@@ -1,0 +1,134 @@
+"""The deck's breach banner and alerts: while any watched deployment breaches its SLO, every
+screen's top line says so (the count and the worst one); when a breach starts or a batch halts
+the terminal rings its bell and gets a desktop notification (OSC 9 and OSC 777; inside tmux
+wrapped to pass through), unless the profile's ``[deck] notify = false``.
+
+Breaches are computed where the numbers arrive (each cluster's collector thread, after each
+refresh: ``console.metrics.breaches``, the arithmetic ``fleetdeck watch`` uses) and handed to
+the event loop; halted batches are read from the journals in a thread worker every few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from textual.app import App
+from textual.timer import Timer
+
+from console.batch.journal import halted_batches
+from console.metrics.breaches import Breach, BreachTracker, breaches_in
+from console.tui.context import ClusterDecks, DeckContext
+from console.views.format import printable
+
+HALT_CHECK_SECONDS = 5.0
+ESC = "\x1b"
+
+
+def notification(title: str, body: str) -> str:
+    """OSC 9 (iTerm2, Windows Terminal, kitty...) and OSC 777 (urxvt, foot, VTE): the text
+    printable and without the separators the sequences use; wrapped for tmux's passthrough
+    when inside tmux (its ``allow-passthrough`` option lets them out)."""
+
+    def clean(text: str) -> str:
+        return printable(text).replace(";", ",").replace("\\", "/")[:200]
+
+    osc9 = f"\x1b]9;{clean(f'{title}: {body}')}\x07"
+    osc777 = f"\x1b]777;notify;{clean(title)};{clean(body)}\x07"
+    if os.environ.get("TMUX"):  # tmux's passthrough: each one in DCS tmux; ... ST, ESC doubled
+        return "".join(f"\x1bPtmux;{s.replace(ESC, ESC * 2)}\x1b\\" for s in (osc9, osc777))
+    return osc9 + osc777
+
+
+class BreachWatch:
+    """Breaches across the deck's clusters and the alerts they raise; ``text`` is the banner
+    ("" while nothing breaches)."""
+
+    def __init__(self, app: App[None], clusters: ClusterDecks, *, notify: bool) -> None:
+        self.app = app
+        self.clusters = clusters
+        self.notify = notify
+        self.tracker = BreachTracker()
+        self.text = ""
+        self.alerts = 0  # bells rung: tests and the bench read it
+        self._found: dict[str, list[Breach]] = {}
+        self._lock = threading.Lock()
+        self._halted: set[str] | None = None  # None: not read yet (those halted before: no alert)
+        self._unsubscribes: list[Callable[[], None]] = []
+        self._timer: Timer | None = None
+
+    def start(self) -> None:
+        for cluster, deck in self.clusters.decks.items():
+            if deck.metrics is not None:
+                on_refresh = self._measured_in(cluster, deck)
+                self._unsubscribes.append(deck.metrics.subscribe(on_refresh))
+        self._timer = self.app.set_interval(HALT_CHECK_SECONDS, self._check_halts)
+        self._check_halts()
+
+    def stop(self) -> None:
+        for unsubscribe in self._unsubscribes:
+            unsubscribe()
+        self._unsubscribes = []
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    # -- breaches (the collector's thread, then the event loop) ----------------------------------
+    def _measured_in(self, cluster: str, deck: DeckContext) -> Callable[[], None]:
+        def measured() -> None:
+            metrics = deck.metrics
+            if metrics is None:
+                return
+            try:
+                models = {d.key: d.model for d in deck.backend.deployments()}
+                snapshot = {k: m for k, m in metrics.snapshot().items() if k in models}
+                found = breaches_in(snapshot, models, deck.profile.slo, cluster)
+            except Exception:  # the cache or the numbers are not readable now: next refresh
+                return
+            with self._lock:
+                self._found[cluster] = found
+            self.app.call_later(self._update)  # thread-safe
+
+        return measured
+
+    def _update(self) -> None:
+        with self._lock:
+            found = [b for each in self._found.values() for b in each]
+        started, _ = self.tracker.update(found, time.time())
+        self.text = self.tracker.summary()
+        if started:
+            worst = max(started, key=lambda b: b.severity)
+            self.alert("fleetdeck: SLO breach", worst.describe())
+
+    # -- halted batches (a worker, then the event loop) ----------------------------------------
+    def _check_halts(self) -> None:
+        self.app.run_worker(
+            self._read_halts, group="breach-halts", thread=True, exit_on_error=False
+        )
+
+    def _read_halts(self) -> None:
+        try:
+            halted = halted_batches()
+        except OSError:  # the state folder is not readable now: next time
+            return
+        self.app.call_later(self._halts_seen, halted)
+
+    def _halts_seen(self, halted: dict[str, str]) -> None:
+        new = [] if self._halted is None else [b for b in halted if b not in self._halted]
+        self._halted = set(halted)
+        for batch_id in new:
+            self.alert("fleetdeck: batch halted", f"{batch_id}: {halted[batch_id]}")
+
+    # -- the alert -------------------------------------------------------------------------------
+    def alert(self, title: str, body: str) -> None:
+        """The bell and a desktop notification, and a toast in the deck either way."""
+        self.app.notify(printable(body), title=title, severity="error", markup=False)
+        if not self.notify:
+            return
+        self.alerts += 1
+        self.app.bell()
+        driver = self.app._driver  # Textual writes its bell the same way; no public raw write
+        if driver is not None and not self.app.is_headless:
+            driver.write(notification(title, body))
