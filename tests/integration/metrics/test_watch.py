@@ -6,14 +6,16 @@ as such and makes the watch exit 1; under a limit it meets, the watch prints not
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.infra.k8s_fixtures import K8sCluster
+from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.integration.metrics.conftest import StartLoad
 from tests.integration.metrics.test_top_clusters import POD_PROXY, served
-from tests.support.cli import Fleetdeck
+from tests.support.cli import Fleetdeck, OutputLines
 from tests.support.clusters import InProfile, clusters_fleetdeck
+from tests.support.k8s_objects import apps, predictor
 from tests.support.predictor import PredictorProcess
 from tests.support.proxied_pods import ProxiedPods
 
@@ -45,3 +47,29 @@ def test_watch_prints_a_breach_of_the_slo_as_it_happens_and_exits_1(
     quiet = relaxed("watch", "--for", "12s", "--json")
     assert quiet.code == 0, quiet.err + quiet.out
     assert quiet.out == ""
+
+
+def test_watch_prints_a_batch_that_halts_while_it_watches_and_exits_1(
+    k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path: Path
+) -> None:
+    # Five replicas roll one pod at a time: each rollout takes seconds, room to halt mid-way.
+    for name in ("digits-1", "digits-2", "digits-3"):
+        apps(k8s_cluster).create_namespaced_deployment(k8s_namespace, predictor(name, replicas=5))
+    fleetdeck = watching(tmp_path, k8s_cluster, k8s_namespace, "p99_ms = 5000\n")
+    poll_until("three rows", lambda: len(fleetdeck("ls", "-o", "name").out.split()) == 3)
+    watcher = fleetdeck.start("watch", "--for", "60s")
+    events = OutputLines(watcher)
+    rollout = fleetdeck.start(
+        "rollout", "-l", "fleetdeck.io/model=digits", "--version", "2", "--no-verify",
+        "--waves", "1,100%", "--bake", "0", "--yes",
+    )  # fmt: skip
+    batches = tmp_path / "state" / "fleetdeck" / "batches"
+    poll_until("the batch's journal", lambda: batches.is_dir() and any(batches.glob("*.jsonl")))
+    (batch_id,) = [p.stem for p in batches.glob("*.jsonl")]
+    poll_until("the halt asked", lambda: fleetdeck("batch", "halt", batch_id).code == 0)
+    rollout.communicate(timeout=120)
+
+    seen = events.until(lambda line: " HALTED " in line, timeout=60)
+    assert f" HALTED batch {batch_id} halted: " in seen[-1]
+    watcher.send_signal(signal.SIGINT)  # Ctrl-C: it says what happened in its exit status
+    assert watcher.wait(timeout=30) == 1
