@@ -166,7 +166,7 @@ def check_names(args: argparse.Namespace) -> None:
             raise InvalidName(str(exc)) from None
     if command == "cancel":
         for job in args.jobs:
-            check_label(job.removeprefix("job/"), "job name")
+            parse_target(job, "job")
     if command == "logs":
         if (args.target is None) == (args.selector is None):
             raise UsageError("logs: give TARGET (POD, job/NAME or deploy/NAME) or -l SELECTOR")
@@ -174,7 +174,7 @@ def check_names(args: argparse.Namespace) -> None:
         if kind in _DEPLOYMENT_KINDS:
             deployment_name(name)
         elif kind == "job":
-            check_label(name, "job name")
+            parse_target(name, "job")
         elif not kind and name:
             check_subdomain(name, "pod name")
 
@@ -430,7 +430,11 @@ def logs(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     if kind in _DEPLOYMENT_KINDS:  # a deployment is found in whichever cluster it is
         session, target = _target(fleet, name, args)
         namespace = target.namespace
-    else:  # a pod, a job or -l: one cluster's
+    elif kind == "job" and fleet.several:  # so is a job
+        target = fleet.resolve(parse_target(name, "job"), args.namespace, "job")
+        session, namespace = fleet.session(target.cluster), target.namespace
+        args = argparse.Namespace(**{**vars(args), "target": f"job/{target.name}"})
+    else:  # a pod or -l: one cluster's
         session = fleet.only("logs of a pod, a job or -l")
         namespace = _namespace(session.backend, args)
     backend = session.backend
@@ -802,11 +806,20 @@ def autoscale(fleet: ClusterSessions, args: argparse.Namespace) -> int:
 
 
 def cancel(fleet: ClusterSessions, args: argparse.Namespace) -> int:
-    session = fleet.only("cancel")
-    namespace = _namespace(session.backend, args)
-    names = tuple(n.removeprefix("job/") for n in args.jobs)
-    confirm("cancel", [f"{namespace}/{n}" for n in names], yes=args.yes, dry_run=args.dry_run)
-    return _exit(_perform(session, actions.Cancel(namespace, names), args))
+    """Jobs by NAME, NAMESPACE/NAME or CLUSTER/NAMESPACE/NAME, found in whichever cluster they
+    are (a short name must be in one place); each cluster's and namespace's sent together."""
+    found = [fleet.resolve(parse_target(n, "job"), args.namespace, "job") for n in args.jobs]
+    shown = [str(t) if fleet.several else f"{t.namespace}/{t.name}" for t in found]
+    confirm("cancel", shown, yes=args.yes, dry_run=args.dry_run)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for target in found:
+        groups.setdefault((target.cluster, target.namespace), []).append(target.name)
+    worst = 0
+    for (cluster, namespace), jobs in groups.items():
+        request = actions.Cancel(namespace, tuple(jobs))
+        where = cluster if fleet.several else ""
+        worst = max(worst, _exit(_perform(fleet.session(cluster), request, args, cluster=where)))
+    return worst
 
 
 def _follow_jobs(backend: Backend, targets: list[str], timeout: float = 600.0) -> int:

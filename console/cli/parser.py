@@ -445,7 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  fleetdeck cancel train-digits-1a2b3\n"
         "  fleetdeck jobs -o name | xargs fleetdeck cancel --yes",
     )
-    cancel.add_argument("jobs", nargs="+", metavar="JOB", help="jobs (NAME or job/NAME)")
+    cancel.add_argument(
+        "jobs", nargs="+", metavar="JOB", help="jobs: NAME, NAMESPACE/NAME, CLUSTER/NAMESPACE/NAME"
+    )
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _dry_run_json(cancel)
 

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from console.backends import BackendUnavailable
 from console.backends.base import BackendError
@@ -24,6 +24,7 @@ from console.profile import Profile, ProfileError
 from console.views.format import printable
 
 Row = TypeVar("Row", ModelDeployment, TrainingJob)
+Kind = Literal["deployment", "job"]
 
 
 REST = "*"  # in a wave list naming clusters: every cluster not named, in the profile's order
@@ -137,10 +138,12 @@ class ClusterSessions:
         return [f"cluster {name}: {why}" for name, why in self.unavailable.items()]
 
     # ----- targets -----------------------------------------------------------------------
-    def resolve(self, typed: TargetName, namespace: str | None = None) -> Target:
-        """The deployment ``typed`` names (``namespace``: the ``-n`` flag). One cluster: as
-        ever, NAME is in ``-n`` or the default namespace. Several: a short form is looked up
-        in every cluster and must match exactly one deployment."""
+    def resolve(
+        self, typed: TargetName, namespace: str | None = None, kind: Kind = "deployment"
+    ) -> Target:
+        """The deployment (or job) ``typed`` names (``namespace``: the ``-n`` flag). One
+        cluster: as ever, NAME is in ``-n`` or the default namespace. Several: a short form is
+        looked up in every cluster and must match exactly one."""
         if typed.cluster is not None:
             session = self.session(typed.cluster)
             ns = typed.namespace or namespace or session.backend.default_namespace
@@ -152,28 +155,28 @@ class ClusterSessions:
         if self.unavailable:
             away = ", ".join(f"{n} ({why})" for n, why in self.unavailable.items())
             raise BackendUnavailable(
-                f"deployment {str(typed)!r}: cannot tell which cluster while {away} cannot be "
+                f"{kind} {str(typed)!r}: cannot tell which cluster while {away} cannot be "
                 "read; name it as CLUSTER/NAMESPACE/NAME"
             )
         wanted = typed.namespace or namespace  # None: any namespace the session reads
         found = sorted(
             Target(cluster, row.namespace, row.name)
             for cluster, session in self.sessions.items()
-            for row in session.backend.deployments()
+            for row in _rows(session, kind)
             if row.name == typed.name and (wanted is None or row.namespace == wanted)
         )
         if len(found) == 1:
             return found[0]
         if found:
             raise AmbiguousTarget(
-                f"deployment {str(typed)!r} is in {len(found)} places "
+                f"{kind} {str(typed)!r} is in {len(found)} places "
                 f"({', '.join(map(str, found))}): name one as CLUSTER/NAMESPACE/NAME"
             )
         where = ", ".join(
             f"{c}: {','.join(s.backend.namespaces) or 'all namespaces'}"
             for c, s in self.sessions.items()
         )
-        raise TargetNotFound(f"deployment {str(typed)!r} not found in any cluster ({where})")
+        raise TargetNotFound(f"{kind} {str(typed)!r} not found in any cluster ({where})")
 
     def resolve_all(
         self, typed: Sequence[TargetName], namespace: str | None = None
@@ -190,6 +193,11 @@ class ClusterSessions:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _rows(session: Session, kind: Kind) -> Sequence[ModelDeployment | TrainingJob]:
+    backend = session.backend
+    return backend.jobs() if kind == "job" else backend.deployments()
 
 
 def open_sessions(profile: Profile, request: SessionRequest) -> ClusterSessions:

@@ -36,19 +36,20 @@ class Target:
         return f"{self.cluster}/{self.namespace}/{self.name}"
 
 
-def parse_target(text: str) -> TargetName:
-    """Raises :class:`InvalidName` (bad usage) naming the part and the rule it breaks."""
+def parse_target(text: str, what: str = "deployment") -> TargetName:
+    """A deployment (or ``what``: a job) as typed. Raises :class:`InvalidName` (bad usage)
+    naming the part and the rule it breaks."""
     kind, slash, rest = text.partition("/")
-    if slash and kind.lower() in DEPLOYMENT_KINDS:
+    if slash and (kind.lower() in DEPLOYMENT_KINDS if what == "deployment" else kind == what):
         text = rest
     parts = text.split("/")
     if len(parts) > 3:
         raise InvalidName(
-            f"invalid deployment name {text!r}: give NAME, NAMESPACE/NAME or "
+            f"invalid {what} name {text!r}: give NAME, NAMESPACE/NAME or "
             f"CLUSTER/NAMESPACE/NAME, each part {LABEL_RULE}"
         )
     try:
-        name = check_label(parts[-1], "deployment name")
+        name = check_label(parts[-1], f"{what} name")
         namespace = check_label(parts[-2], "namespace") if len(parts) >= 2 else None
         cluster = check_label(parts[-3], "cluster name") if len(parts) == 3 else None
     except InvalidName as exc:
@@ -56,5 +57,5 @@ def parse_target(text: str) -> TargetName:
             raise
         # Say what was typed as a whole: `../../x` is a deployment the user meant to name.
         form = ("NAMESPACE/NAME", "CLUSTER/NAMESPACE/NAME")[len(parts) - 2]
-        raise InvalidName(f"invalid deployment name {text!r} ({form}): {exc}") from None
+        raise InvalidName(f"invalid {what} name {text!r} ({form}): {exc}") from None
     return TargetName(name, namespace, cluster)

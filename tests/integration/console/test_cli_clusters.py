@@ -23,7 +23,7 @@ from tests.support.clusters import (
     kubeconfig_moved,
     merged_kubeconfig,
 )
-from tests.support.k8s_objects import VERSION, apps, core, deployment, predictor
+from tests.support.k8s_objects import VERSION, apps, batch, core, deployment, job, predictor
 
 
 def a_and_b(
@@ -461,3 +461,30 @@ def test_context_a_comma_b_widens_a_one_cluster_profile_to_a_cluster_per_context
     bad = fleet("--context", "a,no_such", "ls")
     assert bad.code != 0
     assert "context 'no_such' cannot name a cluster" in bad.err
+
+
+def test_a_job_is_cancelled_in_whichever_cluster_it_is_and_an_ambiguous_one_is_refused(
+    both_writable: Fleetdeck,
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    k8s_cluster_b: K8sCluster,
+    k8s_namespace_b: str,
+) -> None:
+    fleet = both_writable
+    batch(k8s_cluster).create_namespaced_job(k8s_namespace, job("train"))
+    batch(k8s_cluster_b).create_namespaced_job(k8s_namespace_b, job("train"))
+    batch(k8s_cluster_b).create_namespaced_job(k8s_namespace_b, job("train-b"))
+    poll_until("three jobs", lambda: len(fleet("jobs", "-o", "name").out.split()) == 3)
+
+    ambiguous = fleet("cancel", "train", "--yes")
+    assert ambiguous.code != 0
+    assert "is in 2 places" in ambiguous.err
+    done = fleet("cancel", "train-b", f"a/{k8s_namespace}/train", "--yes")
+    assert done.code == 0, done.err + done.out
+
+    def jobs_in(cluster: K8sCluster, namespace: str) -> set[str]:
+        listed = batch(cluster).list_namespaced_job(namespace).items
+        return {j.metadata.name for j in listed if not j.metadata.deletion_timestamp}
+
+    poll_until("a's train gone", lambda: jobs_in(k8s_cluster, k8s_namespace) == set())
+    poll_until("b's train-b gone", lambda: jobs_in(k8s_cluster_b, k8s_namespace_b) == {"train"})
