@@ -364,23 +364,35 @@ def _abort_batches(fleet: ClusterSessions, batch_ids: Sequence[str], *, as_json:
     by its rules (read-only, RBAC): 0 when every one was rolled back."""
     worst = 0
     for batch_id in reversed(batch_ids):
-        journal = _open(batch_id)
-        state = journal.replay()
-        if state.state is BatchState.ABORTED:
-            continue
-        cluster = state.plan.cluster
-        session = fleet.only("batch abort") if cluster is None else fleet.session(cluster)
-        namespaces = sorted({namespace for namespace, _ in state.plan.targets})
         try:
-            session.guard.check(lifecycle.action_of("abort", state.plan), namespaces)
-        except guard.Refusal as exc:
-            print(printable(f"cluster {cluster}: batch {batch_id}: {exc}"), file=sys.stderr)
+            worst = max(worst, _abort_finished(fleet, batch_id, as_json=as_json))
+        except Exception as exc:  # said; the older clusters are still rolled back
+            print(printable(f"batch {batch_id}: not rolled back: {exc}"), file=sys.stderr)
             worst = 1
-            continue
-        print(f"cluster {cluster}: batch {batch_id}: rolling back", file=sys.stderr, flush=True)
-        code = _execute(session.backend, journal, session.audit, None, as_json=as_json, abort=True)
-        worst = max(worst, 0 if journal.replay().state is BatchState.ABORTED else code or 1)
     return worst
+
+
+def _abort_finished(fleet: ClusterSessions, batch_id: str, *, as_json: bool) -> int:
+    """Roll back one finished batch of a sequence in its cluster, after the lifecycle's checks
+    (profile, namespaces watched, read-only, RBAC) but for the one refusing a finished batch."""
+    journal = _open(batch_id)
+    state = journal.replay()
+    if state.state is BatchState.ABORTED:
+        return 0
+    cluster = state.plan.cluster
+    session = fleet.only("batch abort") if cluster is None else fleet.session(cluster)
+    if state.state is BatchState.DONE:  # check as a halted one: "done" only forbids a user's
+        state = dataclasses.replace(state, state=BatchState.HALTED)
+    try:
+        lifecycle.check(
+            "abort", journal, state, session.guard, session.backend.namespaces, session.cluster
+        )
+    except (lifecycle.BatchRefused, guard.Refusal) as exc:
+        print(printable(f"cluster {cluster}: batch {batch_id}: {exc}"), file=sys.stderr)
+        return 1
+    print(f"cluster {cluster}: batch {batch_id}: rolling back", file=sys.stderr, flush=True)
+    code = _execute(session.backend, journal, session.audit, None, as_json=as_json, abort=True)
+    return 0 if journal.replay().state is BatchState.ABORTED else code or 1
 
 
 def _stopped(plan: Plan, batch_id: str, code: int) -> int:
@@ -439,7 +451,9 @@ def resume_or_abort(fleet: ClusterSessions, verb: str, batch_id: str, *, as_json
         final = lifecycle.wait_for_holder(journal)
         for line in describe(final, journal.holder()):
             print(printable(line))
-        return 0 if final.state is BatchState.ABORTED else 1
+        code = 0 if final.state is BatchState.ABORTED else 1
+        # The whole sequence: the clusters done before it too.
+        return max(code, _abort_batches(fleet, lifecycle.batches_before(state), as_json=as_json))
     try:
         resume = chosen == "resume" and state.plan.bake_seconds > 0
         gate = _metrics_gate(session.profile, backend, state.plan.targets) if resume else None

@@ -430,7 +430,7 @@ def logs(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     if kind in _DEPLOYMENT_KINDS:  # a deployment is found in whichever cluster it is
         session, target = _target(fleet, name, args)
         namespace = target.namespace
-    elif kind == "job" and fleet.several:  # so is a job
+    elif kind == "job":  # so is a job (NAME, NAMESPACE/NAME or CLUSTER/NAMESPACE/NAME)
         target = fleet.resolve(parse_target(name, "job"), args.namespace, "job")
         session, namespace = fleet.session(target.cluster), target.namespace
         args = argparse.Namespace(**{**vars(args), "target": f"job/{target.name}"})
@@ -608,7 +608,12 @@ def _perform(
     outcome = actions.perform(session, request, dry_run=bool(args.dry_run))
     if outcome.audit_error:  # the change is made: show it, and say the record is missing
         print(f"fleetdeck: warning: {outcome.audit_error}", file=sys.stderr)
-    results = [_result_in(cluster, r) for r in outcome.results]
+    _print_results([_result_in(cluster, r) for r in outcome.results], args)
+    return outcome
+
+
+def _print_results(results: list[ActionResult], args: argparse.Namespace) -> None:
+    """One line per result (and its changes), or the list as JSON."""
     if getattr(args, "json", False):
         if getattr(args, "wait", False):  # status lines follow: keep one JSON object per line
             print_json_line(results)
@@ -620,7 +625,6 @@ def _perform(
             print(printable(f"{result.target}: {mark}: {result.message}"))
             for change in result.changes:
                 print(f"    {printable(change)}")
-    return outcome
 
 
 def _result_in(cluster: str, result: ActionResult) -> ActionResult:
@@ -814,12 +818,15 @@ def cancel(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     groups: dict[tuple[str, str], list[str]] = {}
     for target in found:
         groups.setdefault((target.cluster, target.namespace), []).append(target.name)
-    worst = 0
+    results: list[ActionResult] = []
     for (cluster, namespace), jobs in groups.items():
         request = actions.Cancel(namespace, tuple(jobs))
-        where = cluster if fleet.several else ""
-        worst = max(worst, _exit(_perform(fleet.session(cluster), request, args, cluster=where)))
-    return worst
+        outcome = actions.perform(fleet.session(cluster), request, dry_run=bool(args.dry_run))
+        if outcome.audit_error:  # the change is made: show it, and say the record is missing
+            print(f"fleetdeck: warning: {outcome.audit_error}", file=sys.stderr)
+        results += [_result_in(cluster if fleet.several else "", r) for r in outcome.results]
+    _print_results(results, args)  # one list, however many clusters and namespaces
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _follow_jobs(backend: Backend, targets: list[str], timeout: float = 600.0) -> int:

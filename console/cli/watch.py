@@ -17,7 +17,7 @@ from console.audit import parse_since
 from console.batch.journal import halted_batches
 from console.cli.errors import UsageError
 from console.core.clusters import ClusterSessions
-from console.metrics.breaches import Breach, BreachTracker, Where, breaches_in
+from console.metrics.breaches import Breach, BreachTracker, Where, breaches_in, latest_only
 from console.views.format import printable
 
 
@@ -37,6 +37,8 @@ def watch(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     }
     interval = max(s.profile.metrics.interval_seconds for s in fleet.sessions.values())
     tracker = BreachTracker()
+    found: dict[str, list[Breach]] = {}  # by cluster, as last measured
+    unmeasured: set[str] = set()  # clusters whose source fails now (said once)
     halted = halted_batches()
     happened = False
     deadline = None if seconds is None else time.monotonic() + seconds
@@ -46,16 +48,23 @@ def watch(fleet: ClusterSessions, args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)  # fmt: skip
     try:
         while deadline is None or time.monotonic() < deadline:
-            found: list[Breach] = []
             for name, collector in collectors.items():
                 session = fleet.sessions[name]
                 models = {d.key: d.model for d in session.backend.deployments(args.selector)}
                 collector.set_wanted(set(models))
                 collector.refresh()
-                snapshot = {k: m for k, m in collector.snapshot().items() if k in models}
+                if collector.error:  # not measured now: its breaches stand as last seen
+                    if name not in unmeasured:
+                        say("unmeasured", name, f"cluster {name}: no metrics: {collector.error}")
+                    unmeasured.add(name)
+                    continue
+                unmeasured.discard(name)
+                current = latest_only(collector.snapshot())
+                snapshot = {k: m for k, m in current.items() if k in models}
                 cluster = name if fleet.several else ""
-                found += breaches_in(snapshot, models, session.profile.slo, cluster)
-            started, ended = tracker.update(found, time.time())
+                found[name] = breaches_in(snapshot, models, session.profile.slo, cluster)
+            every = [breach for each in found.values() for breach in each]
+            started, ended = tracker.update(every, time.time())
             for breach in started:
                 say("breach", breach.name, breach.describe())
             for where in ended:

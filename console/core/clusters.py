@@ -10,6 +10,7 @@ clusters answered, and a short name is not resolved while it is away (it could b
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,11 +31,14 @@ Kind = Literal["deployment", "job"]
 REST = "*"  # in a wave list naming clusters: every cluster not named, in the profile's order
 
 
+_SIZE = re.compile(r"\d+(\.\d+)?%?")  # a wave size: 1, 10%, 12.5%
+
+
 def names_clusters(waves: str | None) -> bool:
-    """Whether a ``--waves`` value names clusters (``canary,eu-west,*``) rather than sizes
-    (``1,10%,100%``): its words start with a letter, or are ``*``."""
+    """Whether a ``--waves`` value names clusters (``canary,2nd-dc,*``) rather than sizes
+    (``1,10%,100%``): a word of it is not a size (one mixing both is refused, saying so)."""
     words = [w.strip() for w in (waves or "").split(",") if w.strip()]
-    return bool(words) and all(w == REST or w[0].isalpha() for w in words)
+    return bool(words) and not all(_SIZE.fullmatch(w) for w in words)
 
 
 def cluster_order(waves: str, known: Sequence[str]) -> list[str]:
@@ -42,7 +46,7 @@ def cluster_order(waves: str, known: Sequence[str]) -> list[str]:
     in the profile's order). Raises ``ProfileError`` naming what to fix: a word that is no
     cluster of ``known``, one named twice, sizes mixed with names."""
     words = [w.strip() for w in waves.split(",") if w.strip()]
-    sizes = [w for w in words if w != REST and not w[0].isalpha()]
+    sizes = [w for w in words if _SIZE.fullmatch(w)]
     if sizes:
         raise ProfileError(
             f"--waves {waves!r} mixes wave sizes ({', '.join(sizes)}) with cluster names: give "

@@ -54,6 +54,13 @@ class Breach:
         return printable(f"{self.name}: {', '.join(over)}")
 
 
+def latest_only(snapshot: Mapping[Key, DeploymentMetrics]) -> dict[Key, DeploymentMetrics]:
+    """The numbers the collector's last refresh read: it keeps the last ones of deployments it
+    no longer reads (narrowed to the rows on screen), which must not raise or hold a breach."""
+    latest = max((m.at for m in snapshot.values()), default=0.0)
+    return {key: m for key, m in snapshot.items() if m.at >= latest}
+
+
 def breaches_in(
     snapshot: Mapping[Key, DeploymentMetrics],
     models: Mapping[Key, str],

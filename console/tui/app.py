@@ -481,9 +481,10 @@ class DeckApp(ScreenRouter):
             self._open(partial(OverviewScreen, deck), "Overview")
 
     def open_batches(self, cluster: str = "") -> None:
+        """Every journal; each batch opens on its own cluster."""
         deck = self.deck_here(cluster)
         if deck is not None:
-            self._open(partial(BatchListScreen, deck), "Batches")
+            self._open(partial(BatchListScreen, deck, self.clusters), "Batches")
 
     def _logs_by_name(self, text: str) -> None:
         if not text:
@@ -558,7 +559,10 @@ class DeckApp(ScreenRouter):
             self.push_screen(ActionDialog(deck, message.action, message.targets))
 
     def on_open_batch(self, message: OpenBatch) -> None:
-        self.push_screen(BatchScreen(self.deck, message.run))
+        host = message.run.host  # the cluster's deck the dialog started it on
+        self.push_screen(
+            BatchScreen(host if isinstance(host, DeckContext) else self.deck, message.run)
+        )
 
     # -- the palette's deck-wide entries ------------------------------------------------------
     def global_commands(self) -> list[PaletteCommand]:

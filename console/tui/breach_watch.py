@@ -19,8 +19,9 @@ from textual.app import App
 from textual.timer import Timer
 
 from console.batch.journal import halted_batches
-from console.metrics.breaches import Breach, BreachTracker, breaches_in
+from console.metrics.breaches import Breach, BreachTracker, breaches_in, latest_only
 from console.tui.context import ClusterDecks, DeckContext
+from console.tui.widgets.metrics_plot import ReportsError
 from console.views.format import printable
 
 HALT_CHECK_SECONDS = 5.0
@@ -58,6 +59,7 @@ class BreachWatch:
         self._halted: set[str] | None = None  # None: not read yet (those halted before: no alert)
         self._unsubscribes: list[Callable[[], None]] = []
         self._timer: Timer | None = None
+        self._stopped = False
 
     def start(self) -> None:
         for cluster, deck in self.clusters.decks.items():
@@ -68,6 +70,7 @@ class BreachWatch:
         self._check_halts()
 
     def stop(self) -> None:
+        self._stopped = True
         for unsubscribe in self._unsubscribes:
             unsubscribe()
         self._unsubscribes = []
@@ -79,11 +82,14 @@ class BreachWatch:
     def _measured_in(self, cluster: str, deck: DeckContext) -> Callable[[], None]:
         def measured() -> None:
             metrics = deck.metrics
-            if metrics is None:
+            if metrics is None or self._stopped:
                 return
+            if isinstance(metrics, ReportsError) and metrics.error:
+                return  # the source failed: its last numbers are not current (kept as shown)
             try:
                 models = {d.key: d.model for d in deck.backend.deployments()}
-                snapshot = {k: m for k, m in metrics.snapshot().items() if k in models}
+                current = latest_only(metrics.snapshot())
+                snapshot = {k: m for k, m in current.items() if k in models}
                 found = breaches_in(snapshot, models, deck.profile.slo, cluster)
             except Exception:  # the cache or the numbers are not readable now: next refresh
                 return
@@ -94,6 +100,8 @@ class BreachWatch:
         return measured
 
     def _update(self) -> None:
+        if self._stopped:  # a refresh in flight when the deck moved to another context
+            return
         with self._lock:
             found = [b for each in self._found.values() for b in each]
         started, _ = self.tracker.update(found, time.time())
@@ -116,6 +124,8 @@ class BreachWatch:
         self.app.call_later(self._halts_seen, halted)
 
     def _halts_seen(self, halted: dict[str, str]) -> None:
+        if self._stopped:
+            return
         new = [] if self._halted is None else [b for b in halted if b not in self._halted]
         self._halted = set(halted)
         for batch_id in new:

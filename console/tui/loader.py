@@ -9,7 +9,9 @@ one took). The result comes back to the screen as a ``Loaded`` message.
 A read that raises is never lost: the loader shows what failed on the screen's ``LoadErrorLine``,
 posts ``LoadFailed``, and tries again with a capped, jittered exponential backoff; the next good
 read clears the line. A read that half worked returns ``Incomplete``: its value is shown and its
-error is handled as a failure (shown, retried).
+error is handled as a failure (shown, retried) or, for a read whose parts are independent (one
+cluster of several not answering: ``partial_backoff=False``), only shown, so the parts that do
+answer keep their pace.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class LiveLoader(Generic[T]):
         min_interval: float = MIN_REFRESH_SECONDS,
         spacing: float = 0.0,
         backoff: Backoff | None = None,
+        partial_backoff: bool = True,
     ) -> None:
         self.owner = owner
         self.read = read
@@ -103,6 +106,7 @@ class LiveLoader(Generic[T]):
         self.min_interval = min_interval
         self.spacing = spacing
         self.backoff = backoff or Backoff(initial=FIRST_RETRY_SECONDS)
+        self.partial_backoff = partial_backoff
         self.loads = 0  # reads that delivered a value: tests wait on it, the bench counts it
         self.failures = 0  # failed reads in a row (0 once one succeeds)
         self.error = ""  # what the error line shows ("" when the last read succeeded)
@@ -186,7 +190,12 @@ class LiveLoader(Generic[T]):
             self._failed(f"cannot read {self.what}: {describe(outcome)}")
         elif isinstance(outcome, Incomplete):
             self._delivered(outcome.value, seconds)
-            self._failed(outcome.error)
+            if self.partial_backoff:
+                self._failed(outcome.error)
+            else:  # said, and the next refresh comes at the usual pace
+                self.error = printable(outcome.error)
+                self._show(self.error)
+                self.owner.post_message(LoadFailed(self, self.error))
         else:
             self._delivered(outcome, seconds)
             self._recovered()

@@ -14,6 +14,7 @@ threshold, bake, SLO gates, what to do on failure): with waves set, Run checks t
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -241,6 +242,8 @@ class ActionDialog(ModalScreen[list[ActionResult] | None]):
         except ValueError as exc:
             self._problem(str(exc))
             return
+        if self.deck.cluster:  # a deck over several clusters: the journal names this one
+            plan = dataclasses.replace(plan, cluster=self.deck.cluster)
         self._problem("checking the plan: read-only, RBAC, a server-side dry run…")
         self.running = True
         for button in self.query(Button):

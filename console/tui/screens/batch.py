@@ -37,7 +37,7 @@ from console.batch.lifecycle import BatchRun, runs_of
 from console.batch.lifecycle import BatchRuns as BatchRuns  # the app keeps them (app.py)
 from console.batch.runner import Target, target_name
 from console.core import guard
-from console.tui.context import DeckContext
+from console.tui.context import ClusterDecks, DeckContext
 from console.tui.loader import LiveLoader, Loaded
 from console.tui.widgets.where_line import WhereLine
 from console.views.fleet_data import read_metrics
@@ -449,6 +449,17 @@ def read_batches(runs: BatchRuns) -> list[JournalRow]:
     return rows
 
 
+def deck_of_batch(
+    deck: DeckContext, clusters: ClusterDecks | None, journal: Journal
+) -> DeckContext:
+    """The deck a batch is resumed, aborted and gated on: its own cluster's in a deck over
+    several (LookupError when that cluster is not open here), else ``deck``."""
+    cluster = journal.replay().plan.cluster
+    if clusters is None or not clusters.several or cluster is None:
+        return deck
+    return clusters.of(cluster)
+
+
 class BatchListScreen(Screen[None]):
     """``:batches``: every journal with its state; enter opens one."""
 
@@ -461,9 +472,10 @@ class BatchListScreen(Screen[None]):
     BatchListScreen #batches-table { height: 1fr; }
     """
 
-    def __init__(self, deck: DeckContext) -> None:
+    def __init__(self, deck: DeckContext, clusters: ClusterDecks | None = None) -> None:
         super().__init__()
         self.deck = deck
+        self.clusters = clusters  # a deck over several: a batch opens on its own cluster
         self.journals: dict[str, Journal] = {}
         self.loader = LiveLoader(
             self, lambda: read_batches(runs_of(self.app)), name="batches", what="the journals"
@@ -517,5 +529,10 @@ class BatchListScreen(Screen[None]):
         journal = self.journals.get(str(key))
         if journal is None:
             return
-        run = runs_of(self.app).get(self.deck, journal)
-        self.app.push_screen(BatchScreen(self.deck, run))
+        try:
+            deck = deck_of_batch(self.deck, self.clusters, journal)
+        except (LookupError, JournalError, OSError) as exc:
+            self.app.notify(str(exc), severity="error", timeout=8)
+            return
+        run = runs_of(self.app).get(deck, journal)
+        self.app.push_screen(BatchScreen(deck, run))

@@ -12,6 +12,7 @@ in a worker when the tab is shown and every ``AUTOSCALER_REFRESH_SECONDS`` while
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
@@ -375,6 +376,8 @@ class DeploymentScreen(Screen[None]):
         if target is None:
             self.app.notify(f"{self.where()} is not (or no longer) there", markup=False)
             return
+        # In a deck over several clusters the dialog acts in this screen's cluster.
+        target = dataclasses.replace(target, cluster=self.deck.cluster)
         self.post_message(OpenActionDialog(chosen, [target]))
 
     def palette_commands(self) -> list[PaletteCommand]:

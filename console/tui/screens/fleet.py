@@ -114,7 +114,12 @@ class FleetScreen(Screen[None]):
         self.order = SortOrder()
         self.snapshot: FleetSnapshot | None = None
         self.loader = LiveLoader(
-            self, self._reader(), name="fleet", what="the fleet", spacing=REFRESH_SPACING
+            self,
+            self._reader(),
+            name="fleet",
+            what="the fleet",
+            spacing=REFRESH_SPACING,
+            partial_backoff=False,  # one cluster failing never slows the others' rows
         )
         self._asked: set[tuple[str, str]] = set()  # (cluster, namespace) asked about RBAC
         self._unchecked: dict[str, set[str]] = {}  # by cluster: asked, not yet answered

@@ -152,9 +152,13 @@ class OverviewScreen(Screen[None]):
             line = fleet_line(source.fleet()) + (f"  source: {error}" if error else "")
             lines.append(f"{cluster}: {line}" if cluster else line)
         if self.clusters is not None:  # the clusters as one fleet, histograms summed
-            totals = [f for f in (s.fleet() for s in self.sources.values()) if f is not None]
+            # A cluster whose source fails now is left out: its last numbers are not current.
+            answering = [
+                s for s in self.sources.values() if not (isinstance(s, ReportsError) and s.error)
+            ]
+            totals = [f for f in (s.fleet() for s in answering) if f is not None]
             lines.insert(0, f"all clusters: {fleet_line(fleet_wide(totals))}")
-            history = fleet_history([s.fleet_history() for s in self.sources.values()])
+            history = fleet_history([s.fleet_history() for s in answering])
         else:
             history = list(next(iter(self.sources.values())).fleet_history())
         self.query_one("#overview-fleet", Static).update("\n".join(lines))

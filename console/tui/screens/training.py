@@ -236,6 +236,7 @@ class TrainingScreen(SessionScreen):
             name="training",
             what="the training jobs",
             min_interval=CHANGE_SECONDS,
+            partial_backoff=False,  # one cluster failing never slows the others' jobs
         )
         self.permission_check = LiveLoader(
             self, self._read_refusals, name="training-permissions", what="what you may do here"

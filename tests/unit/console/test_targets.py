@@ -91,3 +91,9 @@ def test_a_wave_list_naming_clusters_wrongly_is_refused_saying_what_to_fix(
 ) -> None:
     with pytest.raises(ProfileError, match=re.escape(said)):
         cluster_order(waves, CLUSTERS)
+
+
+def test_a_cluster_name_starting_with_a_digit_is_a_name_not_a_size() -> None:
+    assert names_clusters("2nd-dc,*")
+    assert cluster_order("2nd-dc,*", ["canary", "2nd-dc"]) == ["2nd-dc", "canary"]
+    assert names_clusters("canary,10%")  # refused by cluster_order, saying it mixes both
