@@ -265,27 +265,32 @@ class FleetScreen(Screen[None]):
         self._wanted_sent = False  # another screen (the overview) may have widened it
         self.update_wanted()
 
-    def wanted_in(self, cluster: str) -> frozenset[Key] | None:
-        """What ``cluster``'s collector scrapes: None (everything) for a fleet of up to
-        ``WANTED_ALL_UP_TO`` rows; above that its rows on screen and in a rollout."""
+    def wanted_by_cluster(self) -> dict[str, frozenset[Key] | None]:
+        """What each cluster's collector scrapes: None (everything) for a fleet of up to
+        ``WANTED_ALL_UP_TO`` rows; above that its rows on screen and in a rollout (gathered
+        once on the event loop, then split by cluster)."""
         if len(self.rows) <= WANTED_ALL_UP_TO:
-            return None
+            return dict.fromkeys(self.clusters.decks)
         table = self.table
         top = int(table.scroll_y)
-        shown = max(1, table.scrollable_content_region.height - 1)
+        shown = max(1, table.scrollable_content_region.height - 1)  # minus the header
         rows = [*table.view[top : top + shown]]
         rows += [r for r in self.rows if r.state is DeploymentState.PROGRESSING]
-        return frozenset(r.deployment.key for r in rows if r.deployment.cluster == cluster)
+        wanted: dict[str, set[Key]] = {cluster: set() for cluster in self.clusters.decks}
+        for row in rows:
+            wanted.setdefault(row.deployment.cluster, set()).add(row.deployment.key)
+        return {cluster: frozenset(keys) for cluster, keys in wanted.items()}
 
     def update_wanted(self) -> None:
         if not is_shown(self):
             return
-        wanted = {cluster: self.wanted_in(cluster) for cluster in self.clusters.decks}
+        wanted = self.wanted_by_cluster()
         if self._wanted_sent and wanted == self.wanted:
             return
         self.wanted, self._wanted_sent = wanted, True
         for cluster, keys in wanted.items():
-            metrics: object = self.clusters.decks[cluster].metrics  # may not be Narrowable
+            deck = self.clusters.decks.get(cluster)
+            metrics: object = deck.metrics if deck else None  # may not be Narrowable
             if isinstance(metrics, Narrowable):
                 metrics.set_wanted(keys)
 
