@@ -56,6 +56,12 @@ class RevisionInfo:
     model_version: str
     images: tuple[str, ...]
     replicas: int
+    # When it became the newest revision, as well as the backend knows: the time fleetdeck
+    # stamped on its own changes, else when Kubernetes made its ReplicaSet. ``approximate``
+    # when neither says (a ReplicaSet another client re-used, as ``kubectl rollout undo`` does).
+    created: datetime | None = None
+    approximate: bool = False
+    via_fleetdeck: bool = True  # False: made by another client (kubectl, a CD tool)
 
 
 # Container waiting reasons (as a PodInfo's reason starts) that mean a rollout will not progress

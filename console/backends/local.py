@@ -224,6 +224,22 @@ class LocalBackend:
     def history(self, namespace: str, name: str) -> list[RevisionInfo]:
         return list(self._view.revisions.get(f"{namespace}/{name}", []))
 
+    def histories(self) -> dict[tuple[str, str], list[RevisionInfo]]:
+        return {
+            key: list(self._view.revisions.get(f"{key[0]}/{key[1]}", []))
+            for key in self._view.deployments
+            if self._visible(key[0])
+        }
+
+    def warnings(self) -> list[tuple[tuple[str, str], EventInfo]]:
+        return [
+            (key, event)
+            for key in self._view.deployments
+            if self._visible(key[0])
+            for event in self._view.events.get(f"{key[0]}/{key[1]}", [])
+            if event.kind == "Warning"
+        ]
+
     def pods(self, namespace: str, name: str) -> list[PodInfo]:
         return list(self._view.pods.get(f"{namespace}/{name}", []))
 

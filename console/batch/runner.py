@@ -21,7 +21,7 @@ from typing import Any, Literal
 from console import audit
 from console.audit import AuditContext as AuditContext  # where the batch engine named it first
 from console.backends.base import Backend
-from console.model import ActionResult
+from console.model import ActionResult, DeploymentState, ModelDeployment
 
 Action = Literal["rollout", "rollback", "restart", "scale", "pause", "resume", "delete"]
 ACTIONS: tuple[Action, ...] = (
@@ -145,6 +145,35 @@ def call_action(backend: Backend, spec: ActionSpec, target: Target, dry_run: boo
     return result
 
 
+def rows_of(backend: Backend, targets: Sequence[Target]) -> dict[Target, ModelDeployment]:
+    """The targets as the backend's cache has them now: one indexed read for many targets,
+    one lookup each for a few."""
+    if len(targets) > FEW_TARGETS:
+        return {r.key: r for r in backend.deployments()}
+    rows = (backend.deployment(*t) for t in targets)
+    return {r.key: r for r in rows if r is not None}
+
+
+FEW_TARGETS = 20
+
+
+def state_before(
+    rows: Mapping[Target, ModelDeployment], target: Target
+) -> dict[str, object] | None:
+    """What the audit line keeps of a target as it was before the change: the revision, the
+    replicas and whether it was paused, so the change can be undone exactly; None when the
+    target is not known."""
+    row = rows.get(target)
+    if row is None:
+        return None
+    return {
+        "revision": row.revision,
+        "replicas": row.desired,
+        "paused": row.state is DeploymentState.PAUSED,
+        "version": row.version,
+    }
+
+
 def audit_result(
     context: AuditContext,
     action: str,
@@ -193,11 +222,16 @@ def run_batch(
         with lock:  # one callback at a time: a target's events never overtake each other
             on_progress(event)
 
-    def audit_one(chosen: ActionSpec, result: ActionResult) -> ActionResult:
+    def audit_one(
+        chosen: ActionSpec, result: ActionResult, before: Mapping[str, object] | None
+    ) -> ActionResult:
         if audit_context is None:
             return result
+        parameters = chosen.parameters()
+        if before is not None:
+            parameters["before"] = dict(before)
         try:
-            audit_result(audit_context, chosen.action, result, chosen.parameters())
+            audit_result(audit_context, chosen.action, result, parameters)
         except OSError as exc:  # the change is made; say the record is missing, do not hide it
             return dataclasses.replace(
                 result, message=f"{result.message} (audit log not written: {exc})"
@@ -206,6 +240,7 @@ def run_batch(
 
     for target in targets:
         report(Progress(target_name(target), TargetState.PENDING))
+    rows_before = None if audit_context is None or dry_run else rows_of(backend, targets)
 
     def one(target: Target) -> ActionResult:
         name = target_name(target)
@@ -215,7 +250,8 @@ def run_batch(
             return result
         chosen = spec if specs is None else specs.get(target, spec)
         report(Progress(name, TargetState.RUNNING, chosen.describe()))
-        result = audit_one(chosen, call_action(backend, chosen, target, dry_run))
+        before = state_before(rows_before, target) if rows_before is not None else None
+        result = audit_one(chosen, call_action(backend, chosen, target, dry_run), before)
         state = TargetState.OK if result.ok else TargetState.FAILED
         report(Progress(name, state, result.message, result))
         return result

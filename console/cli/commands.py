@@ -16,6 +16,7 @@ from console import audit
 from console.backends.base import Backend, LogRequest
 from console.batch.runner import ActionSpec
 from console.cli import batch as batch_cli
+from console.cli import changes as changes_cli
 from console.cli.confirm import confirm
 from console.cli.errors import ActionFailed, UsageError
 from console.cli.listings import DEPLOYMENTS, EVENTS, JOBS, across_clusters
@@ -879,6 +880,8 @@ HANDLERS: dict[str, Handler] = {
     "logs": logs,
     "top": top,
     "watch": watch_slo,
+    "changes": changes_cli.changes,
+    "undo": changes_cli.undo_change,
     "deploy": deploy,
     "rollout": rollout,
     "rollback": on_targets,

@@ -560,6 +560,24 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", metavar="DURATION", help="only entries newer than this: 1h")
     _output(audit, name=False)
 
+    changes = commands.add(
+        "changes",
+        "what changed, newest first: rollouts, scales, batches, kubectl's changes, new versions",
+        "  fleetdeck changes --since 1h\n  fleetdeck changes -l fleetdeck.io/model=digits -o json",
+    )
+    changes.add_argument("--since", metavar="DURATION", help="only changes newer than this: 1h")
+    _selector(changes)
+    _output(changes)
+
+    undo = commands.add(
+        "undo",
+        "put the deployments a change touched back as they were before it",
+        "  fleetdeck undo 3f9a2b1 --dry-run\n  fleetdeck undo 3f9a2b1 --yes",
+    )
+    undo.add_argument("change", metavar="CHANGE_ID", help="as `fleetdeck changes` shows it")
+    undo.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    _dry_run_json(undo)
+
     _add_batch(commands)
 
     completion = commands.add(

@@ -70,6 +70,12 @@ class OnTargets:
 
     spec: ActionSpec
     targets: tuple[Target, ...]
+    # Some targets' own parameters of the same action (an undo: each back to its own revision).
+    specs: Mapping[Target, ActionSpec] | None = None
+
+    def __post_init__(self) -> None:
+        if self.specs and any(s.action != self.spec.action for s in self.specs.values()):
+            raise ValueError("every target of one request takes the same action")
 
     @property
     def action(self) -> Mutation:
@@ -157,6 +163,7 @@ def perform(
             on_progress=on_progress,
             stop=stop,
             audit_context=actor.audit,
+            specs=request.specs,
         )
         return Outcome(request.action, tuple(results), dry_run)
     results = _send(backend, request, dry_run)

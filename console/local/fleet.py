@@ -374,6 +374,7 @@ class Fleet:
                 str(r.version),
                 ("python -m serving",),
                 row.replicas,
+                created=parse_time(r.created),
             )
             for r in self.state.revisions(row.namespace, row.name)
         ]

@@ -17,10 +17,12 @@ from typing import Any
 from console.backends.base import error_line
 from console.backends.kubernetes.manifests import (
     CHANGE_CAUSE,
+    CHANGED_AT,
     MODEL_LABEL,
     MODEL_URI,
     VERSION_LABEL,
     change_cause,
+    changed_now,
     model_uri,
     predictor_objects,
 )
@@ -256,7 +258,11 @@ class KubernetesActions:
             body = {
                 "metadata": {
                     "labels": {VERSION_LABEL: str(version)},
-                    "annotations": {CHANGE_CAUSE: cause, MODEL_URI: uri},
+                    "annotations": {
+                        CHANGE_CAUSE: cause,
+                        CHANGED_AT: changed_now(),
+                        MODEL_URI: uri,
+                    },
                 },
                 "spec": {
                     "template": {
@@ -291,6 +297,7 @@ class KubernetesActions:
             # Say who rolled back to what, in CHANGE-CAUSE.
             cause = change_cause(f"rollback to revision {rollback.to_revision}", self.user)
             rollback.patch[2]["value"][CHANGE_CAUSE] = cause
+            rollback.patch[2]["value"][CHANGED_AT] = changed_now()
             what = f"{name} back to revision {rollback.to_revision}"
             return rollback.patch, f"rolled {what}", f"would roll {what}"
 
@@ -315,7 +322,12 @@ class KubernetesActions:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}},
-            "metadata": {"annotations": {CHANGE_CAUSE: change_cause("restart", self.user)}},
+            "metadata": {
+                "annotations": {
+                    CHANGE_CAUSE: change_cause("restart", self.user),
+                    CHANGED_AT: changed_now(),
+                }
+            },
         }
 
         def plan(current: dict[str, Any]) -> tuple[Any, str, str] | ActionResult:

@@ -69,6 +69,14 @@ def _uid(obj: Any) -> str:
     return str((obj.get("metadata") or {}).get("uid", ""))
 
 
+def _name(obj: Any) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _namespace(obj: Any) -> str:
+    return str((obj.get("metadata") or {}).get("namespace", ""))
+
+
 def _by_owner(objects: Sequence[Any]) -> dict[str, list[Any]]:
     owned: dict[str, list[Any]] = {}
     for obj in objects:
@@ -278,6 +286,45 @@ class KubernetesBackend:
     def history(self, namespace: str, name: str) -> list[RevisionInfo]:
         obj = self._deployment_obj(namespace, name)
         return convert.revisions(obj, self.cache.list(Kind.REPLICASETS, namespace)) if obj else []
+
+    def histories(self) -> dict[tuple[str, str], list[RevisionInfo]]:
+        owned = _by_owner(self.cache.list(Kind.REPLICASETS))
+        return {
+            (_namespace(d), _name(d)): convert.revisions(d, owned.get(_uid(d), []))
+            for d in self.cache.list(Kind.DEPLOYMENTS)
+        }
+
+    def warnings(self) -> list[tuple[tuple[str, str], EventInfo]]:
+        """Warning events of the Deployments, their ReplicaSets and their pods, each with its
+        Deployment; indexed once, as for the table."""
+        deployments = self.cache.list(Kind.DEPLOYMENTS)
+        by_uid = {_uid(d): (_namespace(d), _name(d)) for d in deployments}
+        owner: dict[tuple[str, str, str], tuple[str, str]] = {
+            (key[0], "Deployment", key[1]): key for key in by_uid.values()
+        }
+        rs_owner: dict[str, tuple[str, str]] = {}
+        for rs in self.cache.list(Kind.REPLICASETS):
+            for ref in (rs.get("metadata") or {}).get("ownerReferences") or ():
+                key = by_uid.get(str(ref.get("uid", "")))
+                if key is not None:
+                    rs_owner[_uid(rs)] = key
+                    owner[(key[0], "ReplicaSet", _name(rs))] = key
+        for pod in self.cache.list(Kind.PODS):
+            for ref in (pod.get("metadata") or {}).get("ownerReferences") or ():
+                key = rs_owner.get(str(ref.get("uid", "")))
+                if key is not None:
+                    owner[(key[0], "Pod", _name(pod))] = key
+        found = []
+        for event in self.cache.list(Kind.EVENTS):
+            if event.get("type") != "Warning":
+                continue
+            involved = event.get("involvedObject") or {}
+            key = owner.get(
+                (_namespace(event), str(involved.get("kind", "")), str(involved.get("name", "")))
+            )
+            if key is not None:
+                found.append((key, convert.event(event)))
+        return found
 
     def pods(self, namespace: str, name: str) -> list[PodInfo]:
         obj = self._deployment_obj(namespace, name)

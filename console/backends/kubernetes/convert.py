@@ -94,7 +94,17 @@ def _settled(obj: Obj) -> bool:
 
 def revisions(obj: Obj, replicasets: Iterable[Obj]) -> list[RevisionInfo]:
     return [
-        RevisionInfo(r.number, r.change_cause, r.model, r.model_version, r.images, r.replicas)
+        RevisionInfo(
+            r.number,
+            r.change_cause,
+            r.model,
+            r.model_version,
+            r.images,
+            r.replicas,
+            created=r.created,
+            approximate=r.approximate,
+            via_fleetdeck=r.via_fleetdeck,
+        )
         for r in history(obj, replicasets)
     ]
 

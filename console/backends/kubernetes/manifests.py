@@ -10,6 +10,7 @@ The predictor serves its model under the Deployment's name, so each route matche
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from console.backends.kubernetes.templates import render
@@ -26,6 +27,10 @@ SCORE_COMMAND = ("python", "-m", "training.score")
 # The training image's entrypoint (training/Dockerfile): installs the code, then runs the module.
 START_COMMAND = ("/opt/fleetdeck/start.sh",)
 CHANGE_CAUSE = "kubernetes.io/change-cause"
+# When fleetdeck made the change (UTC, ISO 8601), beside its change-cause. The deployment
+# controller copies both onto the new ReplicaSet, so every revision fleetdeck made carries its
+# own time; one made by another client carries a copy of an older stamp, which tells them apart.
+CHANGED_AT = "fleetdeck.io/changed-at"
 MODEL_URI = "fleetdeck.io/model-uri"
 GPU = "nvidia.com/gpu"
 PROGRESS_DEADLINE_SECONDS = 600
@@ -44,6 +49,11 @@ def check_name(name: str, what: str = "deployment name") -> str:
 
 def change_cause(action: str, user: str) -> str:
     return f"{action} by {user} via fleetdeck"
+
+
+def changed_now() -> str:
+    """The value of :data:`CHANGED_AT` for a change made now."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def model_uri(profile: Profile, model: str, version: int) -> str:
@@ -107,7 +117,7 @@ def predictor_template_values(
         "name": check_name(name),
         "namespace": namespace,
         "labels": predictor_labels(name, model, version),
-        "annotations": {CHANGE_CAUSE: cause, MODEL_URI: uri},
+        "annotations": {CHANGE_CAUSE: cause, CHANGED_AT: changed_now(), MODEL_URI: uri},
         "pod_annotations": {MODEL_URI: uri},
         "replicas": settings.replicas if replicas is None else replicas,
         "progress_deadline_seconds": PROGRESS_DEADLINE_SECONDS,

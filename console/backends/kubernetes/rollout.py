@@ -15,14 +15,17 @@ from __future__ import annotations
 import copy
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
+from console.backends.kubernetes.manifests import CHANGED_AT
 from console.model import STUCK_REASONS
 
 Obj = Mapping[str, Any]
 
 REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"  # numbers a re-used RS had
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 TEMPLATE_HASH = "pod-template-hash"
 MODEL_VERSION = "fleetdeck.io/model-version"
@@ -32,7 +35,7 @@ _NOT_COPIED = frozenset(
     {
         "kubectl.kubernetes.io/last-applied-configuration",
         REVISION,
-        "deployment.kubernetes.io/revision-history",
+        REVISION_HISTORY,
         "deployment.kubernetes.io/desired-replicas",
         "deployment.kubernetes.io/max-replicas",
         "deprecated.deployment.rollback.to",
@@ -205,15 +208,20 @@ class Revision:
     images: tuple[str, ...]
     replicas: int
     template: Obj = field(repr=False)
+    created: datetime | None = None  # see console.model.RevisionInfo
+    approximate: bool = False
+    via_fleetdeck: bool = False
 
 
 def history(deployment: Obj, replicasets: Iterable[Obj]) -> list[Revision]:
-    """The Deployment's revisions, oldest first (``kubectl rollout history``)."""
+    """The Deployment's revisions, oldest first (``kubectl rollout history``), each dated."""
     revisions = []
+    owned: dict[int, Obj] = {}
     for rs in owned_replicasets(deployment, replicasets):
         number = revision_of(rs)
         if number is None:
             continue
+        owned[number] = rs
         template = (rs.get("spec") or {}).get("template") or {}
         labels = _meta(template).get("labels") or {}
         containers = (template.get("spec") or {}).get("containers") or ()
@@ -229,7 +237,62 @@ def history(deployment: Obj, replicasets: Iterable[Obj]) -> list[Revision]:
                 template=template,
             )
         )
-    return revisions
+    return _dated(deployment, revisions, owned)
+
+
+def _dated(
+    deployment: Obj, revisions: list[Revision], by_number: Mapping[int, Obj]
+) -> list[Revision]:
+    """When each revision began, and whether fleetdeck made it.
+
+    Kubernetes keeps no such time. fleetdeck stamps its changes (:data:`CHANGED_AT`), and the
+    controller copies the Deployment's annotations onto the new ReplicaSet; a change by another
+    client copies the stamp of an earlier change, so a revision is fleetdeck's when its stamp is
+    newer than every earlier revision's. Others date from their ReplicaSet's creation, unless
+    the ReplicaSet was re-used (``kubectl rollout undo``): then the current one dates from the
+    Deployment's last progress and an older one from the revision after it, both approximate.
+    """
+    dated: list[Revision] = []
+    newest_stamp: datetime | None = None
+    current = revision_of(deployment)
+    for revision in revisions:
+        rs = by_number.get(revision.number) or {}
+        stamp = _time(_annotations(rs).get(CHANGED_AT))
+        made = _time(_meta(rs).get("creationTimestamp"))
+        reused = bool(_annotations(rs).get(REVISION_HISTORY))
+        ours = stamp is not None and (newest_stamp is None or stamp > newest_stamp)
+        if ours:
+            newest_stamp = stamp
+        if ours:
+            when, approximate = stamp, False
+        elif not reused:
+            when, approximate = made, False
+        elif revision.number == current:
+            when, approximate = _last_progress(deployment) or made, True
+        else:
+            when, approximate = None, True  # from the next revision, below
+        dated.append(replace(revision, created=when, approximate=approximate, via_fleetdeck=ours))
+    for i in range(len(dated) - 2, -1, -1):
+        if dated[i].created is None:
+            dated[i] = replace(dated[i], created=dated[i + 1].created)
+    return dated
+
+
+def _time(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _last_progress(deployment: Obj) -> datetime | None:
+    for condition in (deployment.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Progressing":
+            return _time(condition.get("lastUpdateTime"))
+    return None
 
 
 class RollbackError(Exception):

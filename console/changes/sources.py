@@ -1,0 +1,146 @@
+"""Reading what the timeline joins: each cluster's revisions and warnings (from the backends'
+caches), the audit log (read on from where the last read stopped), the batch journals and the
+store's versions (each manifest read once: a published version never changes).
+
+Blocking: the deck calls these from a worker, the CLI once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from console.audit import AuditEntry, audit_path
+from console.backends.base import Backend, error_line
+from console.batch.journal import JournalError, Replay, list_journals
+from console.changes.timeline import ClusterFacts, Published, Sources
+from serving.filesystems import StoreError
+from serving.store import ModelStore
+
+
+def cluster_facts(cluster: str, backend: Backend) -> ClusterFacts:
+    return ClusterFacts(cluster, backend.histories(), backend.warnings())
+
+
+class AuditFollower:
+    """The audit log's entries, read on from the last offset at each call: a 50,000-line log
+    is parsed once, then only what was appended."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or audit_path()
+        self._offset = 0
+        self._entries: list[AuditEntry] = []
+        self._lock = threading.Lock()
+
+    def entries(self) -> list[AuditEntry]:
+        with self._lock:
+            try:
+                with self.path.open("rb") as handle:
+                    if handle.seek(0, 2) < self._offset:  # rotated or cut: read it again
+                        self._offset, self._entries = 0, []
+                    handle.seek(self._offset)
+                    data = handle.read()
+            except FileNotFoundError:
+                return list(self._entries)
+            end = data.rfind(b"\n") + 1  # a line still being written waits for next time
+            for raw in data[:end].splitlines():
+                try:
+                    self._entries.append(AuditEntry.from_json(json.loads(raw)))
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    continue  # a torn line (a crash mid-write) is skipped, as read_audit does
+            self._offset += end
+            return list(self._entries)
+
+
+def read_batches(folder: Path | None = None) -> list[Replay]:
+    """Every batch journal that can be read (one that cannot is left out)."""
+    found = []
+    for journal in list_journals(folder):
+        try:
+            found.append(journal.replay())
+        except (JournalError, OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+@dataclass
+class StoreVersions:
+    """The store's published versions with their times; each manifest is read once."""
+
+    root: str
+    _known: dict[tuple[str, int], Published | None] = field(default_factory=dict)
+
+    def read(self) -> list[Published]:
+        """Raises ``StoreError`` when the store cannot be listed."""
+        store = ModelStore(self.root)
+        found: list[Published] = []
+        for model in store.models():
+            for version in store.versions(model):
+                key = (model, version)
+                if key not in self._known:
+                    self._known[key] = _published(store, model, version)
+                published = self._known[key]
+                if published is not None:
+                    found.append(published)
+        return found
+
+
+def _published(store: ModelStore, model: str, version: int) -> Published | None:
+    try:
+        manifest = store.manifest(model, version)
+    except (StoreError, OSError, ValueError):
+        return None  # a version whose manifest does not read is not shown as published
+    try:
+        created = datetime.fromisoformat(manifest.created.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    job = manifest.training.get("job")
+    return Published(model, version, created, str(job) if isinstance(job, str) else "")
+
+
+@dataclass
+class Reader:
+    """Everything one timeline needs, read again at each call; problems are said, not raised:
+    a cluster or the store that cannot be read leaves its changes out."""
+
+    profile: str
+    only_cluster: str
+    store: StoreVersions | None
+    audit: AuditFollower = field(default_factory=AuditFollower)
+    batches_folder: Path | None = None
+
+    def read(self, backends: Mapping[str, Backend]) -> tuple[Sources, list[str]]:
+        """``backends`` by cluster name; one named "" on a profile of one cluster."""
+        problems: list[str] = []
+        clusters = []
+        for cluster, backend in backends.items():
+            try:
+                clusters.append(cluster_facts(cluster, backend))
+            except Exception as exc:  # a backend's read of its cache; said, not fatal
+                problems.append(f"{cluster or 'cluster'}: {error_line(exc)}")
+        published: list[Published] = []
+        if self.store is not None:
+            try:
+                published = self.store.read()
+            except (StoreError, OSError) as exc:
+                problems.append(f"store {self.store.root}: {exc}")
+        try:
+            audit = self.audit.entries()
+        except OSError as exc:
+            audit = []
+            problems.append(f"audit log {self.audit.path}: {exc}")
+        sources = Sources(
+            clusters=clusters,
+            audit=audit,
+            batches=read_batches(self.batches_folder),
+            published=published,
+            profile=self.profile,
+            only_cluster=self.only_cluster,
+        )
+        return sources, problems

@@ -1,0 +1,433 @@
+"""The timeline: every source of changes joined into one list, newest first (pure; the reads
+are in :mod:`console.changes.sources`).
+
+- A deployment's revisions say what its template went through, fleetdeck's or not
+  (``RevisionInfo.via_fleetdeck``): kubectl's changes appear only there.
+- The audit log says who did what through fleetdeck, with the state before (so a scale or a
+  pause can be undone), and which batch a line belongs to. A revision fleetdeck made and its
+  audit line are one change.
+- A batch journal is one change over all its targets; its revisions and audit lines fold into it.
+- The store's versions are "published" changes; warning events are changes nobody made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from console.audit import AuditEntry
+from console.batch.journal import BatchState, Replay
+from console.batch.runner import ActionSpec
+from console.changes.model import Affected, Change, Key, Kind, change_id
+from console.model import EventInfo, RevisionInfo
+
+# An audit line and the revision it made are one change when this close (the stamp is taken
+# before the request, the line written after the answer).
+MATCH_WITHIN = timedelta(seconds=60)
+# Lines of one command over several deployments (``rollout a b c``) are one change.
+GROUP_WITHIN = timedelta(seconds=5)
+
+REVISION_ACTIONS = {"deploy", "rollout", "rollback", "restart"}
+_CAUSE = re.compile(r"^(?P<what>.*) by (?P<who>.+) via fleetdeck$")
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What one cluster's backend says: revisions and warning events of its deployments."""
+
+    cluster: str
+    histories: Mapping[Key, Sequence[RevisionInfo]]
+    warnings: Sequence[tuple[Key, EventInfo]] = ()
+
+
+@dataclass(frozen=True)
+class Published:
+    """A model version in the store."""
+
+    model: str
+    version: int
+    created: datetime
+    by: str = ""  # the training job that made it, when the manifest says
+
+
+@dataclass(frozen=True)
+class Sources:
+    clusters: Sequence[ClusterFacts]
+    audit: Sequence[AuditEntry] = ()
+    batches: Sequence[Replay] = ()
+    published: Sequence[Published] = ()
+    profile: str = ""  # audit lines and journals of other profiles are not this fleet's
+    # On a profile of one cluster, its name (its facts are named "", as its rows are); ""
+    # when the session spans several, each named.
+    only_cluster: str = ""
+
+
+def timeline(sources: Sources, since: datetime | None = None) -> list[Change]:
+    """Every change, newest first; those at or after ``since`` when given."""
+    audit = [e for e in sources.audit if _ours(e, sources)]
+    batches = {b.id: b for b in sources.batches if b.meta.get("profile") in (None, sources.profile)}
+    used: set[int] = set()
+    changes: list[Change] = []
+    for facts in sources.clusters:
+        for key, revisions in facts.histories.items():
+            changes.extend(_revision_changes(facts.cluster, key, revisions, audit, used))
+    changes.extend(_audit_changes(audit, used, sources))
+    for facts in sources.clusters:
+        changes.extend(_warnings(facts.cluster, facts.warnings))
+    changes.extend(_published(p) for p in sources.published)
+    changes = _fold_batches(changes, batches, sources)
+    changes = _grouped(changes)
+    if since is not None:
+        changes = [c for c in changes if c.time >= since]
+    return sorted(changes, key=lambda c: (c.time, c.id), reverse=True)
+
+
+def _ours(entry: AuditEntry, sources: Sources) -> bool:
+    if entry.dry_run or not any(r.ok for r in entry.results):
+        return False  # an attempt that changed nothing is no change
+    if sources.profile and entry.profile != sources.profile:
+        return False
+    if sources.only_cluster:
+        return entry.cluster in (None, sources.only_cluster)
+    return entry.cluster in {f.cluster for f in sources.clusters}
+
+
+def _cluster_of(entry: AuditEntry, sources: Sources) -> str:
+    """The cluster's name as the facts have it: "" on a profile of one cluster."""
+    return "" if sources.only_cluster else entry.cluster or ""
+
+
+# -- revisions ------------------------------------------------------------------------------------
+def _revision_changes(
+    cluster: str,
+    key: Key,
+    revisions: Sequence[RevisionInfo],
+    audit: Sequence[AuditEntry],
+    used: set[int],
+) -> Iterable[Change]:
+    ordered = sorted(revisions, key=lambda r: r.number)
+    for index, revision in enumerate(ordered):
+        if revision.created is None:
+            continue
+        earlier = ordered[index - 1] if index else None
+        yield _revision_change(cluster, key, revision, earlier, audit, used)
+
+
+def _revision_change(
+    cluster: str,
+    key: Key,
+    revision: RevisionInfo,
+    earlier: RevisionInfo | None,
+    audit: Sequence[AuditEntry],
+    used: set[int],
+) -> Change:
+    assert revision.created is not None
+    cause = _CAUSE.match(revision.change_cause) if revision.via_fleetdeck else None
+    what = cause["what"] if cause else ""
+    action = what.split(" ", 1)[0] if what else ""
+    entry = (
+        _matching_line(cluster, key, revision, action, audit, used)
+        if action in REVISION_ACTIONS
+        else None
+    )
+    if revision.via_fleetdeck and action in REVISION_ACTIONS:
+        kind = Kind(action)
+    elif earlier is None and revision.number == 1:
+        kind = Kind.DEPLOY
+    else:
+        kind = Kind.EDIT
+    if entry is not None and entry.parameters.get("undoes"):
+        kind = Kind.UNDO
+    after = _state(revision)
+    if kind is Kind.DEPLOY and earlier is None:
+        affected = Affected(
+            cluster,
+            *key,
+            before="(none)",
+            after=after,
+            undo=ActionSpec("delete"),
+            expect_revision=revision.number,
+        )
+    elif earlier is None:
+        affected = Affected(
+            cluster,
+            *key,
+            after=after,
+            expect_revision=revision.number,
+            why_not="the revision before it is no longer in the deployment's history",
+        )
+    else:
+        affected = Affected(
+            cluster,
+            *key,
+            before=_state(earlier),
+            after=after,
+            undo=ActionSpec("rollback", to_revision=earlier.number),
+            expect_revision=revision.number,
+        )
+    if not what:
+        what = "created" if kind is Kind.DEPLOY else "new revision"
+        if earlier is not None and earlier.images != revision.images:
+            what += f": image {', '.join(revision.images)}"
+    parameters = entry.parameters if entry is not None else {}
+    return Change(
+        id=change_id("rev", cluster, *key, revision.number, revision.created.isoformat()),
+        time=entry.time if entry is not None else revision.created,
+        kind=kind,
+        who=entry.user if entry is not None else (cause["who"] if cause else ""),
+        via_fleetdeck=revision.via_fleetdeck,
+        what=what,
+        affected=(affected,),
+        cluster=cluster,
+        approximate=revision.approximate and entry is None,
+        batch=str(parameters.get("batch") or ""),
+        undoes=str(parameters.get("undoes") or ""),
+    )
+
+
+def _state(revision: RevisionInfo) -> str:
+    model = f"{revision.model} v{revision.model_version}" if revision.model else ""
+    return f"{model} (rev {revision.number})".strip()
+
+
+def _matching_line(
+    cluster: str,
+    key: Key,
+    revision: RevisionInfo,
+    action: str,
+    audit: Sequence[AuditEntry],
+    used: set[int],
+) -> AuditEntry | None:
+    """The audit line of the change that made ``revision``: the same action on the same
+    deployment, the closest in time."""
+    assert revision.created is not None
+    target = f"{key[0]}/{key[1]}"
+    best: tuple[timedelta, int] | None = None
+    for index, entry in enumerate(audit):
+        if index in used or entry.action != action or target not in entry.targets:
+            continue
+        if cluster and entry.cluster != cluster:
+            continue
+        gap = abs(entry.time - revision.created)
+        if gap <= MATCH_WITHIN and (best is None or gap < best[0]):
+            best = (gap, index)
+    if best is None:
+        return None
+    used.add(best[1])
+    return audit[best[1]]
+
+
+# -- the audit log --------------------------------------------------------------------------------
+def _audit_changes(
+    audit: Sequence[AuditEntry], used: set[int], sources: Sources
+) -> Iterable[Change]:
+    for index, entry in enumerate(audit):
+        if index in used:
+            continue
+        yield _audit_change(entry, _cluster_of(entry, sources))
+
+
+def _audit_change(entry: AuditEntry, cluster: str) -> Change:
+    try:
+        kind = Kind(entry.action)
+    except ValueError:
+        kind = Kind.EDIT
+    if entry.parameters.get("undoes"):
+        kind = Kind.UNDO
+    ok = [r.target for r in entry.results if r.ok]
+    before = entry.parameters.get("before")
+    before = before if isinstance(before, dict) else {}
+    affected: tuple[Affected, ...] = ()
+    if entry.action in ("scale", "pause", "resume", "delete", *REVISION_ACTIONS):
+        affected = tuple(_audited(entry, cluster, target, before) for target in ok)
+    return Change(
+        id=change_id("audit", entry.time.isoformat(), entry.action, *entry.targets),
+        time=entry.time,
+        kind=kind,
+        who=entry.user,
+        via_fleetdeck=True,
+        what=_audit_what(entry),
+        affected=affected,
+        cluster=cluster,
+        batch=str(entry.parameters.get("batch") or ""),
+        undoes=str(entry.parameters.get("undoes") or ""),
+        why_not="" if affected else f"a {entry.action} is not undone from here",
+    )
+
+
+def _audited(
+    entry: AuditEntry, cluster: str, target: str, before: Mapping[str, object]
+) -> Affected:
+    namespace, _, name = target.rpartition("/")
+    replicas = before.get("replicas")
+    paused = before.get("paused")
+    if entry.action == "scale" and isinstance(replicas, int):
+        now = entry.parameters.get("replicas")
+        return Affected(
+            cluster,
+            namespace,
+            name,
+            before=f"{replicas} replicas",
+            after=f"{now} replicas",
+            undo=ActionSpec("scale", replicas=replicas),
+            expect_replicas=now if isinstance(now, int) else None,
+        )
+    if entry.action in ("pause", "resume") and isinstance(paused, bool):
+        was = "paused" if paused else "running"
+        undo = (
+            None
+            if paused == (entry.action == "pause")
+            else ActionSpec("pause" if paused else "resume")
+        )
+        return Affected(
+            cluster,
+            namespace,
+            name,
+            before=was,
+            after="paused" if entry.action == "pause" else "running",
+            undo=undo,
+            why_not="" if undo else f"it was already {was}",
+        )
+    if entry.action == "delete":
+        why = "a deleted Deployment cannot be rolled back; deploy it again (fleetdeck deploy)"
+    elif entry.action in REVISION_ACTIONS:
+        why = "the revision it made is no longer in the deployment's history"
+    else:
+        why = "what it was before is not in the audit line (written by an older fleetdeck)"
+    return Affected(cluster, namespace, name, why_not=why)
+
+
+def _audit_what(entry: AuditEntry) -> str:
+    """What the line did, without the deployments (the change's targets say which)."""
+    p = entry.parameters
+    if entry.action == "scale":
+        return f"scale to {p.get('replicas')}"
+    if entry.action == "rollout":
+        return f"rollout to v{p.get('version')}"
+    if entry.action == "rollback":
+        return f"rollback to revision {p.get('to_revision') or 'previous'}"
+    if entry.action in ("deploy", "score"):
+        return f"{entry.action} {p.get('model')} v{p.get('version')}"
+    if entry.action in ("train", "cancel", "autoscale"):
+        jobs = ", ".join(t.rpartition("/")[2] for t in entry.targets)
+        return f"{entry.action} {jobs}"
+    return entry.action
+
+
+# -- batches --------------------------------------------------------------------------------------
+def _fold_batches(
+    changes: list[Change], batches: Mapping[str, Replay], sources: Sources
+) -> list[Change]:
+    """A batch's own revisions and audit lines become its one change."""
+    members: dict[str, list[Change]] = {}
+    rest: list[Change] = []
+    for change in changes:
+        if change.batch and change.batch in batches:
+            members.setdefault(change.batch, []).append(change)
+        else:
+            rest.append(change)
+    for batch_id, state in batches.items():
+        rest.append(_batch_change(state, members.get(batch_id, []), sources))
+    return rest
+
+
+def _batch_change(state: Replay, members: Sequence[Change], sources: Sources) -> Change:
+    meta = state.meta
+    cluster = "" if sources.only_cluster else str(meta.get("cluster") or "")
+    made = {a.key: a for m in members for a in m.affected}
+    affected = []
+    for target in state.plan.targets:
+        record = state.targets[target]
+        member = made.get(target)
+        before = member.before if member else ""
+        if not before and record.revision is not None:
+            before = f"rev {record.revision}"
+        affected.append(
+            Affected(
+                cluster,
+                *target,
+                before=before,
+                after=member.after if member else record.step.value,
+            )
+        )
+    when = _time(meta.get("created")) or min((m.time for m in members), default=None)
+    why_not = ""
+    if state.state is BatchState.ABORTED:
+        why_not = "the batch was aborted already: what it changed was rolled back"
+    outcome = state.state.value + (f": {state.reason}" if state.reason else "")
+    return Change(
+        id=change_id("batch", state.id),
+        time=when or datetime.fromtimestamp(0).astimezone(),
+        kind=Kind.BATCH,
+        who=str(meta.get("user") or ""),
+        via_fleetdeck=True,
+        what=f"batch {state.id}: {state.plan.spec.describe()} in "
+        f"{len(state.plan.waves)} waves, {outcome}",
+        affected=tuple(affected),
+        cluster=cluster,
+        batch=state.id,
+        why_not=why_not,
+    )
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.astimezone()
+
+
+# -- the store and the events ---------------------------------------------------------------------
+def _published(version: Published) -> Change:
+    return Change(
+        id=change_id("publish", version.model, version.version),
+        time=version.created,
+        kind=Kind.PUBLISH,
+        who=version.by,
+        via_fleetdeck=True,
+        what=f"{version.model} v{version.version} published to the store",
+        why_not="a published version is not undone: roll back the deployments that use it",
+    )
+
+
+def _warnings(cluster: str, warnings: Sequence[tuple[Key, EventInfo]]) -> Iterable[Change]:
+    for key, event in warnings:
+        if event.time is None:
+            continue
+        count = f" (x{event.count})" if event.count > 1 else ""
+        yield Change(
+            id=change_id("warning", cluster, *key, event.object, event.reason),
+            time=event.time,
+            kind=Kind.WARNING,
+            who="",
+            via_fleetdeck=False,
+            what=f"{event.reason}: {event.object}: {event.message}{count}",
+            affected=(Affected(cluster, *key),),
+            cluster=cluster,
+            why_not="a warning is what happened, not a change to undo",
+        )
+
+
+# -- one command over several deployments ---------------------------------------------------------
+def _grouped(changes: list[Change]) -> list[Change]:
+    """Changes of one command (same kind, who and words, within seconds) as one."""
+    out: list[Change] = []
+    open_groups: dict[tuple[str, str, str, str, str], int] = {}
+    for change in sorted(changes, key=lambda c: (c.time, c.id)):
+        groupable = change.kind not in (Kind.BATCH, Kind.WARNING, Kind.PUBLISH) and bool(
+            change.affected
+        )
+        key = (change.kind.value, change.who, change.cluster, change.what, change.undoes)
+        at = open_groups.get(key)
+        if groupable and at is not None and change.time - out[at].time <= GROUP_WITHIN:
+            out[at] = replace(out[at], affected=out[at].affected + change.affected)
+            continue
+        if groupable:
+            open_groups[key] = len(out)
+        out.append(change)
+    return out
