@@ -115,6 +115,17 @@ class Reader:
     audit: AuditFollower = field(default_factory=AuditFollower)
     batches_folder: Path | None = None
 
+    def read_one(self, cluster: str, backend: Backend, key: tuple[str, str]) -> Sources:
+        """What one deployment's latest change needs: its revisions and the audit log (no
+        store, no journals: a batch's own lines still say which batch)."""
+        facts = ClusterFacts(cluster, {key: backend.history(*key)})
+        return Sources(
+            clusters=[facts],
+            audit=self.audit.entries(),
+            profile=self.profile,
+            only_cluster=self.only_cluster,
+        )
+
     def read(self, backends: Mapping[str, Backend]) -> tuple[Sources, list[str]]:
         """``backends`` by cluster name; one named "" on a profile of one cluster."""
         problems: list[str] = []

@@ -431,3 +431,13 @@ def _grouped(changes: list[Change]) -> list[Change]:
             open_groups[key] = len(out)
         out.append(change)
     return out
+
+
+def latest_on(changes: Sequence[Change], cluster: str, key: Key) -> Change | None:
+    """The most recent change made to one deployment (warnings are not changes made)."""
+    for change in changes:  # newest first
+        if change.kind is Kind.WARNING:
+            continue
+        if any(a.cluster == cluster and a.key == key for a in change.affected):
+            return change
+    return None

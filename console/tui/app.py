@@ -21,7 +21,8 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 
 from console.backends.base import LogRequest
-from console.batch.lifecycle import BatchRuns
+from console.batch.journal import JournalError
+from console.batch.lifecycle import BatchRefused, BatchRuns, open_journal
 from console.core.session import Session, SessionRequest
 from console.kubeconfig import kubeconfig_contexts
 from console.profile import Profile
@@ -37,15 +38,18 @@ from console.tui.context import (
 )
 from console.tui.loader import describe
 from console.tui.messages import (
+    AbortBatch,
     OpenActionDialog,
     OpenBatch,
+    OpenChanges,
     OpenDeployment,
     OpenDeploymentLogs,
     OpenLogs,
     OpenOverview,
 )
 from console.tui.screens.action_dialog import ActionDialog
-from console.tui.screens.batch import BatchListScreen, BatchScreen
+from console.tui.screens.batch import BatchListScreen, BatchScreen, deck_of_batch
+from console.tui.screens.changes import ChangesScreen
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
@@ -73,6 +77,7 @@ MODEL_WORDS = frozenset({"models", "model", "mo"})
 LOG_WORDS = frozenset({"logs", "log"})
 BATCH_WORDS = frozenset({"batches", "batch"})
 OVERVIEW_WORDS = frozenset({"overview", "top"})
+CHANGES_WORDS = frozenset({"changes", "change", "ch", "history"})
 QUIT_WORDS = frozenset({"q", "q!", "quit", "exit"})
 CONTEXT_WORDS = frozenset({"ctx", "context", "contexts"})
 NAMESPACE_WORDS = frozenset({"ns", "namespace", "namespaces"})
@@ -287,6 +292,8 @@ class DeckApp(ScreenRouter):
             self.open_batches(rest)
         elif word in OVERVIEW_WORDS:
             self.open_overview(rest)
+        elif word in CHANGES_WORDS:
+            self.open_changes(rest)
         elif word in {"help", "h", "?"}:
             self.action_help()
         elif word in CONTEXT_WORDS:
@@ -480,6 +487,13 @@ class DeckApp(ScreenRouter):
         if deck is not None:
             self._open(partial(OverviewScreen, deck), "Overview")
 
+    def open_changes(self, text: str = "") -> None:
+        """Every cluster's changes, newest first; ``:changes TEXT`` opens them filtered."""
+        screen = ChangesScreen(self.clusters.home, self.clusters)
+        self._open(lambda: screen, "Changes")
+        if text:
+            screen.call_after_refresh(screen.set_filter, text)
+
     def open_batches(self, cluster: str = "") -> None:
         """Every journal; each batch opens on its own cluster."""
         deck = self.deck_here(cluster)
@@ -558,6 +572,21 @@ class DeckApp(ScreenRouter):
         if deck is not None:
             self.push_screen(ActionDialog(deck, message.action, message.targets))
 
+    def on_open_changes(self, message: OpenChanges) -> None:
+        self.open_changes()
+
+    def on_abort_batch(self, message: AbortBatch) -> None:
+        """The Batch screen of a batch, its abort asked (which confirms, then rolls back)."""
+        try:
+            journal = open_journal(message.batch_id)
+            deck = deck_of_batch(self.deck, self.clusters, journal)
+        except (BatchRefused, LookupError, JournalError, OSError, ValueError) as exc:
+            self._say(f"batch {message.batch_id}: {exc}")
+            return
+        screen = BatchScreen(deck, self.batch_runs.get(deck, journal))
+        self.push_screen(screen)
+        screen.call_after_refresh(screen.action_abort)
+
     def on_open_batch(self, message: OpenBatch) -> None:
         host = message.run.host  # the cluster's deck the dialog started it on
         self.push_screen(
@@ -572,6 +601,7 @@ class DeckApp(ScreenRouter):
             ("Go to models", ":models", self.open_models),
             ("Batches: rollouts in waves, halt, resume, abort", ":batches", self.open_batches),
             ("Fleet overview: numbers, plots, top deployments", ":overview", self.open_overview),
+            ("Changes: what changed, its effect, undo", ":changes", self.open_changes),
             ("Command line", ":", self.action_command_line),
             ("Switch context", ":ctx", partial(self.switch_context, "")),
             ("Switch namespaces", ":ns", partial(self.switch_namespaces, "")),

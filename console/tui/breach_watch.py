@@ -1,7 +1,8 @@
 """The deck's breach banner and alerts: while any watched deployment breaches its SLO, every
-screen's top line says so (the count and the worst one); when a breach starts or a batch halts
-the terminal rings its bell and gets a desktop notification (OSC 9 and OSC 777; inside tmux
-wrapped to pass through), unless the profile's ``[deck] notify = false``.
+screen's top line says so (the count, the worst one and the most recent change made to it);
+when a breach starts or a batch halts the terminal rings its bell and gets a desktop
+notification (OSC 9 and OSC 777; inside tmux wrapped to pass through), unless the profile's
+``[deck] notify = false``.
 
 Breaches are computed where the numbers arrive (each cluster's collector thread, after each
 refresh: ``console.metrics.breaches``, the arithmetic ``fleetdeck watch`` uses) and handed to
@@ -14,15 +15,21 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
 
 from textual.app import App
 from textual.timer import Timer
 
 from console.batch.journal import halted_batches
-from console.metrics.breaches import Breach, BreachTracker, breaches_in, latest_only
+from console.changes.model import Change
+from console.changes.sources import AuditFollower, Reader
+from console.changes.timeline import latest_on, timeline
+from console.core.session import cluster_name
+from console.metrics.breaches import Breach, BreachTracker, Where, breaches_in, latest_only
 from console.tui.context import ClusterDecks, DeckContext
 from console.tui.widgets.metrics_plot import ReportsError
-from console.views.format import printable
+from console.views.format import age, printable
 
 HALT_CHECK_SECONDS = 5.0
 ESC = "\x1b"
@@ -60,6 +67,9 @@ class BreachWatch:
         self._unsubscribes: list[Callable[[], None]] = []
         self._timer: Timer | None = None
         self._stopped = False
+        self._worst_where: Where | None = None
+        self._last_change = ""  # the worst one's most recent change, in words
+        self._readers: dict[str, Reader] = {}
 
     def start(self) -> None:
         for cluster, deck in self.clusters.decks.items():
@@ -105,10 +115,52 @@ class BreachWatch:
         with self._lock:
             found = [b for each in self._found.values() for b in each]
         started, _ = self.tracker.update(found, time.time())
-        self.text = self.tracker.summary()
+        worst = self.tracker.worst()
+        where = worst.where if worst is not None else None
+        if where != self._worst_where:
+            self._worst_where, self._last_change = where, ""
+            if where is not None:
+                self._find_last_change(where)
+        self._show()
         if started:
             worst = max(started, key=lambda b: b.severity)
             self.alert("fleetdeck: SLO breach", worst.describe())
+
+    def _show(self) -> None:
+        summary = self.tracker.summary()
+        self.text = f"{summary}; {self._last_change}" if summary and self._last_change else summary
+
+    # -- the worst one's most recent change (a worker, then the event loop) ---------------------
+    def _find_last_change(self, where: Where) -> None:
+        find = partial(self._read_last_change, where)
+        self.app.run_worker(find, group="breach-change", thread=True, exit_on_error=False)
+
+    def _read_last_change(self, where: Where) -> None:
+        cluster, namespace, name = where
+        try:
+            deck = self.clusters.of(cluster)
+            reader = self._readers.get(cluster)
+            if reader is None:
+                reader = self._readers[cluster] = Reader(
+                    deck.profile.name,
+                    only_cluster="" if self.clusters.several else cluster_name(deck.profile),
+                    store=None,
+                    audit=AuditFollower(deck.audit_path),
+                )
+            changes = timeline(reader.read_one(cluster, deck.backend, (namespace, name)))
+            change = latest_on(changes, cluster, (namespace, name))
+        except Exception:  # the history or the audit log not readable now: the banner stays short
+            return
+        if change is not None:
+            self.app.call_later(self._last_change_found, where, change)
+
+    def _last_change_found(self, where: Where, change: Change) -> None:
+        if self._stopped or where != self._worst_where:
+            return  # another deployment is the worst by now
+        ago = age(change.time, datetime.now(UTC))
+        who = change.who or "?"
+        self._last_change = f"last change {change.id}: {change.what} by {who}, {ago} ago"
+        self._show()
 
     # -- halted batches (a worker, then the event loop) ----------------------------------------
     def _check_halts(self) -> None:

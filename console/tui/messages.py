@@ -74,3 +74,15 @@ class OpenBatch(Message):
     def __init__(self, run: BatchRun) -> None:
         super().__init__()
         self.run = run
+
+
+class OpenChanges(Message):
+    """The Changes screen: what changed in every cluster of the deck."""
+
+
+class AbortBatch(Message):
+    """The Batch screen of ``batch_id``, asking to abort it (the undo of a batch's change)."""
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__()
+        self.batch_id = batch_id

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from console.batch.gates import SloReading
-from console.changes.effect import Effect
+from console.batch.plan import SloThresholds
+from console.changes.effect import Effect, History, effect_of, next_changes
 from console.changes.model import Change, Kind
 from console.selectors import SelectorError, parse_selector
 
@@ -180,3 +181,26 @@ def _numbers(reading: SloReading | None) -> dict[str, float | None] | None:
     if reading is None:
         return None
     return {"p99_ms": reading.p99_ms, "error_percent": reading.error_percent}
+
+
+def build_rows(
+    changes: Sequence[Change],
+    history: History | None,
+    thresholds: SloThresholds,
+    now: datetime,
+) -> list[ChangeRow]:
+    """Every change's row, each serving change next to its effect where the history has
+    numbers from around it (``history`` None: no metrics, no effects)."""
+    if history is None:
+        return [build_row(c, None) for c in changes]
+    until = next_changes(changes)
+    oldest = now - timedelta(hours=1)  # the deck's history holds minutes: older is unmeasured
+    return [
+        build_row(
+            change,
+            effect_of(change, history, thresholds, now=now, until=until.get(change.id))
+            if change.time >= oldest
+            else None,
+        )
+        for change in changes
+    ]

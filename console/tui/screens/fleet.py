@@ -39,7 +39,13 @@ from console.tui.action_keys import (
 )
 from console.tui.context import ClusterDecks, DeckContext, PaletteCommand, breach_of
 from console.tui.loader import Incomplete, LiveLoader, Loaded
-from console.tui.messages import OpenActionDialog, OpenDeployment, OpenDeploymentLogs, OpenOverview
+from console.tui.messages import (
+    OpenActionDialog,
+    OpenChanges,
+    OpenDeployment,
+    OpenDeploymentLogs,
+    OpenOverview,
+)
 from console.tui.permissions import Permissions, check_permissions
 from console.tui.widgets.fleet_table import FleetTable
 from console.tui.widgets.metrics_plot import Narrowable, is_shown
@@ -95,6 +101,7 @@ class FleetScreen(Screen[None]):
         Binding("d,enter", "detail", "Detail", id="fleet.detail"),
         Binding("l", "logs", "Logs", id="fleet.logs"),
         Binding("t", "overview", "Overview", show=False, id="fleet.overview"),
+        Binding("c", "changes", "Changes", id="fleet.changes"),
         Binding("y", "copy", "Copy name", show=False, id="fleet.copy"),
         Binding(
             "ctrl+w", "toggle_wide", "Wide", show=False, id="fleet.toggle_wide"
@@ -476,6 +483,9 @@ class FleetScreen(Screen[None]):
 
     def action_overview(self) -> None:
         self.post_message(OpenOverview())  # every cluster's numbers, and the fleet's
+
+    def action_changes(self) -> None:
+        self.post_message(OpenChanges())  # what changed in every cluster, newest first
 
     def action_logs(self) -> None:
         row = self.table.cursor_row

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from console.backends.local import LocalBackend
 from console.local.launch import paths_for, stop_agent
 from console.profile import LocalSettings, Profile, StoreSettings, load_profile
 from serving.store import ModelStore
-from tests.support.models import train_tiny_model
+from tests.support.models import TinyModel, train_tiny_model
 from tests.support.processes import pids_where
 
 
@@ -145,3 +146,31 @@ def open_local_fleet(
                 yield backend, namespace
         finally:
             stop_every_agent(profile)
+
+
+# Conv widths 128, 256, 512 over the 8x8 digits instead of 8, 16: the same task with ~90 M
+# multiply-adds per image instead of ~110 k. Measured here under this test's load (2 cores, other
+# work running): p99 ~3 ms for version 1, ~34 ms for this one; widths 96, 192, 384 gave only
+# ~7 ms, too close to a noisy baseline for a 2 x gate.
+SLOW_PARAMS = {"width": 128, "depth": 3}
+
+
+@pytest.fixture(scope="session")
+def slow_store(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    """Version 1: the tiny model; version 2: a much larger one of the same digits (a version
+    that is really slower, not one made slow on purpose), trained for one epoch."""
+    from training.fit import TrainingSpec, train
+    from training.logs import TrainingLog
+
+    root = tmp_path_factory.mktemp("slo-store") / "store"
+    tiny = train_tiny_model(root)
+    spec = TrainingSpec(
+        model=tiny.name,
+        data=str(root.parent / "digits-data"),
+        store=str(root),
+        epochs=1,
+        params=SLOW_PARAMS,
+        run_id="slow",
+    )
+    assert train(spec, TrainingLog(io.StringIO())).manifest.version == 2
+    return tiny

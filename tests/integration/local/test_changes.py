@@ -43,7 +43,8 @@ def test_changes_lists_who_changed_what_and_undo_puts_it_back_naming_the_change(
     kinds = [c["kind"] for c in listed]
     assert kinds[:3] == ["scale", "rollout", "deploy"], kinds  # newest first
     rollout, scale = the("rollout", listed), the("scale", listed)
-    assert rollout["via_fleetdeck"] and rollout["who"]
+    assert rollout["via_fleetdeck"]
+    assert rollout["who"]
     assert rollout["deployments"] == [
         {"deployment": "default/digits-a", "from": "digits v1 (rev 1)", "to": "digits v2 (rev 2)"}
     ]
@@ -64,7 +65,8 @@ def test_changes_lists_who_changed_what_and_undo_puts_it_back_naming_the_change(
     assert "scale back to 1 replicas" in preview.stderr
     assert backend.deployment("default", "digits-a").desired == 2  # type: ignore[union-attr]
     asked = fleetdeck("--profile", "local", "undo", scale["id"])
-    assert asked.returncode == 2 and "needs confirmation: add --yes" in asked.stderr
+    assert asked.returncode == 2
+    assert "needs confirmation: add --yes" in asked.stderr
     undone = fleetdeck("--profile", "local", "undo", scale["id"], "--yes")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     poll_until(
@@ -72,9 +74,7 @@ def test_changes_lists_who_changed_what_and_undo_puts_it_back_naming_the_change(
         lambda: backend.deployment("default", "digits-a").desired == 1,  # type: ignore[union-attr]
         timeout=60,
     )
-    lines = [
-        e for e in read_audit() if e.parameters.get("undoes") == scale["id"] and not e.dry_run
-    ]
+    lines = [e for e in read_audit() if e.parameters.get("undoes") == scale["id"] and not e.dry_run]
     assert [(e.action, e.targets, e.parameters["replicas"]) for e in lines] == [
         ("scale", ("default/digits-a",), 1)
     ]
@@ -111,4 +111,5 @@ def test_undo_refuses_what_is_not_a_change_id_and_what_cannot_be_undone(
     assert refused.returncode == 1
     assert "a published version is not undone" in refused.stderr
     row = backend.deployment("default", "digits-b")
-    assert row is not None and (row.revision, row.desired) == (1, 1)  # nothing was touched
+    assert row is not None
+    assert (row.revision, row.desired) == (1, 1)

@@ -5,7 +5,6 @@ fails; the collector's history shows the regression and the recovery."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import time
@@ -32,37 +31,12 @@ from tests.integration.local.fixtures import (
     write_local_profile,
 )
 from tests.integration.local.test_local_runtime import LoadGenerator, deploy, fleetdeck
-from tests.support.models import TinyModel, train_tiny_model
+from tests.support.models import TinyModel
 
-# Conv widths 128, 256, 512 over the 8x8 digits instead of 8, 16: the same task with ~90 M
-# multiply-adds per image instead of ~110 k. Measured here under this test's load (2 cores, other
-# work running): p99 ~3 ms for version 1, ~34 ms for this one; widths 96, 192, 384 gave only
-# ~7 ms, too close to a noisy baseline for a 2 x gate.
-SLOW_PARAMS = {"width": 128, "depth": 3}
 WINDOW_S = 3.0  # the collector's window: a bake of 8 s sees only the new version
 INTERVAL_S = 0.5
 RATIO = 2.0
 NAMES = ("digits-a", "digits-b", "digits-c")
-
-
-@pytest.fixture(scope="module")
-def slow_store(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
-    """Version 1: the tiny model; version 2: a much larger one, trained for one epoch."""
-    from training.fit import TrainingSpec, train
-    from training.logs import TrainingLog
-
-    root = tmp_path_factory.mktemp("slo-store") / "store"
-    tiny = train_tiny_model(root)
-    spec = TrainingSpec(
-        model=tiny.name,
-        data=str(root.parent / "digits-data"),
-        store=str(root),
-        epochs=1,
-        params=SLOW_PARAMS,
-        run_id="slow",
-    )
-    assert train(spec, TrainingLog(io.StringIO())).manifest.version == 2
-    return tiny
 
 
 @pytest.fixture

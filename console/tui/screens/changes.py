@@ -1,0 +1,413 @@
+"""The Changes screen (``:changes``, ``c`` on the Fleet screen): what changed in every cluster of
+the deck, newest first, each serving change next to its effect, and one key to undo one.
+
+The timeline is read in a worker (``console.changes``: revisions, audit log, batch journals, the
+store, warning events) when the clusters change and every few seconds; effects come from the
+metrics history the deck keeps. The table shows the newest rows that match the filter (a few
+hundred: the filter narrows the rest); the row under the cursor shows its deployments, its
+numbers before and after, and the before/after plot.
+
+``U`` undoes the change under the cursor: the plan (exactly what will change, what will not and
+why) is shown for confirmation after the read-only and RBAC checks; a batch is undone by its
+abort, on the Batch screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+
+from console.batch.plan import SloThresholds
+from console.changes.effect import History, Series, series_of
+from console.changes.model import Change, Key
+from console.changes.sources import AuditFollower, Reader, StoreVersions
+from console.changes.timeline import timeline
+from console.changes.undo import UndoPlan, UndoRefused, plan_undo, undo
+from console.core import guard
+from console.core.session import cluster_name
+from console.metrics.readings import DeploymentMetrics
+from console.model import ModelDeployment
+from console.tui.context import ClusterDecks, DeckContext, PaletteCommand
+from console.tui.loader import Incomplete, LiveLoader, Loaded, describe
+from console.tui.messages import AbortBatch, OpenDeployment
+from console.tui.widgets.change_plot import ChangePlot
+from console.tui.widgets.metrics_plot import history_source
+from console.tui.widgets.where_line import WhereLine
+from console.views.changes import (
+    HEADERS,
+    ChangeFilter,
+    ChangeRow,
+    build_rows,
+    parse_change_filter,
+    visible,
+)
+from console.views.format import printable
+
+SHOWN_ROWS = 500  # the newest matches drawn; the filter reaches every change
+REREAD_SECONDS = 5.0  # the audit log, journals and the store change without a cluster event
+
+
+@dataclass(frozen=True)
+class Timeline:
+    rows: list[ChangeRow]
+    problems: list[str]
+
+
+class ConfirmUndo(ModalScreen[bool]):
+    """The undo's plan, to confirm: y undoes, n keeps things as they are."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Undo", id="changes.answer-true"),
+        Binding("n,escape", "answer(False)", "Keep", id="changes.answer-false"),
+    ]
+    DEFAULT_CSS: ClassVar[str] = """
+    ConfirmUndo { align: center middle; }
+    #undo-box { width: 90%; max-width: 110; height: auto; max-height: 90%;
+                border: thick $warning; background: $surface; padding: 0 1; }
+    #undo-plan { height: auto; max-height: 20; overflow-y: auto; }
+    #undo-buttons { height: auto; }
+    #undo-buttons Button { margin-right: 1; }
+    """
+
+    def __init__(self, plan: UndoPlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="undo-box"):
+            yield Label(Text(printable(f"Undo change {self.plan.change.id}?")))
+            yield Static(
+                Text("\n".join(printable(line) for line in self.plan.lines())), id="undo-plan"
+            )
+            yield Static(
+                "y undoes it (audited as undoing this change), n keeps things as they are."
+            )
+            with Horizontal(id="undo-buttons"):
+                yield Button("Undo", id="undo-yes", variant="warning")
+                yield Button("Keep", id="undo-no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "undo-yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class ChangesScreen(Screen[None]):
+    TITLE = "Changes"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="changes.filter"),
+        Binding("U", "undo", "Undo", id="changes.undo"),
+        Binding("d", "detail", "Deployment", id="changes.detail"),
+        Binding("ctrl+r", "reload", "Reload", id="changes.reload"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="changes.clear_filter"),
+    ]
+    DEFAULT_CSS: ClassVar[str] = """
+    ChangesScreen #changes-title { height: 1; text-style: bold; }
+    ChangesScreen #changes-table { height: 1fr; }
+    ChangesScreen #changes-below { height: 12; }
+    ChangesScreen #changes-detail { width: 1fr; height: 12; padding: 0 1; }
+    ChangesScreen #changes-plot { width: 1fr; height: 12; }
+    """
+
+    def __init__(self, deck: DeckContext, clusters: ClusterDecks | None = None) -> None:
+        super().__init__()
+        self.deck = deck
+        self.clusters = clusters or ClusterDecks.single(deck)
+        self.rows: list[ChangeRow] = []
+        self.shown_rows: list[ChangeRow] = []
+        self.change_filter: ChangeFilter = parse_change_filter("")
+        self.problems: list[str] = []
+        profile = deck.profile
+        self.reader = Reader(
+            profile.name,
+            only_cluster="" if self.clusters.several else cluster_name(profile),
+            store=StoreVersions(profile.store.root),
+            audit=AuditFollower(deck.audit_path),
+        )
+        self.thresholds = SloThresholds.from_profile(profile.slo)
+        self.loader = LiveLoader(
+            self, self._read, name="changes", what="the changes", spacing=2.0, partial_backoff=False
+        )
+        self._selected: str | None = None
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield WhereLine(self.deck, self.clusters)
+        yield Static("Changes: reading…", id="changes-title")
+        yield self.loader.error_line()
+        yield Input(
+            placeholder="filter: text, regex, kind=rollout, who=alice, via=other, regression=yes",
+            id="changes-filter",
+        )
+        yield DataTable(id="changes-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="changes-below"):
+            yield Static("", id="changes-detail", markup=False)
+            yield ChangePlot(id="changes-plot")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#changes-filter", Input).display = False
+        table = self.table
+        table.add_columns(*HEADERS)
+        table.focus()
+        for deck in self.clusters.decks.values():
+            if deck.live:
+                self.loader.follow(deck.backend.subscribe)
+        self.loader.start(every=REREAD_SECONDS if self.deck.live else None)
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#changes-table", DataTable)
+
+    # -- reading (a worker) ---------------------------------------------------------------------
+    def _history(self) -> History | None:
+        sources = {c: history_source(d.metrics) for c, d in self.clusters.decks.items()}
+        if not any(sources.values()):
+            return None
+
+        def history(cluster: str, key: Key) -> Sequence[DeploymentMetrics]:
+            source = sources.get(cluster)
+            return source.history(key) if source is not None else []
+
+        return history
+
+    def _read(self) -> Timeline | Incomplete[Timeline]:
+        backends = {name: deck.backend for name, deck in self.clusters.decks.items()}
+        sources, problems = self.reader.read(backends)
+        changes = timeline(sources)
+        rows = build_rows(changes, self._history(), self.thresholds, self.deck.clock())
+        found = Timeline(rows, problems)
+        return Incomplete(found, "; ".join(problems)) if problems else found
+
+    def on_loaded(self, message: Loaded[Timeline]) -> None:
+        self.rows = message.value.rows
+        self.problems = message.value.problems
+        self._apply()
+
+    # -- the table ------------------------------------------------------------------------------
+    def _apply(self) -> None:
+        matching = visible(self.rows, self.change_filter)
+        self.shown_rows = matching[:SHOWN_ROWS]
+        table = self.table
+        keep = self._selected
+        table.clear()
+        for row in self.shown_rows:
+            cells = [Text(printable(cell)) for cell in row.cells]
+            if row.regressed:
+                cells[7] = Text(printable(row.cells[7]), style="bold red")
+            if not row.change.via_fleetdeck and row.change.kind.value != "warning":
+                cells[3] = Text(printable(row.cells[3]), style="yellow")
+            table.add_row(*cells, key=row.change.id)
+        if keep is not None:
+            index = next((i for i, r in enumerate(self.shown_rows) if r.change.id == keep), None)
+            if index is not None:
+                table.move_cursor(row=index, animate=False)
+        total, shown = len(self.rows), len(self.shown_rows)
+        regressions = sum(1 for r in matching if r.regressed)
+        what = f"{len(matching)} of {total} match" if self.change_filter.active else f"{total}"
+        more = f", newest {shown} shown (filter to narrow)" if len(matching) > shown else ""
+        marked = f" · {regressions} followed by a regression" if regressions else ""
+        self.query_one("#changes-title", Static).update(
+            Text(f"Changes: {what} (newest first){more}{marked} · / filter · U undo · d deployment")
+        )
+        self._show_selected()
+
+    def selected(self) -> ChangeRow | None:
+        table = self.table
+        if table.row_count == 0 or not self.shown_rows:
+            return None
+        index = min(table.cursor_row, len(self.shown_rows) - 1)
+        return self.shown_rows[index]
+
+    def shown(self) -> list[list[str]]:
+        """The rows as the user sees them."""
+        return [list(r.cells) for r in self.shown_rows]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        row = self.selected()
+        self._selected = row.change.id if row else None
+        detail = self.query_one("#changes-detail", Static)
+        plot = self.query_one("#changes-plot", ChangePlot)
+        if row is None:
+            detail.update(Text("no change selected"))
+            plot.show(None, "no change")
+            return
+        detail.update(Text(printable(detail_text(row))))
+        history = self._history()
+        series: Series | None = None
+        if history is not None and row.change.serving:
+            series = series_of(row.change, history, row.effect)
+        plot.show(series, series.where if series else row.change.id)
+
+    # -- filter ---------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#changes-filter", Input)
+        box.display = True
+        box.value = self.change_filter.text
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "changes-filter":
+            self.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "changes-filter":
+            event.input.display = False
+            self.table.focus()
+
+    def set_filter(self, text: str) -> None:
+        self.change_filter = parse_change_filter(text)
+        if self.change_filter.error:
+            self.app.notify(self.change_filter.error, severity="warning", timeout=3)
+        self._apply()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#changes-filter", Input)
+        if not box.display and not self.change_filter.active:
+            self.app.pop_screen()  # esc with nothing to clear goes back, as everywhere
+            return
+        box.display = False
+        box.value = ""
+        self.set_filter("")
+        self.table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if isinstance(self.focused, Input) and event.key == "escape":
+            event.stop()
+            self.action_clear_filter()
+
+    def action_reload(self) -> None:
+        self.loader.request()
+
+    def action_detail(self) -> None:
+        row = self.selected()
+        if row is None or not row.change.affected:
+            return
+        first = row.change.affected[0]
+        self.post_message(OpenDeployment(first.namespace, first.name, first.cluster))
+
+    # -- undo -----------------------------------------------------------------------------------
+    def action_undo(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        change = row.change
+        if change.why_not:
+            self.app.notify(
+                printable(f"undo {change.id}: {change.why_not}"),
+                severity="warning",
+                timeout=6,
+                markup=False,
+            )
+            return
+        if change.kind.value == "batch":
+            self.post_message(AbortBatch(change.batch))
+            return
+        self._plan_undo(change)
+
+    def _deck(self, cluster: str) -> DeckContext:
+        return self.clusters.of(cluster)
+
+    def _current(self, cluster: str, key: Key) -> ModelDeployment | None:
+        return self._deck(cluster).backend.deployment(*key)
+
+    @work(thread=True, group="changes-undo", exit_on_error=False)
+    def _plan_undo(self, change: Change) -> None:
+        """The plan and the guard's checks, off the event loop (RBAC asks the API server)."""
+        try:
+            plan = plan_undo(change, self._current)
+            for cluster in plan.clusters:
+                steps = [s for s in plan.steps if s.affected.cluster == cluster]
+                namespaces = sorted({s.affected.namespace for s in steps})
+                self._deck(cluster).guard.check(steps[0].spec.action, namespaces)
+        except (UndoRefused, guard.Refusal, LookupError) as exc:
+            self.app.call_from_thread(self._say, str(exc))
+            return
+        except Exception as exc:  # a read that failed: said, nothing sent
+            self.app.call_from_thread(self._say, f"undo {change.id}: {describe(exc)}")
+            return
+        self.app.call_from_thread(self._confirm, plan)
+
+    def _confirm(self, plan: UndoPlan) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._undo(plan)
+
+        self.app.push_screen(ConfirmUndo(plan), answered)
+
+    @work(thread=True, group="changes-undo", exit_on_error=False)
+    def _undo(self, plan: UndoPlan) -> None:
+        try:
+            outcomes = undo(plan, lambda cluster: self._deck(cluster).session)
+        except (guard.Refusal, ValueError, LookupError) as exc:
+            self.app.call_from_thread(self._say, str(exc))
+            return
+        except Exception as exc:
+            self.app.call_from_thread(self._say, f"undo {plan.change.id}: {describe(exc)}")
+            return
+        results = [r for o in outcomes for r in o.results]
+        failed = [r for r in results if not r.ok]
+        problems = [o.audit_error for o in outcomes if o.audit_error]
+        text = f"undo {plan.change.id}: {len(results) - len(failed)} of {len(results)} put back"
+        if failed:
+            text += "; " + "; ".join(f"{r.target}: {r.message}" for r in failed[:3])
+        if plan.refused:
+            text += f"; {len(plan.refused)} left as they are"
+        if problems:
+            text += f"; {problems[0]}"
+        severity: SeverityLevel = "error" if failed or problems else "information"
+        self.app.call_from_thread(self._say, text, severity)
+        self.loader.request_from_thread()
+
+    def _say(self, text: str, severity: SeverityLevel = "warning") -> None:
+        self.app.notify(printable(text), severity=severity, timeout=8, markup=False)
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        return [
+            ("Undo the selected change", "U", self.action_undo),
+            ("Filter the changes", "/", self.action_filter),
+            ("Open the change's deployment", "d", self.action_detail),
+        ]
+
+
+def detail_text(row: ChangeRow) -> str:
+    """The selected change in full: what, who, when, each deployment from → to, the numbers
+    before and after, and whether it can be undone."""
+    change = row.change
+    via = "" if change.via_fleetdeck else " (not via fleetdeck)"
+    when = change.time.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    lines = [
+        f"{change.id}  {change.kind.value}: {change.what}",
+        f"by {change.who or '?'}{via} at {'~' if change.approximate else ''}{when}",
+    ]
+    if change.batch and change.kind.value != "batch":
+        lines.append(f"part of batch {change.batch}")
+    if change.undoes:
+        lines.append(f"undoes change {change.undoes}")
+    for affected in change.affected[:4]:
+        arrow = f": {affected.before or '?'} → {affected.after or '?'}" if affected.after else ""
+        lines.append(f"  {affected.where}{arrow}")
+    if len(change.affected) > 4:
+        lines.append(f"  … and {len(change.affected) - 4} more")
+    effect = row.effect
+    if effect is not None:
+        lines.append(f"effect on {effect.where}: {row.cells[7] or 'unmeasured'}")
+        if effect.regression:
+            lines.append(f"  regression: {effect.regression}")
+    refusal = change.undo_refusal()
+    lines.append(f"undo: {refusal}" if refusal else "U undoes it")
+    return "\n".join(lines)
