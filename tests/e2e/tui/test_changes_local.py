@@ -94,7 +94,7 @@ def test_a_slow_rollout_is_marked_in_changes_named_in_the_banner_and_undone_with
 
             assert isinstance(app.screen, FleetScreen)
             await pilot.press("c")
-            screen = app.screen
+            screen: object = app.screen
             assert isinstance(screen, ChangesScreen)
             await wait_for(
                 pilot,
