@@ -8,16 +8,19 @@ Blocking: the deck calls these from a worker, the CLI once.
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from console.audit import AuditEntry, audit_path
 from console.backends.base import Backend, error_line
-from console.batch.journal import JournalError, Replay, list_journals
-from console.changes.timeline import ClusterFacts, Published, Sources
+from console.batch.journal import JournalError, Replay, batches_dir, list_journals
+from console.changes.model import Change
+from console.changes.timeline import ClusterFacts, Published, Sources, timeline
 from serving.filesystems import StoreError
 from serving.store import ModelStore
 
@@ -126,8 +129,11 @@ class Reader:
             only_cluster=self.only_cluster,
         )
 
-    def read(self, backends: Mapping[str, Backend]) -> tuple[Sources, list[str]]:
-        """``backends`` by cluster name; one named "" on a profile of one cluster."""
+    def read(
+        self, backends: Mapping[str, Backend], *, with_store: bool = True
+    ) -> tuple[Sources, list[str]]:
+        """``backends`` by cluster name; one named "" on a profile of one cluster. Without
+        ``with_store`` the store is not read (no published versions)."""
         problems: list[str] = []
         clusters = []
         for cluster, backend in backends.items():
@@ -136,7 +142,7 @@ class Reader:
             except Exception as exc:  # a backend's read of its cache; said, not fatal
                 problems.append(f"{cluster or 'cluster'}: {error_line(exc)}")
         published: list[Published] = []
-        if self.store is not None:
+        if self.store is not None and with_store:
             try:
                 published = self.store.read()
             except (StoreError, OSError) as exc:
@@ -155,3 +161,64 @@ class Reader:
             only_cluster=self.only_cluster,
         )
         return sources, problems
+
+
+def journals_fingerprint(folder: Path | None = None) -> tuple[tuple[str, int, int], ...]:
+    """Each journal's name, size and mtime: whether a batch was started or moved on."""
+    folder = folder or batches_dir()
+    try:
+        found = []
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".jsonl"):
+                stat = entry.stat()
+                found.append((entry.name, stat.st_size, stat.st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(sorted(found))
+
+
+class LiveTimeline:
+    """The timeline kept between reads, for a screen that reads it again and again: it is
+    rebuilt only when a source changed (a cluster said so through :meth:`changed`, the audit
+    log grew, a journal was written, or the store is due: every ``store_every`` seconds).
+    Otherwise a read costs a few ``stat`` calls."""
+
+    def __init__(self, reader: Reader, *, store_every: float = 60.0) -> None:
+        self.reader = reader
+        self.store_every = store_every
+        self.rebuilds = 0
+        self._dirty = True
+        self._changes: list[Change] = []
+        self._problems: list[str] = []
+        self._seen: tuple[object, ...] = ()
+        self._store_at = 0.0
+        self._published: list[Published] = []
+        self._store_problems: list[str] = []
+
+    def changed(self) -> None:
+        """A cluster's deployments changed (called from any thread)."""
+        self._dirty = True
+
+    def read(self, backends: Mapping[str, Backend]) -> tuple[list[Change], list[str]]:
+        now = time.monotonic()
+        store_due = self.reader.store is not None and now - self._store_at >= self.store_every
+        try:
+            audit_size = self.reader.audit.path.stat().st_size
+        except OSError:
+            audit_size = -1
+        seen = (audit_size, journals_fingerprint(self.reader.batches_folder))
+        if not (self._dirty or store_due or seen != self._seen):
+            return self._changes, self._problems
+        self._dirty = False
+        self._seen = seen
+        sources, problems = self.reader.read(backends, with_store=store_due)
+        if store_due:
+            self._store_at = now
+            self._published = list(sources.published)
+            self._store_problems = [p for p in problems if p.startswith("store ")]
+        else:
+            sources = replace(sources, published=self._published)
+            problems = [*problems, *self._store_problems]
+        self._changes, self._problems = timeline(sources), problems
+        self.rebuilds += 1
+        return self._changes, self._problems

@@ -66,14 +66,13 @@ class Sources:
 
 def timeline(sources: Sources, since: datetime | None = None) -> list[Change]:
     """Every change, newest first; those at or after ``since`` when given."""
-    audit = [e for e in sources.audit if _ours(e, sources)]
+    audit = _AuditIndex([e for e in sources.audit if _ours(e, sources)], sources)
     batches = {b.id: b for b in sources.batches if b.meta.get("profile") in (None, sources.profile)}
-    used: set[int] = set()
     changes: list[Change] = []
     for facts in sources.clusters:
         for key, revisions in facts.histories.items():
-            changes.extend(_revision_changes(facts.cluster, key, revisions, audit, used))
-    changes.extend(_audit_changes(audit, used, sources))
+            changes.extend(_revision_changes(facts.cluster, key, revisions, audit))
+    changes.extend(_audit_changes(audit, sources))
     for facts in sources.clusters:
         changes.extend(_warnings(facts.cluster, facts.warnings))
     changes.extend(_published(p) for p in sources.published)
@@ -104,15 +103,14 @@ def _revision_changes(
     cluster: str,
     key: Key,
     revisions: Sequence[RevisionInfo],
-    audit: Sequence[AuditEntry],
-    used: set[int],
+    audit: _AuditIndex,
 ) -> Iterable[Change]:
     ordered = sorted(revisions, key=lambda r: r.number)
     for index, revision in enumerate(ordered):
         if revision.created is None:
             continue
         earlier = ordered[index - 1] if index else None
-        yield _revision_change(cluster, key, revision, earlier, audit, used)
+        yield _revision_change(cluster, key, revision, earlier, audit)
 
 
 def _revision_change(
@@ -120,15 +118,14 @@ def _revision_change(
     key: Key,
     revision: RevisionInfo,
     earlier: RevisionInfo | None,
-    audit: Sequence[AuditEntry],
-    used: set[int],
+    audit: _AuditIndex,
 ) -> Change:
     assert revision.created is not None
     cause = _CAUSE.match(revision.change_cause) if revision.via_fleetdeck else None
     what = cause["what"] if cause else ""
     action = what.split(" ", 1)[0] if what else ""
     entry = (
-        _matching_line(cluster, key, revision, action, audit, used)
+        audit.matching(cluster, key, action, revision.created)
         if action in REVISION_ACTIONS
         else None
     )
@@ -192,39 +189,39 @@ def _state(revision: RevisionInfo) -> str:
     return f"{model} (rev {revision.number})".strip()
 
 
-def _matching_line(
-    cluster: str,
-    key: Key,
-    revision: RevisionInfo,
-    action: str,
-    audit: Sequence[AuditEntry],
-    used: set[int],
-) -> AuditEntry | None:
-    """The audit line of the change that made ``revision``: the same action on the same
-    deployment, the closest in time."""
-    assert revision.created is not None
-    target = f"{key[0]}/{key[1]}"
-    best: tuple[timedelta, int] | None = None
-    for index, entry in enumerate(audit):
-        if index in used or entry.action != action or target not in entry.targets:
-            continue
-        if cluster and entry.cluster != cluster:
-            continue
-        gap = abs(entry.time - revision.created)
-        if gap <= MATCH_WITHIN and (best is None or gap < best[0]):
-            best = (gap, index)
-    if best is None:
-        return None
-    used.add(best[1])
-    return audit[best[1]]
+class _AuditIndex:
+    """This fleet's audit lines, indexed by (cluster, action, target): a revision finds the
+    line of the change that made it without a scan of the whole log."""
+
+    def __init__(self, entries: list[AuditEntry], sources: Sources) -> None:
+        self.entries = entries
+        self.used: set[int] = set()
+        self._by: dict[tuple[str, str, str], list[int]] = {}
+        for index, entry in enumerate(entries):
+            cluster = _cluster_of(entry, sources)
+            for target in entry.targets:
+                self._by.setdefault((cluster, entry.action, target), []).append(index)
+
+    def matching(self, cluster: str, key: Key, action: str, when: datetime) -> AuditEntry | None:
+        """The line of ``action`` on the deployment closest to ``when`` (within
+        :data:`MATCH_WITHIN`), not yet taken by another revision."""
+        best: tuple[timedelta, int] | None = None
+        for index in self._by.get((cluster, action, f"{key[0]}/{key[1]}"), ()):
+            if index in self.used:
+                continue
+            gap = abs(self.entries[index].time - when)
+            if gap <= MATCH_WITHIN and (best is None or gap < best[0]):
+                best = (gap, index)
+        if best is None:
+            return None
+        self.used.add(best[1])
+        return self.entries[best[1]]
 
 
 # -- the audit log --------------------------------------------------------------------------------
-def _audit_changes(
-    audit: Sequence[AuditEntry], used: set[int], sources: Sources
-) -> Iterable[Change]:
-    for index, entry in enumerate(audit):
-        if index in used:
+def _audit_changes(audit: _AuditIndex, sources: Sources) -> Iterable[Change]:
+    for index, entry in enumerate(audit.entries):
+        if index in audit.used:
             continue
         yield _audit_change(entry, _cluster_of(entry, sources))
 

@@ -4,7 +4,7 @@ for the deck's Changes screen and ``fleetdeck changes`` alike (no Textual here).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -188,19 +188,30 @@ def build_rows(
     history: History | None,
     thresholds: SloThresholds,
     now: datetime,
+    previous: Mapping[str, ChangeRow] | None = None,
 ) -> list[ChangeRow]:
     """Every change's row, each serving change next to its effect where the history has
-    numbers from around it (``history`` None: no metrics, no effects)."""
-    if history is None:
-        return [build_row(c, None) for c in changes]
-    until = next_changes(changes)
-    oldest = now - timedelta(hours=1)  # the deck's history holds minutes: older is unmeasured
-    return [
-        build_row(
-            change,
+    numbers from around it (``history`` None: no metrics, no effects). Rows of changes older
+    than the history reaches are taken from ``previous`` when there: only the recent ones'
+    effects move."""
+    oldest = now - RECENT
+    until = next_changes([c for c in changes if c.time >= oldest - RECENT])
+    rows = []
+    for change in changes:
+        if change.time < oldest:
+            kept = previous.get(change.id) if previous is not None else None
+            rows.append(
+                kept if kept is not None and kept.change == change else build_row(change, None)
+            )
+            continue
+        effect = (
             effect_of(change, history, thresholds, now=now, until=until.get(change.id))
-            if change.time >= oldest
-            else None,
+            if history is not None
+            else None
         )
-        for change in changes
-    ]
+        rows.append(build_row(change, effect))
+    return rows
+
+
+# The deck's history holds minutes: a change older than this is not measured.
+RECENT = timedelta(hours=1)

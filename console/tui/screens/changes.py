@@ -14,8 +14,9 @@ abort, on the Batch screen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
@@ -30,8 +31,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 from console.batch.plan import SloThresholds
 from console.changes.effect import History, Series, series_of
 from console.changes.model import Change, Key
-from console.changes.sources import AuditFollower, Reader, StoreVersions
-from console.changes.timeline import timeline
+from console.changes.sources import AuditFollower, LiveTimeline, Reader, StoreVersions
 from console.changes.undo import UndoPlan, UndoRefused, plan_undo, undo
 from console.core import guard
 from console.core.session import cluster_name
@@ -129,11 +129,13 @@ class ChangesScreen(Screen[None]):
         self.change_filter: ChangeFilter = parse_change_filter("")
         self.problems: list[str] = []
         profile = deck.profile
-        self.reader = Reader(
-            profile.name,
-            only_cluster="" if self.clusters.several else cluster_name(profile),
-            store=StoreVersions(profile.store.root),
-            audit=AuditFollower(deck.audit_path),
+        self.live = LiveTimeline(
+            Reader(
+                profile.name,
+                only_cluster="" if self.clusters.several else cluster_name(profile),
+                store=StoreVersions(profile.store.root),
+                audit=AuditFollower(deck.audit_path),
+            )
         )
         self.thresholds = SloThresholds.from_profile(profile.slo)
         self.loader = LiveLoader(
@@ -163,12 +165,21 @@ class ChangesScreen(Screen[None]):
         table.focus()
         for deck in self.clusters.decks.values():
             if deck.live:
-                self.loader.follow(deck.backend.subscribe)
+                self.loader.follow(partial(self._follow, deck))
         self.loader.start(every=REREAD_SECONDS if self.deck.live else None)
 
     @property
     def table(self) -> DataTable[Text]:
         return self.query_one("#changes-table", DataTable)
+
+    def _follow(self, deck: DeckContext, request: Callable[[], None]) -> Callable[[], None]:
+        """A cluster's change marks the timeline for a rebuild, then asks for a read."""
+
+        def changed() -> None:
+            self.live.changed()
+            request()
+
+        return deck.backend.subscribe(changed)
 
     # -- reading (a worker) ---------------------------------------------------------------------
     def _history(self) -> History | None:
@@ -184,9 +195,9 @@ class ChangesScreen(Screen[None]):
 
     def _read(self) -> Timeline | Incomplete[Timeline]:
         backends = {name: deck.backend for name, deck in self.clusters.decks.items()}
-        sources, problems = self.reader.read(backends)
-        changes = timeline(sources)
-        rows = build_rows(changes, self._history(), self.thresholds, self.deck.clock())
+        changes, problems = self.live.read(backends)
+        previous = {r.change.id: r for r in self.rows}
+        rows = build_rows(changes, self._history(), self.thresholds, self.deck.clock(), previous)
         found = Timeline(rows, problems)
         return Incomplete(found, "; ".join(problems)) if problems else found
 
