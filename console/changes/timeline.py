@@ -106,11 +106,18 @@ def _revision_changes(
     audit: _AuditIndex,
 ) -> Iterable[Change]:
     ordered = sorted(revisions, key=lambda r: r.number)
+    last: datetime | None = None
     for index, revision in enumerate(ordered):
         if revision.created is None:
             continue
         earlier = ordered[index - 1] if index else None
-        yield _revision_change(cluster, key, revision, earlier, audit)
+        change = _revision_change(cluster, key, revision, earlier, audit)
+        # A revision is never older than the one before it: Kubernetes dates another client's
+        # to the whole second, fleetdeck's own to the millisecond.
+        if last is not None and change.time <= last:
+            change = replace(change, time=last + timedelta(microseconds=1))
+        last = change.time
+        yield change
 
 
 def _revision_change(

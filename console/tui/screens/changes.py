@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from console.batch.plan import SloThresholds
 from console.changes.effect import History, Series, series_of
@@ -41,10 +41,10 @@ from console.tui.context import ClusterDecks, DeckContext, PaletteCommand
 from console.tui.loader import Incomplete, LiveLoader, Loaded, describe
 from console.tui.messages import AbortBatch, OpenDeployment
 from console.tui.widgets.change_plot import ChangePlot
+from console.tui.widgets.changes_table import ChangesTable
 from console.tui.widgets.metrics_plot import history_source
 from console.tui.widgets.where_line import WhereLine
 from console.views.changes import (
-    HEADERS,
     ChangeFilter,
     ChangeRow,
     build_rows,
@@ -152,7 +152,7 @@ class ChangesScreen(Screen[None]):
             placeholder="filter: text, regex, kind=rollout, who=alice, via=other, regression=yes",
             id="changes-filter",
         )
-        yield DataTable(id="changes-table", cursor_type="row", zebra_stripes=True)
+        yield ChangesTable(id="changes-table")
         with Horizontal(id="changes-below"):
             yield Static("", id="changes-detail", markup=False)
             yield ChangePlot(id="changes-plot")
@@ -160,17 +160,15 @@ class ChangesScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#changes-filter", Input).display = False
-        table = self.table
-        table.add_columns(*HEADERS)
-        table.focus()
+        self.table.focus()
         for deck in self.clusters.decks.values():
             if deck.live:
                 self.loader.follow(partial(self._follow, deck))
         self.loader.start(every=REREAD_SECONDS if self.deck.live else None)
 
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#changes-table", DataTable)
+    def table(self) -> ChangesTable:
+        return self.query_one("#changes-table", ChangesTable)
 
     def _follow(self, deck: DeckContext, request: Callable[[], None]) -> Callable[[], None]:
         """A cluster's change marks the timeline for a rebuild, then asks for a read."""
@@ -210,20 +208,7 @@ class ChangesScreen(Screen[None]):
     def _apply(self) -> None:
         matching = visible(self.rows, self.change_filter)
         self.shown_rows = matching[:SHOWN_ROWS]
-        table = self.table
-        keep = self._selected
-        table.clear()
-        for row in self.shown_rows:
-            cells = [Text(printable(cell)) for cell in row.cells]
-            if row.regressed:
-                cells[7] = Text(printable(row.cells[7]), style="bold red")
-            if not row.change.via_fleetdeck and row.change.kind.value != "warning":
-                cells[3] = Text(printable(row.cells[3]), style="yellow")
-            table.add_row(*cells, key=row.change.id)
-        if keep is not None:
-            index = next((i for i, r in enumerate(self.shown_rows) if r.change.id == keep), None)
-            if index is not None:
-                table.move_cursor(row=index, animate=False)
+        self.table.show(self.shown_rows, keep=self._selected)
         total, shown = len(self.rows), len(self.shown_rows)
         regressions = sum(1 for r in matching if r.regressed)
         what = f"{len(matching)} of {total} match" if self.change_filter.active else f"{total}"
@@ -232,20 +217,15 @@ class ChangesScreen(Screen[None]):
         self.query_one("#changes-title", Static).update(
             Text(f"Changes: {what} (newest first){more}{marked} · / filter · U undo · d deployment")
         )
-        self._show_selected()
 
     def selected(self) -> ChangeRow | None:
-        table = self.table
-        if table.row_count == 0 or not self.shown_rows:
-            return None
-        index = min(table.cursor_row, len(self.shown_rows) - 1)
-        return self.shown_rows[index]
+        return self.table.cursor_row
 
     def shown(self) -> list[list[str]]:
         """The rows as the user sees them."""
         return [list(r.cells) for r in self.shown_rows]
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_changes_table_highlighted(self, _: ChangesTable.Highlighted) -> None:
         self._show_selected()
 
     def _show_selected(self) -> None:

@@ -39,8 +39,7 @@ __all__ = ["slow_store"]
 
 NAME = "digits-a"
 KEY = ("default", NAME)
-# Version 1 answers in a few ms here, version 2 in ~30 ms (tests/integration/local/fixtures.py).
-P99_LIMIT_MS = 12.0
+PROBE = ("default", "digits-probe")  # version 2 measured before the test, then deleted
 
 
 @pytest.fixture
@@ -61,16 +60,44 @@ def serving(backend: LocalBackend, version: str) -> bool:
     return row is not None and row.state is DeploymentState.AVAILABLE and row.version == version
 
 
+def p99s(collector: MetricsCollector, key: tuple[str, str]) -> list[float]:
+    return [m.p99_ms for m in collector.history(key) if m.p99_ms is not None]
+
+
+def slo_between_the_versions(
+    backend: LocalBackend, collector: MetricsCollector, images: Any
+) -> float:
+    """A p99 limit that version 1 meets and version 2 breaks on this machine now: both
+    measured under the same load (version 2 as another deployment, deleted afterwards)."""
+    assert backend.deploy(DeployRequest(PROBE[1], "digits", 2, "default", 1)).ok
+    poll_until("version 2 serving", lambda: backend.deployment(*PROBE).ready == 1, 120)  # type: ignore[union-attr]
+    with LoadGenerator(backend, PROBE[1], images, threads=1):
+        poll_until("both measured", lambda: len(p99s(collector, PROBE)) >= 8, 60)
+    fast, slow = max(p99s(collector, KEY)[-8:]), min(p99s(collector, PROBE)[-8:])
+    assert slow > 2 * fast, f"version 2 is not slow enough here: p99 {slow} vs {fast} ms"
+    assert backend.delete(*PROBE).ok
+    poll_until("the probe gone", lambda: backend.deployment(*PROBE) is None, 60)
+    return float((fast * slow) ** 0.5)
+
+
 def test_a_slow_rollout_is_marked_in_changes_named_in_the_banner_and_undone_with_one_key(
     backend: LocalBackend, slow_store: TinyModel, tmp_path: Path
 ) -> None:
     assert backend.deploy(DeployRequest(NAME, "digits", 1, "default", 1)).ok
     poll_until("version 1 serving", lambda: serving(backend, "1"), 120)
-    profile = dataclasses.replace(backend.profile, slo=SloSettings(p99_ms=P99_LIMIT_MS))
     audit_path = tmp_path / "audit.jsonl"
     collector = MetricsCollector(direct_source(backend), 3.0, interval_s=0.5)
     load = LoadGenerator(backend, NAME, slow_store.images, threads=1)
     found: dict[str, Any] = {}
+    collector.start()
+    load.__enter__()
+    try:
+        limit = slo_between_the_versions(backend, collector, slow_store.images)
+    except BaseException:
+        load.__exit__(None, None, None)
+        collector.stop()
+        raise
+    profile = dataclasses.replace(backend.profile, slo=SloSettings(p99_ms=limit))
 
     async def scenario() -> None:
         app = DeckApp(backend, profile, user="alice", audit_path=audit_path, metrics=collector)
@@ -123,8 +150,11 @@ def test_a_slow_rollout_is_marked_in_changes_named_in_the_banner_and_undone_with
             )
             found["undo"] = screen.shown_rows[0]
 
-    with collector, load:
+    try:
         run(scenario)
+    finally:
+        load.__exit__(None, None, None)
+        collector.stop()
 
     row = found["row"]
     change = row.change

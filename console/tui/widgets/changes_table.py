@@ -1,0 +1,197 @@
+"""The Changes table: a line-API widget, as the Fleet table, drawing only the visible rows.
+
+Textual's DataTable copies every cell and lays them out again on each change: 500 rows cost
+~0.2 s to replace (bench/README.md, "Deck, Fleet screen"), far over a filter keystroke's 50 ms.
+Here the screen hands over the filtered list of ``ChangeRow`` and the table renders the lines
+that fit. Columns are as wide as their widest value among the rows, each capped; the first line
+is the header. A change followed by a regression is drawn in the error colour and says so in
+its EFFECT cell (readable without colour); one made outside fleetdeck says so in WHO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from console.views.changes import HEADERS, ChangeRow
+
+# The widest each column gets (ID, TIME, KIND, WHO, DEPLOYMENTS, FROM, TO, EFFECT, WHAT).
+CAPS = (7, 15, 9, 28, 36, 22, 22, 44, 60)
+GAP = 2
+
+
+def fit(text: str, width: int) -> str:
+    return text[: max(0, width - 1)] + "…" if len(text) > width else text.ljust(width)
+
+
+class ChangesTable(ScrollView, can_focus=True):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "changes-table--header",
+        "changes-table--cursor",
+        "changes-table--regression",
+        "changes-table--outside",
+        "changes-table--warning",
+    }
+    DEFAULT_CSS = """
+    ChangesTable { height: 1fr; scrollbar-size-horizontal: 1; }
+    ChangesTable > .changes-table--header { text-style: bold; background: $panel; }
+    ChangesTable > .changes-table--cursor { background: $accent 60%; text-style: reverse; }
+    ChangesTable:focus > .changes-table--cursor { background: $accent; text-style: reverse; }
+    ChangesTable > .changes-table--regression { color: $error; text-style: bold; }
+    ChangesTable > .changes-table--outside { color: $warning; }
+    ChangesTable > .changes-table--warning { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,j", "cursor_down", "Down", show=False, id="changes-table.cursor_down"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="changes-table.cursor_up"),
+        Binding(
+            "pagedown,ctrl+f", "page_down", "Page down", show=False, id="changes-table.page_down"
+        ),
+        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="changes-table.page_up"),
+        Binding("home,g", "first", "First", show=False, id="changes-table.first"),
+        Binding("end,G", "last", "Last", show=False, id="changes-table.last"),
+        Binding("left", "scroll_left", "Left", show=False, id="changes-table.scroll_left"),
+        Binding("right", "scroll_right", "Right", show=False, id="changes-table.scroll_right"),
+    ]
+
+    class Highlighted(Message):
+        """The cursor moved to another change (or the rows changed under it)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: Sequence[ChangeRow] = []
+        self._widths: tuple[int, ...] = tuple(len(h) for h in HEADERS)
+        self._strips: dict[tuple[str, bool], Strip] = {}
+        self._styles: dict[str, Style] = {}
+        self.cursor = 0
+
+    @property
+    def rows(self) -> Sequence[ChangeRow]:
+        return self._rows
+
+    @property
+    def cursor_row(self) -> ChangeRow | None:
+        return self._rows[self.cursor] if 0 <= self.cursor < len(self._rows) else None
+
+    def show(self, rows: Sequence[ChangeRow], keep: str | None = None) -> None:
+        """Replace the rows; the cursor stays on the change ``keep`` when it is still there."""
+        self._rows = rows
+        widths = [len(h) for h in HEADERS]
+        for row in rows:
+            for i, cell in enumerate(row.cells):
+                if len(cell) > widths[i]:
+                    widths[i] = len(cell)
+        self._widths = tuple(min(w, cap) for w, cap in zip(widths, CAPS, strict=True))
+        index = next((i for i, r in enumerate(rows) if r.change.id == keep), None)
+        self.cursor = index if index is not None else max(0, min(self.cursor, len(rows) - 1))
+        self._strips.clear()
+        self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
+        self._keep_cursor_visible()
+        self.refresh()
+        self.post_message(self.Highlighted())
+
+    def move_cursor(self, index: int) -> None:
+        if not self._rows:
+            return
+        index = max(0, min(index, len(self._rows) - 1))
+        if index != self.cursor:
+            self.cursor = index
+            self.refresh()
+            self.post_message(self.Highlighted())
+        self._keep_cursor_visible()
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self.cursor - 1)
+
+    def action_page_down(self) -> None:
+        self.move_cursor(self.cursor + self._page)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(self.cursor - self._page)
+
+    def action_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        self.move_cursor(len(self._rows) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y > 0:
+            self.move_cursor(int(self.scroll_y) + event.y - 1)
+
+    @property
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 2)
+
+    def _keep_cursor_visible(self) -> None:
+        rows_shown = max(1, self.scrollable_content_region.height - 1)
+        top = int(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + rows_shown:
+            self.scroll_to(y=self.cursor - rows_shown + 1, animate=False, immediate=True)
+
+    def on_resize(self, _: events.Resize) -> None:
+        self._keep_cursor_visible()
+
+    # -- drawing ------------------------------------------------------------------------------
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = (
+                self.get_component_rich_style(name) if name else self.rich_style
+            )
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        if y == 0:
+            strip = self._line(HEADERS, self._style("") + self._style("changes-table--header"))
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._rows):
+                return Strip.blank(width, self._style(""))
+            strip = self._row_strip(index)
+        return strip.crop_extend(scroll_x, scroll_x + width, self._style(""))
+
+    def _line(self, cells: Sequence[str], style: Style) -> Strip:
+        text = (" " * GAP).join(fit(c, w) for c, w in zip(cells, self._widths, strict=True))
+        return Strip([Segment(text, style)], len(text))
+
+    def _row_strip(self, index: int) -> Strip:
+        row = self._rows[index]
+        selected = index == self.cursor
+        cache_key = (row.change.id, selected)
+        strip = self._strips.get(cache_key)
+        if strip is not None:
+            return strip
+        style = self._style("")
+        if row.regressed:
+            style += self._style("changes-table--regression")
+        elif row.change.kind.value == "warning":
+            style += self._style("changes-table--warning")
+        elif not row.change.via_fleetdeck:
+            style += self._style("changes-table--outside")
+        if selected:
+            style += self._style("changes-table--cursor")
+        strip = self._line(row.cells, style)
+        self._strips[cache_key] = strip
+        return strip
