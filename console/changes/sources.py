@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console.audit import AuditEntry, audit_path
 from console.backends.base import Backend, error_line
@@ -22,7 +23,9 @@ from console.batch.journal import JournalError, Replay, batches_dir, list_journa
 from console.changes.model import Change
 from console.changes.timeline import ClusterFacts, Published, Sources, timeline
 from serving.filesystems import StoreError
-from serving.store import ModelStore
+
+if TYPE_CHECKING:
+    from serving.store import ModelStore
 
 
 def cluster_facts(cluster: str, backend: Backend) -> ClusterFacts:
@@ -79,6 +82,8 @@ class StoreVersions:
 
     def read(self) -> list[Published]:
         """Raises ``StoreError`` when the store cannot be listed."""
+        from serving.store import ModelStore  # numpy with it: not at the CLI's start-up
+
         store = ModelStore(self.root)
         found: list[Published] = []
         for model in store.models():

@@ -47,6 +47,9 @@ class InstantFleet:
     def deployments(self) -> list[ModelDeployment]:
         return list(self.rows.values())
 
+    def deployment(self, namespace: str, name: str) -> ModelDeployment | None:
+        return self.rows.get((namespace, name))
+
     def connection(self) -> Connection:
         return Connection(True, datetime.now(UTC))  # a cluster that always answers
 

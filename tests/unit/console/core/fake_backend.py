@@ -52,6 +52,9 @@ class RecordingBackend:
         self.sent.append(f"restart {name}")
         return ActionResult(f"{namespace}/{name}", True, "restarted", dry_run)
 
+    def deployment(self, namespace: str, name: str) -> None:
+        return None  # it keeps no deployments: audit lines say nothing of a state before
+
     def close(self) -> None:
         self.sent.append("closed")
 
