@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from console.audit import AuditEntry
-from console.batch.journal import BatchState, Replay
+from console.batch.journal import BatchState, Replay, TargetRecord
 from console.batch.runner import ActionSpec
 from console.changes.model import Affected, Change, Key, Kind, change_id
 from console.model import EventInfo, RevisionInfo
@@ -343,7 +343,7 @@ def _batch_change(state: Replay, members: Sequence[Change], sources: Sources) ->
     made = {a.key: a for m in members for a in m.affected}
     affected = []
     for target in state.plan.targets:
-        record = state.targets[target]
+        record = state.targets.get(target) or TargetRecord()
         member = made.get(target)
         before = member.before if member else ""
         if not before and record.revision is not None:
