@@ -14,7 +14,9 @@ from console.changes.effect import Effect, History, effect_of, next_changes
 from console.changes.model import Change, Kind
 from console.selectors import SelectorError, parse_selector
 
-HEADERS = ("ID", "TIME", "KIND", "WHO", "DEPLOYMENTS", "FROM", "TO", "EFFECT", "WHAT")
+# The order an 80-column terminal cuts from the right: what and its effect before from → to
+# (the selected row's detail says from → to in full).
+HEADERS = ("ID", "TIME", "KIND", "WHO", "DEPLOYMENTS", "EFFECT", "WHAT", "FROM", "TO")
 _REGEX_CHARS = set("^$*+?[](){}|\\")
 
 
@@ -30,10 +32,14 @@ class ChangeRow:
     def regressed(self) -> bool:
         return self.effect is not None and self.effect.regressed
 
+    def cell(self, header: str) -> str:
+        return self.cells[HEADERS.index(header)]
+
 
 def when_text(change: Change) -> str:
-    """``12-04 16:03:11`` in UTC; ``~`` before an estimate."""
-    text = change.time.astimezone(UTC).strftime("%m-%d %H:%M:%S")
+    """``12-04 16:03`` in UTC (the seconds are in the detail and the JSON); ``~`` before an
+    estimate."""
+    text = change.time.astimezone(UTC).strftime("%m-%d %H:%M")
     return f"~{text}" if change.approximate else text
 
 
@@ -77,10 +83,10 @@ def build_row(change: Change, effect: Effect | None) -> ChangeRow:
         change.kind.value,
         who_text(change),
         targets,
-        change.before,
-        change.after,
         effect_text(effect),
         change.what,
+        change.before,
+        change.after,
     )
     fields = {
         "id": change.id,

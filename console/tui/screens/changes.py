@@ -115,8 +115,8 @@ class ChangesScreen(Screen[None]):
     DEFAULT_CSS: ClassVar[str] = """
     ChangesScreen #changes-title { height: 1; text-style: bold; }
     ChangesScreen #changes-table { height: 1fr; }
-    ChangesScreen #changes-below { height: 12; }
-    ChangesScreen #changes-detail { width: 1fr; height: 12; padding: 0 1; }
+    ChangesScreen #changes-below { height: auto; max-height: 12; }
+    ChangesScreen #changes-detail { width: 1fr; height: auto; max-height: 12; padding: 0 1; }
     ChangesScreen #changes-plot { width: 1fr; height: 12; }
     """
 
@@ -237,7 +237,7 @@ class ChangesScreen(Screen[None]):
             detail.update(Text("no change selected"))
             plot.show(None, "no change")
             return
-        detail.update(Text(printable(detail_text(row))))
+        detail.update(Text("\n".join(printable(line) for line in detail_text(row))))
         history = self._history()
         series: Series | None = None
         if history is not None and row.change.serving:
@@ -375,7 +375,7 @@ class ChangesScreen(Screen[None]):
         ]
 
 
-def detail_text(row: ChangeRow) -> str:
+def detail_text(row: ChangeRow) -> list[str]:
     """The selected change in full: what, who, when, each deployment from → to, the numbers
     before and after, and whether it can be undone."""
     change = row.change
@@ -396,9 +396,9 @@ def detail_text(row: ChangeRow) -> str:
         lines.append(f"  … and {len(change.affected) - 4} more")
     effect = row.effect
     if effect is not None:
-        lines.append(f"effect on {effect.where}: {row.cells[7] or 'unmeasured'}")
+        lines.append(f"effect on {effect.where}: {row.cell('EFFECT') or 'unmeasured'}")
         if effect.regression:
             lines.append(f"  regression: {effect.regression}")
     refusal = change.undo_refusal()
     lines.append(f"undo: {refusal}" if refusal else "U undoes it")
-    return "\n".join(lines)
+    return lines

@@ -42,5 +42,6 @@ class ChangePlot(PlotextPlot):
                 )
             plt.vline(0.0, "white")
             plt.xlabel("seconds from the change")
+        self.display = self.has_data  # no numbers: the detail beside it takes the width
         self.draws += 1
         self.refresh()

@@ -24,8 +24,9 @@ from textual.strip import Strip
 
 from console.views.changes import HEADERS, ChangeRow
 
-# The widest each column gets (ID, TIME, KIND, WHO, DEPLOYMENTS, FROM, TO, EFFECT, WHAT).
-CAPS = (7, 15, 9, 28, 36, 22, 22, 44, 60)
+# The widest each column gets (in HEADERS' order: ID, TIME, KIND, WHO, DEPLOYMENTS, EFFECT,
+# WHAT, FROM, TO).
+CAPS = (7, 12, 9, 16, 32, 44, 48, 22, 22)
 GAP = 2
 
 

@@ -79,16 +79,38 @@ class FixedFleet:
 
     def history(self, namespace: str, name: str) -> list[RevisionInfo]:
         d = self._rows[(namespace, name)]
+        last = d.revision or 1
         return [
             RevisionInfo(
                 n,
-                f"rollout {d.model} to version {n} by alice (fleetdeck)",
+                f"rollout {d.model} v{n} by alice via fleetdeck",
                 d.model,
                 str(n),
                 (d.image,),
                 d.desired if n == d.revision else 0,
+                created=NOW - timedelta(minutes=7 * (last - n) + len(name) % 5),
             )
-            for n in range(1, (d.revision or 1) + 1)
+            for n in range(1, last + 1)
+        ]
+
+    def histories(self) -> dict[tuple[str, str], list[RevisionInfo]]:
+        return {key: self.history(*key) for key in sorted(self._rows)}
+
+    def warnings(self) -> list[tuple[tuple[str, str], EventInfo]]:
+        failed = [d for d in self._rows.values() if d.state is DeploymentState.FAILED][:1]
+        return [
+            (
+                d.key,
+                EventInfo(
+                    NOW - timedelta(minutes=2),
+                    "Warning",
+                    "BackOff",
+                    f"Pod/{d.name}-6c9d8-x",
+                    "Back-off restarting failed container",
+                    4,
+                ),
+            )
+            for d in failed
         ]
 
     def pods(self, namespace: str, name: str) -> list[PodInfo]:

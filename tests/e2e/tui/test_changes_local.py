@@ -162,7 +162,7 @@ def test_a_slow_rollout_is_marked_in_changes_named_in_the_banner_and_undone_with
     assert change.affected[0].before == "digits v1 (rev 1)"
     assert change.affected[0].after == "digits v2 (rev 2)"
     assert row.effect.regression.startswith("p99 ")  # ... ms > 1.5 × baseline ... ms
-    assert row.cells[7].endswith("REGRESSION")
+    assert row.cell("EFFECT").endswith("REGRESSION")
     assert "1 followed by a regression" in found["title"]
     assert f"1 breaching SLO; worst default/{NAME}: p99" in found["banner"]
     assert f"last change {change.id}: rollout digits v2 by alice" in found["banner"]
