@@ -16,12 +16,12 @@ from typing import ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.tui.widgets.line_table import LineTable, cursor_bindings
 from console.views.changes import HEADERS, ChangeRow
 
 # The widest each column gets (in HEADERS' order: ID, TIME, KIND, WHO, DEPLOYMENTS, EFFECT,
@@ -34,7 +34,7 @@ def fit(text: str, width: int) -> str:
     return text[: max(0, width - 1)] + "…" if len(text) > width else text.ljust(width)
 
 
-class ChangesTable(ScrollView, can_focus=True):
+class ChangesTable(LineTable):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "changes-table--header",
         "changes-table--cursor",
@@ -51,18 +51,7 @@ class ChangesTable(ScrollView, can_focus=True):
     ChangesTable > .changes-table--outside { color: $warning; }
     ChangesTable > .changes-table--warning { color: $text-muted; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down,j", "cursor_down", "Down", show=False, id="changes-table.cursor_down"),
-        Binding("up,k", "cursor_up", "Up", show=False, id="changes-table.cursor_up"),
-        Binding(
-            "pagedown,ctrl+f", "page_down", "Page down", show=False, id="changes-table.page_down"
-        ),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="changes-table.page_up"),
-        Binding("home,g", "first", "First", show=False, id="changes-table.first"),
-        Binding("end,G", "last", "Last", show=False, id="changes-table.last"),
-        Binding("left", "scroll_left", "Left", show=False, id="changes-table.scroll_left"),
-        Binding("right", "scroll_right", "Right", show=False, id="changes-table.scroll_right"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = cursor_bindings("changes-table")
 
     class Highlighted(Message):
         """The cursor moved to another change (or the rows changed under it)."""
@@ -72,8 +61,6 @@ class ChangesTable(ScrollView, can_focus=True):
         self._rows: Sequence[ChangeRow] = []
         self._widths: tuple[int, ...] = tuple(len(h) for h in HEADERS)
         self._strips: dict[tuple[str, bool], Strip] = {}
-        self._styles: dict[str, Style] = {}
-        self.cursor = 0
 
     @property
     def rows(self) -> Sequence[ChangeRow]:
@@ -96,82 +83,38 @@ class ChangesTable(ScrollView, can_focus=True):
         self.cursor = index if index is not None else max(0, min(self.cursor, len(rows) - 1))
         self._strips.clear()
         self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
-        self._keep_cursor_visible()
+        self.keep_cursor_visible()
         self.refresh()
         self.post_message(self.Highlighted())
 
-    def move_cursor(self, index: int) -> None:
-        if not self._rows:
-            return
-        index = max(0, min(index, len(self._rows) - 1))
-        if index != self.cursor:
-            self.cursor = index
-            self.refresh()
-            self.post_message(self.Highlighted())
-        self._keep_cursor_visible()
+    def row_count(self) -> int:
+        return len(self._rows)
 
-    def action_cursor_down(self) -> None:
-        self.move_cursor(self.cursor + 1)
-
-    def action_cursor_up(self) -> None:
-        self.move_cursor(self.cursor - 1)
-
-    def action_page_down(self) -> None:
-        self.move_cursor(self.cursor + self._page)
-
-    def action_page_up(self) -> None:
-        self.move_cursor(self.cursor - self._page)
-
-    def action_first(self) -> None:
-        self.move_cursor(0)
-
-    def action_last(self) -> None:
-        self.move_cursor(len(self._rows) - 1)
+    def cursor_moved(self) -> None:
+        self.post_message(self.Highlighted())
 
     def on_click(self, event: events.Click) -> None:
         if event.y > 0:
             self.move_cursor(int(self.scroll_y) + event.y - 1)
 
-    @property
-    def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - 2)
-
-    def _keep_cursor_visible(self) -> None:
-        rows_shown = max(1, self.scrollable_content_region.height - 1)
-        top = int(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + rows_shown:
-            self.scroll_to(y=self.cursor - rows_shown + 1, animate=False, immediate=True)
-
     def on_resize(self, _: events.Resize) -> None:
-        self._keep_cursor_visible()
+        self.keep_cursor_visible()
 
     # -- drawing ------------------------------------------------------------------------------
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()
+    def forget_lines(self) -> None:
         self._strips.clear()
-
-    def _style(self, name: str) -> Style:
-        style = self._styles.get(name)
-        if style is None:
-            style = self._styles[name] = (
-                self.get_component_rich_style(name) if name else self.rich_style
-            )
-        return style
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         if y == 0:
-            strip = self._line(HEADERS, self._style("") + self._style("changes-table--header"))
+            strip = self._line(HEADERS, self.style_of("") + self.style_of("changes-table--header"))
         else:
             index = scroll_y + y - 1
             if index >= len(self._rows):
-                return Strip.blank(width, self._style(""))
+                return Strip.blank(width, self.style_of(""))
             strip = self._row_strip(index)
-        return strip.crop_extend(scroll_x, scroll_x + width, self._style(""))
+        return strip.crop_extend(scroll_x, scroll_x + width, self.style_of(""))
 
     def _line(self, cells: Sequence[str], style: Style) -> Strip:
         text = (" " * GAP).join(fit(c, w) for c, w in zip(cells, self._widths, strict=True))
@@ -184,15 +127,15 @@ class ChangesTable(ScrollView, can_focus=True):
         strip = self._strips.get(cache_key)
         if strip is not None:
             return strip
-        style = self._style("")
+        style = self.style_of("")
         if row.regressed:
-            style += self._style("changes-table--regression")
+            style += self.style_of("changes-table--regression")
         elif row.change.kind.value == "warning":
-            style += self._style("changes-table--warning")
+            style += self.style_of("changes-table--warning")
         elif not row.change.via_fleetdeck:
-            style += self._style("changes-table--outside")
+            style += self.style_of("changes-table--outside")
         if selected:
-            style += self._style("changes-table--cursor")
+            style += self.style_of("changes-table--cursor")
         strip = self._line(row.cells, style)
         self._strips[cache_key] = strip
         return strip

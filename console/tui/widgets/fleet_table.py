@@ -19,13 +19,13 @@ from typing import ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.model import DeploymentState
+from console.tui.widgets.line_table import LineTable, cursor_bindings
 from console.views.fleet_columns import GAP, GUTTER, ColumnFit, fit_columns
 from console.views.fleet_rows import COLUMN_KEYS, COLUMNS, FleetRow, RowKey, SortOrder
 
@@ -38,7 +38,7 @@ def fit(text: str, width: int, right: bool) -> str:
     return text.rjust(width) if right else text.ljust(width)
 
 
-class FleetTable(ScrollView, can_focus=True):
+class FleetTable(LineTable):
     """Rows of deployments with a cursor, marks and a sort indicator; no copy of the data."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -63,18 +63,7 @@ class FleetTable(ScrollView, can_focus=True):
     FleetTable > .fleet-table--paused { color: $text-muted; }
     FleetTable > .fleet-table--stale { color: $text-muted; text-style: italic; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down,j", "cursor_down", "Down", show=False, id="fleet-table.cursor_down"),
-        Binding("up,k", "cursor_up", "Up", show=False, id="fleet-table.cursor_up"),
-        Binding(
-            "pagedown,ctrl+f", "page_down", "Page down", show=False, id="fleet-table.page_down"
-        ),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="fleet-table.page_up"),
-        Binding("home,g", "first", "First", show=False, id="fleet-table.first"),
-        Binding("end,G", "last", "Last", show=False, id="fleet-table.last"),
-        Binding("left", "scroll_left", "Left", show=False, id="fleet-table.scroll_left"),
-        Binding("right", "scroll_right", "Right", show=False, id="fleet-table.scroll_right"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = cursor_bindings("fleet-table")
 
     class HeaderClicked(Message):
         """A column title was clicked: the screen sorts by it."""
@@ -94,8 +83,6 @@ class FleetTable(ScrollView, can_focus=True):
         self.wide = False  # every column, scrolled sideways (k9s' wide view)
         self._order = SortOrder()
         self._strips: dict[tuple[RowKey, bool, bool], Strip] = {}
-        self._styles: dict[str, Style] = {}  # resolved once per theme, not once per line
-        self.cursor = 0
 
     # -- what the screen calls ----------------------------------------------------------------
     @property
@@ -127,7 +114,7 @@ class FleetTable(ScrollView, can_focus=True):
         self.several_clusters = several_clusters
         self.cursor = max(0, min(cursor, len(view) - 1))
         self._refit()
-        self._keep_cursor_visible()
+        self.keep_cursor_visible()
 
     def set_wide(self, wide: bool) -> None:
         self.wide = wide
@@ -156,33 +143,8 @@ class FleetTable(ScrollView, can_focus=True):
         self._strips.clear()
         self.refresh()
 
-    def move_cursor(self, index: int) -> None:
-        if not self._view:
-            return
-        index = max(0, min(index, len(self._view) - 1))
-        if index != self.cursor:
-            self.cursor = index
-            self.refresh()
-        self._keep_cursor_visible()
-
-    # -- keys ---------------------------------------------------------------------------------
-    def action_cursor_down(self) -> None:
-        self.move_cursor(self.cursor + 1)
-
-    def action_cursor_up(self) -> None:
-        self.move_cursor(self.cursor - 1)
-
-    def action_page_down(self) -> None:
-        self.move_cursor(self.cursor + self._page)
-
-    def action_page_up(self) -> None:
-        self.move_cursor(self.cursor - self._page)
-
-    def action_first(self) -> None:
-        self.move_cursor(0)
-
-    def action_last(self) -> None:
-        self.move_cursor(len(self._view) - 1)
+    def row_count(self) -> int:
+        return len(self._view)
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
@@ -194,10 +156,6 @@ class FleetTable(ScrollView, can_focus=True):
         self.move_cursor(int(self.scroll_y) + event.y - 1)
 
     # -- layout -------------------------------------------------------------------------------
-    @property
-    def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - 2)
-
     @property
     def columns_shown(self) -> tuple[str, ...]:
         """The keys of the columns drawn now (tests and the help read it)."""
@@ -211,33 +169,13 @@ class FleetTable(ScrollView, can_focus=True):
             position += width + GAP
         return None
 
-    def _keep_cursor_visible(self) -> None:
-        rows_shown = max(1, self.scrollable_content_region.height - 1)  # minus the header
-        top = int(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + rows_shown:
-            self.scroll_to(y=self.cursor - rows_shown + 1, animate=False, immediate=True)
-
-    # -- drawing ------------------------------------------------------------------------------
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()
+    def forget_lines(self) -> None:
         self._strips.clear()
-
-    def _style(self, name: str) -> Style:
-        """A component's style ("" for the widget's own), resolved once until the CSS changes."""
-        style = self._styles.get(name)
-        if style is None:
-            style = self._styles[name] = (
-                self.get_component_rich_style(name) if name else self.rich_style
-            )
-        return style
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self._style("")
+        base = self.style_of("")
         if y == 0:
             strip = self._header_strip()
         else:
@@ -262,7 +200,7 @@ class FleetTable(ScrollView, can_focus=True):
                 title += "▼" if self._order.descending else "▲"
             titles.append(fit(title, width, column.numeric))
         text = " " * GUTTER + (" " * GAP).join(titles)
-        style = self._style("") + self._style("fleet-table--header")
+        style = self.style_of("") + self.style_of("fleet-table--header")
         return Strip([Segment(text, style)], len(text))
 
     def _row_strip(self, index: int) -> Strip:
@@ -273,11 +211,11 @@ class FleetTable(ScrollView, can_focus=True):
         strip = self._strips.get(cache_key)
         if strip is not None:
             return strip
-        style = self._style("")
+        style = self.style_of("")
         if row.stale:  # its cluster is not answering (the CLUSTER cell says so in words)
-            style += self._style("fleet-table--stale")
+            style += self.style_of("fleet-table--stale")
         if marked:
-            style += self._style("fleet-table--marked")
+            style += self.style_of("fleet-table--marked")
         shown = self._fit.shown
         cells = [
             fit(row.cells[index], width, COLUMNS[index].numeric)
@@ -294,7 +232,7 @@ class FleetTable(ScrollView, can_focus=True):
             Segment(after, style),
         ]
         if selected:
-            cursor = self._style("fleet-table--cursor")
+            cursor = self.style_of("fleet-table--cursor")
             segments = [Segment(s.text, (s.style or Style()) + cursor) for s in segments]
         strip = Strip(segments, self._fit.line_width)
         self._strips[cache_key] = strip
@@ -307,4 +245,4 @@ class FleetTable(ScrollView, can_focus=True):
             DeploymentState.PROGRESSING: "fleet-table--progressing",
             DeploymentState.PAUSED: "fleet-table--paused",
         }.get(state)
-        return self._style(component) if component else Style()
+        return self.style_of(component) if component else Style()

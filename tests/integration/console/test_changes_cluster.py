@@ -14,6 +14,8 @@ import pytest
 
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.integration.console.test_cli_kubectl_habits import apps, deploy
+from tests.support.changes import listed_changes as changes
+from tests.support.changes import of_deployments, the
 from tests.support.cli import Fleetdeck, fleetdeck_with_digits
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -27,24 +29,6 @@ def fleetdeck(
     return fleetdeck_with_digits(
         tmp_path, kubeconfig=k8s_cluster.kubeconfig, namespace=k8s_namespace, store=hdfs_root
     )
-
-
-def changes(fleetdeck: Fleetdeck) -> list[dict[str, Any]]:
-    done = fleetdeck("changes", "-o", "json")
-    assert done.code == 0, done.err
-    listed: list[dict[str, Any]] = done.json()
-    return listed
-
-
-def of_deployments(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The changes that touched a deployment (not the store's published versions)."""
-    return [c for c in listed if c["deployments"]]
-
-
-def the(kind: str, listed: list[dict[str, Any]]) -> dict[str, Any]:
-    found = [c for c in listed if c["kind"] == kind]
-    assert found, f"no {kind} in {[c['kind'] + ' ' + c['what'] for c in listed]}"
-    return found[0]
 
 
 def deployment(k8s_cluster: K8sCluster, namespace: str, name: str = "digits") -> Any:

@@ -13,6 +13,8 @@ import pytest
 
 from serving.store import ModelStore
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support.changes import listed_changes as changes
+from tests.support.changes import of_deployments, the
 from tests.support.cli import Fleetdeck
 from tests.support.clusters import InProfile, clusters_fleetdeck
 from tests.support.k8s_objects import VERSION, apps
@@ -92,24 +94,6 @@ def roll_out_in_b(fleet: Fleetdeck, cluster_b: K8sCluster, namespace_b: str) -> 
         lambda: at_revision(cluster_b, namespace_b, 2),
         timeout=WAIT,
     )
-
-
-def changes(fleetdeck: Fleetdeck, *args: str) -> list[dict[str, Any]]:
-    done = fleetdeck("changes", *args, "-o", "json")
-    assert done.code == 0, done.err
-    listed: list[dict[str, Any]] = done.json()
-    return listed
-
-
-def of_deployments(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The changes that touched a deployment (not the store's published versions)."""
-    return [c for c in listed if c["deployments"]]
-
-
-def the(kind: str, listed: list[dict[str, Any]]) -> dict[str, Any]:
-    found = [c for c in listed if c["kind"] == kind]
-    assert found, f"no {kind} in {[c['kind'] + ' ' + c['what'] for c in listed]}"
-    return found[0]
 
 
 def test_changes_lists_both_clusters_changes_each_named_by_its_cluster(

@@ -14,6 +14,7 @@ from console.model import DeploymentState
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import DigitsStore
 from tests.integration.local.test_local_runtime import deploy, fleetdeck, wait_state
+from tests.support.changes import the
 
 
 def changes() -> list[dict[str, Any]]:
@@ -21,12 +22,6 @@ def changes() -> list[dict[str, Any]]:
     assert done.returncode == 0, done.stderr
     listed: list[dict[str, Any]] = json.loads(done.stdout)
     return listed
-
-
-def the(kind: str, listed: list[dict[str, Any]]) -> dict[str, Any]:
-    found = [c for c in listed if c["kind"] == kind]
-    assert found, f"no {kind} in {[c['kind'] + ' ' + c['what'] for c in listed]}"
-    return found[0]
 
 
 def test_changes_lists_who_changed_what_and_undo_puts_it_back_naming_the_change(

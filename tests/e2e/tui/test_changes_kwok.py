@@ -1,0 +1,268 @@
+"""On call in the deck, on the test cluster, with real predictors measured through the API
+server's pod proxy: an operator's kubectl change points a Deployment's pod at a predictor that
+really answers slowly (its batching window makes every request wait); the SLO breaks, the
+banner names the change, the Changes screen marks it as followed by a regression, and one key
+undoes it (a preview, a confirmation) through the usual path: the Deployment is back on its
+first template, and the audit line names the change.
+
+KWOK pods run no containers: each pod of the namespace is led to a real predictor on this
+machine (``ProxiedPods``), the one its first declared container port names, so the pods a
+rollout makes are led there too as they start (:class:`LeadingPods`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from console.audit import read_audit
+from console.backends.kubernetes.backend import KubernetesBackend
+from console.metrics import MetricsCollector, pod_proxy_source
+from console.profile import SloSettings
+from console.tui.app import DeckApp
+from console.tui.screens.changes import ChangesScreen, ConfirmUndo
+from console.tui.screens.fleet import FleetScreen
+from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, run, wait_for
+from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.integration.metrics.conftest import StartLoad, serve, start_load
+from tests.support.k8s_objects import apps
+from tests.support.predictor import PredictorProcess
+from tests.support.proxied_pods import ProxiedPods
+
+kwok_fleet = kwok_fleet_fixture  # the fixtures, by the names the test asks for
+__all__ = ["serve", "start_load"]
+
+NAME = "digits"
+PROBE = "digits-probe"  # the slow predictor measured before the test, then deleted
+REVISION = "deployment.kubernetes.io/revision"
+
+
+class LeadingPods:
+    """Every running pod of the namespace led to this machine as soon as it runs (KWOK gives
+    it an IP where nothing listens): what a rollout's new pods need to be measured."""
+
+    def __init__(self, pods: ProxiedPods) -> None:
+        self.pods = pods
+        self.led: set[str] = set()
+        self.problems: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="leading pods", daemon=True)
+
+    def __enter__(self) -> LeadingPods:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        pods = self.pods
+        body = {"status": {"podIP": pods.address, "podIPs": [{"ip": pods.address}]}}
+        while not self._stop.wait(0.2):
+            try:
+                listed = pods.core.list_namespaced_pod(pods.namespace).items
+            except Exception as exc:  # the API server busy: next time
+                self.problems.append(f"list: {exc}")
+                continue
+            for pod in listed:
+                running = pod.status.phase == "Running" and not pod.metadata.deletion_timestamp
+                if not running or pod.status.pod_ip == pods.address:
+                    continue
+                try:  # a merge patch replaces the IP list, as ProxiedPods does
+                    pods.core.patch_namespaced_pod_status(
+                        pod.metadata.name,
+                        pods.namespace,
+                        body,
+                        _content_type="application/merge-patch+json",
+                    )
+                    self.led.add(pod.metadata.name)
+                except ApiException as exc:  # deleted meanwhile: nothing to lead
+                    if exc.status != 404:
+                        self.problems.append(f"{pod.metadata.name}: {exc.status} {exc.reason}")
+
+
+def template(k8s: K8sCluster, namespace: str) -> tuple[str, int, int]:
+    """The Deployment's revision, its pod template's first container port, and whether the
+    controller has seen its latest spec (1) or not (0)."""
+    found = apps(k8s).read_namespaced_deployment(NAME, namespace)
+    annotations = found.metadata.annotations or {}
+    port = found.spec.template.spec.containers[0].ports[0].container_port
+    seen = int((found.status.observed_generation or 0) >= found.metadata.generation)
+    return annotations.get(REVISION, ""), int(port), seen
+
+
+def p99s(collector: MetricsCollector, key: tuple[str, str]) -> list[float]:
+    return [m.p99_ms for m in collector.history(key) if m.p99_ms is not None]
+
+
+def slo_between_the_predictors(
+    pods: ProxiedPods,
+    backend: KubernetesBackend,
+    collector: MetricsCollector,
+    slow: PredictorProcess,
+) -> float:
+    """A p99 limit the fast predictor meets and the slow one breaks on this machine now, both
+    measured through the pod proxy under their load (the slow one behind a probe deployment,
+    deleted afterwards)."""
+    namespace = pods.namespace
+    fast_key, probe_key = (namespace, NAME), (namespace, PROBE)
+    pods.serve(PROBE, slow.port)
+    poll_until("both measured", lambda: min(map(len, (p99s(collector, k) for k in (fast_key, probe_key)))) >= 8, 90)  # fmt: skip
+    fast, slowest = max(p99s(collector, fast_key)[-8:]), min(p99s(collector, probe_key)[-8:])
+    assert slowest > 2 * fast, f"the slow predictor is not slow enough: p99 {slowest} vs {fast}"
+    apps(pods.k8s).delete_namespaced_deployment(PROBE, namespace)
+    poll_until("the probe gone", lambda: backend.deployment(namespace, PROBE) is None, 60)
+    poll_until("the probe no longer measured", lambda: probe_key not in collector.snapshot(), 60)
+    return float((fast * slowest) ** 0.5)
+
+
+def test_a_kubectl_change_followed_by_a_regression_is_marked_named_and_undone_with_one_key(
+    kwok_fleet: KwokFleet,
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    serve: Callable[..., PredictorProcess],
+    start_load: StartLoad,
+) -> None:
+    namespace, backend = k8s_namespace, kwok_fleet.backend
+    key = (namespace, NAME)
+    fast = serve("--host", "0.0.0.0")
+    slow = serve("--host", "0.0.0.0", "--batch-timeout-ms", "60")
+    fast_load, slow_load = start_load(fast, 10.0), start_load(slow, 5.0)
+    pods = ProxiedPods(k8s_cluster, namespace)
+    pods.serve(NAME, fast.port)
+    poll_until("digits in the deck's cache", lambda: kwok_fleet.cached(NAME), 60)
+    assert template(k8s_cluster, namespace) == ("1", fast.port, 1)
+
+    collector = MetricsCollector(pod_proxy_source(backend), 3.0, interval_s=0.5)
+    found: dict[str, Any] = {}
+    with LeadingPods(pods) as leading:
+        collector.start()
+        try:
+            limit = slo_between_the_predictors(pods, backend, collector, slow)
+            profile = dataclasses.replace(backend.profile, slo=SloSettings(p99_ms=limit))
+            run(lambda: scenario(kwok_fleet, profile, collector, fast, slow, found))
+        finally:
+            collector.stop()
+    assert leading.problems == []
+
+    row = found["row"]
+    change = row.change
+    assert (change.kind.value, change.who, change.via_fleetdeck) == ("edit", "", False)
+    assert change.what == "new revision"
+    assert (change.affected[0].namespace, change.affected[0].name) == key
+    assert change.affected[0].before == "digits v1 (rev 1)"
+    assert change.affected[0].after == "digits v1 (rev 2)"
+    assert row.effect.regression.startswith("p99 ")  # ... ms > 1.5 × baseline ... ms
+    assert row.cell("EFFECT").endswith("REGRESSION")
+    assert "1 followed by a regression" in found["title"]
+    assert f"1 breaching SLO; worst {namespace}/{NAME}: p99" in found["banner"]
+    assert f"last change {change.id}: new revision by ?" in found["banner"]
+    assert found["preview"][0] == f"undo {change.id}: new revision"
+    assert found["preview"][1].startswith(
+        f"  {namespace}/{NAME}: roll back to revision 1 (digits v1 (rev 1)); "
+        "now digits v1 (rev 2)"
+    )
+    assert found["back"] == ("3", fast.port, 1)
+    undone = found["undo"].change
+    assert (undone.kind.value, undone.who, undone.undoes) == ("undo", "alice", change.id)
+    lines = [
+        e
+        for e in read_audit(path=kwok_fleet.audit_path)
+        if e.parameters.get("undoes") == change.id
+    ]
+    assert [(e.action, e.targets, e.user, e.dry_run) for e in lines] == [
+        ("rollback", (f"{namespace}/{NAME}",), "alice", False)
+    ]
+    assert lines[0].parameters.get("to_revision") == 1
+    for load in (fast_load, slow_load):
+        assert load.count() > 0
+        assert load.failed == 0
+
+
+async def scenario(
+    kwok_fleet: KwokFleet,
+    profile: Any,
+    collector: MetricsCollector,
+    fast: PredictorProcess,
+    slow: PredictorProcess,
+    found: dict[str, Any],
+) -> None:
+    k8s, namespace = kwok_fleet.cluster, kwok_fleet.namespace
+    key = (namespace, NAME)
+    app = DeckApp(
+        kwok_fleet.backend,
+        profile,
+        context="kwok-admin",
+        user="alice",
+        audit_path=kwok_fleet.audit_path,
+        metrics=collector,
+    )
+    async with app.run_test(size=(160, 50)) as pilot:
+        before = len(p99s(collector, key))
+        await wait_for(
+            pilot,
+            "the fast predictor measured for a while with the deck open",
+            lambda: len(p99s(collector, key)) >= before + 4,
+            within=60,
+        )
+        assert app.breach_text == ""
+
+        # The operator's change, with kubectl: the pod template now declares the slow
+        # predictor's port (a JSON patch: a strategic one would add a port after the first).
+        path = "/spec/template/spec/containers/0/ports/0/containerPort"
+        patch = json.dumps([{"op": "replace", "path": path, "value": slow.port}])
+        k8s.kubectl("patch", f"deployment/{NAME}", "-n", namespace, "--type=json", "-p", patch)
+        await wait_for(
+            pilot,
+            "revision 2",
+            lambda: template(k8s, namespace) == ("2", slow.port, 1),
+            within=60,
+        )
+        await wait_for(
+            pilot,
+            "the banner naming the change",
+            lambda: "last change" in app.breach_text,
+            within=90,
+        )
+        found["banner"] = app.breach_text
+
+        assert isinstance(app.screen, FleetScreen)
+        await pilot.press("c")
+        screen: object = app.screen
+        assert isinstance(screen, ChangesScreen)
+        await wait_for(
+            pilot,
+            "the kubectl change marked as followed by a regression",
+            lambda: bool(screen.shown_rows) and screen.shown_rows[0].regressed,
+            within=90,
+        )
+        found["row"] = screen.shown_rows[0]
+        found["title"] = str(screen.query_one("#changes-title").render())
+
+        await pilot.press("U")
+        await wait_for(pilot, "the undo's preview", lambda: isinstance(app.screen, ConfirmUndo))
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmUndo)
+        found["preview"] = confirm.plan.lines()
+        await pilot.press("y")
+        found["back"] = await wait_for(
+            pilot,
+            "the first template back",
+            lambda: (lambda t: t if t[0] == "3" and t[2] else None)(template(k8s, namespace)),
+            within=90,
+        )
+        await wait_for(
+            pilot,
+            "the undo in the timeline",
+            lambda: (
+                bool(screen.shown_rows) and screen.shown_rows[0].change.kind.value == "undo"
+            ),
+            within=60,
+        )
+        found["undo"] = screen.shown_rows[0]
