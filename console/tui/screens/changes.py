@@ -166,6 +166,9 @@ class ChangesScreen(Screen[None]):
                 self.loader.follow(partial(self._follow, deck))
         self.loader.start(every=REREAD_SECONDS if self.deck.live else None)
 
+    def on_unmount(self) -> None:
+        self.loader.stop()  # the clusters' change notifications end with the screen
+
     @property
     def table(self) -> ChangesTable:
         return self.query_one("#changes-table", ChangesTable)

@@ -15,13 +15,12 @@ import dataclasses
 import json
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from console.audit import read_audit
 from console.backends.kubernetes.backend import KubernetesBackend
 from console.metrics import MetricsCollector, pod_proxy_source
-from console.profile import SloSettings
+from console.profile import Profile, SloSettings
 from console.tui.app import DeckApp
 from console.tui.screens.changes import ChangesScreen, ConfirmUndo
 from console.tui.screens.fleet import FleetScreen
@@ -87,14 +86,15 @@ class LeadingPods:
                         self.problems.append(f"{pod.metadata.name}: {exc.status} {exc.reason}")
 
 
-def template(k8s: K8sCluster, namespace: str) -> tuple[str, int, int]:
-    """The Deployment's revision, its pod template's first container port, and whether the
-    controller has seen its latest spec (1) or not (0)."""
+def at_revision(k8s: K8sCluster, namespace: str, revision: int) -> int | None:
+    """The port the Deployment's pod template declares first, once the Deployment is at
+    ``revision`` and its controller has seen its latest spec; None until then."""
     found = apps(k8s).read_namespaced_deployment(NAME, namespace)
     annotations = found.metadata.annotations or {}
-    port = found.spec.template.spec.containers[0].ports[0].container_port
-    seen = int((found.status.observed_generation or 0) >= found.metadata.generation)
-    return annotations.get(REVISION, ""), int(port), seen
+    seen = (found.status.observed_generation or 0) >= found.metadata.generation
+    if annotations.get(REVISION) != str(revision) or not seen:
+        return None
+    return int(found.spec.template.spec.containers[0].ports[0].container_port)
 
 
 def p99s(collector: MetricsCollector, key: tuple[str, str]) -> list[float]:
@@ -113,7 +113,11 @@ def slo_between_the_predictors(
     namespace = pods.namespace
     fast_key, probe_key = (namespace, NAME), (namespace, PROBE)
     pods.serve(PROBE, slow.port)
-    poll_until("both measured", lambda: min(map(len, (p99s(collector, k) for k in (fast_key, probe_key)))) >= 8, 90)  # fmt: skip
+    poll_until(
+        "both measured",
+        lambda: all(len(p99s(collector, k)) >= 8 for k in (fast_key, probe_key)),
+        90,
+    )
     fast, slowest = max(p99s(collector, fast_key)[-8:]), min(p99s(collector, probe_key)[-8:])
     assert slowest > 2 * fast, f"the slow predictor is not slow enough: p99 {slowest} vs {fast}"
     apps(pods.k8s).delete_namespaced_deployment(PROBE, namespace)
@@ -137,7 +141,7 @@ def test_a_kubectl_change_followed_by_a_regression_is_marked_named_and_undone_wi
     pods = ProxiedPods(k8s_cluster, namespace)
     pods.serve(NAME, fast.port)
     poll_until("digits in the deck's cache", lambda: kwok_fleet.cached(NAME), 60)
-    assert template(k8s_cluster, namespace) == ("1", fast.port, 1)
+    poll_until("revision 1", lambda: at_revision(k8s_cluster, namespace, 1) == fast.port, 60)
 
     collector = MetricsCollector(pod_proxy_source(backend), 3.0, interval_s=0.5)
     found: dict[str, Any] = {}
@@ -165,16 +169,13 @@ def test_a_kubectl_change_followed_by_a_regression_is_marked_named_and_undone_wi
     assert f"last change {change.id}: new revision by ?" in found["banner"]
     assert found["preview"][0] == f"undo {change.id}: new revision"
     assert found["preview"][1].startswith(
-        f"  {namespace}/{NAME}: roll back to revision 1 (digits v1 (rev 1)); "
-        "now digits v1 (rev 2)"
+        f"  {namespace}/{NAME}: roll back to revision 1 (digits v1 (rev 1)); now digits v1 (rev 2)"
     )
-    assert found["back"] == ("3", fast.port, 1)
+    assert found["back"] == fast.port
     undone = found["undo"].change
     assert (undone.kind.value, undone.who, undone.undoes) == ("undo", "alice", change.id)
     lines = [
-        e
-        for e in read_audit(path=kwok_fleet.audit_path)
-        if e.parameters.get("undoes") == change.id
+        e for e in read_audit(path=kwok_fleet.audit_path) if e.parameters.get("undoes") == change.id
     ]
     assert [(e.action, e.targets, e.user, e.dry_run) for e in lines] == [
         ("rollback", (f"{namespace}/{NAME}",), "alice", False)
@@ -187,7 +188,7 @@ def test_a_kubectl_change_followed_by_a_regression_is_marked_named_and_undone_wi
 
 async def scenario(
     kwok_fleet: KwokFleet,
-    profile: Any,
+    profile: Profile,
     collector: MetricsCollector,
     fast: PredictorProcess,
     slow: PredictorProcess,
@@ -221,7 +222,7 @@ async def scenario(
         await wait_for(
             pilot,
             "revision 2",
-            lambda: template(k8s, namespace) == ("2", slow.port, 1),
+            lambda: at_revision(k8s, namespace, 2) == slow.port,
             within=60,
         )
         await wait_for(
@@ -253,16 +254,20 @@ async def scenario(
         await pilot.press("y")
         found["back"] = await wait_for(
             pilot,
-            "the first template back",
-            lambda: (lambda t: t if t[0] == "3" and t[2] else None)(template(k8s, namespace)),
+            "revision 3, the first template again",
+            lambda: at_revision(k8s, namespace, 3),
             within=90,
         )
         await wait_for(
             pilot,
             "the undo in the timeline",
-            lambda: (
-                bool(screen.shown_rows) and screen.shown_rows[0].change.kind.value == "undo"
-            ),
+            lambda: bool(screen.shown_rows) and screen.shown_rows[0].change.kind.value == "undo",
             within=60,
         )
         found["undo"] = screen.shown_rows[0]
+        await wait_for(
+            pilot,
+            "the breach over: the fast predictor measured again behind the new pod",
+            lambda: app.breach_text == "",
+            within=60,
+        )
