@@ -68,6 +68,7 @@ class Affected:
     # Undo only while the deployment is as the change left it (nothing changed it since).
     expect_revision: int | None = None
     expect_replicas: int | None = None
+    expect_paused: bool | None = None
     why_not: str = ""  # why it cannot be undone, when ``undo`` is None
 
     @property
@@ -95,6 +96,11 @@ class Change:
     batch: str = ""  # the batch it belongs to, or is
     undoes: str = ""  # the change this one undid
     why_not: str = ""  # why the change as a whole cannot be undone ("" when it can)
+    # A batch still running or halted is undone by its abort; a finished one target by target.
+    abortable: bool = False
+    # The ids of the changes it is made of (one command over several deployments, a batch's
+    # own revisions): ``undo`` finds it by any of them, as a one-deployment view names them.
+    members: tuple[str, ...] = ()
 
     @property
     def serving(self) -> bool:
@@ -122,7 +128,7 @@ class Change:
         still be refused, each with its reason)."""
         if self.why_not:
             return self.why_not
-        if self.kind is Kind.BATCH:
+        if self.kind is Kind.BATCH and self.abortable:
             return ""
         if not self.affected:
             return f"a {self.kind.value} changes no deployment: nothing to undo"

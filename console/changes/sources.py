@@ -122,6 +122,8 @@ class Reader:
     store: StoreVersions | None
     audit: AuditFollower = field(default_factory=AuditFollower)
     batches_folder: Path | None = None
+    # Each cluster's kube context as its audit lines name it (by the facts' cluster name).
+    contexts: Mapping[str, str | None] = field(default_factory=dict)
 
     def read_one(self, cluster: str, backend: Backend, key: tuple[str, str]) -> Sources:
         """What one deployment's latest change needs: its revisions and the audit log (no
@@ -132,6 +134,7 @@ class Reader:
             audit=self.audit.entries(),
             profile=self.profile,
             only_cluster=self.only_cluster,
+            contexts=self.contexts,
         )
 
     def read(
@@ -164,6 +167,7 @@ class Reader:
             published=published,
             profile=self.profile,
             only_cluster=self.only_cluster,
+            contexts=self.contexts,
         )
         return sources, problems
 
@@ -214,16 +218,22 @@ class LiveTimeline:
         seen = (audit_size, journals_fingerprint(self.reader.batches_folder))
         if not (self._dirty or store_due or seen != self._seen):
             return self._changes, self._problems
-        self._dirty = False
+        dirty, self._dirty = self._dirty, False  # a change while reading marks it again
+        try:
+            sources, problems = self.reader.read(backends, with_store=store_due)
+            changes = timeline(
+                sources if store_due else replace(sources, published=self._published)
+            )
+        except BaseException:
+            self._dirty = self._dirty or dirty  # read again next time
+            raise
         self._seen = seen
-        sources, problems = self.reader.read(backends, with_store=store_due)
         if store_due:
             self._store_at = now
             self._published = list(sources.published)
             self._store_problems = [p for p in problems if p.startswith("store ")]
         else:
-            sources = replace(sources, published=self._published)
             problems = [*problems, *self._store_problems]
-        self._changes, self._problems = timeline(sources), problems
+        self._changes, self._problems = changes, problems
         self.rebuilds += 1
         return self._changes, self._problems

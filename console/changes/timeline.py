@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from console.audit import AuditEntry
+from console.audit import AuditEntry, TargetResult
 from console.batch.journal import BatchState, Replay, TargetRecord
 from console.batch.runner import ActionSpec
 from console.changes.model import Affected, Change, Key, Kind, change_id
 from console.model import EventInfo, RevisionInfo
+from console.profile import DEFAULT_CLUSTER
 
 # An audit line and the revision it made are one change when this close (the stamp is taken
 # before the request, the line written after the answer).
@@ -62,45 +63,73 @@ class Sources:
     # On a profile of one cluster, its name (its facts are named "", as its rows are); ""
     # when the session spans several, each named.
     only_cluster: str = ""
+    # Each cluster's kube context as its audit lines and journals name it (by the facts' name;
+    # None for the local runtime): a line written on another context is another fleet's.
+    contexts: Mapping[str, str | None] = field(default_factory=dict)
 
 
-def timeline(sources: Sources, since: datetime | None = None) -> list[Change]:
-    """Every change, newest first; those at or after ``since`` when given."""
+def timeline(sources: Sources) -> list[Change]:
+    """Every change, newest first."""
     audit = _AuditIndex([e for e in sources.audit if _ours(e, sources)], sources)
-    batches = {b.id: b for b in sources.batches if b.meta.get("profile") in (None, sources.profile)}
+    batches = {b.id: b for b in sources.batches if _our_batch(b, sources)}
     changes: list[Change] = []
     for facts in sources.clusters:
+        named = facts.cluster or sources.only_cluster  # ids name the real cluster
         for key, revisions in facts.histories.items():
-            changes.extend(_revision_changes(facts.cluster, key, revisions, audit))
+            changes.extend(_revision_changes(facts.cluster, named, key, revisions, audit))
     changes.extend(_audit_changes(audit, sources))
     for facts in sources.clusters:
         changes.extend(_warnings(facts.cluster, facts.warnings))
     changes.extend(_published(p) for p in sources.published)
     changes = _fold_batches(changes, batches, sources)
     changes = _grouped(changes)
-    if since is not None:
-        changes = [c for c in changes if c.time >= since]
     return sorted(changes, key=lambda c: (c.time, c.id), reverse=True)
 
 
 def _ours(entry: AuditEntry, sources: Sources) -> bool:
-    if entry.dry_run or not any(r.ok for r in entry.results):
+    if entry.dry_run or not any(_changed(r) for r in entry.results):
         return False  # an attempt that changed nothing is no change
     if sources.profile and entry.profile != sources.profile:
         return False
+    cluster = entry.cluster or DEFAULT_CLUSTER  # a cluster named so writes no name
     if sources.only_cluster:
-        return entry.cluster in (None, sources.only_cluster)
-    return entry.cluster in {f.cluster for f in sources.clusters}
+        if cluster not in (DEFAULT_CLUSTER, sources.only_cluster):
+            return False
+    elif cluster not in {f.cluster for f in sources.clusters}:
+        return False
+    return _same_context(entry.context, _cluster_of(entry, sources), sources)
+
+
+def _changed(result: TargetResult) -> bool:
+    return result.ok and not result.message.startswith("skipped")
+
+
+def _same_context(context: object, cluster: str, sources: Sources) -> bool:
+    """A line or journal of this cluster's kube context (another context is another fleet,
+    whatever the profile's name)."""
+    if cluster not in sources.contexts:
+        return True  # not told: the caller does not know its context
+    return context == sources.contexts[cluster]
+
+
+def _our_batch(state: Replay, sources: Sources) -> bool:
+    if state.meta.get("profile") not in (None, sources.profile):
+        return False
+    cluster = "" if sources.only_cluster else (state.plan.cluster or DEFAULT_CLUSTER)
+    if not sources.only_cluster and cluster not in {f.cluster for f in sources.clusters}:
+        return False
+    return _same_context(state.meta.get("context"), cluster, sources)
 
 
 def _cluster_of(entry: AuditEntry, sources: Sources) -> str:
     """The cluster's name as the facts have it: "" on a profile of one cluster."""
-    return "" if sources.only_cluster else entry.cluster or ""
+    return "" if sources.only_cluster else entry.cluster or DEFAULT_CLUSTER
 
 
 # -- revisions ------------------------------------------------------------------------------------
 def _revision_changes(
     cluster: str,
+    named: str,
     key: Key,
     revisions: Sequence[RevisionInfo],
     audit: _AuditIndex,
@@ -111,7 +140,7 @@ def _revision_changes(
         if revision.created is None:
             continue
         earlier = ordered[index - 1] if index else None
-        change = _revision_change(cluster, key, revision, earlier, audit)
+        change = _revision_change(cluster, named, key, revision, earlier, audit)
         # A revision is never older than the one before it: Kubernetes dates another client's
         # to the whole second, fleetdeck's own to the millisecond.
         if last is not None and change.time <= last:
@@ -122,6 +151,7 @@ def _revision_changes(
 
 def _revision_change(
     cluster: str,
+    named: str,
     key: Key,
     revision: RevisionInfo,
     earlier: RevisionInfo | None,
@@ -146,13 +176,25 @@ def _revision_change(
         kind = Kind.UNDO
     after = _state(revision)
     if kind is Kind.DEPLOY and earlier is None:
+        # Undone by deleting it: only what fleetdeck created and this audit log says so.
+        ours = revision.number == 1 and entry is not None and entry.action == "deploy"
         affected = Affected(
             cluster,
             *key,
             before="(none)",
             after=after,
-            undo=ActionSpec("delete"),
+            undo=ActionSpec("delete") if ours else None,
             expect_revision=revision.number,
+            why_not="" if ours else "not created through fleetdeck here: delete it by hand",
+        )
+    elif kind is Kind.RESTART:
+        affected = Affected(
+            cluster,
+            *key,
+            before=_state(earlier) if earlier else "",
+            after=after,
+            expect_revision=revision.number,
+            why_not="a restart changed no version or setting: nothing to undo",
         )
     elif earlier is None:
         affected = Affected(
@@ -177,7 +219,14 @@ def _revision_change(
             what += f": image {', '.join(revision.images)}"
     parameters = entry.parameters if entry is not None else {}
     return Change(
-        id=change_id("rev", cluster, *key, revision.number, revision.created.isoformat()),
+        # The real cluster's name, and no estimated time: the same id in every view.
+        id=change_id(
+            "rev",
+            named,
+            *key,
+            revision.number,
+            revision.change_cause if revision.approximate else revision.created.isoformat(),
+        ),
         time=entry.time if entry is not None else revision.created,
         kind=kind,
         who=entry.user if entry is not None else (cause["who"] if cause else ""),
@@ -240,7 +289,7 @@ def _audit_change(entry: AuditEntry, cluster: str) -> Change:
         kind = Kind.EDIT
     if entry.parameters.get("undoes"):
         kind = Kind.UNDO
-    ok = [r.target for r in entry.results if r.ok]
+    ok = [r.target for r in entry.results if _changed(r)]
     before = entry.parameters.get("before")
     before = before if isinstance(before, dict) else {}
     affected: tuple[Affected, ...] = ()
@@ -265,10 +314,10 @@ def _audited(
     entry: AuditEntry, cluster: str, target: str, before: Mapping[str, object]
 ) -> Affected:
     namespace, _, name = target.rpartition("/")
-    replicas = before.get("replicas")
+    replicas = _count(before.get("replicas"))
     paused = before.get("paused")
-    if entry.action == "scale" and isinstance(replicas, int):
-        now = entry.parameters.get("replicas")
+    now = _count(entry.parameters.get("replicas"))
+    if entry.action == "scale" and replicas is not None and now is not None:
         return Affected(
             cluster,
             namespace,
@@ -276,7 +325,7 @@ def _audited(
             before=f"{replicas} replicas",
             after=f"{now} replicas",
             undo=ActionSpec("scale", replicas=replicas),
-            expect_replicas=now if isinstance(now, int) else None,
+            expect_replicas=now,
         )
     if entry.action in ("pause", "resume") and isinstance(paused, bool):
         was = "paused" if paused else "running"
@@ -292,6 +341,7 @@ def _audited(
             before=was,
             after="paused" if entry.action == "pause" else "running",
             undo=undo,
+            expect_paused=entry.action == "pause",
             why_not="" if undo else f"it was already {was}",
         )
     if entry.action == "delete":
@@ -301,6 +351,14 @@ def _audited(
     else:
         why = "what it was before is not in the audit line (written by an older fleetdeck)"
     return Affected(cluster, namespace, name, why_not=why)
+
+
+def _count(value: object) -> int | None:
+    """A replica count from an audit line (a line is data anyone's fleetdeck wrote: a bool,
+    a negative or a string is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def _audit_what(entry: AuditEntry) -> str:
@@ -339,8 +397,9 @@ def _fold_batches(
 
 def _batch_change(state: Replay, members: Sequence[Change], sources: Sources) -> Change:
     meta = state.meta
-    cluster = "" if sources.only_cluster else str(meta.get("cluster") or "")
+    cluster = "" if sources.only_cluster else (state.plan.cluster or DEFAULT_CLUSTER)
     made = {a.key: a for m in members for a in m.affected}
+    abortable = state.state in (BatchState.RUNNING, BatchState.HALTED)
     affected = []
     for target in state.plan.targets:
         record = state.targets.get(target) or TargetRecord()
@@ -348,12 +407,17 @@ def _batch_change(state: Replay, members: Sequence[Change], sources: Sources) ->
         before = member.before if member else ""
         if not before and record.revision is not None:
             before = f"rev {record.revision}"
+        # A finished batch is undone target by target, each as its own revision says.
+        own = member if member is not None and not abortable else None
         affected.append(
             Affected(
                 cluster,
                 *target,
                 before=before,
                 after=member.after if member else record.step.value,
+                undo=own.undo if own else None,
+                expect_revision=own.expect_revision if own else None,
+                why_not=(own.why_not if own else "") or "the batch never changed it",
             )
         )
     when = _time(meta.get("created")) or min((m.time for m in members), default=None)
@@ -373,6 +437,8 @@ def _batch_change(state: Replay, members: Sequence[Change], sources: Sources) ->
         cluster=cluster,
         batch=state.id,
         why_not=why_not,
+        abortable=abortable,
+        members=tuple(m.id for m in members),
     )
 
 
@@ -429,7 +495,12 @@ def _grouped(changes: list[Change]) -> list[Change]:
         key = (change.kind.value, change.who, change.cluster, change.what, change.undoes)
         at = open_groups.get(key)
         if groupable and at is not None and change.time - out[at].time <= GROUP_WITHIN:
-            out[at] = replace(out[at], affected=out[at].affected + change.affected)
+            first = out[at]
+            out[at] = replace(
+                first,
+                affected=first.affected + change.affected,
+                members=(first.members or (first.id,)) + (change.id,),
+            )
             continue
         if groupable:
             open_groups[key] = len(out)

@@ -17,7 +17,7 @@ from console.batch.runner import ActionSpec
 from console.changes.model import Affected, Change, Key, Kind
 from console.core.actions import Actor, OnTargets, Outcome, perform
 from console.core.guard import Guard
-from console.model import ModelDeployment
+from console.model import DeploymentState, ModelDeployment
 
 # The deployment as a backend's cache has it now, by cluster.
 Current = Callable[[str, Key], ModelDeployment | None]
@@ -67,7 +67,7 @@ def plan_undo(change: Change, current: Current) -> UndoPlan:
     """What undoing ``change`` would do now. Raises :class:`UndoRefused` when nothing can be."""
     if change.why_not or not change.affected:
         raise UndoRefused(f"change {change.id} ({change.what}): {change.undo_refusal()}")
-    if change.kind is Kind.BATCH:
+    if change.kind is Kind.BATCH and change.abortable:
         return UndoPlan(change, batch=change.batch)
     steps: list[UndoStep] = []
     refused: list[tuple[Affected, str]] = []
@@ -100,6 +100,12 @@ def _changed_since(affected: Affected, row: ModelDeployment | None) -> str:
             f"changed since: it wants {row.desired} replicas, this change left "
             f"{affected.expect_replicas}; undo the newer change first"
         )
+    paused = row.state is DeploymentState.PAUSED
+    if affected.expect_paused is not None and paused != affected.expect_paused:
+        now, left = ("paused", "running") if paused else ("running", "paused")
+        return (
+            f"changed since: it is {now}, this change left it {left}; undo the newer change first"
+        )
     return ""
 
 
@@ -128,17 +134,31 @@ class _Naming:
 
 
 def undo(
-    plan: UndoPlan, actor_of: Callable[[str], Actor], *, dry_run: bool = False
-) -> list[Outcome]:
-    """Send the plan's steps, one request per cluster, each audited with ``undoes``. The
-    guard refuses (:class:`console.core.guard.Refusal`) before anything is sent. A batch's
-    abort is the batch engine's business (the front-end calls it)."""
+    plan: UndoPlan,
+    actor_of: Callable[[str], Actor],
+    current: Current,
+    *,
+    dry_run: bool = False,
+) -> tuple[list[Outcome], list[tuple[Affected, str]]]:
+    """Send the plan's steps, one request per cluster, each audited with ``undoes``; a
+    deployment changed between the plan and now (while the operator read it) is left as it
+    is, and returned with why. The guard refuses (:class:`console.core.guard.Refusal`)
+    before anything is sent. A batch's abort is the batch engine's business."""
     if plan.batch:
         raise ValueError("a batch is undone by its abort")
     outcomes: list[Outcome] = []
+    late: list[tuple[Affected, str]] = []
     for cluster in plan.clusters:
         actor = actor_of(cluster)
-        steps = [s for s in plan.steps if s.affected.cluster == cluster]
+        steps = []
+        for step in (s for s in plan.steps if s.affected.cluster == cluster):
+            why = _changed_since(step.affected, current(cluster, step.affected.key))
+            if why:
+                late.append((step.affected, why))
+            else:
+                steps.append(step)
+        if not steps:
+            continue
         naming = _Naming(
             actor.backend,
             actor.guard,
@@ -150,17 +170,19 @@ def undo(
             specs={s.affected.key: s.spec for s in steps},
         )
         outcomes.append(perform(naming, request, dry_run=dry_run))
-    return outcomes
+    return outcomes, late
 
 
 def find(changes: Sequence[Change], wanted: str) -> Change:
-    """The change whose id starts with ``wanted`` (at least 4 characters)."""
+    """The change whose id starts with ``wanted`` (at least 4 characters), or that has a
+    member so named (a batch's own revision, one deployment of a command over several, as the
+    deck's banner names them): the undo is the whole change's."""
     text = wanted.strip().lower()
     if len(text) < 4 or not all(c in "0123456789abcdef" for c in text):
         raise UndoRefused(
             f"{wanted!r} is not a change id: 4 to 7 hex digits, as `fleetdeck changes` shows"
         )
-    found = [c for c in changes if c.id.startswith(text)]
+    found = [c for c in changes if any(i.startswith(text) for i in (c.id, *c.members))]
     if not found:
         raise UndoRefused(f"no change {text} in the timeline (see `fleetdeck changes --since 1d`)")
     if len(found) > 1:

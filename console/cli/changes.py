@@ -19,7 +19,7 @@ from console.cli.errors import ActionFailed, UsageError
 from console.cli.printing import Output, dump, print_json, print_table
 from console.core.clusters import ClusterSessions
 from console.core.session import Session
-from console.model import ActionResult
+from console.model import ActionResult, ModelDeployment
 from console.views.changes import HEADERS, as_json, build_row
 from console.views.format import printable
 
@@ -44,6 +44,10 @@ def read_changes(fleet: ClusterSessions, *, store: bool = True) -> list[Change]:
         profile.name,
         only_cluster="" if fleet.several else next(iter(fleet.sessions)),
         store=StoreVersions(profile.store.root) if store else None,
+        contexts={
+            ("" if not fleet.several else name): session.audit.context
+            for name, session in fleet.sessions.items()
+        },
     )
     sources, problems = reader.read(_backends(fleet))
     for line in problems:
@@ -81,9 +85,14 @@ def changes(fleet: ClusterSessions, args: argparse.Namespace) -> int:
 
 
 def undo_change(fleet: ClusterSessions, args: argparse.Namespace) -> int:
+    backends = _backends(fleet)
+
+    def current(cluster: str, key: tuple[str, str]) -> ModelDeployment | None:
+        return backends[cluster].deployment(*key)
+
     try:
-        change = find(read_changes(fleet), args.change)
-        plan = plan_undo(change, lambda cluster, key: _backends(fleet)[cluster].deployment(*key))
+        change = _find(fleet, args.change)
+        plan = plan_undo(change, current)
     except UndoRefused as exc:
         raise ActionFailed(str(exc)) from None
     for line in plan.lines():
@@ -96,7 +105,9 @@ def undo_change(fleet: ClusterSessions, args: argparse.Namespace) -> int:
         return 0
     if not args.dry_run:
         _confirm(plan, yes=bool(args.yes))
-    outcomes = undo(plan, lambda cluster: _session(fleet, cluster), dry_run=bool(args.dry_run))
+    outcomes, late = undo(
+        plan, lambda cluster: _session(fleet, cluster), current, dry_run=bool(args.dry_run)
+    )
     results: list[ActionResult] = []
     for cluster, outcome in zip(plan.clusters, outcomes, strict=True):
         if outcome.audit_error:
@@ -108,7 +119,7 @@ def undo_change(fleet: ClusterSessions, args: argparse.Namespace) -> int:
         ]
     results += [
         ActionResult(a.where, False, f"left as it is: {why}", bool(args.dry_run))
-        for a, why in plan.refused
+        for a, why in [*plan.refused, *late]
     ]
     if args.json:
         print_json(results)
@@ -117,6 +128,17 @@ def undo_change(fleet: ClusterSessions, args: argparse.Namespace) -> int:
             mark = "ok" if result.ok else "FAILED"
             print(printable(f"{result.target}: {mark}: {result.message}"))
     return 0 if all(r.ok for r in results) else 1
+
+
+def _find(fleet: ClusterSessions, wanted: str) -> Change:
+    """The change to undo; the store (a read of every manifest) only when the id is not a
+    deployment's change."""
+    try:
+        return find(read_changes(fleet, store=False), wanted)
+    except UndoRefused as exc:
+        if not str(exc).startswith("no change"):
+            raise
+    return find(read_changes(fleet), wanted)
 
 
 def _confirm(plan: UndoPlan, *, yes: bool) -> None:

@@ -489,10 +489,15 @@ class DeckApp(ScreenRouter):
 
     def open_changes(self, text: str = "") -> None:
         """Every cluster's changes, newest first; ``:changes TEXT`` opens them filtered."""
-        screen = ChangesScreen(self.clusters.home, self.clusters)
-        self._open(lambda: screen, "Changes")
-        if text:
-            screen.call_after_refresh(screen.set_filter, text)
+        made: list[ChangesScreen] = []
+
+        def make() -> ChangesScreen:
+            made.append(ChangesScreen(self.clusters.home, self.clusters))
+            return made[0]
+
+        self._open(make, "Changes")
+        if text and made:
+            made[0].call_after_refresh(made[0].set_filter, text)
 
     def open_batches(self, cluster: str = "") -> None:
         """Every journal; each batch opens on its own cluster."""

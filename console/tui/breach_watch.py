@@ -32,6 +32,7 @@ from console.tui.widgets.metrics_plot import ReportsError
 from console.views.format import age, printable
 
 HALT_CHECK_SECONDS = 5.0
+LAST_CHANGE_SECONDS = 15.0  # the worst one's last change looked up again this often
 ESC = "\x1b"
 
 
@@ -68,7 +69,8 @@ class BreachWatch:
         self._timer: Timer | None = None
         self._stopped = False
         self._worst_where: Where | None = None
-        self._last_change = ""  # the worst one's most recent change, in words
+        self._last_change: Change | None = None  # the worst one's most recent change
+        self._looked_at = 0.0  # when it was last looked up (time.monotonic())
         self._readers: dict[str, Reader] = {}
 
     def start(self) -> None:
@@ -117,9 +119,13 @@ class BreachWatch:
         started, _ = self.tracker.update(found, time.time())
         worst = self.tracker.worst()
         where = worst.where if worst is not None else None
-        if where != self._worst_where:
-            self._worst_where, self._last_change = where, ""
+        stale = time.monotonic() - self._looked_at > LAST_CHANGE_SECONDS
+        if where != self._worst_where or (where is not None and stale):
+            if where != self._worst_where:
+                self._last_change = None
+            self._worst_where = where
             if where is not None:
+                self._looked_at = time.monotonic()
                 self._find_last_change(where)
         self._show()
         if started:
@@ -128,7 +134,12 @@ class BreachWatch:
 
     def _show(self) -> None:
         summary = self.tracker.summary()
-        self.text = f"{summary}; {self._last_change}" if summary and self._last_change else summary
+        change = self._last_change
+        if summary and change is not None:
+            ago = age(change.time, datetime.now(UTC))
+            who = change.who or "?"
+            summary += f"; last change {change.id}: {change.what} by {who}, {ago} ago"
+        self.text = summary
 
     # -- the worst one's most recent change (a worker, then the event loop) ---------------------
     def _find_last_change(self, where: Where) -> None:
@@ -146,6 +157,7 @@ class BreachWatch:
                     only_cluster="" if self.clusters.several else cluster_name(deck.profile),
                     store=None,
                     audit=AuditFollower(deck.audit_path),
+                    contexts={cluster: deck.audit.context},
                 )
             changes = timeline(reader.read_one(cluster, deck.backend, (namespace, name)))
             change = latest_on(changes, cluster, (namespace, name))
@@ -157,9 +169,7 @@ class BreachWatch:
     def _last_change_found(self, where: Where, change: Change) -> None:
         if self._stopped or where != self._worst_where:
             return  # another deployment is the worst by now
-        ago = age(change.time, datetime.now(UTC))
-        who = change.who or "?"
-        self._last_change = f"last change {change.id}: {change.what} by {who}, {ago} ago"
+        self._last_change = change
         self._show()
 
     # -- halted batches (a worker, then the event loop) ----------------------------------------

@@ -13,6 +13,7 @@ from console.batch.plan import SloThresholds
 from console.changes.effect import Effect, History, effect_of, next_changes
 from console.changes.model import Change, Kind
 from console.selectors import SelectorError, parse_selector
+from console.views.format import printable
 
 # The order an 80-column terminal cuts from the right: what and its effect before from → to
 # (the selected row's detail says from → to in full).
@@ -77,16 +78,19 @@ def _pct(value: float | None) -> str:
 
 def build_row(change: Change, effect: Effect | None) -> ChangeRow:
     targets = change.targets
-    cells = (
-        change.id,
-        when_text(change),
-        change.kind.value,
-        who_text(change),
-        targets,
-        effect_text(effect),
-        change.what,
-        change.before,
-        change.after,
+    cells = tuple(
+        printable(cell)  # a warning's message, a name: nothing reaches the terminal raw
+        for cell in (
+            change.id,
+            when_text(change),
+            change.kind.value,
+            who_text(change),
+            targets,
+            effect_text(effect),
+            change.what,
+            change.before,
+            change.after,
+        )
     )
     fields = {
         "id": change.id,

@@ -255,14 +255,15 @@ class KubernetesActions:
             cause = change_cause(f"rollout {model} v{version}", self.user)
             container = current["spec"]["template"]["spec"]["containers"][0]["name"]
             env = [{"name": "FLEETDECK_MODEL_URI", "value": uri}]
+            annotations = {MODEL_URI: uri}
+            if labels.get(VERSION_LABEL) != str(version):
+                # Only a change is stamped: the controller would copy a no-op's stamp onto the
+                # current ReplicaSet, re-dating a revision nobody changed.
+                annotations |= {CHANGE_CAUSE: cause, CHANGED_AT: changed_now()}
             body = {
                 "metadata": {
                     "labels": {VERSION_LABEL: str(version)},
-                    "annotations": {
-                        CHANGE_CAUSE: cause,
-                        CHANGED_AT: changed_now(),
-                        MODEL_URI: uri,
-                    },
+                    "annotations": annotations,
                 },
                 "spec": {
                     "template": {

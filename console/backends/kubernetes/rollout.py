@@ -16,7 +16,7 @@ import copy
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.backends.kubernetes.manifests import CHANGED_AT
@@ -240,6 +240,10 @@ def history(deployment: Obj, replicasets: Iterable[Obj]) -> list[Revision]:
     return _dated(deployment, revisions, owned)
 
 
+STAMP_SKEW = timedelta(minutes=5)  # bastion clocks ahead of the API server's
+STAMP_LAG = timedelta(minutes=10)  # the deployment controller behind a stamped change
+
+
 def _dated(
     deployment: Obj, revisions: list[Revision], by_number: Mapping[int, Obj]
 ) -> list[Revision]:
@@ -248,19 +252,30 @@ def _dated(
     Kubernetes keeps no such time. fleetdeck stamps its changes (:data:`CHANGED_AT`), and the
     controller copies the Deployment's annotations onto the new ReplicaSet; a change by another
     client copies the stamp of an earlier change, so a revision is fleetdeck's when its stamp is
-    newer than every earlier revision's. Others date from their ReplicaSet's creation, unless
-    the ReplicaSet was re-used (``kubectl rollout undo``): then the current one dates from the
-    Deployment's last progress and an older one from the revision after it, both approximate.
+    newer than every earlier revision's, not in the future, and (for a new ReplicaSet) not
+    much older than the ReplicaSet: a copy made later carries an older stamp. Others date from
+    their ReplicaSet's creation, unless the ReplicaSet was re-used (``kubectl rollout undo``):
+    then the current one dates from the Deployment's last progress and an older one from the
+    revision after it, both approximate.
     """
     dated: list[Revision] = []
     newest_stamp: datetime | None = None
     current = revision_of(deployment)
+    latest_believable = datetime.now(UTC) + STAMP_SKEW
     for revision in revisions:
         rs = by_number.get(revision.number) or {}
         stamp = _time(_annotations(rs).get(CHANGED_AT))
         made = _time(_meta(rs).get("creationTimestamp"))
         reused = bool(_annotations(rs).get(REVISION_HISTORY))
-        ours = stamp is not None and (newest_stamp is None or stamp > newest_stamp)
+        ours = (
+            stamp is not None
+            and (newest_stamp is None or stamp > newest_stamp)
+            and stamp <= latest_believable  # a stamp from the future is nobody's
+            # A new ReplicaSet follows its change within the controller's lag; one made
+            # long after the stamp it carries was made by someone else (its earlier
+            # revision, which had that stamp, renumbered or pruned since).
+            and (reused or made is None or made - stamp <= STAMP_LAG)
+        )
         if ours:
             newest_stamp = stamp
         if ours:

@@ -30,7 +30,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 from console.batch.plan import SloThresholds
 from console.changes.effect import History, Series, series_of
-from console.changes.model import Change, Key
+from console.changes.model import Change, Key, Kind
 from console.changes.sources import AuditFollower, LiveTimeline, Reader, StoreVersions
 from console.changes.undo import UndoPlan, UndoRefused, plan_undo, undo
 from console.core import guard
@@ -135,6 +135,7 @@ class ChangesScreen(Screen[None]):
                 only_cluster="" if self.clusters.several else cluster_name(profile),
                 store=StoreVersions(profile.store.root),
                 audit=AuditFollower(deck.audit_path),
+                contexts={name: d.audit.context for name, d in self.clusters.decks.items()},
             )
         )
         self.thresholds = SloThresholds.from_profile(profile.slo)
@@ -308,7 +309,7 @@ class ChangesScreen(Screen[None]):
                 markup=False,
             )
             return
-        if change.kind.value == "batch":
+        if change.kind is Kind.BATCH and change.abortable:
             self.post_message(AbortBatch(change.batch))
             return
         self._plan_undo(change)
@@ -319,7 +320,7 @@ class ChangesScreen(Screen[None]):
     def _current(self, cluster: str, key: Key) -> ModelDeployment | None:
         return self._deck(cluster).backend.deployment(*key)
 
-    @work(thread=True, group="changes-undo", exit_on_error=False)
+    @work(thread=True, group="changes-undo", exclusive=True, exit_on_error=False)
     def _plan_undo(self, change: Change) -> None:
         """The plan and the guard's checks, off the event loop (RBAC asks the API server)."""
         try:
@@ -337,16 +338,19 @@ class ChangesScreen(Screen[None]):
         self.app.call_from_thread(self._confirm, plan)
 
     def _confirm(self, plan: UndoPlan) -> None:
+        if isinstance(self.app.screen, ConfirmUndo):
+            return  # one undo asked at a time
+
         def answered(yes: bool | None) -> None:
             if yes:
                 self._undo(plan)
 
         self.app.push_screen(ConfirmUndo(plan), answered)
 
-    @work(thread=True, group="changes-undo", exit_on_error=False)
+    @work(thread=True, group="changes-undo", exclusive=True, exit_on_error=False)
     def _undo(self, plan: UndoPlan) -> None:
         try:
-            outcomes = undo(plan, lambda cluster: self._deck(cluster).session)
+            outcomes, late = undo(plan, lambda cluster: self._deck(cluster).session, self._current)
         except (guard.Refusal, ValueError, LookupError) as exc:
             self.app.call_from_thread(self._say, str(exc))
             return
@@ -361,6 +365,10 @@ class ChangesScreen(Screen[None]):
             text += "; " + "; ".join(f"{r.target}: {r.message}" for r in failed[:3])
         if plan.refused:
             text += f"; {len(plan.refused)} left as they are"
+        if late:
+            text += "; changed while you read the plan, left as they are: " + "; ".join(
+                f"{a.where}: {why}" for a, why in late[:3]
+            )
         if problems:
             text += f"; {problems[0]}"
         severity: SeverityLevel = "error" if failed or problems else "information"
@@ -388,7 +396,7 @@ def detail_text(row: ChangeRow) -> list[str]:
         f"{change.id}  {change.kind.value}: {change.what}",
         f"by {change.who or '?'}{via} at {'~' if change.approximate else ''}{when}",
     ]
-    if change.batch and change.kind.value != "batch":
+    if change.batch and change.kind is not Kind.BATCH:
         lines.append(f"part of batch {change.batch}")
     if change.undoes:
         lines.append(f"undoes change {change.undoes}")

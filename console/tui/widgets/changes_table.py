@@ -21,6 +21,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
+from console.changes.model import Kind
 from console.tui.widgets.line_table import LineTable, cursor_bindings
 from console.views.changes import HEADERS, ChangeRow
 
@@ -130,7 +131,7 @@ class ChangesTable(LineTable):
         style = self.style_of("")
         if row.regressed:
             style += self.style_of("changes-table--regression")
-        elif row.change.kind.value == "warning":
+        elif row.change.kind is Kind.WARNING:
             style += self.style_of("changes-table--warning")
         elif not row.change.via_fleetdeck:
             style += self.style_of("changes-table--outside")

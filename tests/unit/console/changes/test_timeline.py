@@ -166,7 +166,9 @@ def test_a_revision_and_its_audit_line_are_one_change_said_by_the_line() -> None
     )
     assert (newest.before, newest.after) == ("digits v1 (rev 1)", "digits v2 (rev 2)")
     assert newest.affected[0].undo == ActionSpec("rollback", to_revision=1)
-    assert (oldest.kind, oldest.affected[0].undo) == (Kind.DEPLOY, ActionSpec("delete"))
+    # Created with no audit line here: undone by nobody but a person, by hand.
+    assert (oldest.kind, oldest.affected[0].undo) == (Kind.DEPLOY, None)
+    assert oldest.affected[0].why_not == "not created through fleetdeck here: delete it by hand"
 
 
 def test_a_change_made_outside_fleetdeck_says_so_and_names_nobody() -> None:
@@ -364,3 +366,54 @@ def test_the_filter_takes_text_and_selectors_on_the_changes_fields() -> None:
     assert kinds("kind!=edit alice") == ["deploy"]
     assert kinds("dep[l]oy") == ["deploy"]  # a regular expression
     assert parse_change_filter("kind in (").error
+
+
+# -- what the review of the first version found -------------------------------------------------
+def test_a_line_written_on_another_kube_context_is_another_fleets() -> None:
+    staging = AuditEntry(
+        **{**line("scale", 5, replicas=3, before={"replicas": 1}).__dict__, "context": "staging"}
+    )
+    assert changes_of([], [staging], contexts={"": "ctx"}) == []
+    assert len(changes_of([], [staging], contexts={"": "staging"})) == 1
+
+
+@pytest.mark.parametrize("replicas", [-1, True, "2", None])
+def test_a_line_whose_state_before_is_no_count_is_shown_but_not_undone(replicas: object) -> None:
+    (scale,) = changes_of([], [line("scale", 5, replicas=3, before={"replicas": replicas})])
+    assert scale.affected[0].undo is None
+
+
+def test_a_stamp_from_the_future_or_much_older_than_its_replicaset_is_not_fleetdecks() -> None:
+    found = history(
+        deployment(3, "2026-12-04T12:30:00Z"),
+        [
+            replicaset(1, "2026-12-04T12:00:00Z", stamp="2026-12-04T12:00:00+00:00"),
+            replicaset(2, "2026-12-04T12:01:00Z", stamp="2099-01-01T00:00:00+00:00"),
+            # Its earlier revision (with this stamp) is gone; the ReplicaSet came 20 min later.
+            replicaset(3, "2026-12-04T12:25:00Z", stamp="2026-12-04T12:05:00+00:00"),
+        ],
+    )
+    assert [r.via_fleetdeck for r in found] == [True, False, False]
+
+
+def test_undoing_a_pause_is_refused_once_it_was_resumed_since() -> None:
+    pause = changes_of([], [line("pause", 5, before={"paused": False, "replicas": 1})])[0]
+    assert pause.affected[0].undo == ActionSpec("resume")
+    with pytest.raises(
+        UndoRefused, match="changed since: it is running, this change left it paused"
+    ):
+        plan_undo(pause, lambda c, k: row(1))
+
+
+def test_a_member_of_a_change_finds_the_whole_change() -> None:
+    first = line("scale", 1, replicas=3, before={"replicas": 1})
+    other = AuditEntry(
+        **{
+            **line("scale", 2, replicas=3, before={"replicas": 1}).__dict__,
+            "targets": ("models/iris",),
+            "results": (TargetResult("models/iris", True, "ok"),),
+        }
+    )
+    alone = changes_of([], [other])[0]  # as a view of iris alone names it
+    (both,) = changes_of([], [first, other])
+    assert find([both], alone.id) is both
