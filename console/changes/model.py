@@ -139,7 +139,7 @@ class Change:
 
 def change_id(*parts: object) -> str:
     """Seven hex digits, as git abbreviates: what a person types after ``fleetdeck undo``."""
-    text = "\x1f".join(str(p) for p in parts)
+    text = "\x1f".join(map(str, parts))
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:7]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,13 +215,15 @@ class Revision:
 
 def history(deployment: Obj, replicasets: Iterable[Obj]) -> list[Revision]:
     """The Deployment's revisions, oldest first (``kubectl rollout history``), each dated."""
+    owned = [
+        (number, rs)
+        for rs in owned_replicasets(deployment, replicasets)
+        if (number := revision_of(rs)) is not None
+    ]
     revisions = []
-    owned: dict[int, Obj] = {}
-    for rs in owned_replicasets(deployment, replicasets):
-        number = revision_of(rs)
-        if number is None:
-            continue
-        owned[number] = rs
+    for (number, rs), (when, approximate, ours) in zip(
+        owned, _dates(deployment, owned), strict=True
+    ):
         template = (rs.get("spec") or {}).get("template") or {}
         labels = _meta(template).get("labels") or {}
         containers = (template.get("spec") or {}).get("containers") or ()
@@ -235,19 +237,23 @@ def history(deployment: Obj, replicasets: Iterable[Obj]) -> list[Revision]:
                 images=tuple(c.get("image", "") for c in containers),
                 replicas=int((rs.get("status") or {}).get("replicas", 0)),
                 template=template,
+                created=when,
+                approximate=approximate,
+                via_fleetdeck=ours,
             )
         )
-    return _dated(deployment, revisions, owned)
+    return revisions
 
 
 STAMP_SKEW = timedelta(minutes=5)  # bastion clocks ahead of the API server's
 STAMP_LAG = timedelta(minutes=10)  # the deployment controller behind a stamped change
 
+Dated = tuple[datetime | None, bool, bool]  # when, approximate, made by fleetdeck
 
-def _dated(
-    deployment: Obj, revisions: list[Revision], by_number: Mapping[int, Obj]
-) -> list[Revision]:
-    """When each revision began, and whether fleetdeck made it.
+
+def _dates(deployment: Obj, owned: list[tuple[int, Obj]]) -> list[Dated]:
+    """When each revision began, and whether fleetdeck made it (``owned``: by revision,
+    oldest first).
 
     Kubernetes keeps no such time. fleetdeck stamps its changes (:data:`CHANGED_AT`), and the
     controller copies the Deployment's annotations onto the new ReplicaSet; a change by another
@@ -258,15 +264,15 @@ def _dated(
     then the current one dates from the Deployment's last progress and an older one from the
     revision after it, both approximate.
     """
-    dated: list[Revision] = []
+    dated: list[Dated] = []
     newest_stamp: datetime | None = None
     current = revision_of(deployment)
     latest_believable = datetime.now(UTC) + STAMP_SKEW
-    for revision in revisions:
-        rs = by_number.get(revision.number) or {}
-        stamp = _time(_annotations(rs).get(CHANGED_AT))
+    for number, rs in owned:
+        annotations = _annotations(rs)
+        stamp = _time(annotations.get(CHANGED_AT))
         made = _time(_meta(rs).get("creationTimestamp"))
-        reused = bool(_annotations(rs).get(REVISION_HISTORY))
+        reused = bool(annotations.get(REVISION_HISTORY))
         ours = (
             stamp is not None
             and (newest_stamp is None or stamp > newest_stamp)
@@ -278,18 +284,16 @@ def _dated(
         )
         if ours:
             newest_stamp = stamp
-        if ours:
-            when, approximate = stamp, False
+            dated.append((stamp, False, True))
         elif not reused:
-            when, approximate = made, False
-        elif revision.number == current:
-            when, approximate = _last_progress(deployment) or made, True
+            dated.append((made, False, False))
+        elif number == current:
+            dated.append((_last_progress(deployment) or made, True, False))
         else:
-            when, approximate = None, True  # from the next revision, below
-        dated.append(replace(revision, created=when, approximate=approximate, via_fleetdeck=ours))
+            dated.append((None, True, False))  # from the next revision, below
     for i in range(len(dated) - 2, -1, -1):
-        if dated[i].created is None:
-            dated[i] = replace(dated[i], created=dated[i + 1].created)
+        if dated[i][0] is None:
+            dated[i] = (dated[i + 1][0], True, dated[i][2])
     return dated
 
 
