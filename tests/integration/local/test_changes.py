@@ -14,7 +14,7 @@ from console.model import DeploymentState
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import DigitsStore
 from tests.integration.local.test_local_runtime import deploy, fleetdeck, wait_state
-from tests.support.changes import the
+from tests.support.changes import of_deployments, the
 
 
 def changes() -> list[dict[str, Any]]:
@@ -35,7 +35,7 @@ def test_changes_lists_who_changed_what_and_undo_puts_it_back_naming_the_change(
     assert scaled.returncode == 0, scaled.stderr
 
     listed = changes()
-    kinds = [c["kind"] for c in listed]
+    kinds = [c["kind"] for c in of_deployments(listed)]  # the store's versions aside
     assert kinds[:3] == ["scale", "rollout", "deploy"], kinds  # newest first
     rollout, scale = the("rollout", listed), the("scale", listed)
     assert rollout["via_fleetdeck"]
