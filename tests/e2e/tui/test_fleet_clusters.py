@@ -1,7 +1,8 @@
 """The deck opened on a profile naming two real clusters: one that cannot be reached is named
 in the header while the other's rows show; and what a row of the second cluster leads to (its
 Deployment screen's actions, a rollback in waves of its rows) happens in that cluster only,
-leaving the same names in the first cluster untouched."""
+leaving the same names in the first cluster untouched; the Changes screen then shows both
+clusters' changes, each named by its cluster."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from textual.widgets import Input
 
 from console.batch.journal import BatchState
+from console.changes.model import Kind
 from console.core.clusters import open_sessions
 from console.core.session import SessionRequest
 from console.profile import load_profile
@@ -17,6 +19,7 @@ from console.tui.app import DeckApp
 from console.tui.launch import cluster_decks
 from console.tui.screens.action_dialog import ActionDialog
 from console.tui.screens.batch import BatchScreen
+from console.tui.screens.changes import ChangesScreen
 from console.tui.screens.deployment import DeploymentScreen
 from tests.e2e.tui.deck_pilot import run, shown_names, type_text, wait_for
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
@@ -140,6 +143,29 @@ def test_a_row_in_the_second_cluster_is_scaled_and_rolled_back_in_waves_there(
                     lambda: screen.state is not None and screen.state.state is BatchState.DONE,
                     within=120,
                 )
+                # What changed, over both clusters: each change named by its cluster.
+                app.go_home()
+                await pilot.press("c")
+                changes = await wait_for(
+                    pilot,
+                    "the Changes screen",
+                    lambda: app.screen if isinstance(app.screen, ChangesScreen) else None,
+                )
+                await wait_for(
+                    pilot,
+                    "b's batch among the changes",
+                    lambda: any(r.change.kind is Kind.BATCH for r in changes.rows),
+                    within=30,
+                )
+                seen = {(r.change.kind, r.change.cluster) for r in changes.rows}
+                assert {(Kind.BATCH, "b"), (Kind.SCALE, "b"), (Kind.DEPLOY, "a")} <= seen
+                assert all(
+                    a.where.split("/")[0] in ("a", "b")
+                    for r in changes.rows
+                    for a in r.change.affected
+                )
+                changes.set_filter("cluster=b")
+                assert {r.change.cluster for r in changes.shown_rows} == {"b"}
 
     with reading_profiles_of(fleetdeck):
         run(scenario)
