@@ -126,3 +126,47 @@ def notices(app: DeckApp) -> list[str]:
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
     await pilot.press(*["space" if c == " " else c for c in text])
+
+
+async def open_changes_until_regressed(pilot: Pilot[None], app: DeckApp, within: float) -> Any:
+    """From the Fleet screen, ``c``: the Changes screen, once its newest change is marked as
+    followed by a regression (returns the screen)."""
+    from console.tui.screens.changes import ChangesScreen
+
+    assert isinstance(app.screen, FleetScreen)
+    await pilot.press("c")
+    screen: object = app.screen
+    assert isinstance(screen, ChangesScreen)
+    await wait_for(
+        pilot,
+        "the newest change marked as followed by a regression",
+        lambda: bool(screen.shown_rows) and screen.shown_rows[0].regressed,
+        within=within,
+    )
+    return screen
+
+
+async def undo_selected_change(pilot: Pilot[None], app: DeckApp) -> list[str]:
+    """``U`` on the Changes screen, then ``y`` on its plan; returns the plan's lines."""
+    from console.tui.screens.changes import ConfirmUndo
+
+    await pilot.press("U")
+    await wait_for(pilot, "the undo's preview", lambda: isinstance(app.screen, ConfirmUndo))
+    confirm = app.screen
+    assert isinstance(confirm, ConfirmUndo)
+    lines = confirm.plan.lines()
+    await pilot.press("y")
+    return lines
+
+
+async def wait_for_undo_row(pilot: Pilot[None], screen: Any, within: float) -> Any:
+    """The Changes screen's newest row, once it is the undo (returns the row)."""
+    from console.changes.model import Kind
+
+    await wait_for(
+        pilot,
+        "the undo in the timeline",
+        lambda: bool(screen.shown_rows) and screen.shown_rows[0].change.kind is Kind.UNDO,
+        within=within,
+    )
+    return screen.shown_rows[0]

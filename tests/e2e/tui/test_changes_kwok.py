@@ -22,9 +22,15 @@ from console.backends.kubernetes.backend import KubernetesBackend
 from console.metrics import MetricsCollector, pod_proxy_source
 from console.profile import Profile, SloSettings
 from console.tui.app import DeckApp
-from console.tui.screens.changes import ChangesScreen, ConfirmUndo
-from console.tui.screens.fleet import FleetScreen
-from tests.e2e.tui.deck_pilot import KwokFleet, kwok_fleet_fixture, run, wait_for
+from tests.e2e.tui.deck_pilot import (
+    KwokFleet,
+    kwok_fleet_fixture,
+    open_changes_until_regressed,
+    run,
+    undo_selected_change,
+    wait_for,
+    wait_for_undo_row,
+)
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
 from tests.integration.metrics.conftest import StartLoad, serve, start_load
 from tests.support.k8s_objects import apps
@@ -232,38 +238,18 @@ async def scenario(
         )
         found["banner"] = app.breach_text
 
-        assert isinstance(app.screen, FleetScreen)
-        await pilot.press("c")
-        screen: object = app.screen
-        assert isinstance(screen, ChangesScreen)
-        await wait_for(
-            pilot,
-            "the kubectl change marked as followed by a regression",
-            lambda: bool(screen.shown_rows) and screen.shown_rows[0].regressed,
-            within=120,
-        )
+        screen = await open_changes_until_regressed(pilot, app, within=120)
         found["row"] = screen.shown_rows[0]
         found["title"] = str(screen.query_one("#changes-title").render())
 
-        await pilot.press("U")
-        await wait_for(pilot, "the undo's preview", lambda: isinstance(app.screen, ConfirmUndo))
-        confirm = app.screen
-        assert isinstance(confirm, ConfirmUndo)
-        found["preview"] = confirm.plan.lines()
-        await pilot.press("y")
+        found["preview"] = await undo_selected_change(pilot, app)
         found["back"] = await wait_for(
             pilot,
             "revision 3, the first template again",
             lambda: at_revision(k8s, namespace, 3),
             within=180,
         )
-        await wait_for(
-            pilot,
-            "the undo in the timeline",
-            lambda: bool(screen.shown_rows) and screen.shown_rows[0].change.kind.value == "undo",
-            within=90,
-        )
-        found["undo"] = screen.shown_rows[0]
+        found["undo"] = await wait_for_undo_row(pilot, screen, within=90)
         await wait_for(
             pilot,
             "the breach over: the fast predictor measured again behind the new pod",

@@ -20,9 +20,13 @@ from console.metrics import MetricsCollector, direct_source
 from console.model import DeploymentState, DeployRequest
 from console.profile import SloSettings
 from console.tui.app import DeckApp
-from console.tui.screens.changes import ChangesScreen, ConfirmUndo
-from console.tui.screens.fleet import FleetScreen
-from tests.e2e.tui.deck_pilot import run, wait_for
+from tests.e2e.tui.deck_pilot import (
+    open_changes_until_regressed,
+    run,
+    undo_selected_change,
+    wait_for,
+    wait_for_undo_row,
+)
 from tests.e2e.tui.test_fleet_local import act
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import (
@@ -119,36 +123,14 @@ def test_a_slow_rollout_is_marked_in_changes_named_in_the_banner_and_undone_with
             )
             found["banner"] = app.breach_text
 
-            assert isinstance(app.screen, FleetScreen)
-            await pilot.press("c")
-            screen: object = app.screen
-            assert isinstance(screen, ChangesScreen)
-            await wait_for(
-                pilot,
-                "the rollout marked as followed by a regression",
-                lambda: bool(screen.shown_rows) and screen.shown_rows[0].regressed,
-                within=60,
-            )
+            screen = await open_changes_until_regressed(pilot, app, within=60)
             top = screen.shown_rows[0]
             found["row"] = top
             found["title"] = str(screen.query_one("#changes-title").render())
 
-            await pilot.press("U")
-            await wait_for(pilot, "the undo's preview", lambda: isinstance(app.screen, ConfirmUndo))
-            confirm = app.screen
-            assert isinstance(confirm, ConfirmUndo)
-            found["preview"] = confirm.plan.lines()
-            await pilot.press("y")
+            found["preview"] = await undo_selected_change(pilot, app)
             await wait_for(pilot, "version 1 back", lambda: serving(backend, "1"), within=120)
-            await wait_for(
-                pilot,
-                "the undo in the timeline",
-                lambda: (
-                    bool(screen.shown_rows) and screen.shown_rows[0].change.kind.value == "undo"
-                ),
-                within=30,
-            )
-            found["undo"] = screen.shown_rows[0]
+            found["undo"] = await wait_for_undo_row(pilot, screen, within=30)
 
     try:
         run(scenario)
