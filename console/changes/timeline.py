@@ -37,6 +37,8 @@ _KINDS = {kind.value: kind for kind in Kind}  # a dict: Kind(value) costs ~8 µs
 def _millis(when: datetime) -> int:
     """A time in an id: whole milliseconds since the epoch (cheaper than ISO text)."""
     return int(when.timestamp() * 1000)
+
+
 _CAUSE = re.compile(r"^(?P<what>.*) by (?P<who>.+) via fleetdeck$")
 
 
@@ -512,6 +514,7 @@ def _grouped(changes: list[Change]) -> list[Change]:
             members=(first.id, *(c.id for c in rest)),
         )
     return out
+
 
 def latest_on(changes: Sequence[Change], cluster: str, key: Key) -> Change | None:
     """The most recent change made to one deployment (warnings are not changes made)."""
