@@ -49,7 +49,7 @@ from console.tui.messages import (
 )
 from console.tui.screens.action_dialog import ActionDialog
 from console.tui.screens.batch import BatchListScreen, BatchScreen, deck_of_batch
-from console.tui.screens.changes import ChangesScreen
+from console.tui.screens.changes import ChangesScreen, KeptTimeline, kept_timeline
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
@@ -188,6 +188,7 @@ class DeckApp(ScreenRouter):
         notify = self.deck.profile.deck.notify
         self.breaches = BreachWatch(self, self.clusters, notify=notify)
         self.batch_runs = BatchRuns()  # batches outlive their screens (esc leaves them running)
+        self._kept_changes: tuple[ClusterDecks, KeptTimeline] | None = None
 
     def on_mount(self) -> None:
         if self.remember:
@@ -492,7 +493,13 @@ class DeckApp(ScreenRouter):
         made: list[ChangesScreen] = []
 
         def make() -> ChangesScreen:
-            made.append(ChangesScreen(self.clusters.home, self.clusters))
+            kept = self._kept_changes
+            if kept is None or kept[0] is not self.clusters:  # a new session: a new timeline
+                kept = self._kept_changes = (
+                    self.clusters,
+                    kept_timeline(self.clusters.home, self.clusters),
+                )
+            made.append(ChangesScreen(self.clusters.home, self.clusters, kept[1]))
             return made[0]
 
         self._open(make, "Changes")

@@ -154,8 +154,20 @@ def _term(term: str) -> tuple[Callable[[ChangeRow], bool], str]:
     return (lambda row: needle in row.haystack), ""
 
 
-def visible(rows: Sequence[ChangeRow], change_filter: ChangeFilter) -> list[ChangeRow]:
-    return [r for r in rows if change_filter.test(r)] if change_filter.active else list(rows)
+def visible(
+    rows: Sequence[ChangeRow], change_filter: ChangeFilter, limit: int | None = None
+) -> list[ChangeRow]:
+    """The rows the filter matches, newest first; with ``limit``, only the first ``limit``
+    (a keystroke reads rows only until a screen's worth matched, not all of them)."""
+    if not change_filter.active:
+        return list(rows if limit is None else rows[:limit])
+    found: list[ChangeRow] = []
+    for row in rows:
+        if change_filter.test(row):
+            found.append(row)
+            if limit is not None and len(found) >= limit:
+                break
+    return found
 
 
 def as_json(row: ChangeRow) -> dict[str, object]:
@@ -210,9 +222,9 @@ def build_rows(
     for change in changes:
         if change.time < oldest:
             kept = previous.get(change.id) if previous is not None else None
-            rows.append(
-                kept if kept is not None and kept.change == change else build_row(change, None)
-            )
+            # The same object when the timeline was not rebuilt: no field-by-field compare.
+            same = kept is not None and (kept.change is change or kept.change == change)
+            rows.append(kept if kept is not None and same else build_row(change, None))
             continue
         effect = (
             effect_of(change, history, thresholds, now=now, until=until.get(change.id))
@@ -223,5 +235,6 @@ def build_rows(
     return rows
 
 
-# The deck's history holds minutes: a change older than this is not measured.
-RECENT = timedelta(hours=1)
+# The deck's history holds ten minutes and an effect looks five past the change: a change
+# older than this has all the numbers it will ever have.
+RECENT = timedelta(minutes=15)

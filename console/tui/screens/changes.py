@@ -63,6 +63,28 @@ class Timeline:
     problems: list[str]
 
 
+@dataclass
+class KeptTimeline:
+    """What the deck keeps of the Changes screen between openings: the live timeline (with
+    its audit log read so far) and the last rows built."""
+
+    live: LiveTimeline
+    rows: list[ChangeRow]
+
+
+def kept_timeline(deck: DeckContext, clusters: ClusterDecks) -> KeptTimeline:
+    """A new timeline of ``clusters``' changes, as the deck reads them."""
+    profile = deck.profile
+    reader = Reader(
+        profile.name,
+        only_cluster="" if clusters.several else cluster_name(profile),
+        store=StoreVersions(profile.store.root),
+        audit=AuditFollower(deck.audit_path),
+        contexts={name: d.audit.context for name, d in clusters.decks.items()},
+    )
+    return KeptTimeline(LiveTimeline(reader), [])
+
+
 class ConfirmUndo(ModalScreen[bool]):
     """The undo's plan, to confirm: y undoes, n keeps things as they are."""
 
@@ -120,25 +142,25 @@ class ChangesScreen(Screen[None]):
     ChangesScreen #changes-plot { width: 1fr; height: 12; }
     """
 
-    def __init__(self, deck: DeckContext, clusters: ClusterDecks | None = None) -> None:
+    def __init__(
+        self,
+        deck: DeckContext,
+        clusters: ClusterDecks | None = None,
+        kept: KeptTimeline | None = None,
+    ) -> None:
         super().__init__()
         self.deck = deck
         self.clusters = clusters or ClusterDecks.single(deck)
-        self.rows: list[ChangeRow] = []
+        # The deck keeps the timeline between openings: the audit log is not read again,
+        # and the rows show at once.
+        self.kept = kept or kept_timeline(deck, self.clusters)
+        self.live = self.kept.live
+        self.rows: list[ChangeRow] = list(self.kept.rows)
+        self._regressed = [r for r in self.rows if r.regressed]
         self.shown_rows: list[ChangeRow] = []
         self.change_filter: ChangeFilter = parse_change_filter("")
         self.problems: list[str] = []
-        profile = deck.profile
-        self.live = LiveTimeline(
-            Reader(
-                profile.name,
-                only_cluster="" if self.clusters.several else cluster_name(profile),
-                store=StoreVersions(profile.store.root),
-                audit=AuditFollower(deck.audit_path),
-                contexts={name: d.audit.context for name, d in self.clusters.decks.items()},
-            )
-        )
-        self.thresholds = SloThresholds.from_profile(profile.slo)
+        self.thresholds = SloThresholds.from_profile(deck.profile.slo)
         self.loader = LiveLoader(
             self, self._read, name="changes", what="the changes", spacing=2.0, partial_backoff=False
         )
@@ -161,6 +183,8 @@ class ChangesScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#changes-filter", Input).display = False
+        if self.rows:
+            self._apply()  # the rows kept from the last opening, until the first read
         self.table.focus()
         for deck in self.clusters.decks.values():
             if deck.live:
@@ -197,25 +221,40 @@ class ChangesScreen(Screen[None]):
 
     def _read(self) -> Timeline | Incomplete[Timeline]:
         backends = {name: deck.backend for name, deck in self.clusters.decks.items()}
+        before = self.live.rebuilds
         changes, problems = self.live.read(backends)
-        previous = {r.change.id: r for r in self.rows}
-        rows = build_rows(changes, self._history(), self.thresholds, self.deck.clock(), previous)
+        history = self._history()
+        kept = self.kept
+        if self.live.rebuilds == before and history is None and kept.rows:
+            rows = kept.rows  # nothing changed and no numbers to move: nothing to build
+        else:
+            previous = {r.change.id: r for r in kept.rows}
+            rows = build_rows(changes, history, self.thresholds, self.deck.clock(), previous)
+            kept.rows = rows
         found = Timeline(rows, problems)
         return Incomplete(found, "; ".join(problems)) if problems else found
 
     def on_loaded(self, message: Loaded[Timeline]) -> None:
         self.rows = message.value.rows
+        self._regressed = [r for r in self.rows if r.regressed]
         self.problems = message.value.problems
         self._apply()
 
     # -- the table ------------------------------------------------------------------------------
     def _apply(self) -> None:
-        matching = visible(self.rows, self.change_filter)
+        # One more than is shown: whether there are more, without reading every row.
+        matching = visible(self.rows, self.change_filter, SHOWN_ROWS + 1)
         self.shown_rows = matching[:SHOWN_ROWS]
         self.table.show(self.shown_rows, keep=self._selected)
         total, shown = len(self.rows), len(self.shown_rows)
-        regressions = sum(1 for r in matching if r.regressed)
-        what = f"{len(matching)} of {total} match" if self.change_filter.active else f"{total}"
+        # Regressions are few: counted over all of them, whatever the page shows.
+        regressions = len(visible(self._regressed, self.change_filter))
+        if not self.change_filter.active:
+            what = f"{total}"
+        elif len(matching) > shown:
+            what = f"over {shown} of {total} match"
+        else:
+            what = f"{shown} of {total} match"
         more = f", newest {shown} shown (filter to narrow)" if len(matching) > shown else ""
         marked = f" · {regressions} followed by a regression" if regressions else ""
         self.query_one("#changes-title", Static).update(
