@@ -14,12 +14,13 @@ from tests.integration.local.fixtures import (
     DigitsStore,
     digits_store,
     local_backend,
+    slow_store,
     stop_every_agent,
     use_temporary_xdg,
     write_local_profile,
 )
 
-__all__ = ["digits_store"]
+__all__ = ["digits_store", "slow_store"]
 
 
 @pytest.fixture

@@ -46,10 +46,10 @@ def test_changes_lists_who_changed_what_and_undo_puts_it_back_naming_the_change(
     assert scale["deployments"][0]["from"] == "1 replicas"
     assert scale["deployments"][0]["to"] == "2 replicas"
     published = {c["what"] for c in listed if c["kind"] == "publish"}
-    assert published == {
+    assert {  # the session's store (other tests publish copies into it too)
         "digits v1 published to the store",
         "digits v2 published to the store",
-    }
+    } <= published
     table = fleetdeck("--profile", "local", "changes", "--since", "1h")
     assert table.stdout.splitlines()[0].split()[:5] == ["ID", "TIME", "KIND", "WHO", "DEPLOYMENTS"]
     assert rollout["id"] in table.stdout
