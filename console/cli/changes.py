@@ -35,9 +35,12 @@ def _session(fleet: ClusterSessions, cluster: str) -> Session:
     return fleet.only("undo") if not cluster else fleet.session(cluster)
 
 
-def read_changes(fleet: ClusterSessions, *, store: bool = True) -> list[Change]:
-    """The session's timeline, newest first; what could not be read is said on stderr."""
-    for line in fleet.problems():
+def read_changes(
+    fleet: ClusterSessions, *, store: bool = True, say_clusters: bool = True
+) -> list[Change]:
+    """The session's timeline, newest first; what could not be read is said on stderr
+    (the clusters that could not be opened too, unless ``say_clusters`` is False)."""
+    for line in fleet.problems() if say_clusters else ():
         print(f"fleetdeck: {printable(line)}", file=sys.stderr)
     profile = fleet.profile
     reader = Reader(
@@ -138,7 +141,7 @@ def _find(fleet: ClusterSessions, wanted: str) -> Change:
     except UndoRefused as exc:
         if not str(exc).startswith("no change"):
             raise
-    return find(read_changes(fleet), wanted)
+    return find(read_changes(fleet, say_clusters=False), wanted)  # said the first time
 
 
 def _confirm(plan: UndoPlan, *, yes: bool) -> None:

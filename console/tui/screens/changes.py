@@ -264,10 +264,6 @@ class ChangesScreen(Screen[None]):
     def selected(self) -> ChangeRow | None:
         return self.table.cursor_row
 
-    def shown(self) -> list[list[str]]:
-        """The rows as the user sees them."""
-        return [list(r.cells) for r in self.shown_rows]
-
     def on_changes_table_highlighted(self, _: ChangesTable.Highlighted) -> None:
         self._show_selected()
 
