@@ -20,7 +20,7 @@ from console.changes.model import Affected, Change, Kind
 from console.changes.timeline import ClusterFacts, Sources, latest_on, timeline
 from console.changes.undo import UndoRefused, find, plan_undo
 from console.metrics.readings import DeploymentMetrics, LatestNumbers
-from console.model import DeploymentState, ModelDeployment, RevisionInfo
+from console.model import DeploymentState, EventInfo, ModelDeployment, RevisionInfo
 from console.profile import BatchSettings, Quota
 from console.profile_reader import parse_waves
 from console.views.changes import build_row, parse_change_filter
@@ -417,3 +417,13 @@ def test_a_member_of_a_change_finds_the_whole_change() -> None:
     alone = changes_of([], [other])[0]  # as a view of iris alone names it
     (both,) = changes_of([], [first, other])
     assert find([both], alone.id) is both
+
+
+def test_a_hostile_warning_message_reaches_the_table_escaped() -> None:
+    event = EventInfo(at(3), "Warning", "BackOff", "Pod/x", "\x1b]0;owned\x07\x1b[2J\nfake row", 1)
+    facts = ClusterFacts("", {KEY: []}, [(KEY, event)])
+    (warning,) = timeline(Sources([facts], profile="prod", only_cluster="default"))
+    what = build_row(warning, None).cell("WHAT")
+    assert "\x1b" not in what
+    assert "\n" not in what
+    assert what == "BackOff: Pod/x: \\x1b]0;owned\\x07\\x1b[2J\\nfake row"
