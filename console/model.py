@@ -183,6 +183,9 @@ class AutoscaleRequest:
     max_replicas: int
     cpu_percent: int | None = None  # exactly one of these two
     rps_per_pod: float | None = None
+    # How long a lower recommendation must hold before replicas go down (the HPA's
+    # scale-down stabilization window); None keeps the engine's default (300 s).
+    scale_down_seconds: int | None = None
 
     def problems(self) -> list[str]:
         found = []
@@ -196,6 +199,10 @@ class AutoscaleRequest:
             found.append(f"--cpu must be a percentage above 0 (got {self.cpu_percent})")
         if self.rps_per_pod is not None and not self.rps_per_pod > 0:
             found.append(f"--rps-per-pod must be above 0 (got {self.rps_per_pod:g})")
+        if self.scale_down_seconds is not None and not 0 <= self.scale_down_seconds <= 3600:
+            found.append(
+                f"--scale-down-window must be 0..3600 seconds (got {self.scale_down_seconds})"
+            )
         return found
 
     def describe(self) -> str:
@@ -230,8 +237,19 @@ class GpuCapacity:
 
 
 @dataclass(frozen=True)
+class ScalingDecision:
+    """One change of replicas an autoscaler made, with the numbers behind it."""
+
+    at: float  # epoch seconds
+    from_replicas: int
+    to_replicas: int
+    # Why, with its numbers: "req/s per replica 24.1 > target 10 (x2.41): 1 -> 3".
+    reason: str
+
+
+@dataclass(frozen=True)
 class AutoscalerInfo:
-    """What the Deployment screen shows of a deployment's HPA."""
+    """What the Deployment screen shows of a deployment's autoscaler."""
 
     name: str
     min_replicas: int
@@ -241,3 +259,10 @@ class AutoscalerInfo:
     targets: tuple[str, ...]  # "60% CPU", "12.5 req/s per pod"
     conditions: tuple[AutoscalerCondition, ...]
     managed_by_fleetdeck: bool
+    # The metric now, in the targets' order and words: "31.2 req/s per pod", "45% CPU";
+    # empty while the engine has no number yet.
+    current: tuple[str, ...] = ()
+    # Which engine scales it: "hpa" (the HPA controller, with metrics-server or a
+    # custom-metrics adapter), "keda" (a ScaledObject owning the HPA) or "local".
+    engine: str = "hpa"
+    decisions: tuple[ScalingDecision, ...] = ()  # newest first
