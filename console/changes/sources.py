@@ -21,7 +21,7 @@ from console.audit import AuditEntry, audit_path
 from console.backends.base import Backend, error_line
 from console.batch.journal import JournalError, Replay, batches_dir, list_journals
 from console.changes.model import Change
-from console.changes.timeline import ClusterFacts, Published, Sources, timeline
+from console.changes.timeline import ClusterFacts, Published, Sources, TimelineMemo, timeline
 from serving.filesystems import StoreError
 
 if TYPE_CHECKING:
@@ -190,12 +190,16 @@ class LiveTimeline:
     """The timeline kept between reads, for a screen that reads it again and again: it is
     rebuilt only when a source changed (a cluster said so through :meth:`changed`, the audit
     log grew, a journal was written, or the store is due: every ``store_every`` seconds).
-    Otherwise a read costs a few ``stat`` calls."""
+    Otherwise a read costs a few ``stat`` calls; a rebuild makes again only the deployments
+    and lines that changed (:class:`TimelineMemo`). One read at a time (the deck's warm-up
+    and the screen's first read may meet): the second finds the first's work done."""
 
     def __init__(self, reader: Reader, *, store_every: float = 60.0) -> None:
         self.reader = reader
         self.store_every = store_every
         self.rebuilds = 0
+        self.memo = TimelineMemo()
+        self._lock = threading.Lock()
         self._dirty = True
         self._changes: list[Change] = []
         self._problems: list[str] = []
@@ -209,6 +213,10 @@ class LiveTimeline:
         self._dirty = True
 
     def read(self, backends: Mapping[str, Backend]) -> tuple[list[Change], list[str]]:
+        with self._lock:
+            return self._read(backends)
+
+    def _read(self, backends: Mapping[str, Backend]) -> tuple[list[Change], list[str]]:
         now = time.monotonic()
         store_due = self.reader.store is not None and now - self._store_at >= self.store_every
         try:
@@ -222,7 +230,8 @@ class LiveTimeline:
         try:
             sources, problems = self.reader.read(backends, with_store=store_due)
             changes = timeline(
-                sources if store_due else replace(sources, published=self._published)
+                sources if store_due else replace(sources, published=self._published),
+                self.memo,
             )
         except BaseException:
             self._dirty = self._dirty or dirty  # read again next time

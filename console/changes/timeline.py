@@ -76,22 +76,64 @@ class Sources:
     contexts: Mapping[str, str | None] = field(default_factory=dict)
 
 
-def timeline(sources: Sources) -> list[Change]:
-    """Every change, newest first."""
+@dataclass
+class _Built:
+    """One deployment's revision changes, and what they were made from."""
+
+    revisions: Sequence[RevisionInfo]
+    lines: tuple[AuditEntry, ...]  # the audit lines its revisions could be joined to
+    changes: list[Change]
+    claimed: list[AuditEntry]  # the lines joined to them
+
+
+@dataclass
+class TimelineMemo:
+    """What one timeline keeps for the next: each deployment's revision changes (made again
+    only when its revisions or its audit lines changed) and each audit line's change. A
+    rebuild after one rollout among 5,000 deployments then makes one deployment's changes,
+    not 50,000 (only the joining, grouping and sorting run over all)."""
+
+    deployments: dict[tuple[str, Key], _Built] = field(default_factory=dict)
+    # By the line's identity (the audit follower keeps its lines): the line, kept alive so
+    # its id is not re-used, and its change.
+    lines: dict[int, tuple[AuditEntry, Change]] = field(default_factory=dict)
+
+
+def timeline(sources: Sources, memo: TimelineMemo | None = None) -> list[Change]:
+    """Every change, newest first; with ``memo``, what did not change since the last call
+    with it is not made again."""
     audit = _AuditIndex([e for e in sources.audit if _ours(e, sources)], sources)
     batches = {b.id: b for b in sources.batches if _our_batch(b, sources)}
     changes: list[Change] = []
+    kept: dict[tuple[str, Key], _Built] = {}
     for facts in sources.clusters:
         named = facts.cluster or sources.only_cluster  # ids name the real cluster
         for key, revisions in facts.histories.items():
-            changes.extend(_revision_changes(facts.cluster, named, key, revisions, audit))
-    changes.extend(_audit_changes(audit, sources))
+            lines = audit.lines_of(facts.cluster, key)
+            built = memo.deployments.get((facts.cluster, key)) if memo is not None else None
+            if built is not None and built.lines == lines and _same(built.revisions, revisions):
+                audit.claim(built.claimed)
+            else:
+                claimed: list[AuditEntry] = []
+                made = _revision_changes(facts.cluster, named, key, revisions, audit, claimed)
+                built = _Built(revisions, lines, made, claimed)
+            kept[(facts.cluster, key)] = built
+            changes.extend(built.changes)
+    if memo is not None:
+        memo.deployments = kept
+    changes.extend(_audit_changes(audit, sources, memo))
     for facts in sources.clusters:
         changes.extend(_warnings(facts.cluster, facts.warnings))
     changes.extend(_published(p) for p in sources.published)
     changes = _fold_batches(changes, batches, sources)
-    changes = _grouped(changes)
-    return sorted(changes, key=lambda c: (c.time, c.id), reverse=True)
+    changes = _grouped(changes)  # oldest first
+    changes.reverse()
+    return changes
+
+
+def _same(kept: Sequence[RevisionInfo], now: Sequence[RevisionInfo]) -> bool:
+    """The backend's cache answers the same list while a deployment is unchanged."""
+    return kept is now or kept == now
 
 
 def _ours(entry: AuditEntry, sources: Sources) -> bool:
@@ -141,20 +183,23 @@ def _revision_changes(
     key: Key,
     revisions: Sequence[RevisionInfo],
     audit: _AuditIndex,
-) -> Iterable[Change]:
+    claimed: list[AuditEntry],
+) -> list[Change]:
     ordered = sorted(revisions, key=lambda r: r.number)
     last: datetime | None = None
+    made = []
     for index, revision in enumerate(ordered):
         if revision.created is None:
             continue
         earlier = ordered[index - 1] if index else None
-        change = _revision_change(cluster, named, key, revision, earlier, audit)
+        change = _revision_change(cluster, named, key, revision, earlier, audit, claimed)
         # A revision is never older than the one before it: Kubernetes dates another client's
         # to the whole second, fleetdeck's own to the millisecond.
         if last is not None and change.time <= last:
             change = replace(change, time=last + timedelta(microseconds=1))
         last = change.time
-        yield change
+        made.append(change)
+    return made
 
 
 def _revision_change(
@@ -164,6 +209,7 @@ def _revision_change(
     revision: RevisionInfo,
     earlier: RevisionInfo | None,
     audit: _AuditIndex,
+    claimed: list[AuditEntry],
 ) -> Change:
     assert revision.created is not None
     cause = _CAUSE.match(revision.change_cause) if revision.via_fleetdeck else None
@@ -174,6 +220,8 @@ def _revision_change(
         if action in REVISION_ACTIONS
         else None
     )
+    if entry is not None:
+        claimed.append(entry)
     if revision.via_fleetdeck and action in REVISION_ACTIONS:
         kind = _KINDS[action]
     elif earlier is None and revision.number == 1:
@@ -261,10 +309,25 @@ class _AuditIndex:
         self.entries = entries
         self.used: set[int] = set()
         self._by: dict[tuple[str, str, str], list[int]] = {}
+        self._index = {id(entry): index for index, entry in enumerate(entries)}
+        # Each deployment's lines of the actions that make revisions (what its revisions
+        # can be joined to), in the log's order.
+        self._of: dict[tuple[str, str], list[AuditEntry]] = {}
         for index, entry in enumerate(entries):
             cluster = _cluster_of(entry, sources)
+            joinable = entry.action in REVISION_ACTIONS
             for target in entry.targets:
                 self._by.setdefault((cluster, entry.action, target), []).append(index)
+                if joinable:
+                    self._of.setdefault((cluster, target), []).append(entry)
+
+    def lines_of(self, cluster: str, key: Key) -> tuple[AuditEntry, ...]:
+        return tuple(self._of.get((cluster, f"{key[0]}/{key[1]}"), ()))
+
+    def claim(self, entries: Iterable[AuditEntry]) -> None:
+        """Lines joined to revisions in an earlier build: not changes of their own."""
+        for entry in entries:
+            self.used.add(self._index[id(entry)])
 
     def matching(self, cluster: str, key: Key, action: str, when: datetime) -> AuditEntry | None:
         """The line of ``action`` on the deployment closest to ``when`` (within
@@ -283,11 +346,24 @@ class _AuditIndex:
 
 
 # -- the audit log --------------------------------------------------------------------------------
-def _audit_changes(audit: _AuditIndex, sources: Sources) -> Iterable[Change]:
+def _audit_changes(
+    audit: _AuditIndex, sources: Sources, memo: TimelineMemo | None
+) -> Iterable[Change]:
+    kept = memo.lines if memo is not None else {}
+    made: dict[int, tuple[AuditEntry, Change]] = {}
     for index, entry in enumerate(audit.entries):
         if index in audit.used:
             continue
-        yield _audit_change(entry, _cluster_of(entry, sources))
+        cluster = _cluster_of(entry, sources)
+        old = kept.get(id(entry))
+        if old is not None and old[0] is entry and old[1].cluster == cluster:
+            change = old[1]
+        else:
+            change = _audit_change(entry, cluster)
+        made[id(entry)] = (entry, change)
+        yield change
+    if memo is not None:
+        memo.lines = made
 
 
 def _audit_change(entry: AuditEntry, cluster: str) -> Change:
@@ -489,22 +565,29 @@ def _warnings(cluster: str, warnings: Sequence[tuple[Key, EventInfo]]) -> Iterab
 
 
 # -- one command over several deployments ---------------------------------------------------------
+_UNGROUPED = frozenset({Kind.BATCH, Kind.WARNING, Kind.PUBLISH})
+
+
+def _order(change: Change) -> tuple[datetime, str]:
+    return (change.time, change.id)
+
+
 def _grouped(changes: list[Change]) -> list[Change]:
-    """Changes of one command (same kind, who and words, within seconds) as one."""
+    """Changes of one command (same kind, who and words, within seconds) as one; oldest
+    first."""
     out: list[Change] = []
     parts: dict[int, list[Change]] = {}  # a group's first change (its index in out): the rest
-    open_groups: dict[tuple[str, str, str, str, str], int] = {}
-    for change in sorted(changes, key=lambda c: (c.time, c.id)):
-        groupable = change.kind not in (Kind.BATCH, Kind.WARNING, Kind.PUBLISH) and bool(
-            change.affected
-        )
-        key = (change.kind.value, change.who, change.cluster, change.what, change.undoes)
+    open_groups: dict[tuple[Kind, str, str, str, str], int] = {}
+    for change in sorted(changes, key=_order):
+        if change.kind in _UNGROUPED or not change.affected:
+            out.append(change)
+            continue
+        key = (change.kind, change.who, change.cluster, change.what, change.undoes)
         at = open_groups.get(key)
-        if groupable and at is not None and change.time - out[at].time <= GROUP_WITHIN:
+        if at is not None and change.time - out[at].time <= GROUP_WITHIN:
             parts.setdefault(at, []).append(change)
             continue
-        if groupable:
-            open_groups[key] = len(out)
+        open_groups[key] = len(out)
         out.append(change)
     for at, rest in parts.items():  # each group built once: a command over 500 is no 500²
         first = out[at]

@@ -29,6 +29,7 @@ from console.profile import Profile
 from console.tui import preferences
 from console.tui.action_keys import ACTION_KEYS
 from console.tui.breach_watch import BreachWatch
+from console.tui.changes_keeper import ChangesKeeper
 from console.tui.context import (
     ActionScreen,
     ClusterDecks,
@@ -49,7 +50,7 @@ from console.tui.messages import (
 )
 from console.tui.screens.action_dialog import ActionDialog
 from console.tui.screens.batch import BatchListScreen, BatchScreen, deck_of_batch
-from console.tui.screens.changes import ChangesScreen, KeptTimeline, kept_timeline
+from console.tui.screens.changes import ChangesScreen
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen, KeyHelp
@@ -188,7 +189,7 @@ class DeckApp(ScreenRouter):
         notify = self.deck.profile.deck.notify
         self.breaches = BreachWatch(self, self.clusters, notify=notify)
         self.batch_runs = BatchRuns()  # batches outlive their screens (esc leaves them running)
-        self._kept_changes: tuple[ClusterDecks, KeptTimeline] | None = None
+        self.changes = ChangesKeeper(self, lambda: self.clusters)
 
     def on_mount(self) -> None:
         if self.remember:
@@ -196,6 +197,7 @@ class DeckApp(ScreenRouter):
         self.push_screen(self.fleet)
         if self.deck.live:
             self.breaches.start()
+        self.changes.warm_later(self.clusters)
 
     @property
     def breach_text(self) -> str:
@@ -224,6 +226,7 @@ class DeckApp(ScreenRouter):
 
     def on_unmount(self) -> None:
         self.breaches.stop()
+        self.changes.stop()
         self.batch_runs.halt_all()  # resumable from the journal, never cut mid-step
         end_all_streams()  # a Logs screen open at quit: its reader must not hold the exit
 
@@ -416,6 +419,8 @@ class DeckApp(ScreenRouter):
         self.breaches = BreachWatch(self, self.clusters, notify=self.deck.profile.deck.notify)
         if self.deck.live:
             self.breaches.start()
+        self.changes.stop()  # the old session's backends close: no more marks from them
+        self.changes.warm_later(self.clusters)
         self.go_home()
         self.fleet = FleetScreen(self.deck, self.clusters)
         self.switch_screen(self.fleet)
@@ -493,13 +498,8 @@ class DeckApp(ScreenRouter):
         made: list[ChangesScreen] = []
 
         def make() -> ChangesScreen:
-            kept = self._kept_changes
-            if kept is None or kept[0] is not self.clusters:  # a new session: a new timeline
-                kept = self._kept_changes = (
-                    self.clusters,
-                    kept_timeline(self.clusters.home, self.clusters),
-                )
-            made.append(ChangesScreen(self.clusters.home, self.clusters, kept[1]))
+            kept = self.changes.timeline(self.clusters)
+            made.append(ChangesScreen(self.clusters.home, self.clusters, kept))
             return made[0]
 
         self._open(make, "Changes")

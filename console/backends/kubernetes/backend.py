@@ -38,6 +38,7 @@ from console.backends.kubernetes.manifests import (
     scoring_job,
     training_job,
 )
+from console.backends.kubernetes.revisions_memo import RevisionsMemo
 from console.core import guard
 from console.model import (
     ActionResult,
@@ -236,6 +237,7 @@ class KubernetesBackend:
         self.cache = FleetCache(self.api_client, self.namespaces)
         self.actions = KubernetesActions(self.api_client, profile, user)
         self.access = AccessReviewer(self.api_client)
+        self._revisions = RevisionsMemo(convert.revisions)
         self._started = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -288,11 +290,13 @@ class KubernetesBackend:
         return convert.revisions(obj, self.cache.list(Kind.REPLICASETS, namespace)) if obj else []
 
     def histories(self) -> dict[tuple[str, str], list[RevisionInfo]]:
+        """Every Deployment's revisions; an unchanged Deployment's are the list of the last
+        call (``RevisionsMemo``)."""
         owned = _by_owner(self.cache.list(Kind.REPLICASETS))
-        return {
-            (_namespace(d), _name(d)): convert.revisions(d, owned.get(_uid(d), []))
-            for d in self.cache.list(Kind.DEPLOYMENTS)
-        }
+        found = self._revisions.revisions(
+            self.cache.list(Kind.DEPLOYMENTS), lambda d: owned.get(_uid(d), ()), _uid
+        )
+        return {(_namespace(d), _name(d)): revisions for d, revisions in found}
 
     def warnings(self) -> list[tuple[tuple[str, str], EventInfo]]:
         """Warning events of the Deployments, their ReplicaSets and their pods, each with its

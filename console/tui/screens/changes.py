@@ -66,10 +66,36 @@ class Timeline:
 @dataclass
 class KeptTimeline:
     """What the deck keeps of the Changes screen between openings: the live timeline (with
-    its audit log read so far) and the last rows built."""
+    its audit log read so far and what each deployment's changes were made of) and the last
+    rows built. The deck builds it once in the background after it starts, so the first
+    ``c`` shows a full page at once, and marks it when a cluster changes, so a later opening
+    rebuilds only what changed."""
 
     live: LiveTimeline
     rows: list[ChangeRow]
+    clusters: ClusterDecks
+    thresholds: SloThresholds
+
+    def read(self) -> Timeline:
+        """The rows now (blocking: from a worker); built again only when a source changed
+        or there are numbers to move."""
+        backends = {name: deck.backend for name, deck in self.clusters.decks.items()}
+        before = self.live.rebuilds
+        changes, problems = self.live.read(backends)
+        history = metrics_history(self.clusters)
+        if self.live.rebuilds != before or history is not None or not self.rows:
+            previous = {r.change.id: r for r in self.rows}
+            now = self.clusters.home.clock()
+            self.rows = build_rows(changes, history, self.thresholds, now, previous)
+        return Timeline(self.rows, problems)
+
+    def follow(self) -> list[Callable[[], None]]:
+        """Mark the timeline when any cluster changes; the functions that stop it."""
+        return [
+            deck.backend.subscribe(self.live.changed)
+            for deck in self.clusters.decks.values()
+            if deck.live
+        ]
 
 
 def kept_timeline(deck: DeckContext, clusters: ClusterDecks) -> KeptTimeline:
@@ -82,7 +108,21 @@ def kept_timeline(deck: DeckContext, clusters: ClusterDecks) -> KeptTimeline:
         audit=AuditFollower(deck.audit_path),
         contexts={name: d.audit.context for name, d in clusters.decks.items()},
     )
-    return KeptTimeline(LiveTimeline(reader), [])
+    thresholds = SloThresholds.from_profile(profile.slo)
+    return KeptTimeline(LiveTimeline(reader), [], clusters, thresholds)
+
+
+def metrics_history(clusters: ClusterDecks) -> History | None:
+    """The deck's metrics history of every cluster, by cluster; None without any."""
+    sources = {c: history_source(d.metrics) for c, d in clusters.decks.items()}
+    if not any(sources.values()):
+        return None
+
+    def history(cluster: str, key: Key) -> Sequence[DeploymentMetrics]:
+        source = sources.get(cluster)
+        return source.history(key) if source is not None else []
+
+    return history
 
 
 class ConfirmUndo(ModalScreen[bool]):
@@ -160,7 +200,6 @@ class ChangesScreen(Screen[None]):
         self.shown_rows: list[ChangeRow] = []
         self.change_filter: ChangeFilter = parse_change_filter("")
         self.problems: list[str] = []
-        self.thresholds = SloThresholds.from_profile(deck.profile.slo)
         self.loader = LiveLoader(
             self, self._read, name="changes", what="the changes", spacing=2.0, partial_backoff=False
         )
@@ -208,31 +247,9 @@ class ChangesScreen(Screen[None]):
         return deck.backend.subscribe(changed)
 
     # -- reading (a worker) ---------------------------------------------------------------------
-    def _history(self) -> History | None:
-        sources = {c: history_source(d.metrics) for c, d in self.clusters.decks.items()}
-        if not any(sources.values()):
-            return None
-
-        def history(cluster: str, key: Key) -> Sequence[DeploymentMetrics]:
-            source = sources.get(cluster)
-            return source.history(key) if source is not None else []
-
-        return history
-
     def _read(self) -> Timeline | Incomplete[Timeline]:
-        backends = {name: deck.backend for name, deck in self.clusters.decks.items()}
-        before = self.live.rebuilds
-        changes, problems = self.live.read(backends)
-        history = self._history()
-        kept = self.kept
-        if self.live.rebuilds == before and history is None and kept.rows:
-            rows = kept.rows  # nothing changed and no numbers to move: nothing to build
-        else:
-            previous = {r.change.id: r for r in kept.rows}
-            rows = build_rows(changes, history, self.thresholds, self.deck.clock(), previous)
-            kept.rows = rows
-        found = Timeline(rows, problems)
-        return Incomplete(found, "; ".join(problems)) if problems else found
+        found = self.kept.read()
+        return Incomplete(found, "; ".join(found.problems)) if found.problems else found
 
     def on_loaded(self, message: Loaded[Timeline]) -> None:
         self.rows = message.value.rows
@@ -245,7 +262,10 @@ class ChangesScreen(Screen[None]):
         # One more than is shown: whether there are more, without reading every row.
         matching = visible(self.rows, self.change_filter, SHOWN_ROWS + 1)
         self.shown_rows = matching[:SHOWN_ROWS]
-        self.table.show(self.shown_rows, keep=self._selected)
+        # On the top row the cursor stays on the top row (the newest, as a feed does, also
+        # when the rows kept from the last opening are replaced); elsewhere on its change.
+        keep = self._selected if self.table.cursor > 0 else None
+        self.table.show(self.shown_rows, keep=keep)
         total, shown = len(self.rows), len(self.shown_rows)
         # Regressions are few: counted over all of them, whatever the page shows.
         regressions = len(visible(self._regressed, self.change_filter))
@@ -277,7 +297,7 @@ class ChangesScreen(Screen[None]):
             plot.show(None, "no change")
             return
         detail.update(Text("\n".join(printable(line) for line in detail_text(row))))
-        history = self._history()
+        history = metrics_history(self.clusters)
         series: Series | None = None
         if history is not None and row.change.serving:
             series = series_of(row.change, history, row.effect)

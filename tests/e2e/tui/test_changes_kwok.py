@@ -256,3 +256,57 @@ async def scenario(
             lambda: app.breach_text == "",
             within=180,
         )
+
+
+def test_the_deck_builds_its_timeline_in_the_background_and_an_opening_makes_only_what_changed(
+    kwok_fleet: KwokFleet,
+) -> None:
+    """The first ``c`` shows the page the deck built after it started; a change made with the
+    screen closed is there at the next opening, and the deployment that did not change is not
+    made again."""
+    from console.changes.model import Kind
+    from console.tui.screens.changes import ChangesScreen
+
+    kwok_fleet.deploy("first", "second")
+    namespace = kwok_fleet.namespace
+    found: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        app = kwok_fleet.deck()
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_for(
+                pilot, "the timeline built in the background", lambda: app.changes.warmed
+            )
+            memo = app.changes.timeline(app.clusters).live.memo
+            built = dict(memo.deployments)
+            await pilot.press("c")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ChangesScreen)
+            found["at_once"] = [a.name for r in screen.shown_rows for a in r.change.affected]
+            await pilot.press("escape")
+            kwok_fleet.cluster.kubectl(
+                "-n", namespace, "set", "env", "deployment/second", "TIER=gold"
+            )
+            await pilot.press("c")
+            screen = app.screen
+            assert isinstance(screen, ChangesScreen)
+            found["top"] = await wait_for(
+                pilot,
+                "the kubectl change at the top",
+                lambda: (
+                    screen.shown_rows
+                    and screen.shown_rows[0].change.kind is Kind.EDIT
+                    and screen.shown_rows[0]
+                ),
+            )
+            found["built"], found["rebuilt"] = built, dict(memo.deployments)
+
+    run(scenario)
+    assert sorted(found["at_once"]) == ["first", "second"]
+    top = found["top"]
+    assert top.cell("DEPLOYMENTS") == f"{namespace}/second"
+    assert top.cell("WHO").endswith("(not via fleetdeck)")
+    first, second = ("", (namespace, "first")), ("", (namespace, "second"))
+    assert found["rebuilt"][first] is found["built"][first]
+    assert found["rebuilt"][second] is not found["built"][second]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from console.audit import AuditEntry, TargetResult
+from console.backends.kubernetes.revisions_memo import RevisionsMemo
 from console.backends.kubernetes.rollout import history
 from console.batch.gates import SloReading
 from console.batch.journal import Replay
@@ -17,7 +18,7 @@ from console.batch.plan import SloThresholds, make_plan
 from console.batch.runner import ActionSpec
 from console.changes.effect import effect_of
 from console.changes.model import Affected, Change, Kind
-from console.changes.timeline import ClusterFacts, Sources, latest_on, timeline
+from console.changes.timeline import ClusterFacts, Sources, TimelineMemo, latest_on, timeline
 from console.changes.undo import UndoRefused, find, plan_undo
 from console.metrics.readings import DeploymentMetrics, LatestNumbers
 from console.model import DeploymentState, EventInfo, ModelDeployment, RevisionInfo
@@ -427,3 +428,67 @@ def test_a_hostile_warning_message_reaches_the_table_escaped() -> None:
     assert "\x1b" not in what
     assert "\n" not in what
     assert what == "BackOff: Pod/x: \\x1b]0;owned\\x07\\x1b[2J\\nfake row"
+
+
+# -- rebuilding with what the last build kept ---------------------------------------------------
+def test_a_rebuild_with_the_memo_is_the_timeline_built_afresh_and_reuses_the_untouched() -> None:
+    other = ("models", "fraud")
+    digits = [revision(1, "1", 0), revision(2, "2", 60, "rollout digits v2 by alice via fleetdeck")]
+    fraud = [revision(1, "1", 10, via=False)]
+    audit = [line("rollout", 61, version=2, before={"revision": 1}), line("scale", 90, replicas=3)]
+    memo = TimelineMemo()
+
+    def build(histories: dict[Any, list[RevisionInfo]], lines: list[AuditEntry]) -> list[Change]:
+        sources = Sources(
+            [ClusterFacts("", histories)], audit=lines, profile="prod", only_cluster="default"
+        )
+        fresh = timeline(sources)
+        kept = timeline(sources, memo)
+        assert kept == fresh
+        return kept
+
+    build({KEY: digits, other: fraud}, audit)
+    fraud_built = memo.deployments[("", other)]
+    # A rollout of digits (its revision and its line) and another line: digits is made again,
+    # fraud is not, and the timeline is the one a fresh build makes.
+    digits = [*digits, revision(3, "3", 120, "rollout digits v3 by alice via fleetdeck")]
+    audit = [*audit, line("rollout", 121, version=3, before={"revision": 2})]
+    changes = build({KEY: digits, other: fraud}, audit)
+    assert memo.deployments[("", other)] is fraud_built
+    assert changes[0].what == "rollout digits v3"
+    assert changes[0].who == "alice"
+    # A line that joins no revision becomes a change of its own; the joined ones do not.
+    audit = [*audit, line("pause", 150, before={"paused": False})]
+    changes = build({KEY: digits, other: fraud}, audit)
+    assert [c.kind for c in changes[:2]] == [Kind.PAUSE, Kind.ROLLOUT]
+    # A deployment gone is gone from the timeline and from the memo.
+    build({KEY: digits}, audit)
+    assert ("", other) not in memo.deployments
+
+
+def test_the_kubernetes_revisions_are_converted_again_only_for_a_changed_deployment() -> None:
+    converted: list[str] = []
+
+    def convert(deployment: dict[str, Any], sets: Sequence[dict[str, Any]]) -> list[RevisionInfo]:
+        converted.append(deployment["metadata"]["uid"])
+        return [revision(n + 1, str(n + 1), n) for n in range(len(sets))]
+
+    memo = RevisionsMemo(convert)
+    first, second = ({"metadata": {"uid": uid}} for uid in ("u1", "u2"))
+    owned = {"u1": [{"rs": 1}], "u2": [{"rs": 2}]}
+
+    def read(*deployments: dict[str, Any]) -> dict[str, list[RevisionInfo]]:
+        found = memo.revisions(
+            deployments, lambda d: owned[d["metadata"]["uid"]], lambda d: d["metadata"]["uid"]
+        )
+        return {d["metadata"]["uid"]: revisions for d, revisions in found}
+
+    before = read(first, second)
+    owned["u2"] = [*owned["u2"], {"rs": 3}]  # a new ReplicaSet: the watch's new dict
+    after = read(first, second)
+    assert converted == ["u1", "u2", "u2"]
+    assert after["u1"] is before["u1"]
+    assert len(after["u2"]) == 2
+    second = {"metadata": {"uid": "u2"}}  # the Deployment itself replaced by a watch event
+    read(first, second)
+    assert converted == ["u1", "u2", "u2", "u2"]
