@@ -46,6 +46,7 @@ from console.tui.widgets.metrics_plot import (
     is_shown,
 )
 from console.tui.widgets.where_line import WhereLine
+from console.views.autoscaler import deck_lines
 from console.views.fleet_rows import status_text
 from console.views.format import age, printable
 
@@ -71,34 +72,18 @@ def read_conditions(backend: Any, namespace: str, name: str) -> list[ConditionIn
 
 
 def read_autoscaler_text(backend: Any, namespace: str, name: str) -> str:
-    """What the Metrics tab says of the deployment's HorizontalPodAutoscaler (in a worker)."""
+    """What the Metrics tab says of the deployment's autoscaler (in a worker)."""
     if not isinstance(backend, Autoscaling):
-        return "autoscaler: only on Kubernetes"
+        return "autoscaler: this backend has none"
     try:
         info = backend.autoscaler(namespace, name)
     except Exception as exc:
-        return f"autoscaler: cannot read it: {exc}"
+        return printable(f"autoscaler: cannot read it: {exc}")
     if info is None:
-        return f"no autoscaler (fleetdeck autoscale {name} --min R --max R --cpu P adds one)"
-
-    def replicas(value: int | None) -> str:
-        return "-" if value is None else str(value)
-
-    # One printable line per part: names, reasons and messages quote the cluster.
-    lines = [
-        printable(
-            f"autoscaler {info.name}: {info.min_replicas}..{info.max_replicas} replicas, "
-            f"current {replicas(info.current_replicas)}, "
-            f"desired {replicas(info.desired_replicas)}, "
-            f"target {', '.join(info.targets) or '-'}"
+        return (
+            f"no autoscaler (fleetdeck autoscale {name} --min R --max R --rps-per-pod N adds one)"
         )
-        + ("" if info.managed_by_fleetdeck else " (not made by fleetdeck)")
-    ]
-    lines += [
-        "  " + printable(f"{c.type} {c.status} {c.reason}: {c.message}".rstrip(": "))
-        for c in info.conditions
-    ]
-    return "\n".join(lines)
+    return "\n".join(deck_lines(info))
 
 
 def shown(value: object, empty: str = "-") -> str:

@@ -16,6 +16,7 @@ drawing zeros that would read as "0 ms, 0 % errors".
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ class HistoryPoint(Protocol):
     def at(self) -> float: ...
     @property
     def numbers(self) -> LatestNumbers: ...
+    @property
+    def pods(self) -> int: ...  # the replicas that answered the refresh
 
 
 @runtime_checkable
@@ -85,6 +88,8 @@ class Line:
     color: str
     marker: str
     segments: list[Segment]  # runs of points with a value; a gap where there was none
+    # "right": on the plot's right axis (a count beside a rate, each on its own scale).
+    yside: str = "left"
 
     @property
     def empty(self) -> bool:
@@ -117,6 +122,15 @@ def line_of(
     return Line(label, color, marker, segments)
 
 
+def pods_line(points: Sequence[HistoryPoint]) -> Line:
+    """How many replicas answered each refresh, on the right axis: an autoscaler's steps
+    beside the req/s that caused them."""
+    latest = points[-1].at if points else 0.0
+    xs = [point.at - latest for point in points]
+    ys = [float(point.pods) for point in points]
+    return Line("replicas", "blue", "dot", [(xs, ys)] if xs else [], yside="right")
+
+
 @dataclass(frozen=True)
 class PlotSpec:
     title: str
@@ -136,7 +150,7 @@ LATENCY = PlotSpec(
 REQUESTS = PlotSpec(
     "req/s",
     # Zero req/s is a true measurement (the targets answered, nobody asked): drawn as such.
-    (lambda ps: line_of(ps, lambda n: n.requests_per_s, "req/s", "green"),),
+    (lambda ps: line_of(ps, lambda n: n.requests_per_s, "req/s", "green"), pods_line),
     "req/s: no data yet",
 )
 ERRORS = PlotSpec(
@@ -159,7 +173,7 @@ class MetricsPlot(PlotextPlot):
 
     @property
     def has_data(self) -> bool:
-        return any(not line.empty for line in self.lines)
+        return any(not line.empty for line in self.lines if line.yside == "left")
 
     @property
     def title_text(self) -> str:
@@ -176,10 +190,36 @@ class MetricsPlot(PlotextPlot):
             for line in self.lines:
                 for index, (xs, ys) in enumerate(line.segments):
                     label = line.label if index == 0 else ""
-                    plt.plot(xs, ys, label=label, color=line.color, marker=line.marker)
-            lowest = min(y for line in self.lines for _, ys in line.segments for y in ys)
-            highest = max(y for line in self.lines for _, ys in line.segments for y in ys)
-            plt.ylim(min(0.0, lowest), highest * 1.1 if highest > 0 else 1.0)
+                    plt.plot(
+                        xs, ys, label=label, color=line.color, marker=line.marker, yside=line.yside
+                    )
+            for side in ("left", "right"):
+                values = [
+                    y
+                    for line in self.lines
+                    if line.yside == side
+                    for _, ys in line.segments
+                    for y in ys
+                ]
+                if values:
+                    lowest, highest = min(values), max(values)
+                    top = highest * 1.1 if highest > 0 else 1.0
+                    upper = top if side == "left" else highest + 1
+                    # The stub types yside as a float; plotext takes "left" or "right".
+                    plt.ylim(min(0.0, lowest), upper, yside=side)  # type: ignore[arg-type]
+            if any(line.yside == "right" and not line.empty for line in self.lines):
+                # A count: whole ticks, short enough to leave the next plot's axis apart.
+                most = max(
+                    y
+                    for line in self.lines
+                    if line.yside == "right"
+                    for _, ys in line.segments
+                    for y in ys
+                )
+                step = max(1, math.ceil(most / 4))
+                ticks = list(range(0, int(most) + 2, step))
+                labels = [str(t) for t in ticks]
+                plt.yticks(ticks, labels, yside="right")  # type: ignore[arg-type]
             plt.xlim(min(-1.0, -self.span_s), 0.0)
             plt.xlabel("seconds ago")
         self.draws += 1
@@ -216,7 +256,7 @@ class MetricsPanel(Vertical):
     MetricsPanel { height: 1fr; }
     MetricsPanel .metrics-numbers { height: auto; padding: 0 1; }
     MetricsPanel .metrics-plots { height: 1fr; min-height: 6; }
-    MetricsPanel MetricsPlot { width: 1fr; height: 1fr; }
+    MetricsPanel MetricsPlot { width: 1fr; height: 1fr; margin-right: 1; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
