@@ -4,8 +4,10 @@ Reads come from a cache of the agent's snapshot, kept current by a long poll (th
 answers as soon as its state changes); subscribers are called once per new snapshot, so a
 burst of changes is one call. Mutations go to the agent's private API and the cache is
 refreshed before they return, so a command sees its own change. Kubernetes-only concepts are
-refused with a message that says so. The agent is reached through ``console.local.client`` (its
-Unix socket, checked before anything is sent).
+refused with a message that says so. Autoscaling is the agent's own
+(``console.local.autoscaler``: the HPA's arithmetic on req/s per replica, measured at the
+gateway). The agent is reached through ``console.local.client`` (its Unix socket, checked
+before anything is sent).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from console.local.launch import ensure_agent, paths_for, running_agent
 from console.local.wire import from_json
 from console.model import (
     ActionResult,
+    AutoscaleRequest,
+    AutoscalerInfo,
     DeploymentState,
     DeployRequest,
     EventInfo,
@@ -363,6 +367,39 @@ class LocalBackend:
             name=name,
             replicas=replicas,
         )
+
+    def autoscale(
+        self, namespace: str, request: AutoscaleRequest, *, dry_run: bool = False
+    ) -> ActionResult:
+        """The deployment's autoscaler in the agent: created, or updated (``--cpu`` is refused
+        there: local predictors have no CPU request)."""
+        return self._act(
+            "autoscale",
+            f"{namespace}/{request.name}",
+            dry_run,
+            namespace=namespace,
+            name=request.name,
+            min_replicas=request.min_replicas,
+            max_replicas=request.max_replicas,
+            cpu_percent=request.cpu_percent,
+            rps_per_pod=request.rps_per_pod,
+            scale_down_seconds=request.scale_down_seconds,
+            user=self.user,
+        )
+
+    def autoscaler(self, namespace: str, name: str) -> AutoscalerInfo | None:
+        """Asked of the agent (blocking): its settings, what the last evaluation found, and
+        its decisions, newest first."""
+        try:
+            answer = self._client().get("autoscaler", {"namespace": namespace, "name": name})
+        except AgentRefused as exc:
+            raise LocalError(f"the agent refused to show the autoscaler: {exc.message}") from None
+        except AgentUnavailable as exc:
+            raise LocalError(f"autoscaler: {exc}") from None
+        if not isinstance(answer, dict) or "autoscaler" not in answer:
+            raise LocalError(f"the agent's autoscaler answer makes no sense: {answer!r:.200}")
+        found = answer["autoscaler"]
+        return None if found is None else from_json(AutoscalerInfo, found)
 
     def restart(self, namespace: str, name: str, *, dry_run: bool = False) -> ActionResult:
         return self._act(

@@ -798,7 +798,12 @@ def score(fleet: ClusterSessions, args: argparse.Namespace) -> int:
 def autoscale(fleet: ClusterSessions, args: argparse.Namespace) -> int:
     session, target = _target(fleet, args.name, args)
     request = AutoscaleRequest(
-        target.name, args.min_replicas, args.max_replicas, args.cpu, args.rps_per_pod
+        target.name,
+        args.min_replicas,
+        args.max_replicas,
+        args.cpu,
+        args.rps_per_pod,
+        args.scale_down_seconds,
     )
     cluster = target.cluster if fleet.several else ""
     try:

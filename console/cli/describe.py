@@ -11,6 +11,7 @@ import io
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from console.backends.base import Autoscaling, Backend, ConditionInfo, RouteInfo
@@ -112,6 +113,16 @@ def print_description(found: Description, output: Output, out: TextIO | None = N
         out.write(f"{label + ':':<{width}}{printable(value)}\n")
     conditions = [[c.type, c.status, c.reason, c.message] for c in found.conditions]
     _section(out, "Conditions", ["TYPE", "STATUS", "REASON", "MESSAGE"], conditions)
+    if found.autoscaler is not None and found.autoscaler.decisions:
+        _section(
+            out,
+            "Scaling decisions",
+            ["AGE", "FROM", "TO", "WHY"],
+            [
+                [age(datetime.fromtimestamp(d.at, UTC)), d.from_replicas, d.to_replicas, d.reason]
+                for d in found.autoscaler.decisions
+            ],
+        )
     revisions = [[r.number, r.model, r.model_version, r.change_cause] for r in found.revisions]
     _section(out, "Revisions", ["REVISION", "MODEL", "VERSION", "CHANGE-CAUSE"], revisions)
     _section(
@@ -178,7 +189,8 @@ def _autoscaler(info: AutoscalerInfo | None) -> str:
         return "<none>"
     current = "-" if info.current_replicas is None else info.current_replicas
     desired = "-" if info.desired_replicas is None else info.desired_replicas
+    now = f"now {', '.join(info.current)}, " if info.current else ""
     return (
         f"{info.name}: {info.min_replicas}..{info.max_replicas} replicas at "
-        f"{', '.join(info.targets) or '-'} (current {current}, desired {desired})"
+        f"{', '.join(info.targets) or '-'} ({now}current {current}, desired {desired})"
     )

@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
         "autoscale",
         "create or update a deployment's autoscaler",
         "  fleetdeck autoscale digits --min 2 --max 10 --rps-per-pod 50\n"
-        "  fleetdeck autoscale digits --min 1 --max 4 --cpu 70 --dry-run",
+        "  fleetdeck autoscale digits --min 1 --max 4 --cpu 70 --dry-run\n"
+        "  fleetdeck autoscale digits --min 1 --max 3 --rps-per-pod 20 --scale-down-window 60",
     )
     _name(autoscale)
     _dry_run_json(autoscale)
@@ -544,6 +545,14 @@ def build_parser() -> argparse.ArgumentParser:
     scale_on.add_argument("--cpu", type=int, metavar="PERCENT", help="target CPU utilisation")
     scale_on.add_argument(
         "--rps-per-pod", type=float, metavar="N", help="target prediction requests/s per pod"
+    )
+    autoscale.add_argument(
+        "--scale-down-window",
+        type=int,
+        dest="scale_down_seconds",
+        metavar="SECONDS",
+        help="how long a lower recommendation must hold before replicas go down "
+        "(the HPA's scale-down stabilization window; default 300)",
     )
 
     agent = commands.add(

@@ -49,7 +49,8 @@ class Actor(Protocol):
 
 
 class Unsupported(Exception):
-    """The profile's backend cannot do this (autoscale on the local runtime); says which."""
+    """The profile's backend cannot do this (a backend without the Autoscaling capability
+    asked to autoscale); says which."""
 
 
 class PlanRefused(Exception):
@@ -232,6 +233,7 @@ def parameters_of(request: Request) -> dict[str, object]:
             "max": scaling.max_replicas,
             "cpu": scaling.cpu_percent,
             "rps_per_pod": scaling.rps_per_pod,
+            "scale_down_seconds": scaling.scale_down_seconds,
         }
     return {}
 

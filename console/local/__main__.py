@@ -12,9 +12,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from console.autoscaling import SYNC_SECONDS
 from console.local.agent import Agent, AgentError, AgentSettings
 from console.local.fleet import FleetSettings
 from console.local.paths import AgentPaths
+
+SYNC_ENVIRONMENT = "FLEETDECK_AUTOSCALE_SYNC_SECONDS"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-timeout-ms", type=float, default=0.0)
     parser.add_argument("--progress-deadline", type=float, default=300.0, help="seconds")
     parser.add_argument("--training-parallel", type=int, default=2, help="jobs run at once")
+    parser.add_argument(
+        "--autoscale-sync-seconds",
+        type=_positive_seconds,
+        default=os.environ.get(SYNC_ENVIRONMENT, str(SYNC_SECONDS)),
+        help=f"how often the autoscalers are evaluated (default: ${SYNC_ENVIRONMENT}, "
+        f"else {SYNC_SECONDS:g}, the HPA's sync period)",
+    )
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds, above 0 and up to 3600")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             default_replicas=args.replicas,
         ),
         training_parallel=args.training_parallel,
+        autoscale_sync_seconds=args.autoscale_sync_seconds,
     )
 
     async def run() -> None:

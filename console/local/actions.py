@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from console.autoscaling import DEFAULT_SCALE_DOWN_WINDOW
+from console.local.autoscaler import target_text
 from console.local.errors import BadArgument
 from console.local.fleet import Fleet
 from console.local.jobs import PENDING, RUNNING, SCORE, JobRunner
 from console.local.state import DeploymentRow, JobRow, RevisionRow, State, now
-from console.model import ActionResult
+from console.model import ActionResult, AutoscaleRequest
 from console.names import InvalidName, check_label, job_name_base
 from serving.store import ModelStore, StoreError, check_model_name
 
@@ -53,6 +56,12 @@ def _count(value: object, what: str, minimum: int) -> int:
 
 def _optional_count(value: object, what: str, minimum: int) -> int | None:
     return None if value is None else _count(value, what, minimum)
+
+
+def _rate(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadArgument(f"{what} must be a number, got {value!r}")
+    return float(value)
 
 
 def _flag(value: object, what: str) -> bool:
@@ -277,6 +286,8 @@ class Actions:
     async def scale(
         self, namespace: str, name: str, replicas: int, *, dry_run: bool
     ) -> ActionResult:
+        """As ``kubectl scale`` with an HPA: done, and the autoscaler (if there is one) sets
+        the count again at its next evaluation; the message says so."""
         target = _target(namespace, name)
         _count(replicas, "replicas", 0)
         _flag(dry_run, "dry_run")
@@ -287,12 +298,101 @@ class Actions:
             if replicas == row.replicas:
                 return ActionResult(target, True, f"{name}: nothing to change", dry_run)
             changes = (f"~ replicas {row.replicas} -> {replicas}",)
+            scaler = self.state.autoscaler(namespace, name)
+            note = ""
+            if scaler is not None:
+                note = (
+                    f"; its autoscaler ({scaler.min_replicas}..{scaler.max_replicas} replicas at "
+                    f"{target_text(scaler.rps_per_pod)}) sets the count again at its next "
+                    "evaluation, as an HPA does"
+                )
             if dry_run:
                 return ActionResult(
-                    target, True, f"would scale {name} to {replicas}", True, changes
+                    target, True, f"would scale {name} to {replicas}{note}", True, changes
                 )
             self.state.update_deployment(namespace, name, replicas=replicas)
-        return ActionResult(target, True, f"scaled {name} to {replicas}", False, changes)
+        return ActionResult(target, True, f"scaled {name} to {replicas}{note}", False, changes)
+
+    async def autoscale(
+        self,
+        namespace: str,
+        name: str,
+        min_replicas: int,
+        max_replicas: int,
+        cpu_percent: int | None = None,
+        rps_per_pod: float | None = None,
+        scale_down_seconds: int | None = None,
+        *,
+        dry_run: bool,
+        user: str,
+    ) -> ActionResult:
+        """Create the deployment's autoscaler, or update it (see console.local.autoscaler)."""
+        target = _target(namespace, name)
+        request = AutoscaleRequest(
+            name,
+            _count(min_replicas, "min_replicas", 0),
+            _count(max_replicas, "max_replicas", 0),
+            _optional_count(cpu_percent, "cpu_percent", 0),
+            None if rps_per_pod is None else _rate(rps_per_pod, "rps_per_pod"),
+            _optional_count(scale_down_seconds, "scale_down_seconds", 0),
+        )
+        _flag(dry_run, "dry_run")
+        _text(user, "user")
+        problems = request.problems()
+        if problems:
+            raise BadArgument("; ".join(problems))
+        if request.rps_per_pod is None:
+            return ActionResult(
+                target,
+                False,
+                "the local runtime scales on requests per second per replica (--rps-per-pod "
+                "N): its predictors have no CPU request for a utilisation to be a percentage "
+                "of; --cpu needs a Kubernetes profile",
+                dry_run,
+            )
+        rps = request.rps_per_pod
+        window = scale_down_seconds
+        async with self.lock:
+            row = self.state.deployment(namespace, name)
+            if row is None:
+                return _not_found(target, name, namespace, dry_run)
+            wanted = {
+                "min_replicas": request.min_replicas,
+                "max_replicas": request.max_replicas,
+                "target": target_text(rps),
+                "scale_down_window": _window_text(window),
+            }
+            existing = self.state.autoscaler(namespace, name)
+            if existing is None:
+                verb = "would create" if dry_run else "created"
+                changes = tuple(f"+ autoscaler {k}: {v}" for k, v in wanted.items())
+            else:
+                before = {
+                    "min_replicas": existing.min_replicas,
+                    "max_replicas": existing.max_replicas,
+                    "target": target_text(existing.rps_per_pod),
+                    "scale_down_window": _window_text(existing.scale_down_seconds),
+                }
+                changes = tuple(
+                    f"~ autoscaler {k}: {before[k]} -> {v}"
+                    for k, v in wanted.items()
+                    if before[k] != v
+                )
+                if not changes:
+                    return ActionResult(
+                        target, True, f"autoscaler already {_described(request)}", dry_run
+                    )
+                verb = "would update" if dry_run else "updated"
+            bounded = min(max(row.replicas, request.min_replicas), request.max_replicas)
+            if bounded != row.replicas:
+                changes += (f"~ replicas {row.replicas} -> {bounded} (the bounds, at once)",)
+            if not dry_run:
+                self.state.put_autoscaler(
+                    namespace, name, request.min_replicas, request.max_replicas, rps, window
+                )
+        return ActionResult(
+            target, True, f"{verb} autoscaler: {_described(request)}", dry_run, changes
+        )
 
     async def restart(self, namespace: str, name: str, *, dry_run: bool, user: str) -> ActionResult:
         target = _target(namespace, name)
@@ -339,7 +439,12 @@ class Actions:
         async with self.lock:
             if self.state.deployment(namespace, name) is None:
                 return _not_found(target, name, namespace, dry_run)
-            changes = (f"- predictor {name} and its processes", f"- gateway route /models/{name}/")
+            changes: tuple[str, ...] = (
+                f"- predictor {name} and its processes",
+                f"- gateway route /models/{name}/",
+            )
+            if self.state.autoscaler(namespace, name) is not None:
+                changes += (f"- autoscaler {name}",)
             if dry_run:
                 return ActionResult(target, True, f"would delete {name}", True, changes)
             self.state.delete_deployment(namespace, name)
@@ -484,6 +589,20 @@ class Actions:
             return ActionResult(target, True, f"would cancel job {name}", True)
         self.jobs.cancel(namespace, name)
         return ActionResult(target, True, f"cancelled job {name} (SIGTERM; nothing is published)")
+
+
+def _window_text(seconds: int | None) -> str:
+    if seconds is None:
+        return f"{DEFAULT_SCALE_DOWN_WINDOW} s (the HPA's default)"
+    return f"{seconds} s"
+
+
+def _described(request: AutoscaleRequest) -> str:
+    """As the Kubernetes backend says it, with the window when one is set."""
+    text = request.describe()
+    if request.scale_down_seconds is not None:
+        text += f", scale-down window {request.scale_down_seconds} s"
+    return text
 
 
 def _what(job: JobRow) -> str:

@@ -26,8 +26,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from console.autoscaling import SYNC_SECONDS
 from console.local.actions import Actions
 from console.local.api import build_api
+from console.local.autoscaler import Autoscalers
 from console.local.fleet import Fleet, FleetSettings
 from console.local.gateway import Gateway
 from console.local.jobs import PENDING, RUNNING, JobRunner
@@ -53,6 +55,8 @@ class AgentSettings:
     gateway_port: int
     fleet: FleetSettings
     training_parallel: int
+    # How often the autoscalers are evaluated: the HPA's --horizontal-pod-autoscaler-sync-period.
+    autoscale_sync_seconds: float = SYNC_SECONDS
 
 
 def _job_view(job: JobRow) -> TrainingJob:
@@ -127,6 +131,7 @@ class Agent:
             self.changed,
             workdir=self.paths.root,
         )
+        self.autoscalers = Autoscalers(self.state, self.fleet, self.changed)
         self.actions = Actions(self.state, self.fleet, self.jobs, self.settings.fleet.store)
         gateway = web.AppRunner(Gateway(self.fleet.routes, self.http).app(), access_log=None)
         api = web.AppRunner(build_api(self), access_log=None)
@@ -154,7 +159,13 @@ class Agent:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.request_stop)
-            await self._loop()
+            autoscaling = asyncio.create_task(self._autoscale(), name="autoscalers")
+            try:
+                await self._loop()
+            finally:
+                autoscaling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await autoscaling
         finally:
             self.paths.agent_file.unlink(missing_ok=True)
             log.info("stopping: draining predictors and ending training runs")
@@ -175,6 +186,18 @@ class Agent:
                 log.exception("reconcile failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(self._kick, self._stop), TICK_SECONDS)
+
+    async def _autoscale(self) -> None:
+        """The autoscalers' sync loop: each evaluated once a period (console.local.autoscaler)."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.autoscale_sync_seconds)
+            if self._stop.is_set():
+                return
+            try:
+                self.autoscalers.evaluate_all()
+            except Exception:  # the next period tries again; say so in the log
+                log.exception("autoscaling failed")
 
     def _write_agent_file(self) -> None:
         temporary = self.paths.agent_file.with_suffix(".tmp")
@@ -248,6 +271,7 @@ class Agent:
             "rollout": a.rollout,
             "rollback": a.rollback,
             "scale": a.scale,
+            "autoscale": a.autoscale,
             "restart": a.restart,
             "pause": lambda **kw: a.set_paused(paused=True, **kw),
             "resume": lambda **kw: a.set_paused(paused=False, **kw),

@@ -6,6 +6,7 @@ console reaches it.
 - ``GET  /api/v1/snapshot?after=G&wait=S``: everything the backend caches, once the state's
   generation passes ``G`` (a long poll; at most ``S`` seconds).
 - ``POST /api/v1/actions/<verb>``: a mutation (a JSON object of arguments) -> ActionResult(s).
+- ``GET  /api/v1/autoscaler?namespace=&name=``: ``{"autoscaler": AutoscalerInfo or null}``.
 - ``GET  /api/v1/logs?namespace=&pod=&pod=&follow=&tail=&since=&timestamps=&previous=``: text lines.
 - ``POST /api/v1/shutdown``: stop the agent (its predictors drain and stop with it).
 
@@ -52,6 +53,7 @@ def build_api(agent: Agent) -> web.Application:
     app.router.add_get(f"{PREFIX}/snapshot", lambda r: _snapshot(agent, r))
     app.router.add_post(f"{PREFIX}/actions/{{verb}}", lambda r: _action(agent, r))
     app.router.add_get(f"{PREFIX}/logs", lambda r: _logs(agent, r))
+    app.router.add_get(f"{PREFIX}/autoscaler", lambda r: _autoscaler(agent, r))
     app.router.add_post(f"{PREFIX}/shutdown", lambda r: _shutdown(agent, r))
     return app
 
@@ -143,6 +145,13 @@ async def _action(agent: Agent, request: web.Request) -> web.Response:
         return _error(500, f"{verb} failed: {type(exc).__name__}: {exc}")
     agent.changed()
     return web.json_response({"result": to_json(result)})
+
+
+async def _autoscaler(agent: Agent, request: web.Request) -> web.Response:
+    namespace = check_label(request.query.get("namespace", "default"), "namespace")
+    name = check_label(request.query.get("name"), "deployment name")
+    info = agent.autoscalers.info(namespace, name)
+    return web.json_response({"autoscaler": to_json(info) if info is not None else None})
 
 
 async def _logs(agent: Agent, request: web.Request) -> web.StreamResponse:

@@ -141,6 +141,7 @@ class Gateway:
                     auto_decompress=False,  # the body goes back with its Content-Encoding
                 ) as answer:
                     payload = await answer.read()
+                    replica.answered += 1
                     kept = CIMultiDict(
                         (k, v) for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP
                     )

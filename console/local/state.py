@@ -1,4 +1,5 @@
-"""The agent's desired state in SQLite (WAL): deployments, their revisions, training jobs.
+"""The agent's desired state in SQLite (WAL): deployments, their revisions, autoscalers and
+their decisions, training jobs.
 
 Only the agent writes it, from its one event loop, so every change is one short transaction;
 WAL keeps a crash from ever leaving a half-written row. What runs (processes, ports, readiness)
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.model import JobPhase
+from console.model import JobPhase, ScalingDecision
 from console.names import InvalidName, check_label
 from serving.store import StoreError, check_model_name
 
@@ -66,7 +68,29 @@ CREATE TABLE IF NOT EXISTS jobs (
     kind TEXT NOT NULL DEFAULT 'train', -- train (python -m training) | score (training.score)
     PRIMARY KEY (namespace, name)
 );
+CREATE TABLE IF NOT EXISTS autoscalers (   -- one per deployment, deleted with it
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    min_replicas INTEGER NOT NULL,
+    max_replicas INTEGER NOT NULL,
+    rps_per_pod REAL NOT NULL,          -- target: requests/s per ready replica
+    scale_down_seconds INTEGER,         -- stabilization window; NULL: the HPA's 300 s
+    created TEXT NOT NULL,
+    changed TEXT NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+CREATE TABLE IF NOT EXISTS scaling_decisions (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    at REAL NOT NULL,                   -- epoch seconds
+    from_replicas INTEGER NOT NULL,
+    to_replicas INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scaling_decisions_by_deployment
+    ON scaling_decisions (namespace, name, at);
 """
+DECISIONS_KEPT = 20  # per deployment: the newest
 # Columns added after the first release, with their definitions: a state written by an older
 # agent gets them when a newer one opens it.
 ADDED_COLUMNS = {"jobs": {"kind": "TEXT NOT NULL DEFAULT 'train'"}}
@@ -113,6 +137,23 @@ class RevisionRow:
     change_cause: str
     created: str
     problem: str = ""  # why this revision cannot run; "" when it can
+
+
+@dataclass(frozen=True)
+class AutoscalerRow:
+    namespace: str
+    name: str
+    min_replicas: int
+    max_replicas: int
+    rps_per_pod: float
+    scale_down_seconds: int | None
+    created: str
+    changed: str
+    problem: str = ""  # why this autoscaler cannot act; "" when it can
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
 
 
 @dataclass(frozen=True)
@@ -229,11 +270,89 @@ class State:
             )
 
     def delete_deployment(self, namespace: str, name: str) -> None:
+        """The deployment, its revisions, its autoscaler and the autoscaler's decisions."""
+        with self.transaction() as db:
+            for table in ("deployments", "revisions", "autoscalers", "scaling_decisions"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE namespace = ? AND name = ?", (namespace, name)
+                )
+
+    # -- autoscalers ------------------------------------------------------------------------
+    def autoscalers(self) -> list[AutoscalerRow]:
+        rows = self.db.execute("SELECT * FROM autoscalers ORDER BY namespace, name").fetchall()
+        return [_autoscaler(r) for r in rows]
+
+    def autoscaler(self, namespace: str, name: str) -> AutoscalerRow | None:
+        row = self.db.execute(
+            "SELECT * FROM autoscalers WHERE namespace = ? AND name = ?", (namespace, name)
+        ).fetchone()
+        return _autoscaler(row) if row else None
+
+    def put_autoscaler(
+        self,
+        namespace: str,
+        name: str,
+        min_replicas: int,
+        max_replicas: int,
+        rps_per_pod: float,
+        scale_down_seconds: int | None,
+    ) -> None:
+        """Create the deployment's autoscaler, or replace its settings (created stays)."""
+        stamp = now()
         with self.transaction() as db:
             db.execute(
-                "DELETE FROM deployments WHERE namespace = ? AND name = ?", (namespace, name)
+                "INSERT INTO autoscalers VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (namespace, name) DO UPDATE SET min_replicas = excluded.min_replicas,"
+                " max_replicas = excluded.max_replicas, rps_per_pod = excluded.rps_per_pod,"
+                " scale_down_seconds = excluded.scale_down_seconds, changed = excluded.changed",
+                (
+                    namespace,
+                    name,
+                    min_replicas,
+                    max_replicas,
+                    rps_per_pod,
+                    scale_down_seconds,
+                    stamp,
+                    stamp,
+                ),
             )
-            db.execute("DELETE FROM revisions WHERE namespace = ? AND name = ?", (namespace, name))
+
+    def scale_by_autoscaler(
+        self, namespace: str, name: str, replicas: int, decision: ScalingDecision
+    ) -> None:
+        """The autoscaler's new count and the decision behind it, in one transaction (the
+        newest :data:`DECISIONS_KEPT` are kept)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE deployments SET replicas = ? WHERE namespace = ? AND name = ?",
+                (replicas, namespace, name),
+            )
+            db.execute(
+                "INSERT INTO scaling_decisions VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    namespace,
+                    name,
+                    decision.at,
+                    decision.from_replicas,
+                    decision.to_replicas,
+                    decision.reason,
+                ),
+            )
+            db.execute(
+                "DELETE FROM scaling_decisions WHERE namespace = ? AND name = ? AND rowid NOT IN "
+                "(SELECT rowid FROM scaling_decisions WHERE namespace = ? AND name = ? "
+                "ORDER BY at DESC, rowid DESC LIMIT ?)",
+                (namespace, name, namespace, name, DECISIONS_KEPT),
+            )
+
+    def decisions(self, namespace: str, name: str) -> list[ScalingDecision]:
+        """The autoscaler's decisions, newest first."""
+        rows = self.db.execute(
+            "SELECT * FROM scaling_decisions WHERE namespace = ? AND name = ? "
+            "ORDER BY at DESC, rowid DESC",
+            (namespace, name),
+        ).fetchall()
+        return [d for d in map(_decision, rows) if d is not None]
 
     def revisions(self, namespace: str, name: str) -> list[RevisionRow]:
         rows = self.db.execute(
@@ -330,6 +449,14 @@ class _Untrusted:
         self._wrong(column, f"a whole number of at least {minimum}")
         return minimum
 
+    def positive_number(self, column: str) -> float:
+        value = self.values[column]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and math.isfinite(value) and value > 0:
+            return float(value)
+        self._wrong(column, "a number above 0")
+        return 1.0
+
     def optional_integer(self, column: str, minimum: int) -> int | None:
         return None if self.values[column] is None else self.integer(column, minimum)
 
@@ -397,6 +524,38 @@ def _deployment(row: sqlite3.Row) -> DeploymentRow:
         created=read.time("created"),
         problem=read.problem,
     )
+
+
+def _autoscaler(row: sqlite3.Row) -> AutoscalerRow:
+    read = _Untrusted(row)
+    minimum = read.integer("min_replicas", 1)
+    maximum = read.integer("max_replicas", 1)
+    if maximum < minimum:
+        read.problems.append(f"max_replicas {maximum} is below min_replicas {minimum}")
+    return AutoscalerRow(
+        namespace=read.label("namespace"),
+        name=read.label("name"),
+        min_replicas=minimum,
+        max_replicas=maximum,
+        rps_per_pod=read.positive_number("rps_per_pod"),
+        scale_down_seconds=read.optional_integer("scale_down_seconds", 0),
+        created=read.time("created"),
+        changed=read.time("changed"),
+        problem=read.problem,
+    )
+
+
+def _decision(row: sqlite3.Row) -> ScalingDecision | None:
+    """A stored decision, or None when it is not one (a row no agent wrote)."""
+    read = _Untrusted(row)
+    at = read.values["at"]
+    decision = ScalingDecision(
+        at=float(at) if isinstance(at, (int, float)) and math.isfinite(at) else 0.0,
+        from_replicas=read.integer("from_replicas", 0),
+        to_replicas=read.integer("to_replicas", 0),
+        reason=read.text("reason"),
+    )
+    return None if read.problem or not decision.reason.isprintable() else decision
 
 
 def _revision(row: sqlite3.Row) -> RevisionRow:

@@ -101,6 +101,7 @@ class Replica:
         self.failure = ""  # the predictor's own reason when it says it will never be ready
         self.stopping = False
         self.inflight = 0  # requests the gateway has sent and not yet had answered
+        self.answered = 0  # requests the gateway had answered by it (the autoscaler's counter)
         self.child: Child | None = None
         self._wake = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name=f"replica-{pod}")

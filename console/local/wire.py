@@ -34,6 +34,9 @@ def _value(hint: Any, value: Any) -> Any:
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return _value(options[0], value) if len(options) == 1 else value
     if origin is tuple:
+        items = typing.get_args(hint)
+        if len(items) == 2 and items[1] is Ellipsis:  # tuple[X, ...]: each rebuilt as an X
+            return tuple(_value(items[0], v) for v in value)
         return tuple(value)
     if hint is datetime:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))

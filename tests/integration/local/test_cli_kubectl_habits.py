@@ -52,7 +52,7 @@ def test_ls_yaml_name_describe_events_and_completion_on_the_local_runtime(
     assert described["route"]["kind"] == "gateway"
     assert "/models/digits-a/" in described["route"]["paths"]
     assert described["model_version"]["runtime"]
-    assert described["autoscaler"] is None  # the local runtime has no autoscaler
+    assert described["autoscaler"] is None  # none was made (fleetdeck autoscale makes one)
     text = fleetdeck("describe", "digits-a").out
     assert "/models/digits-a/" in text.split("Route:")[1].splitlines()[0]
     events = fleetdeck("events", "digits-a", "-o", "json").json()

@@ -132,14 +132,14 @@ def test_the_import_reader_sees_lazy_and_relative_imports(tmp_path: Path) -> Non
     assert {"console.core", "console.core.guard", "textual.app", KUBERNETES + ".autoscale"} <= found
 
 
-def test_autoscaling_is_a_capability_only_the_kubernetes_backend_has() -> None:
+def test_autoscaling_is_a_capability_both_backends_have() -> None:
     from console.backends.base import Autoscaling, BackendError
     from console.backends.kubernetes.backend import KubernetesBackend
     from console.backends.kubernetes.templates import TemplateError
     from console.backends.local import LocalBackend, LocalError
 
     assert issubclass(KubernetesBackend, Autoscaling)
-    assert not issubclass(LocalBackend, Autoscaling)
+    assert issubclass(LocalBackend, Autoscaling)  # the agent's own autoscaler (issue 20)
     # The CLI catches one error type for every backend.
     assert issubclass(TemplateError, BackendError)
     assert issubclass(LocalError, BackendError)

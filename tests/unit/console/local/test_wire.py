@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 from console.local.wire import from_json, to_json
 from console.model import (
     ActionResult,
+    AutoscalerCondition,
+    AutoscalerInfo,
     DeploymentState,
     JobPhase,
     ModelDeployment,
     PodInfo,
+    ScalingDecision,
     TrainingJob,
 )
 
@@ -40,6 +43,19 @@ def test_model_types_survive_the_round_trip() -> None:
             "train-a", "default", "digits", JobPhase.RUNNING, 0, "localhost", "", WHEN, None
         ),
         ActionResult("default/digits", True, "would roll", True, ("~ version 1 -> 2",)),
+        AutoscalerInfo(  # tuples of dataclasses come back as dataclasses
+            "digits",
+            1,
+            4,
+            3,
+            3,
+            ("10 req/s per pod",),
+            (AutoscalerCondition("AbleToScale", "True", "SucceededRescale", "scaled to 3"),),
+            True,
+            ("24.1 req/s per pod",),
+            "local",
+            (ScalingDecision(1.5, 1, 3, "req/s per replica 24.1 > target 10 (x2.41): 1 -> 3"),),
+        ),
     ]
     for value in values:
         assert from_json(type(value), to_json(value)) == value
