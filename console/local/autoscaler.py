@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from console.autoscaling import SCALE_UP, Evaluation, Stabilizer, evaluate, scale_down_rules
 from console.local.fleet import Fleet, Key
@@ -43,6 +43,7 @@ from console.model import AutoscalerCondition, AutoscalerInfo, ScalingDecision
 log = logging.getLogger(__name__)
 
 UNIT = "req/s per replica"
+FIRST_COUNT = "the replicas' request counts were taken now; the next evaluation has a rate"
 
 
 def target_text(rps_per_pod: float) -> str:
@@ -138,6 +139,7 @@ class Autoscalers:
         if scaler.problem or row.problem:
             self._cannot(key, row, "FailedGetScale", scaler.problem or row.problem)
             return
+        first = key not in self.samples
         ready, unready, missing = self._measure(now, key)
         stabilizer = self.stabilizers.setdefault(key, Stabilizer())
         result = evaluate(
@@ -153,6 +155,16 @@ class Autoscalers:
             scale_down_window=scaler.scale_down_seconds,
             unit=UNIT,
         )
+        if first and not ready:  # said plainly: not a fault, a rate needs two counts
+            result = replace(
+                result,
+                conditions=tuple(
+                    replace(c, reason="FirstCount", message=FIRST_COUNT)
+                    if c.reason == "FailedGetPodsMetric"
+                    else c
+                    for c in result.conditions
+                ),
+            )
         current = f"{result.metric.average:.1f} req/s per pod" if result.metric else ""
         if not current and key in self.status:  # no new value (the bounds decided): keep
             current = self.status[key].current
