@@ -11,7 +11,6 @@ import io
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from console.backends.base import Autoscaling, Backend, ConditionInfo, RouteInfo
@@ -25,6 +24,7 @@ from console.model import (
     RevisionInfo,
 )
 from console.profile import Profile
+from console.views.autoscaler import decision_cells
 from console.views.fleet_rows import status_text
 from console.views.format import age, printable
 
@@ -118,10 +118,7 @@ def print_description(found: Description, output: Output, out: TextIO | None = N
             out,
             "Scaling decisions",
             ["AGE", "FROM", "TO", "WHY"],
-            [
-                [age(datetime.fromtimestamp(d.at, UTC)), d.from_replicas, d.to_replicas, d.reason]
-                for d in found.autoscaler.decisions
-            ],
+            [decision_cells(d) for d in found.autoscaler.decisions],
         )
     revisions = [[r.number, r.model, r.model_version, r.change_cause] for r in found.revisions]
     _section(out, "Revisions", ["REVISION", "MODEL", "VERSION", "CHANGE-CAUSE"], revisions)
