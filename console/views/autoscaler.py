@@ -43,12 +43,9 @@ def decision_cells(decision: ScalingDecision, now: datetime | None = None) -> li
 
 
 def deck_lines(info: AutoscalerInfo, now: datetime | None = None) -> list[str]:
-    """The Metrics tab's text: the summary, the conditions, the newest decisions."""
+    """The Metrics tab's text: the summary, the newest decisions, then the conditions (the
+    tab cuts from the bottom on a small terminal)."""
     lines = [f"autoscaler {summary(info)}"]
-    lines += [
-        "  " + printable(f"{c.type} {c.status} {c.reason}: {c.message}".rstrip(": "))
-        for c in info.conditions
-    ]
     if info.decisions:
         lines.append("  last scaling decisions:")
         for decision in info.decisions[:DECK_DECISIONS]:
@@ -56,4 +53,8 @@ def deck_lines(info: AutoscalerInfo, now: datetime | None = None) -> list[str]:
             lines.append(f"    {when:>4} ago  {before} → {after}  {why}")
     else:
         lines.append("  no scaling decision yet")
+    lines += [
+        "  " + printable(f"{c.type} {c.status} {c.reason}: {c.message}".rstrip(": "))
+        for c in info.conditions
+    ]
     return lines

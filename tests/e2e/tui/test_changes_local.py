@@ -36,7 +36,7 @@ from tests.integration.local.fixtures import (
     use_temporary_xdg,
     write_local_profile,
 )
-from tests.integration.local.test_local_runtime import LoadGenerator
+from tests.support.gateway_load import LoadGenerator
 from tests.support.models import TinyModel
 
 __all__ = ["slow_store"]

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
@@ -28,6 +26,7 @@ from console.profile import Profile
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import DigitsStore, local_backend, predictor_pids
 from tests.support.cli import Fleetdeck
+from tests.support.gateway_load import LoadGenerator
 
 NAME = "digits"
 TARGET = 5.0  # req/s per replica: three client threads are far above it, a trickle below
@@ -44,50 +43,6 @@ def backend(profile: Profile, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
 
 def local_fleetdeck() -> Fleetdeck:
     return Fleetdeck(dict(os.environ))
-
-
-class Load:
-    """Predictions through the gateway from ``threads`` threads, each pausing ``pause``
-    seconds between requests, until stopped; every failure (not a 200, or no answer) kept."""
-
-    def __init__(
-        self, backend: LocalBackend, images: Any, *, threads: int, pause: float = 0.0
-    ) -> None:
-        self.url = f"{backend.gateway_url()}/models/{NAME}/v1/models/{NAME}:predict"
-        self.body = {"instances": images[:2].tolist()}
-        self.pause = pause
-        self.stop = threading.Event()
-        self.sent = 0
-        self.failures: list[str] = []
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _run(self) -> None:
-        with requests.Session() as session:
-            while not self.stop.is_set():
-                try:
-                    answer = session.post(self.url, json=self.body, timeout=30)
-                    failure = (
-                        "" if answer.status_code == 200 else f"{answer.status_code} {answer.text}"
-                    )
-                except requests.RequestException as exc:
-                    failure = str(exc)
-                with self._lock:
-                    self.sent += 1
-                    if failure:
-                        self.failures.append(failure)
-                if self.pause:
-                    self.stop.wait(self.pause)
 
 
 def deploy_one(backend: LocalBackend) -> None:
@@ -149,7 +104,7 @@ def test_load_through_the_gateway_scales_one_to_three_predictors_and_back_withou
     )
 
     # -- up: three threads without a pause are far above 5 req/s per replica ----------------
-    with Load(backend, digits_store.images, threads=3) as heavy:
+    with LoadGenerator(backend, NAME, digits_store.images, threads=3) as heavy:
         poll_until("3 ready predictors", lambda: serving(backend, 3), timeout=180)
         pids = predictor_pids(profile)
         assert len(pids) == 3
@@ -172,7 +127,7 @@ def test_load_through_the_gateway_scales_one_to_three_predictors_and_back_withou
 
     # -- down: a trickle (one thread, a pause between requests) keeps requests flowing while
     # the replicas drain, far below the target -------------------------------------------------
-    with Load(backend, digits_store.images, threads=1, pause=0.3) as trickle:
+    with LoadGenerator(backend, NAME, digits_store.images, threads=1, pause=0.3) as trickle:
         poll_until("back to 1 ready predictor", lambda: serving(backend, 1), timeout=180)
         poll_until("2 predictor processes gone", lambda: len(predictor_pids(profile)) == 1, 60)
     assert trickle.sent > 0

@@ -33,17 +33,12 @@ from tests.integration.local.fixtures import (
     write_local_profile,
 )
 from tests.support.cli import run_fleetdeck
+from tests.support.gateway_load import LoadGenerator, predict
 from tests.support.processes import pids_where
 
 ROOT = Path(__file__).resolve().parents[3]
 
-
-def predict(backend: LocalBackend, name: str, images: Any, session: Any = requests) -> Any:
-    return session.post(
-        f"{backend.gateway_url()}/models/{name}/v1/models/{name}:predict",
-        json={"instances": images.tolist()},
-        timeout=30,
-    )
+__all__ = ["LoadGenerator"]  # bench/console/oncall.py takes it from here
 
 
 def deploy(backend: LocalBackend, name: str, version: int = 1, replicas: int = 1) -> None:
@@ -65,44 +60,6 @@ def wait_state(
 
 def fleetdeck(*args: str) -> subprocess.CompletedProcess[str]:
     return run_fleetdeck(*args)
-
-
-class LoadGenerator:
-    """Sends predictions through the gateway from a few threads until stopped; keeps every
-    failure (a status other than 200, or no answer)."""
-
-    def __init__(self, backend: LocalBackend, name: str, images: Any, threads: int = 3) -> None:
-        self.backend, self.name, self.images = backend, name, images[:2]
-        self.stop = threading.Event()
-        self.sent = 0
-        self.failures: list[str] = []
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
-
-    def __enter__(self) -> LoadGenerator:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _run(self) -> None:
-        with requests.Session() as session:
-            while not self.stop.is_set():
-                try:
-                    answer = predict(self.backend, self.name, self.images, session)
-                    failure = (
-                        "" if answer.status_code == 200 else f"{answer.status_code} {answer.text}"
-                    )
-                except requests.RequestException as exc:
-                    failure = str(exc)
-                with self._lock:
-                    self.sent += 1
-                    if failure:
-                        self.failures.append(failure)
 
 
 def test_a_deployed_model_answers_predictions_through_the_gateway(

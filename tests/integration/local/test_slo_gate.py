@@ -30,7 +30,8 @@ from tests.integration.local.fixtures import (
     use_temporary_xdg,
     write_local_profile,
 )
-from tests.integration.local.test_local_runtime import LoadGenerator, deploy, fleetdeck
+from tests.integration.local.test_local_runtime import deploy, fleetdeck
+from tests.support.gateway_load import LoadGenerator
 from tests.support.models import TinyModel
 
 WINDOW_S = 3.0  # the collector's window: a bake of 8 s sees only the new version
