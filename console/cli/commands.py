@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from console import audit
-from console.backends.base import Backend, LogRequest
+from console.backends.base import Autoscaling, Backend, LogRequest
 from console.batch.runner import ActionSpec
 from console.cli import batch as batch_cli
 from console.cli import changes as changes_cli
@@ -57,6 +57,7 @@ from console.model import (
 from console.names import InvalidName, check_label, check_subdomain
 from console.profile import Profile, load_profile
 from console.selectors import SelectorError
+from console.views import autoscaler as autoscaler_view
 from console.views.format import printable
 from training.params import ParamError, parse_grid, parse_param
 
@@ -349,6 +350,7 @@ def follow_status(
     or ``timeout`` passes (exit 1, as ``kubectl rollout status --timeout``). Without it only a
     failed rollout exits 1."""
     deadline = None if timeout is None else time.monotonic() + timeout.total_seconds()
+    first = True
     while True:
         row = backend.deployment(namespace, name)
         if row is None:
@@ -372,6 +374,11 @@ def follow_status(
                 + (f" [{problems}]" if problems else "")
             )
             print(printable(line), flush=True)
+            if first:  # once: a --watch follows the rollout, not the autoscaler
+                scaling = autoscaler_line(backend, namespace, name)
+                if scaling:
+                    print(scaling, flush=True)
+        first = False
         if row.state is DeploymentState.AVAILABLE:
             return 0
         if row.state in (DeploymentState.FAILED, DeploymentState.PAUSED):
@@ -383,6 +390,24 @@ def follow_status(
                 f"timed out waiting for the rollout of {name} ({row.state.value}); it goes on"
             )
         time.sleep(WATCH_INTERVAL)
+
+
+def autoscaler_line(backend: Backend, namespace: str, name: str) -> str:
+    """``  autoscaler digits (local runtime): ...; last decision 12s ago: 1 → 3 (...)``, or ""
+    without one (or when it cannot be read: status is about the rollout)."""
+    if not isinstance(backend, Autoscaling):
+        return ""
+    try:
+        info = backend.autoscaler(namespace, name)
+    except Exception:  # a status must not fail on the autoscaler's read
+        return ""
+    if info is None:
+        return ""
+    line = f"  autoscaler {autoscaler_view.summary(info)}"
+    if info.decisions:
+        when, before, after, why = autoscaler_view.decision_cells(info.decisions[0])
+        line += f"; last decision {when} ago: {before} → {after} ({why})"
+    return line
 
 
 def history(fleet: ClusterSessions, args: argparse.Namespace) -> int:

@@ -158,6 +158,9 @@ def test_load_through_the_gateway_scales_one_to_three_predictors_and_back_withou
     assert decisions[-1].reason in text
     autoscaler_line = next(line for line in text.splitlines() if line.startswith("Autoscaler:"))
     assert "1..3 replicas at 5 req/s per pod" in autoscaler_line
+    status = fleetdeck("status", NAME).out.splitlines()
+    assert status[1].startswith("  autoscaler digits (local runtime): 1..3 replicas at 5 req/s")
+    assert status[1].endswith(f"→ 1 ({decisions[-1].reason})")
     described = fleetdeck("describe", NAME, "-o", "json").json()
     assert described["autoscaler"]["engine"] == "local"
     assert len(described["autoscaler"]["decisions"]) == len(decisions)
