@@ -36,6 +36,7 @@ from console.profile_reader import (
 __all__ = [
     "DEFAULT_CLUSTER",
     "Autoscale",
+    "AutoscalingSettings",
     "BatchSettings",
     "ClusterSettings",
     "Images",
@@ -68,7 +69,33 @@ Backend = Literal["local", "kubernetes"]
 RouteKind = Literal["Ingress", "HTTPRoute", "none"]
 OnFailure = Literal["rollback-wave", "rollback-all", "pause"]
 MetricsSourceKind = Literal["auto", "direct", "pod-proxy", "prometheus"]
+# Who scales a deployment that `fleetdeck autoscale` was asked to: the HPA controller on its
+# own (CPU through metrics-server, req/s through a custom-metrics adapter such as
+# prometheus-adapter), KEDA (a ScaledObject with a Prometheus trigger; KEDA owns the HPA), or
+# the local runtime's agent.
+AutoscaleEngine = Literal["hpa", "keda", "local"]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # fullmatch: "$" passes a final "\n"
+
+
+# A Prometheus duration: units largest first, each at most once (``90s``, ``1m``, ``1h30m``).
+PROMETHEUS_DURATION = re.compile(
+    r"(?:[0-9]+y)?(?:[0-9]+w)?(?:[0-9]+d)?(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?(?:[0-9]+ms)?"
+)
+# A Prometheus label name (what [metrics] namespace_label/deployment_label put into PromQL).
+PROMETHEUS_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+@dataclass(frozen=True)
+class AutoscalingSettings:
+    """``[autoscaling]``: which engine `fleetdeck autoscale` configures on a cluster, and what
+    KEDA needs for its Prometheus trigger on the predictors' request rate."""
+
+    engine: AutoscaleEngine = "hpa"  # "local" on a local profile
+    # KEDA: the Prometheus KEDA's operator queries (from inside the cluster, usually); None
+    # for the other engines.
+    prometheus_url: str | None = None
+    rate_window: str = "1m"  # KEDA: the rate()'s range over the request counter
+    polling_seconds: int = 15  # KEDA: the ScaledObject's pollingInterval
 
 
 @dataclass(frozen=True)
@@ -91,6 +118,7 @@ class ClusterSettings:
     metrics: MetricsSettings
     store: StoreSettings
     read_only: bool
+    autoscaling: AutoscalingSettings = field(default_factory=AutoscalingSettings)
 
 
 @dataclass(frozen=True)
@@ -303,6 +331,7 @@ class Profile:
             store=cluster.store,
             metrics=cluster.metrics,
             read_only=cluster.read_only,
+            autoscaling=cluster.autoscaling,
             clusters=(cluster,),
         )
 
@@ -330,11 +359,16 @@ class Profile:
                 ) from None
             settings = dataclasses.replace(self.kubernetes, context=context)
             clusters.append(
-                ClusterSettings(name, settings, self.metrics, self.store, self.read_only)
+                ClusterSettings(
+                    name, settings, self.metrics, self.store, self.read_only, self.autoscaling
+                )
             )
         return dataclasses.replace(self, clusters=tuple(clusters))
 
     deck: DeckSettings = field(default_factory=DeckSettings)
+    # The engine `fleetdeck autoscale` configures: on a profile naming several clusters, its
+    # first cluster's until the profile is narrowed to one (:meth:`for_cluster`).
+    autoscaling: AutoscalingSettings = field(default_factory=AutoscalingSettings)
 
 
 @dataclass(frozen=True)
@@ -438,15 +472,24 @@ def parse_profile(name: str, data: Mapping[str, object], *, source: Path | None)
     read_only = top.boolean("read_only", False)
     store = _store(top.table("store"), is_k8s)
     metrics = _metrics(top.table("metrics"), backend)
+    scaling = _autoscaling_keys(top.table("autoscaling"))
     cluster_tables = top.tables("clusters")
     if cluster_tables and not is_k8s:
         raise top.error("clusters", 'only for backend = "kubernetes"')
     defaults = ClusterSettings(DEFAULT_CLUSTER, k8s, metrics, store, read_only)
-    clusters = (
-        _clusters(top, cluster_tables, defaults)
-        if cluster_tables
-        else ((defaults,) if is_k8s else ())
-    )
+    if not is_k8s:
+        autoscaling = _local_autoscaling(scaling)
+        clusters: tuple[ClusterSettings, ...] = ()
+    elif scaling.engine == "local":
+        raise scaling.table.bad("engine", _KUBERNETES_ENGINES, scaling.engine)
+    elif cluster_tables:
+        clusters = _clusters(top, cluster_tables, defaults, scaling)
+        autoscaling = clusters[0].autoscaling
+        if scaling.keda_keys() and all(c.autoscaling.engine != "keda" for c in clusters):
+            raise scaling.table.error(scaling.keda_keys()[0], _ONLY_FOR_KEDA)
+    else:
+        autoscaling = _cluster_autoscaling(scaling, None, metrics)
+        clusters = (dataclasses.replace(defaults, autoscaling=autoscaling),)
     profile = Profile(
         name=name,
         source=source,
@@ -464,6 +507,7 @@ def parse_profile(name: str, data: Mapping[str, object], *, source: Path | None)
         metrics=metrics,
         clusters=clusters,
         deck=_deck(top.table("deck")),
+        autoscaling=autoscaling,
     )
     top.finish()
     return profile
@@ -498,7 +542,7 @@ def _kubernetes(t: Table) -> KubernetesSettings:
 
 
 def _clusters(
-    top: Table, tables: list[Table], defaults: ClusterSettings
+    top: Table, tables: list[Table], defaults: ClusterSettings, scaling: _AutoscalingKeys
 ) -> tuple[ClusterSettings, ...]:
     clusters: list[ClusterSettings] = []
     for t in tables:
@@ -521,6 +565,7 @@ def _clusters(
         )
         metrics = _metrics(t.table("metrics"), "kubernetes") if t.has("metrics") else None
         store = _store(t.table("store"), True) if t.has("store") else None
+        own_scaling = _autoscaling_keys(t.table("autoscaling"))
         clusters.append(
             ClusterSettings(
                 name=name,
@@ -528,6 +573,7 @@ def _clusters(
                 metrics=metrics or defaults.metrics,
                 store=store or defaults.store,
                 read_only=t.boolean("read_only", defaults.read_only),
+                autoscaling=_cluster_autoscaling(own_scaling, scaling, metrics or defaults.metrics),
             )
         )
         t.finish()
@@ -735,8 +781,8 @@ def _metrics(t: Table, backend: str) -> MetricsSettings:
     settings = MetricsSettings(
         source=source,
         prometheus_url=url,
-        namespace_label=t.string("namespace_label", defaults.namespace_label),
-        deployment_label=t.string("deployment_label", defaults.deployment_label),
+        namespace_label=_label_name(t, "namespace_label", defaults.namespace_label),
+        deployment_label=_label_name(t, "deployment_label", defaults.deployment_label),
         window_seconds=t.number("window_seconds", defaults.window_seconds, low=1.0),
         interval_seconds=t.number("interval_seconds", defaults.interval_seconds, low=0.1),
         scrape_timeout_seconds=t.number(
@@ -762,3 +808,106 @@ def _local(t: Table) -> LocalSettings:
     )
     t.finish()
     return settings
+
+
+def _label_name(t: Table, name: str, default: str) -> str:
+    """A Prometheus label name: it goes into PromQL as it is."""
+    value = t.string(name, default)
+    if not PROMETHEUS_LABEL.fullmatch(value):
+        expected = "a Prometheus label name (letters, digits and _, not starting with a digit)"
+        raise t.bad(name, expected, value)
+    return value
+
+
+_KEDA_KEYS = ("prometheus_url", "rate_window", "polling_seconds")
+_KUBERNETES_ENGINES = '"hpa" | "keda" ("local" is the local runtime\'s, for backend = "local")'
+_ONLY_FOR_KEDA = 'only for engine = "keda" (the other engines query no Prometheus themselves)'
+_KEDA_URL = (
+    'missing; required when engine = "keda": the Prometheus address KEDA\'s operator queries '
+    "(usually in-cluster, such as http://prometheus.monitoring.svc:9090), or set "
+    "[metrics] prometheus_url"
+)
+
+
+@dataclass(frozen=True)
+class _AutoscalingKeys:
+    """One ``[autoscaling]`` table as written (None: not given), before defaults and
+    inheritance (a ``[[clusters]]`` entry's table takes what it leaves out from the profile's)."""
+
+    table: Table
+    engine: str | None
+    prometheus_url: str | None
+    rate_window: str | None
+    polling_seconds: int | None
+
+    def keda_keys(self) -> list[str]:
+        return [key for key in _KEDA_KEYS if getattr(self, key) is not None]
+
+
+def _autoscaling_keys(t: Table) -> _AutoscalingKeys:
+    engine = t.optional_string("engine", choices=("hpa", "keda", "local"))
+    url = t.optional_expanded("prometheus_url", home=False)
+    if url is not None and not _is_http_url(url):
+        raise t.bad("prometheus_url", "an http:// or https:// URL", url)
+    window = t.optional_string("rate_window")
+    if window is not None and not (
+        PROMETHEUS_DURATION.fullmatch(window) and any(c in "123456789" for c in window)
+    ):
+        expected = 'a Prometheus duration above 0 such as "30s", "1m" or "2m30s"'
+        raise t.bad("rate_window", expected, window)
+    polling = t.optional_integer("polling_seconds", low=1, high=3600)
+    t.finish()
+    return _AutoscalingKeys(t, engine, url, window, polling)
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    if not url.startswith(("http://", "https://")) or not url.isprintable() or " " in url:
+        return False
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
+def _local_autoscaling(keys: _AutoscalingKeys) -> AutoscalingSettings:
+    """A local profile's: the local runtime's agent is the autoscaler, nothing to set."""
+    if keys.engine not in (None, "local"):
+        expected = (
+            '"local" (the local runtime\'s agent is the autoscaler; "hpa" and "keda" need '
+            'backend = "kubernetes")'
+        )
+        raise keys.table.bad("engine", expected, keys.engine)
+    given = keys.keda_keys()
+    if given:
+        raise keys.table.error(given[0], 'only for engine = "keda" (backend = "kubernetes")')
+    return AutoscalingSettings(engine="local")
+
+
+def _cluster_autoscaling(
+    keys: _AutoscalingKeys, inherited: _AutoscalingKeys | None, metrics: MetricsSettings
+) -> AutoscalingSettings:
+    """A cluster's: its own table's keys, else the profile's ``[autoscaling]`` (``inherited``,
+    for a ``[[clusters]]`` entry), else the defaults; KEDA's Prometheus defaults to the
+    cluster's ``[metrics] prometheus_url``."""
+    outer = inherited or _AutoscalingKeys(keys.table, None, None, None, None)
+    engine = keys.engine or outer.engine or "hpa"
+    if engine == "local":
+        table = keys.table if keys.engine is not None else outer.table
+        raise table.bad("engine", _KUBERNETES_ENGINES, engine)
+    if engine != "keda":
+        given = keys.keda_keys()
+        if given:
+            raise keys.table.error(given[0], _ONLY_FOR_KEDA)
+        return AutoscalingSettings(engine="hpa")
+    defaults = AutoscalingSettings()
+    url = keys.prometheus_url or outer.prometheus_url or metrics.prometheus_url
+    if url is None:
+        raise keys.table.error("prometheus_url", _KEDA_URL)
+    return AutoscalingSettings(
+        engine="keda",
+        prometheus_url=url,
+        rate_window=keys.rate_window or outer.rate_window or defaults.rate_window,
+        polling_seconds=keys.polling_seconds or outer.polling_seconds or defaults.polling_seconds,
+    )

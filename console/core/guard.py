@@ -38,7 +38,9 @@ class Need:
     resource: str
 
 
-# What each mutation needs. Autoscale creates the autoscaler or patches the one there.
+# What each mutation needs. Autoscale creates the autoscaler or patches the one there: an
+# HorizontalPodAutoscaler here, a KEDA ScaledObject when the profile's engine is "keda"
+# (:data:`AUTOSCALE_NEEDS`, :func:`needs`).
 NEEDS: Mapping[Mutation, tuple[Need, ...]] = {
     "deploy": (Need("create", "deployments"),),
     "rollout": (Need("patch", "deployments"),),
@@ -56,6 +58,19 @@ NEEDS: Mapping[Mutation, tuple[Need, ...]] = {
         Need("patch", "horizontalpodautoscalers"),
     ),
 }
+
+
+AUTOSCALE_NEEDS: Mapping[str, tuple[Need, ...]] = {
+    "hpa": NEEDS["autoscale"],
+    "keda": (Need("create", "scaledobjects"), Need("patch", "scaledobjects")),
+}
+
+
+def needs(action: Mutation, engine: str = "hpa") -> tuple[Need, ...]:
+    """What ``action`` needs, autoscale through the profile's autoscaling ``engine``."""
+    if action == "autoscale":
+        return AUTOSCALE_NEEDS.get(engine, NEEDS[action])
+    return NEEDS[action]
 
 
 def is_mutation(action: str) -> TypeGuard[Mutation]:
@@ -106,13 +121,15 @@ def rbac_refusals(
     *,
     user: str,
     offer_when_unknown: bool = False,
+    engine: str = "hpa",
 ) -> list[Refusal]:
     """What RBAC refuses of ``action`` in ``namespaces``, one refusal per namespace at most.
     ``offer_when_unknown``: a review that cannot be asked now counts as allowed (the deck
-    offers the action; the server then decides and its refusal is shown)."""
+    offers the action; the server then decides and its refusal is shown). ``engine``: the
+    profile's autoscaling engine, which says what autoscale makes."""
     found: list[Refusal] = []
     for namespace in sorted(set(namespaces)):
-        for need in NEEDS[action]:
+        for need in needs(action, engine):
             if not _allowed(reviewer, need, namespace, offer_when_unknown):
                 found.append(forbidden_refusal(user, need, namespace))
                 break
@@ -131,12 +148,14 @@ def _allowed(reviewer: AccessReview, need: Need, namespace: str, offer_when_unkn
 @dataclass(frozen=True)
 class Guard:
     """Who asks, and how: the reviewer (the backend), whether the profile (or ``--readonly``)
-    is read-only, the profile's name and the user, for the refusals' texts."""
+    is read-only, the profile's name and the user, for the refusals' texts; and the profile's
+    autoscaling engine, which says what autoscale makes (an HPA, a KEDA ScaledObject)."""
 
     reviewer: AccessReview
     read_only: bool
     profile: str
     user: str
+    autoscale_engine: str = "hpa"
 
     def refusals(
         self, action: Mutation, namespaces: Iterable[str], *, offer_when_unknown: bool = False
@@ -151,6 +170,7 @@ class Guard:
             namespaces,
             user=self.user,
             offer_when_unknown=offer_when_unknown,
+            engine=self.autoscale_engine,
         )
 
     def check(self, action: Mutation, namespaces: Iterable[str]) -> None:

@@ -123,7 +123,13 @@ class Session:
 
     @property
     def guard(self) -> Guard:
-        return Guard(self.backend, self.read_only, self.profile.name, self.user)
+        return Guard(
+            self.backend,
+            self.read_only,
+            self.profile.name,
+            self.user,
+            self.profile.autoscaling.engine,
+        )
 
     @property
     def audit(self) -> AuditContext:

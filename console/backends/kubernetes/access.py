@@ -28,6 +28,7 @@ GROUPS = {
     "ingresses": "networking.k8s.io",
     "httproutes": "gateway.networking.k8s.io",
     "horizontalpodautoscalers": "autoscaling",
+    "scaledobjects": "keda.sh",
 }
 
 

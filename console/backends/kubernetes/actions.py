@@ -45,7 +45,14 @@ _IGNORED_IN_DIFF = (
 )
 MAX_CHANGES = 30
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
-DELETED_KINDS = ("Deployment", "Service", "Ingress", "HTTPRoute", "HorizontalPodAutoscaler")
+DELETED_KINDS = (
+    "Deployment",
+    "Service",
+    "Ingress",
+    "HTTPRoute",
+    "HorizontalPodAutoscaler",
+    "ScaledObject",  # KEDA's, when the profile's autoscaling engine is "keda"
+)
 # kind -> (the KubernetesActions attribute holding its API, the noun in the client's methods)
 OBJECT_APIS = {
     "Deployment": ("apps", "deployment"),
@@ -54,6 +61,11 @@ OBJECT_APIS = {
     "HorizontalPodAutoscaler": ("autoscaling", "horizontal_pod_autoscaler"),
 }
 HTTPROUTE = ("gateway.networking.k8s.io", "v1")
+# Custom resources: kind -> (group, version, plural)
+CUSTOM_KINDS = {
+    "HTTPRoute": (*HTTPROUTE, "httproutes"),
+    "ScaledObject": ("keda.sh", "v1alpha1", "scaledobjects"),
+}
 
 
 def api_error(exc: Any) -> str:
@@ -397,9 +409,10 @@ class KubernetesActions:
         """``<verb>_namespaced_<noun>`` of the client API that serves ``kind``; ``what`` is the
         body to create or the name to delete."""
         run = "All" if dry_run else None
-        if kind == "HTTPRoute":  # Gateway API: a custom resource
+        if kind in CUSTOM_KINDS:  # the Gateway API's, KEDA's: custom resources
+            group, version, plural = CUSTOM_KINDS[kind]
             call = getattr(self.custom, f"{verb}_namespaced_custom_object")
-            return call(*HTTPROUTE, namespace, "httproutes", what, dry_run=run)
+            return call(group, version, namespace, plural, what, dry_run=run)
         api, noun = OBJECT_APIS[kind]
         call = getattr(getattr(self, api), f"{verb}_namespaced_{noun}")
         if verb == "create":
@@ -417,6 +430,9 @@ class KubernetesActions:
             self._namespaced("delete", kind, namespace, name, dry_run)
         except ApiException as exc:
             if exc.status == 404:
+                return False
+            if exc.status == 403 and kind == "ScaledObject":
+                # May not delete ScaledObjects: delete never needed KEDA, it leaves them.
                 return False
             raise
         return True

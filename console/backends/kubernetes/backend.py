@@ -643,17 +643,24 @@ class KubernetesBackend:
         verb = "would cancel" if dry_run else "cancelled"
         return ActionResult(f"{namespace}/{name}", True, f"{verb} Job/{name}", dry_run)
 
-    # -- autoscaling (the Autoscaling capability): a HorizontalPodAutoscaler -----------------
+    # -- autoscaling (the Autoscaling capability): an HPA or a KEDA ScaledObject, per profile -
     def autoscale(
         self, namespace: str, request: AutoscaleRequest, *, dry_run: bool = False
     ) -> ActionResult:
         refused = self._refuse(f"{namespace}/{request.name}", dry_run)
         return refused or autoscale.autoscale(
-            self.api_client, namespace, request, user=self.actions.user, dry_run=dry_run
+            self.api_client,
+            namespace,
+            request,
+            user=self.actions.user,
+            settings=self.profile.autoscaling,
+            metrics=self.profile.metrics,
+            dry_run=dry_run,
         )
 
     def autoscaler(self, namespace: str, name: str) -> AutoscalerInfo | None:
-        return autoscale.read_autoscaler(self.api_client, namespace, name)
+        engine = self.profile.autoscaling.engine
+        return autoscale.read_autoscaler(self.api_client, namespace, name, engine)
 
     # -- streams and permissions --------------------------------------------------------------
     def logs(self, request: LogRequest) -> Iterator[str]:

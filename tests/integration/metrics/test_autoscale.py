@@ -148,7 +148,9 @@ def test_autoscale_creates_an_hpa_on_requests_per_pod_then_updates_it_to_cpu(
     assert updated.code == 0, updated.err
     (result,) = json.loads(updated.out)
     assert result["ok"] is True
-    assert result["message"] == "updated autoscaler: 3..9 replicas at 60% CPU"
+    assert result["message"] == (
+        "updated autoscaler: 3..9 replicas at 60% CPU (engine hpa: HorizontalPodAutoscaler digits)"
+    )
     assert "spec.minReplicas: 2 -> 3" in result["changes"]
     after = read_hpa(k8s_cluster, k8s_namespace, "digits")
     assert after is not None
