@@ -22,10 +22,14 @@ from pathlib import Path
 
 from .layout import (
     ETCD_VERSION,
+    KEDA_COMMANDS,
+    KEDA_VERSION,
     KUBE_COMMANDS,
     KUBE_VERSION,
     KWOK_COMMANDS,
     KWOK_VERSION,
+    METRICS_SERVER_COMMANDS,
+    METRICS_SERVER_VERSION,
     Layout,
 )
 
@@ -270,6 +274,102 @@ def build_kwok(layout: Layout, go: str, env: dict[str, str], log: Path) -> None:
         )
 
 
+def module_wrapper_gomod(upstream: str, name: str, module: str, version: str) -> str:
+    """A program module's own go.mod as a wrapper that requires it.
+
+    Its requirements stay (the versions it is released with), and so do its ``replace``,
+    ``exclude`` and ``godebug`` lines, which only apply in the main module (KEDA replaces one
+    module it depends on). Only the module line changes.
+    """
+    lines = [
+        f"module fleetdeck.test/{name}-build" if line.startswith("module ") else line
+        for line in upstream.splitlines()
+    ]
+    lines.append(f"\nrequire {module} {version}\n")
+    return "\n".join(lines)
+
+
+def build_program_module(
+    layout: Layout,
+    go: str,
+    env: dict[str, str],
+    log: Path,
+    *,
+    component: str,
+    module: str,
+    version: str,
+    packages: dict[str, str],
+    ldflags: str,
+) -> None:
+    """Build ``packages`` (binary name -> main package) of ``module@version`` into the
+    component's bin folder, through a wrapper module (as for Kubernetes), atomically."""
+    final = layout.bin_dir(component, version)
+    if is_built(final, list(packages)):
+        return
+    src = layout.src_dir(component, version)
+    src.mkdir(parents=True, exist_ok=True)
+    upstream = upstream_gomod(go, env, f"{module}@{version}", log)
+    write_wrapper(
+        src, module_wrapper_gomod(upstream, component, module, version), list(packages.values())
+    )
+    say(f"  resolving {component} modules (go mod tidy)")
+    run_logged(
+        [go, "mod", "tidy"], cwd=src, env=env, log=log, what=f"resolving {component} modules"
+    )
+    with staging_bin(final) as out:
+        for index, (name, package) in enumerate(packages.items(), 1):
+            say(f"  [{index}/{len(packages)}] {name}")
+            run_logged(
+                [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / name), package],
+                cwd=src,
+                env=env,
+                log=log,
+                what=f"building {name}",
+            )
+
+
+def build_metrics_server(layout: Layout, go: str, env: dict[str, str], log: Path) -> None:
+    if is_built(layout.metrics_server_bin, METRICS_SERVER_COMMANDS):
+        return
+    say(f"building metrics-server {METRICS_SERVER_VERSION}")
+    # Stamped as its Makefile does (the client-go version package), so --version says v0.8.0.
+    stamp = f"-X k8s.io/client-go/pkg/version.gitVersion={METRICS_SERVER_VERSION}"
+    build_program_module(
+        layout,
+        go,
+        env,
+        log,
+        component="metrics-server",
+        module="sigs.k8s.io/metrics-server",
+        version=METRICS_SERVER_VERSION,
+        packages={"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
+        ldflags=f"{stamp} -s -w",
+    )
+
+
+def build_keda(layout: Layout, go: str, env: dict[str, str], log: Path) -> None:
+    if is_built(layout.keda_bin, KEDA_COMMANDS):
+        return
+    say(f"building KEDA {KEDA_VERSION} (first run only: many modules, 20 minutes or more)")
+    module = "github.com/kedacore/keda/v2"
+    build_program_module(
+        layout,
+        go,
+        env,
+        log,
+        component="keda",
+        module=module,
+        version=KEDA_VERSION,
+        # The operator (ScaledObject controller, scalers, gRPC metrics service) and the
+        # external-metrics adapter; the admission webhooks are not needed.
+        packages={
+            "keda-operator": f"{module}/cmd/operator",
+            "keda-adapter": f"{module}/cmd/adapter",
+        },
+        ldflags=f"-X {module}/version.Version={KEDA_VERSION} -s -w",
+    )
+
+
 def is_everything_built(layout: Layout) -> bool:
     return (
         is_built(layout.kube_bin, KUBE_COMMANDS)
@@ -278,8 +378,15 @@ def is_everything_built(layout: Layout) -> bool:
     )
 
 
+def is_autoscaling_built(layout: Layout) -> bool:
+    return is_built(layout.metrics_server_bin, METRICS_SERVER_COMMANDS) and is_built(
+        layout.keda_bin, KEDA_COMMANDS
+    )
+
+
 def ensure_built(layout: Layout) -> None:
-    """Build whatever is missing; a no-op (no Go needed) when the cache is complete."""
+    """Build whatever the cluster needs and is missing; a no-op (no Go needed) when the cache
+    is complete."""
     if is_everything_built(layout):
         return
     go = find_go()
@@ -291,3 +398,17 @@ def ensure_built(layout: Layout) -> None:
         build_etcd(layout, go, env, log)
         build_kube(layout, go, env, log)
         say(f"build complete in {time.monotonic() - started:.0f}s (log: {log})")
+
+
+def ensure_autoscaling_built(layout: Layout) -> None:
+    """Build metrics-server and KEDA if missing (cached like the rest, same lock and caches)."""
+    if is_autoscaling_built(layout):
+        return
+    go = find_go()
+    with build_lock(layout):
+        env = go_env(layout)
+        log = layout.root / "build.log"
+        started = time.monotonic()
+        build_metrics_server(layout, go, env, log)
+        build_keda(layout, go, env, log)
+        say(f"autoscaling build complete in {time.monotonic() - started:.0f}s (log: {log})")

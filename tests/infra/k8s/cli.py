@@ -1,5 +1,5 @@
-"""``tests/infra/cluster up|down|status|build|restart-apiserver|env [--name NAME]``: parsing and
-printing only."""
+"""``tests/infra/cluster up|down|status|build|restart-apiserver|env|autoscaling-up|autoscaling-down
+[--name NAME]``: parsing and printing only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .build import BuildError, ensure_built, say
+from .build import BuildError, ensure_autoscaling_built, ensure_built, say
 from .cluster import (
     USERS,
     Cluster,
@@ -59,6 +59,7 @@ def print_status(cluster: Cluster, state: ClusterState, sample_seconds: float) -
     print(f"cluster {name}: {health}, Kubernetes {KUBE_VERSION}, API {state.server}")
     ports = cluster.component_ports()
     running = [c.pid for c in state.components if c.running and c.pid]
+    running += [c.pid for c in cluster.autoscaling().components() if c.running and c.pid]
     cpu = cpu_percent_by_pid(running, sample_seconds) if sample_seconds > 0 else {}
     total_rss = 0
     for component in state.components:
@@ -77,12 +78,25 @@ def print_status(cluster: Cluster, state: ClusterState, sample_seconds: float) -
         total += f", {sum(cpu.values()):.1f}% CPU (of one core, over {sample_seconds:g}s)"
     print(total)
     print(f"kubeconfig: {cluster.kubeconfig}")
+    pipeline = cluster.autoscaling()
+    if pipeline.folder.exists():
+        print("autoscaling pipeline:")
+        pipeline_ports = pipeline.ports()
+        for part in pipeline.components():
+            what = f"pid {part.pid}" if part.running else "stopped"
+            if part.running and part.pid in cpu:
+                what += f", {cpu[part.pid]:.1f}% CPU"
+            print(f"  {part.name:<24} {what}")
+        if pipeline_ports:
+            listed = ", ".join(f"{name} {port}" for name, port in pipeline_ports.items())
+            print(f"  ports: {listed}")
 
 
 def run(args: argparse.Namespace, cluster: Cluster) -> int:
     command = args.command
     if command == "build":
         ensure_built(cluster.layout)
+        ensure_autoscaling_built(cluster.layout)
     elif command == "up":
         cluster.up()
         print_export(cluster)
@@ -97,6 +111,13 @@ def run(args: argparse.Namespace, cluster: Cluster) -> int:
         cluster.restart_apiserver()
     elif command == "env":
         print(export_line(cluster))
+    elif command == "autoscaling-up":
+        # A person's start: pytest sessions that use it later leave it running.
+        cluster.autoscaling().up(pin=True)
+        say(f"autoscaling pipeline of cluster {cluster.layout.name} running")
+    elif command == "autoscaling-down":
+        cluster.autoscaling().down()
+        say(f"autoscaling pipeline of cluster {cluster.layout.name} stopped")
     return 0
 
 
@@ -113,7 +134,19 @@ def main(argv: Sequence[str]) -> int:
         description="The fleetdeck test Kubernetes clusters (KWOK nodes, real control plane).",
     )
     parser.add_argument(
-        "command", choices=["up", "down", "status", "build", "restart-apiserver", "env"]
+        "command",
+        choices=[
+            "up",
+            "down",
+            "status",
+            "build",
+            "restart-apiserver",
+            "env",
+            "autoscaling-up",
+            "autoscaling-down",
+        ],
+        help="build: every binary (the cluster's, metrics-server's and KEDA's); "
+        "autoscaling-up/-down: start/stop metrics-server and KEDA beside a running cluster",
     )
     parser.add_argument(
         "--name",

@@ -25,10 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .build import BuildError, ensure_built, say
 from .layout import KWOK_ASSETS, Layout
+
+if TYPE_CHECKING:
+    from .autoscaling import AutoscalingPipeline
 
 # Fixed model namespaces (oncall may act there) and one namespace where oncall may not.
 MODEL_NAMESPACES = ("models", "models-staging")
@@ -66,6 +69,15 @@ PORT_BLOCKS = 150
 # stopped or froze its API server (and will start or thaw it itself): `up` waits this long for
 # it to recover before restarting components or, failing that, recreating the cluster.
 UNHEALTHY_GRACE_SECONDS = 60.0
+
+# What a cluster is created with, beyond the components: ``up`` records it in the run folder
+# and recreates a running cluster recorded with anything else (or nothing: one created before
+# the record existed), so a change of creation flags takes effect on the next ``up``. Raise it
+# whenever ``create`` or ``kwokctl_config`` changes in a way running clusters must pick up.
+# 2: KWOK's Metric and (Cluster)ResourceUsage objects (simulated CPU for metrics-server), the
+# API server's front-proxy (requestheader) flags for aggregated APIs, and a 5 s
+# HorizontalPodAutoscaler sync period (issue 20: the autoscaling pipeline).
+CLUSTER_GENERATION = "2"
 
 # Container logs: a pod without a log file of its own is served this one.
 DEFAULT_LOG_LINE = "kwok: no log file registered for this container (tests: append_log)"
@@ -239,13 +251,37 @@ class Cluster:
             )
         return result
 
+    def autoscaling(self) -> AutoscalingPipeline:
+        """This cluster's metrics-server and KEDA (started on demand, see autoscaling.py)."""
+        from .autoscaling import AutoscalingPipeline
+
+        return AutoscalingPipeline(self)
+
     # ----- up ------------------------------------------------------------------------------
+
+    @property
+    def generation_file(self) -> Path:
+        return self.layout.run_dir / "generation"
+
+    def is_current(self) -> bool:
+        """True if the cluster was created with this checkout's CLUSTER_GENERATION."""
+        try:
+            return self.generation_file.read_text().strip() == CLUSTER_GENERATION
+        except OSError:
+            return False
 
     def up(self) -> bool:
         """Start the cluster unless it already runs; True if this call started it."""
         with self.lock():
+            if self.state().any_running and not self.is_current():
+                say(
+                    "the running cluster was created without this checkout's creation flags "
+                    f"(generation {CLUSTER_GENERATION}): recreating it"
+                )
+                self.down_unlocked()
             if self.state().healthy:
                 say(f"cluster already running ({self.server_url()})")
+                self.autoscaling().unregister_if_dead()
                 return False
             if self.state().any_running and self.becomes_healthy(UNHEALTHY_GRACE_SECONDS):
                 say(f"cluster healthy again ({self.server_url()})")
@@ -266,6 +302,7 @@ class Cluster:
             except (ClusterError, BuildError, OSError):
                 self.down_unlocked()
                 raise
+            self.generation_file.write_text(CLUSTER_GENERATION + "\n")
             say(f"cluster up in {time.monotonic() - started:.1f}s")
             return True
 
@@ -312,11 +349,32 @@ class Cluster:
             ("--extra-args", "kube-controller-manager=kube-api-burst=600"),
             ("--extra-args", "kube-controller-manager=concurrent-deployment-syncs=25"),
             ("--extra-args", "kube-controller-manager=concurrent-replicaset-syncs=25"),
+            # The HorizontalPodAutoscaler controller looks every 5 s (default 15 s), so the
+            # autoscaling tests see a decision within seconds of a metric moving.
+            ("--extra-args", "kube-controller-manager=horizontal-pod-autoscaler-sync-period=5s"),
             ("--extra-args", "kube-scheduler=kube-api-qps=300"),
             ("--extra-args", "kube-scheduler=kube-api-burst=600"),
+            # The aggregation layer (metrics.k8s.io, external.metrics.k8s.io): kwokctl already
+            # makes the API server proxy with its admin certificate; these let an aggregated
+            # server (metrics-server, KEDA's adapter) trust that proxy and read the caller's
+            # identity from its headers, as in a kubeadm cluster. Last on purpose: kwokctl
+            # v0.8.0 indexes its per-component patches by the position of a component's first
+            # --extra-args, so every component's first one must come before any second one.
+            *[("--extra-args", f"kube-apiserver={flag}") for flag in self.requestheader_flags()],
             ("--timeout", "5m"),
         ]
         self.kwokctl("create", "cluster", *[part for flag in flags for part in flag])
+
+    def requestheader_flags(self) -> list[str]:
+        """kube-apiserver's front-proxy flags; the CA is the one kwokctl signs its admin
+        certificate (the proxy's client certificate) with."""
+        return [
+            f"requestheader-client-ca-file={self.layout.cluster_dir / 'pki' / 'ca.crt'}",
+            "requestheader-allowed-names=kwok-admin",
+            "requestheader-username-headers=X-Remote-User",
+            "requestheader-group-headers=X-Remote-Group",
+            "requestheader-extra-headers-prefix=X-Remote-Extra-",
+        ]
 
     def kwokctl_config(self) -> str:
         """kwokctl's --config: our options, then every Stage (they replace KWOK's defaults)."""
@@ -325,7 +383,16 @@ class Cluster:
             "bindAddress": "127.0.0.1",
             "kubectlBinary": str(self.kubectl_binary),
             # Log routing is created at run time (one Logs object per pod with a log file).
-            "enableCRDs": ["Logs", "ClusterLogs"],
+            # Simulated resource usage too: the autoscaling pipeline creates the Metric object
+            # metrics-server scrapes and the ClusterResourceUsage it reads (none by default, so
+            # a cluster without autoscaling serves no resource metrics and pays nothing).
+            "enableCRDs": [
+                "Logs",
+                "ClusterLogs",
+                "Metric",
+                "ClusterResourceUsage",
+                "ResourceUsage",
+            ],
         }
         if not self.layout.is_default:
             # The first cluster keeps kwokctl's own choice (the ports it has always had).
@@ -487,6 +554,8 @@ class Cluster:
             self.down_unlocked()
 
     def down_unlocked(self) -> None:
+        # The autoscaling pipeline's processes first: they are not kwokctl's to stop.
+        self.autoscaling().stop_processes()
         pids = [pid for name in COMPONENTS if (pid := self.component_pid(name)) is not None]
         if (self.layout.kwok_bin / "kwokctl").exists() and self.layout.cluster_dir.exists():
             self.kwokctl("delete", "cluster", check=False)

@@ -15,6 +15,11 @@ from pathlib import Path
 KUBE_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+# The autoscaling pipeline (issue 20). metrics-server v0.8.0 is the approved release (v0.9.0 is
+# served but not approved). KEDA v2.21.1 asks for Go 1.27.4, newer than this machine's 1.26 and
+# than the one approved newer toolchain, so we pin the newest release that builds with Go 1.26.
+METRICS_SERVER_VERSION = "v0.8.0"
+KEDA_VERSION = "v2.21.0"
 
 # The name of the first cluster (``tests/infra/cluster up`` without ``--name``): its kwokctl
 # name, run folder and lock keep the paths every profile and engineer already uses.
@@ -28,6 +33,8 @@ MAX_NAME_LENGTH = 63 - len(KWOKCTL_PREFIX)
 # The binaries each build step produces, in the order the cluster needs them.
 KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 KWOK_COMMANDS = ("kwok", "kwokctl")
+METRICS_SERVER_COMMANDS = ("metrics-server",)
+KEDA_COMMANDS = ("keda-operator", "keda-adapter")
 
 # Where the kwok/ folder (stages, RBAC, node manifests) lives in the checkout.
 KWOK_ASSETS = Path(__file__).resolve().parent.parent / "kwok"
@@ -102,6 +109,14 @@ class Layout:
         return self.bin_dir("kwok", KWOK_VERSION)
 
     @property
+    def metrics_server_bin(self) -> Path:
+        return self.bin_dir("metrics-server", METRICS_SERVER_VERSION)
+
+    @property
+    def keda_bin(self) -> Path:
+        return self.bin_dir("keda", KEDA_VERSION)
+
+    @property
     def run_dir(self) -> Path:
         """State of the running cluster: removed by ``down``. ``run/cluster`` for the first
         cluster, ``run/cluster-<name>`` for the others."""
@@ -126,6 +141,12 @@ class Layout:
     def logs_dir(self) -> Path:
         """Container log files KWOK serves: ``<namespace>/<pod>/<container>.log``."""
         return self.run_dir / "pod-logs"
+
+    @property
+    def autoscaling_dir(self) -> Path:
+        """The autoscaling pipeline's state (pids, logs, certificates, kubeconfig): under the
+        run folder, so ``down`` removes it with the cluster."""
+        return self.run_dir / "autoscaling"
 
     @property
     def tokens_file(self) -> Path:
