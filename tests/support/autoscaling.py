@@ -86,7 +86,8 @@ def running_pipeline(k8s: K8sCluster) -> Iterator[AutoscalingPipeline]:
         except BuildError as error:
             missing_infra(f"cannot build metrics-server and KEDA: {first_line(error)}")
         except (ClusterError, OSError) as error:
-            missing_infra(f"cannot start the autoscaling pipeline: {first_line(error)}")
+            # The whole message: it carries the tail of the component's log that exited.
+            missing_infra(f"cannot start the autoscaling pipeline: {error}")
         yield pipeline
     pipeline.stop_if_unused()
 

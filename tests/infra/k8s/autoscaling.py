@@ -60,6 +60,9 @@ API_SERVICES = {
 # scrape timeout). The HorizontalPodAutoscaler reads a new CPU value at most this often.
 METRIC_RESOLUTION = "10s"
 ASSETS = KWOK_ASSETS / "autoscaling"
+# A component that exits while the pipeline starts (a port taken between our pick and its
+# bind, say) gets one more try.
+START_ATTEMPTS = 2
 # The annotation metrics-server reads a node's resource metrics path from (KWOK serves each
 # node's at its own path on one port).
 METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path"
@@ -182,14 +185,18 @@ class AutoscalingPipeline:
             started = time.monotonic()
             say(f"starting the autoscaling pipeline of cluster {self.layout.name}")
             self.stop_processes()
-            try:
-                self.start()
-            except (ClusterError, OSError):
-                # Stopped and unregistered; the logs stay for a look (the next up or down
-                # removes them).
-                self.unregister()
-                self.stop_processes()
-                raise
+            for attempt in range(1, START_ATTEMPTS + 1):
+                try:
+                    self.start()
+                    break
+                except (ClusterError, OSError) as error:
+                    # Stopped and unregistered; the logs stay for a look (the next up or down
+                    # removes them). A second attempt takes new ports.
+                    self.unregister()
+                    self.stop_processes()
+                    if attempt == START_ATTEMPTS:
+                        raise
+                    say(f"the autoscaling pipeline did not start ({error}); once more")
             say(f"autoscaling pipeline up in {time.monotonic() - started:.1f}s")
             return True
 

@@ -83,7 +83,9 @@ def print_status(cluster: Cluster, state: ClusterState, sample_seconds: float) -
         print("autoscaling pipeline:")
         pipeline_ports = pipeline.ports()
         for part in pipeline.components():
-            what = f"pid {part.pid}" if part.running else "stopped"
+            what = "stopped"
+            if part.running and part.pid:
+                what = f"pid {part.pid}, {rss_bytes(part.pid) / 2**20:.0f} MiB"
             if part.running and part.pid in cpu:
                 what += f", {cpu[part.pid]:.1f}% CPU"
             print(f"  {part.name:<24} {what}")
