@@ -204,6 +204,8 @@ class ChangesScreen(Screen[None]):
             self, self._read, name="changes", what="the changes", spacing=2.0, partial_backoff=False
         )
         self._selected: str | None = None
+        self._detailed: ChangeRow | None = None  # the row the detail and the plot show
+        self._detail_lines = 0
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -277,8 +279,12 @@ class ChangesScreen(Screen[None]):
             what = f"{shown} of {total} match"
         more = f", newest {shown} shown (filter to narrow)" if len(matching) > shown else ""
         marked = f" · {regressions} followed by a regression" if regressions else ""
+        # One line high whatever it says: no layout pass at each keystroke.
         self.query_one("#changes-title", Static).update(
-            Text(f"Changes: {what} (newest first){more}{marked} · / filter · U undo · d deployment")
+            Text(
+                f"Changes: {what} (newest first){more}{marked} · / filter · U undo · d deployment"
+            ),
+            layout=False,
         )
 
     def selected(self) -> ChangeRow | None:
@@ -290,18 +296,26 @@ class ChangesScreen(Screen[None]):
     def _show_selected(self) -> None:
         row = self.selected()
         self._selected = row.change.id if row else None
+        if row is not None and row is self._detailed:
+            return  # the same row (a keystroke that left the top match in place)
+        self._detailed = row
         detail = self.query_one("#changes-detail", Static)
         plot = self.query_one("#changes-plot", ChangePlot)
         if row is None:
-            detail.update(Text("no change selected"))
+            self._detail_text(detail, ["no change selected"])
             plot.show(None, "no change")
             return
-        detail.update(Text("\n".join(printable(line) for line in detail_text(row))))
+        self._detail_text(detail, [printable(line) for line in detail_text(row)])
         history = metrics_history(self.clusters)
         series: Series | None = None
         if history is not None and row.change.serving:
             series = series_of(row.change, history, row.effect)
         plot.show(series, series.where if series else row.change.id)
+
+    def _detail_text(self, detail: Static, lines: list[str]) -> None:
+        """A layout pass only when the detail's height changes (it is as high as its lines)."""
+        detail.update(Text("\n".join(lines)), layout=len(lines) != self._detail_lines)
+        self._detail_lines = len(lines)
 
     # -- filter ---------------------------------------------------------------------------------
     def action_filter(self) -> None:

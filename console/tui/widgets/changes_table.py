@@ -29,6 +29,7 @@ from console.views.changes import HEADERS, ChangeRow
 # WHAT, FROM, TO).
 CAPS = (7, 12, 9, 16, 32, 44, 48, 22, 22)
 GAP = 2
+MAX_KEPT_LINES = 2000  # rows' drawn lines kept between shows (each ~1 KB with its caches)
 
 
 def fit(text: str, width: int) -> str:
@@ -61,7 +62,9 @@ class ChangesTable(LineTable):
         super().__init__(id=id)
         self._rows: Sequence[ChangeRow] = []
         self._widths: tuple[int, ...] = tuple(len(h) for h in HEADERS)
-        self._strips: dict[tuple[str, bool], Strip] = {}
+        # By change id and cursor: the row drawn (a row rebuilt with new cells is drawn again)
+        # and its line.
+        self._strips: dict[tuple[str, bool], tuple[ChangeRow, Strip]] = {}
 
     @property
     def rows(self) -> Sequence[ChangeRow]:
@@ -79,10 +82,14 @@ class ChangesTable(LineTable):
             for i, cell in enumerate(row.cells):
                 if len(cell) > widths[i]:
                     widths[i] = len(cell)
-        self._widths = tuple(min(w, cap) for w, cap in zip(widths, CAPS, strict=True))
+        fitted = tuple(min(w, cap) for w, cap in zip(widths, CAPS, strict=True))
+        # A row's line depends on the widths (and the cursor): while they stay (a filter over
+        # a large fleet fills every column to its cap), the lines drawn before are drawn again.
+        if fitted != self._widths or len(self._strips) > MAX_KEPT_LINES:
+            self._strips.clear()
+        self._widths = fitted
         index = next((i for i, r in enumerate(rows) if r.change.id == keep), None)
         self.cursor = index if index is not None else max(0, min(self.cursor, len(rows) - 1))
-        self._strips.clear()
         self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
         self.keep_cursor_visible()
         self.refresh()
@@ -125,9 +132,9 @@ class ChangesTable(LineTable):
         row = self._rows[index]
         selected = index == self.cursor
         cache_key = (row.change.id, selected)
-        strip = self._strips.get(cache_key)
-        if strip is not None:
-            return strip
+        kept = self._strips.get(cache_key)
+        if kept is not None and kept[0] is row:
+            return kept[1]
         style = self.style_of("")
         if row.regressed:
             style += self.style_of("changes-table--regression")
@@ -138,5 +145,5 @@ class ChangesTable(LineTable):
         if selected:
             style += self.style_of("changes-table--cursor")
         strip = self._line(row.cells, style)
-        self._strips[cache_key] = strip
+        self._strips[cache_key] = (row, strip)
         return strip
