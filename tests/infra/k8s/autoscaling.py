@@ -49,6 +49,7 @@ from .layout import KEDA_VERSION, KWOK_ASSETS
 COMPONENTS = ("metrics-server", "keda-operator", "keda-adapter")
 KEDA_NAMESPACE = "keda"
 KEDA_MODULE = "github.com/kedacore/keda/v2"
+KEDA_FINALIZER = "finalizer.keda.sh"
 METRICS_API = "v1beta1.metrics.k8s.io"
 EXTERNAL_METRICS_API = "v1beta1.external.metrics.k8s.io"
 # The Service each APIService names (ExternalName 127.0.0.1, the server's port).
@@ -470,11 +471,45 @@ class AutoscalingPipeline:
 
     def down_unlocked(self) -> None:
         """Unregister the APIs first (an APIService whose server is gone makes discovery, and
-        with it namespace deletion, fail), then stop the processes and forget the state."""
-        if self.cluster.state().api_ready:
+        with it namespace deletion, fail), stop the processes, release what only KEDA would
+        have finalized, and forget the state."""
+        api_ready = self.cluster.state().api_ready
+        if api_ready:
             self.unregister()
         self.stop_processes()
+        if api_ready:
+            self.release_keda_finalizers()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def release_keda_finalizers(self) -> None:
+        """KEDA puts a finalizer on every ScaledObject and ScaledJob and removes it when one is
+        deleted; with the operator stopped nothing would, and the object's namespace would stay
+        Terminating for good (a test's namespace is deleted as the pipeline stops). A KEDA
+        started again puts the finalizer back on what it reconciles."""
+        out = self.cluster.kubectl(
+            "get", "scaledobjects.keda.sh,scaledjobs.keda.sh", "-A", "-o", "json", check=False
+        )
+        try:
+            items = json.loads(out).get("items", [])
+        except ValueError:
+            return  # KEDA's CRDs were never installed
+        for item in items:
+            meta = item["metadata"]
+            finalizers = meta.get("finalizers") or []
+            if KEDA_FINALIZER not in finalizers:
+                continue
+            kept = [name for name in finalizers if name != KEDA_FINALIZER]
+            self.cluster.kubectl(
+                "patch",
+                f"{item['kind'].lower()}.keda.sh",
+                meta["name"],
+                "-n",
+                meta["namespace"],
+                "--type=merge",
+                "-p",
+                json.dumps({"metadata": {"finalizers": kept}}),
+                check=False,
+            )
 
     def unregister(self) -> None:
         self.cluster.kubectl(
