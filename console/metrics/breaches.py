@@ -48,10 +48,15 @@ class Breach:
         """``a/models/digits: p99 812.0 ms > 250 ms`` (and the errors when they are over)."""
         over = []
         if self.p99_ms is not None and self.p99_ms > self.p99_limit:
-            over.append(f"p99 {self.p99_ms:.1f} ms > {self.p99_limit:g} ms")
+            over.append(f"p99 {self.p99_ms:.1f} ms > {_limit(self.p99_limit)} ms")
         if self.error_percent is not None and self.error_percent > self.error_limit:
-            over.append(f"errors {self.error_percent:.2f} % > {self.error_limit:g} %")
+            over.append(f"errors {self.error_percent:.2f} % > {_limit(self.error_limit)} %")
         return printable(f"{self.name}: {', '.join(over)}")
+
+
+def _limit(value: float) -> str:
+    """``250``, ``11.7``, ``0.25``: a limit as a person wrote it, not ``11.6989``."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def latest_only(snapshot: Mapping[Key, DeploymentMetrics]) -> dict[Key, DeploymentMetrics]:
