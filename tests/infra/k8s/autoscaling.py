@@ -172,6 +172,9 @@ class AutoscalingPipeline:
     def up(self, *, pin: bool = False) -> bool:
         """Start the pipeline unless it runs; True if this call started it. ``pin``: a
         person's start (the CLI), which pytest sessions never stop."""
+        # Before the cluster's lock: a first build takes long, and `up` of the cluster must
+        # not wait for it (a no-op once built).
+        ensure_autoscaling_built(self.layout)
         with self.cluster.lock():
             if not self.cluster.state().healthy:
                 raise ClusterError(
@@ -182,7 +185,6 @@ class AutoscalingPipeline:
                 self.pinned_file.touch()
             if self.healthy():
                 return False
-            ensure_autoscaling_built(self.layout)
             started = time.monotonic()
             say(f"starting the autoscaling pipeline of cluster {self.layout.name}")
             self.stop_processes()
