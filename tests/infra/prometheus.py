@@ -61,28 +61,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def scrape_config(targets: Sequence[ScrapeTarget], interval_s: float) -> dict[str, Any]:
+def target_group(target: ScrapeTarget) -> dict[str, Any]:
+    """One target with the labels a relabelled ``kubernetes_sd`` pod job attaches."""
+    return {
+        "targets": [target.address],
+        "labels": {
+            "namespace": target.namespace,
+            "app_kubernetes_io_name": target.deployment,
+            "pod": target.pod,
+        },
+    }
+
+
+def scrape_config(
+    targets: Sequence[ScrapeTarget], interval_s: float, *, files: Sequence[Path] = ()
+) -> dict[str, Any]:
+    """The predictors' scrape job: ``targets`` as static targets, or the ``files`` Prometheus
+    watches for them (file service discovery)."""
     interval = f"{round(interval_s * 1000)}ms"
+    job: dict[str, Any] = {
+        "job_name": "fleetdeck-predictors",
+        "scrape_interval": interval,
+        "scrape_timeout": interval,
+    }
+    if files:
+        job["file_sd_configs"] = [{"files": [str(f) for f in files], "refresh_interval": "5s"}]
+    else:
+        job["static_configs"] = [target_group(t) for t in targets]
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [
-            {
-                "job_name": "fleetdeck-predictors",
-                "scrape_interval": interval,
-                "scrape_timeout": interval,
-                "static_configs": [
-                    {
-                        "targets": [t.address],
-                        "labels": {
-                            "namespace": t.namespace,
-                            "app_kubernetes_io_name": t.deployment,
-                            "pod": t.pod,
-                        },
-                    }
-                    for t in targets
-                ],
-            }
-        ],
+        "scrape_configs": [job],
     }
 
 
@@ -96,12 +104,14 @@ class PrometheusServer:
         *,
         interval_s: float = 1.0,
         binary: Path | None = None,
+        files: Sequence[Path] = (),
     ) -> None:
         self.binary = binary or require_prometheus()
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.config_path = folder / "prometheus.yml"
-        self.config_path.write_text(yaml.safe_dump(scrape_config(targets, interval_s)))
+        config = scrape_config(targets, interval_s, files=files)
+        self.config_path.write_text(yaml.safe_dump(config))
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "prometheus.log"

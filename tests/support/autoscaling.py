@@ -23,24 +23,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
 from tests.infra.k8s.autoscaling import AutoscalingPipeline
 from tests.infra.k8s.build import BuildError
 from tests.infra.k8s.cluster import ClusterError
 from tests.infra.k8s_fixtures import K8sCluster, first_line
-from tests.infra.prometheus import ScrapeTarget, require_prometheus
+from tests.infra.prometheus import PrometheusServer, ScrapeTarget, target_group
 from tests.infra.require import missing_infra
 from tests.support.predictor import PredictorProcess
 from tests.support.proxied_pods import machine_address
@@ -93,81 +88,17 @@ def running_pipeline(k8s: K8sCluster) -> Iterator[AutoscalingPipeline]:
 
 
 # -- Prometheus ---------------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class DiscoveringPrometheus:
+class DiscoveringPrometheus(PrometheusServer):
     """A real Prometheus whose targets are a file it watches: register and forget targets while
     it runs (groups of targets by owner, so several tests share one server)."""
 
     def __init__(self, folder: Path, *, interval_s: float = 1.0) -> None:
-        self.binary = require_prometheus()
-        self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.targets_file = folder / "targets.json"
         self._groups: dict[str, list[ScrapeTarget]] = {}
         self._lock = threading.Lock()
         self._write_targets()
-        interval = f"{round(interval_s * 1000)}ms"
-        config = {
-            "global": {"scrape_interval": interval, "evaluation_interval": interval},
-            "scrape_configs": [
-                {
-                    "job_name": "fleetdeck-predictors",
-                    "scrape_interval": interval,
-                    "scrape_timeout": interval,
-                    "file_sd_configs": [
-                        {"files": [str(self.targets_file)], "refresh_interval": "5s"}
-                    ],
-                }
-            ],
-        }
-        self.config_path = folder / "prometheus.yml"
-        self.config_path.write_text(yaml.safe_dump(config))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = folder / "prometheus.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                str(self.binary),
-                f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=1h",
-                "--log.level=warn",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=folder,
-        )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"prometheus did not become ready:\n{self.log()}")
+        super().__init__(folder, (), interval_s=interval_s, files=[self.targets_file])
 
     def set_targets(self, owner: str, targets: Sequence[ScrapeTarget]) -> None:
         """Replace ``owner``'s targets (an empty list forgets them)."""
@@ -179,29 +110,11 @@ class DiscoveringPrometheus:
             self._write_targets()
 
     def _write_targets(self) -> None:
-        groups = [
-            {
-                "targets": [target.address],
-                "labels": {
-                    "namespace": target.namespace,
-                    "app_kubernetes_io_name": target.deployment,
-                    "pod": target.pod,
-                },
-            }
-            for targets in self._groups.values()
-            for target in targets
-        ]
+        groups = [target_group(t) for targets in self._groups.values() for t in targets]
         # Written beside and renamed: Prometheus never reads half a file.
         partial = self.targets_file.with_suffix(".partial")
         partial.write_text(json.dumps(groups))
         os.replace(partial, self.targets_file)
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        data = urllib.parse.urlencode({"query": promql}).encode()
-        with urllib.request.urlopen(self.url + "/api/v1/query", data=data, timeout=10) as answer:
-            body = json.loads(answer.read())
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
 
     def value(self, promql: str) -> float | None:
         """The single value of an instant query, None when it has none."""
@@ -212,16 +125,6 @@ class DiscoveringPrometheus:
         """The pods whose predictors answered the last scrape."""
         selector = f'namespace="{namespace}",app_kubernetes_io_name="{deployment}"'
         return {item["metric"]["pod"] for item in self.query(f"up{{{selector}}} == 1")}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
 
 
 # -- predictors behind pods ---------------------------------------------------------------------
