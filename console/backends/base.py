@@ -175,7 +175,9 @@ class Backend(Protocol):
 # -- capabilities: what only some backends do; front-ends ask with isinstance ------------------
 @runtime_checkable
 class Autoscaling(Protocol):
-    """Autoscales a deployment (Kubernetes: a HorizontalPodAutoscaler of the same name)."""
+    """Autoscales a deployment (Kubernetes: through the profile's ``[autoscaling]`` engine, a
+    HorizontalPodAutoscaler or a KEDA ScaledObject of the same name; the local runtime: its
+    agent)."""
 
     def autoscale(
         self, namespace: str, request: AutoscaleRequest, *, dry_run: bool = False
