@@ -192,6 +192,13 @@ def test_describe_and_events(fleetdeck: Fleetdeck, k8s_namespace: str) -> None:
     assert fields["Autoscaler"].startswith("digits: 1..3 replicas at 70% CPU")
     for section in ("Conditions:", "Revisions:", "Pods:", "Events:"):
         assert section in text.out
+    # The HPA controller (every 5 s on the test cluster) fills in the autoscaler's status: the
+    # two formats are compared once it has, so both read the same state.
+    poll_until(
+        "the HPA controller's conditions",
+        lambda: fleetdeck("describe", "digits", "-o", "json").json()["autoscaler"]["conditions"],
+        timeout=60,
+    )
     found = fleetdeck("describe", "digits", "-o", "yaml").yaml()
     assert found == fleetdeck("describe", "digits", "-o", "json").json()
     assert found["model_version"]["metrics"] == METRICS
