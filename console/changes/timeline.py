@@ -82,6 +82,8 @@ class _Built:
 
     revisions: Sequence[RevisionInfo]
     lines: tuple[AuditEntry, ...]  # the audit lines its revisions could be joined to
+    # Which of them other deployments had joined before it (one line can name several).
+    taken: tuple[bool, ...]
     changes: list[Change]
     claimed: list[AuditEntry]  # the lines joined to them
 
@@ -110,13 +112,19 @@ def timeline(sources: Sources, memo: TimelineMemo | None = None) -> list[Change]
         named = facts.cluster or sources.only_cluster  # ids name the real cluster
         for key, revisions in facts.histories.items():
             lines = audit.lines_of(facts.cluster, key)
+            taken = audit.taken(lines)
             built = memo.deployments.get((facts.cluster, key)) if memo is not None else None
-            if built is not None and built.lines == lines and _same(built.revisions, revisions):
+            if (
+                built is not None
+                and built.taken == taken
+                and _identical(built.lines, lines)
+                and _same(built.revisions, revisions)
+            ):
                 audit.claim(built.claimed)
             else:
                 claimed: list[AuditEntry] = []
                 made = _revision_changes(facts.cluster, named, key, revisions, audit, claimed)
-                built = _Built(revisions, lines, made, claimed)
+                built = _Built(revisions, lines, taken, made, claimed)
             kept[(facts.cluster, key)] = built
             changes.extend(built.changes)
     if memo is not None:
@@ -134,6 +142,12 @@ def timeline(sources: Sources, memo: TimelineMemo | None = None) -> list[Change]
 def _same(kept: Sequence[RevisionInfo], now: Sequence[RevisionInfo]) -> bool:
     """The backend's cache answers the same list while a deployment is unchanged."""
     return kept is now or kept == now
+
+
+def _identical(kept: Sequence[AuditEntry], now: Sequence[AuditEntry]) -> bool:
+    """The very line objects (the audit follower keeps them): a log read again from its start
+    makes equal but new ones, which the index does not know."""
+    return len(kept) == len(now) and all(a is b for a, b in zip(kept, now, strict=True))
 
 
 def _ours(entry: AuditEntry, sources: Sources) -> bool:
@@ -323,6 +337,9 @@ class _AuditIndex:
 
     def lines_of(self, cluster: str, key: Key) -> tuple[AuditEntry, ...]:
         return tuple(self._of.get((cluster, f"{key[0]}/{key[1]}"), ()))
+
+    def taken(self, entries: Sequence[AuditEntry]) -> tuple[bool, ...]:
+        return tuple(self._index[id(entry)] in self.used for entry in entries)
 
     def claim(self, entries: Iterable[AuditEntry]) -> None:
         """Lines joined to revisions in an earlier build: not changes of their own."""

@@ -205,7 +205,6 @@ class ChangesScreen(Screen[None]):
         )
         self._selected: str | None = None
         self._detailed: ChangeRow | None = None  # the row the detail and the plot show
-        self._detail_lines = 0
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -313,9 +312,9 @@ class ChangesScreen(Screen[None]):
         plot.show(series, series.where if series else row.change.id)
 
     def _detail_text(self, detail: Static, lines: list[str]) -> None:
-        """A layout pass only when the detail's height changes (it is as high as its lines)."""
-        detail.update(Text("\n".join(lines)), layout=len(lines) != self._detail_lines)
-        self._detail_lines = len(lines)
+        """With a layout pass: the detail is as high as its lines wrapped to its width (it is
+        only called when the selected row changed)."""
+        detail.update(Text("\n".join(lines)))
 
     # -- filter ---------------------------------------------------------------------------------
     def action_filter(self) -> None:

@@ -492,3 +492,65 @@ def test_the_kubernetes_revisions_are_converted_again_only_for_a_changed_deploym
     second = {"metadata": {"uid": "u2"}}  # the Deployment itself replaced by a watch event
     read(first, second)
     assert converted == ["u1", "u2", "u2", "u2"]
+
+
+def test_a_line_naming_two_deployments_joins_the_same_revision_with_the_memo_as_afresh() -> None:
+    """An older fleetdeck wrote one line for ``rollout a b``: which revision it joins depends on
+    the other deployment, and a rebuild with the memo must follow it."""
+    a, b = ("models", "a"), ("models", "b")
+    cause = "rollout digits v2 by bob via fleetdeck"
+    both = AuditEntry(
+        time=at(61),
+        user="alice",
+        profile="prod",
+        context="ctx",
+        action="rollout",
+        targets=("models/a", "models/b"),
+        parameters={"version": 2},
+        results=(TargetResult("models/a", True, "ok"), TargetResult("models/b", True, "ok")),
+    )
+    history = [revision(1, "1", 0), revision(2, "2", 60, cause)]
+    memo = TimelineMemo()
+
+    def build(histories: dict[Any, list[RevisionInfo]]) -> list[Change]:
+        sources = Sources(
+            [ClusterFacts("", histories)], audit=[both], profile="prod", only_cluster="default"
+        )
+        kept = timeline(sources, memo)
+        assert kept == timeline(sources)
+        return kept
+
+    build({a: history, b: list(history)})
+    # a is deleted: b's revision now joins the line (alice's), and no audit row is left over.
+    changes = build({b: list(history)})
+    assert [c.who for c in changes if c.kind is Kind.ROLLOUT] == ["alice"]
+    assert not [c for c in changes if c.id == change_id_of_line(both)]
+
+
+def change_id_of_line(entry: AuditEntry) -> str:
+    from console.changes.timeline import _audit_change
+
+    return _audit_change(entry, "").id
+
+
+def test_an_audit_log_read_again_from_its_start_rebuilds_what_it_joined() -> None:
+    """Cut or rotated, the log is read anew into equal but new lines: the memo must not take
+    them for the ones it kept."""
+    history = [revision(1, "1", 0), revision(2, "2", 60, "rollout digits v2 by bob via fleetdeck")]
+    rollout = line("rollout", 61, version=2, before={"revision": 1})
+    memo = TimelineMemo()
+
+    def build(lines: list[AuditEntry]) -> list[Change]:
+        sources = Sources(
+            [ClusterFacts("", {KEY: history})], audit=lines, profile="prod", only_cluster="default"
+        )
+        kept = timeline(sources, memo)
+        assert kept == timeline(sources)
+        return kept
+
+    build([rollout])
+    again = AuditEntry.from_json(rollout.to_json())
+    assert again == rollout
+    assert again is not rollout
+    changes = build([again])
+    assert changes[0].who == "alice"
