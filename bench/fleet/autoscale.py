@@ -2,6 +2,7 @@
 the HPA algorithm predicts for the same numbers.
 
     python -m bench.fleet.autoscale [--steps 15,30] [--target 5] [--max 6] [--write]
+    python -m bench.fleet.autoscale --backend kwok [...]   (the test cluster: autoscale_cluster)
 
 A temporary XDG home, the ``local`` profile on the tests' digits store (trained here through
 the real training code), the real agent, gateway and predictor processes, the agent's default
@@ -272,7 +273,24 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=5.0, help="req/s per pod")
     parser.add_argument("--max", type=int, default=6, help="the autoscaler's --max")
     parser.add_argument("--write", action="store_true", help="record in bench/README.md")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "kwok"),
+        default="local",
+        help="the local runtime, or the test cluster (KEDA, Prometheus, the HPA controller)",
+    )
+    parser.add_argument(
+        "--rate-window", default="30s", help="kwok: the KEDA trigger's rate() range"
+    )
+    parser.add_argument(
+        "--polling", type=int, default=5, help="kwok: the ScaledObject's pollingInterval, s"
+    )
     args = parser.parse_args()
+    if args.backend == "kwok":
+        from bench.fleet import autoscale_cluster
+
+        autoscale_cluster.main(args)
+        return
     loads = [float(part) for part in args.steps.split(",")]
 
     def say(message: str) -> None:
