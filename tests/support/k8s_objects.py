@@ -56,19 +56,30 @@ def job(name: str) -> dict[str, Any]:
     }
 
 
-def deployment(name: str, replicas: int = 2, *, image: str = "predictor:1") -> dict[str, Any]:
-    """A minimal Deployment whose pods KWOK runs."""
-    labels = {"app.kubernetes.io/name": name}
+def deployment(
+    name: str,
+    replicas: int = 2,
+    *,
+    image: str = "predictor:1",
+    labels: dict[str, str] | None = None,
+    container: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A minimal Deployment whose pods KWOK runs; ``labels`` beside its name's, ``container``
+    more fields of its one container (ports, resources)."""
+    selector = {"app.kubernetes.io/name": name}
+    every = {**selector, **(labels or {})}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {"name": name, "labels": every},
         "spec": {
             "replicas": replicas,
-            "selector": {"matchLabels": labels},
+            "selector": {"matchLabels": selector},
             "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "predictor", "image": image}]},
+                "metadata": {"labels": every},
+                "spec": {
+                    "containers": [{"name": "predictor", "image": image, **(container or {})}]
+                },
             },
         },
     }

@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.infra.k8s.autoscaling import AutoscalingPipeline
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support import k8s_objects
 from tests.support.autoscaling import hpa_desired_replicas
 
 NAME = "cpu-bound"
@@ -34,29 +35,10 @@ def millicores(quantity: str) -> float:
 
 
 def deployment() -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": NAME, "labels": LABELS},
-        "spec": {
-            "replicas": FIRST_REPLICAS,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
-            "template": {
-                "metadata": {"labels": LABELS},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "predictor",
-                            "image": "predictor:1",
-                            "resources": {
-                                "requests": {"cpu": f"{REQUEST_MILLICORES}m", "memory": "64Mi"}
-                            },
-                        }
-                    ]
-                },
-            },
-        },
-    }
+    resources = {"requests": {"cpu": f"{REQUEST_MILLICORES}m", "memory": "64Mi"}}
+    return k8s_objects.deployment(
+        NAME, FIRST_REPLICAS, labels=LABELS, container={"resources": resources}
+    )
 
 
 def cpu_autoscaler() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from tests.infra.k8s.autoscaling import AutoscalingPipeline
 from tests.infra.k8s_fixtures import K8sCluster, poll_until
+from tests.support import k8s_objects
 from tests.support.autoscaling import (
     DiscoveringPrometheus,
     LoadDriver,
@@ -32,27 +33,8 @@ SCALE_DOWN_WINDOW_S = 15
 
 
 def deployment() -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": NAME, "labels": LABELS},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
-            "template": {
-                "metadata": {"labels": LABELS},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "predictor",
-                            "image": "predictor:1",
-                            "ports": [{"name": "http", "containerPort": 8080}],
-                        }
-                    ]
-                },
-            },
-        },
-    }
+    ports = [{"name": "http", "containerPort": 8080}]
+    return k8s_objects.deployment(NAME, 1, labels=LABELS, container={"ports": ports})
 
 
 def scaled_object(namespace: str, prometheus_url: str) -> dict[str, Any]:
