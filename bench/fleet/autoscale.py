@@ -47,8 +47,7 @@ import requests
 from bench import readme
 from console.autoscaling import SCALE_UP, SYNC_SECONDS, desired_replicas
 from console.backends.local import LocalBackend
-from console.model import AutoscaleRequest, DeploymentState, DeployRequest
-from tests.infra.k8s_fixtures import poll_until
+from console.model import AutoscaleRequest
 from tests.integration.local.fixtures import (
     DigitsStore,
     digits_store,
@@ -57,7 +56,7 @@ from tests.integration.local.fixtures import (
     use_temporary_xdg,
     write_local_profile,
 )
-from tests.support.gateway_load import predict
+from tests.support.gateway_load import deploy_available, predict
 
 WARM_SECONDS = 20.0
 SETTLE_SECONDS = 75.0  # after the step: long enough for two more evaluations past the first
@@ -177,15 +176,7 @@ def one_step(
     backend: LocalBackend, store: DigitsStore, load: float, target: float, most: int
 ) -> Step:
     name = f"scale-{int(load)}"
-    assert backend.deploy(DeployRequest(name, "digits", 1, "default", 1)).ok
-    poll_until(
-        f"{name} available",
-        lambda: (
-            (row := backend.deployment("default", name)) is not None
-            and row.state is DeploymentState.AVAILABLE
-        ),
-        120,
-    )
+    deploy_available(backend, name)
     request = AutoscaleRequest(
         name, 1, most, rps_per_pod=target, scale_down_seconds=SCALE_DOWN_WINDOW
     )

@@ -1,5 +1,6 @@
-"""Predictions through the local runtime's gateway, as a client fleet sends them: a few
-threads until stopped, each failure kept (a status other than 200, or no answer)."""
+"""A deployment on the local runtime and predictions through its gateway, as a client fleet
+sends them: a few threads until stopped, each failure kept (a status other than 200, or no
+answer)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,22 @@ from typing import Any
 import requests
 
 from console.backends.local import LocalBackend
+from console.model import DeploymentState, DeployRequest
+from tests.infra.k8s_fixtures import poll_until
+
+
+def deploy_available(backend: LocalBackend, name: str, replicas: int = 1) -> None:
+    """``name`` on digits version 1 in ``default``, once it is Available."""
+    result = backend.deploy(DeployRequest(name, "digits", 1, "default", replicas))
+    assert result.ok, result.message
+    poll_until(
+        f"{name} available",
+        lambda: (
+            (row := backend.deployment("default", name)) is not None
+            and row.state is DeploymentState.AVAILABLE
+        ),
+        timeout=120,
+    )
 
 
 def predict(backend: LocalBackend, name: str, images: Any, session: Any = requests) -> Any:

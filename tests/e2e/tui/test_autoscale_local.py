@@ -16,12 +16,11 @@ import pytest
 from console.backends.local import LocalBackend
 from console.local.__main__ import SYNC_ENVIRONMENT
 from console.metrics import MetricsCollector, direct_source
-from console.model import AutoscaleRequest, DeploymentState, DeployRequest
+from console.model import AutoscaleRequest
 from console.tui.app import DeckApp
 from console.tui.screens.deployment import DeploymentScreen
 from console.tui.widgets.metrics_plot import MetricsPlot
 from tests.e2e.tui.deck_pilot import run, shown_names, wait_for
-from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import (
     DigitsStore,
     digits_store,
@@ -30,7 +29,7 @@ from tests.integration.local.fixtures import (
     use_temporary_xdg,
     write_local_profile,
 )
-from tests.support.gateway_load import LoadGenerator
+from tests.support.gateway_load import LoadGenerator, deploy_available
 
 __all__ = ["digits_store"]
 
@@ -71,15 +70,7 @@ def newest_decision(text: str) -> str:
 def test_the_metrics_tab_shows_the_replicas_and_the_decisions_as_load_scales_a_deployment(
     backend: LocalBackend, digits_store: DigitsStore, tmp_path: Path
 ) -> None:
-    assert backend.deploy(DeployRequest(NAME, "digits", 1, "default", 1)).ok
-    poll_until(
-        f"{NAME} available",
-        lambda: (
-            (row := backend.deployment("default", NAME)) is not None
-            and row.state is DeploymentState.AVAILABLE
-        ),
-        120,
-    )
+    deploy_available(backend, NAME)
     made = backend.autoscale(
         "default", AutoscaleRequest(NAME, 1, 3, rps_per_pod=5.0, scale_down_seconds=4)
     )

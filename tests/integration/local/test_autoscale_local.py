@@ -21,12 +21,12 @@ import requests
 from console.backends.local import LocalBackend, LocalError
 from console.local.__main__ import SYNC_ENVIRONMENT
 from console.local.launch import stop_agent
-from console.model import AutoscaleRequest, DeploymentState, DeployRequest
+from console.model import AutoscaleRequest, DeployRequest
 from console.profile import Profile
 from tests.infra.k8s_fixtures import poll_until
 from tests.integration.local.fixtures import DigitsStore, local_backend, predictor_pids
 from tests.support.cli import Fleetdeck
-from tests.support.gateway_load import LoadGenerator
+from tests.support.gateway_load import LoadGenerator, deploy_available
 
 NAME = "digits"
 TARGET = 5.0  # req/s per replica: three client threads are far above it, a trickle below
@@ -46,16 +46,7 @@ def local_fleetdeck() -> Fleetdeck:
 
 
 def deploy_one(backend: LocalBackend) -> None:
-    result = backend.deploy(DeployRequest(NAME, "digits", 1, "default", 1))
-    assert result.ok, result.message
-    poll_until(
-        f"{NAME} available",
-        lambda: (
-            (row := backend.deployment("default", NAME)) is not None
-            and row.state is DeploymentState.AVAILABLE
-        ),
-        timeout=120,
-    )
+    deploy_available(backend, NAME)
 
 
 def serving(backend: LocalBackend, replicas: int) -> bool:
