@@ -721,19 +721,8 @@ def report(runs: list[Run], scene_note: str, setup_s: float, load_at_start: str)
 
 
 def record(table: str) -> None:
-    """The table under its own markers right after the console-oncall section (and its
-    notes): ``readme.record`` replaces a section where it is, else appends it at the end."""
-    text = readme.README.read_text()
-    begin = f"<!-- {SECTION}:begin -->"
-    if begin not in text:
-        for section in AFTER:
-            end = f"<!-- {section}:end -->"
-            if end in text:
-                at = text.index(end) + len(end)
-                empty = f"\n\n{begin}\n<!-- {SECTION}:end -->"
-                readme.README.write_text(text[:at] + empty + text[at:])
-                break
-    readme.record(SECTION, table, "## Console")
+    """The table under its own markers, right after the first of the ``AFTER`` sections."""
+    readme.record(SECTION, table, "## Console", after=AFTER)
 
 
 # -- main --------------------------------------------------------------------------------------

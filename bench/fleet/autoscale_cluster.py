@@ -457,19 +457,8 @@ def notes(steps: list[ClusterStep], target: float, window: str, polling: int) ->
 
 
 def record(table: str) -> None:
-    """The table under its own markers right after the local runtime's section and its notes
-    (``readme.record`` replaces a section where it is, else appends it at the end)."""
-    text = readme.README.read_text()
-    begin = f"<!-- {SECTION}:begin -->"
-    if begin not in text:
-        for section in AFTER:
-            end = f"<!-- {section}:end -->"
-            if end in text:
-                at = text.index(end) + len(end)
-                empty = f"\n\n{begin}\n<!-- {SECTION}:end -->"
-                readme.README.write_text(text[:at] + empty + text[at:])
-                break
-    readme.record(SECTION, table, "## Fleet")
+    """The table under its own markers, right after the first of the ``AFTER`` sections."""
+    readme.record(SECTION, table, "## Fleet", after=AFTER)
 
 
 # -- main ---------------------------------------------------------------------------------------
