@@ -88,6 +88,14 @@ def running_pipeline(k8s: K8sCluster) -> Iterator[AutoscalingPipeline]:
 
 
 # -- Prometheus ---------------------------------------------------------------------------------
+def running_prometheus(folder: Path) -> Iterator[DiscoveringPrometheus]:
+    """A fixture's body: the tests' Prometheus in ``folder`` (scraping every second), stopped
+    after."""
+    prometheus = DiscoveringPrometheus(folder, interval_s=1.0)
+    yield prometheus
+    prometheus.stop()
+
+
 class DiscoveringPrometheus(PrometheusServer):
     """A real Prometheus whose targets are a file it watches: register and forget targets while
     it runs (groups of targets by owner, so several tests share one server)."""

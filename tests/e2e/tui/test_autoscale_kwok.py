@@ -39,6 +39,7 @@ from tests.support.autoscaling import (
     PodPredictors,
     hpa_desired_replicas,
     running_pipeline,
+    running_prometheus,
 )
 from tests.support.cli import Fleetdeck, Result
 from tests.support.models import TinyModel
@@ -65,9 +66,7 @@ def autoscaling_pipeline(k8s_cluster: K8sCluster) -> Iterator[AutoscalingPipelin
 def autoscaling_prometheus(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DiscoveringPrometheus]:
-    prometheus = DiscoveringPrometheus(tmp_path_factory.mktemp("prometheus"), interval_s=1.0)
-    yield prometheus
-    prometheus.stop()
+    yield from running_prometheus(tmp_path_factory.mktemp("prometheus"))
 
 
 def write_profile(

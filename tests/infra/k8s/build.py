@@ -196,9 +196,17 @@ def kube_ldflags(version: str) -> str:
 
 
 def go_build(
-    go: str, env: dict[str, str], src: Path, out: Path, package: str, ldflags: str, log: Path
+    go: str,
+    env: dict[str, str],
+    src: Path,
+    out: Path,
+    package: str,
+    ldflags: str,
+    log: Path,
+    name: str = "",
 ) -> None:
-    name = package.rstrip("/").split("/")[-1]
+    """``package`` built into ``out``, named ``name`` (default: the package's last part)."""
+    name = name or package.rstrip("/").split("/")[-1]
     run_logged(
         [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / name), package],
         cwd=src,
@@ -319,13 +327,7 @@ def build_program_module(
     with staging_bin(final) as out:
         for index, (name, package) in enumerate(packages.items(), 1):
             say(f"  [{index}/{len(packages)}] {name}")
-            run_logged(
-                [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / name), package],
-                cwd=src,
-                env=env,
-                log=log,
-                what=f"building {name}",
-            )
+            go_build(go, env, src, out, package, ldflags, log, name)
 
 
 def build_metrics_server(layout: Layout, go: str, env: dict[str, str], log: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.infra.k8s.autoscaling import AutoscalingPipeline
 from tests.infra.k8s_fixtures import K8sCluster
-from tests.support.autoscaling import DiscoveringPrometheus, running_pipeline
+from tests.support.autoscaling import DiscoveringPrometheus, running_pipeline, running_prometheus
 from tests.support.fixtures import StartPredictor
 from tests.support.models import TinyModel, train_tiny_model
 from tests.support.predictor import PredictorProcess
@@ -32,9 +32,7 @@ def autoscaling_pipeline(k8s_cluster: K8sCluster) -> Iterator[AutoscalingPipelin
 def autoscaling_prometheus(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DiscoveringPrometheus]:
-    prometheus = DiscoveringPrometheus(tmp_path_factory.mktemp("prometheus"), interval_s=1.0)
-    yield prometheus
-    prometheus.stop()
+    yield from running_prometheus(tmp_path_factory.mktemp("prometheus"))
 
 
 @pytest.fixture(scope="session")
